@@ -1,0 +1,142 @@
+"""Dependencies of the routes: the app's services (created once in `app.main.lifespan`) and the
+request-body reader that takes either JSON (base64 images) or multipart/form-data (files)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Annotated, Any, TypeVar
+
+from fastapi import Depends, Request
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from app.engine.models import ModelHolder
+from app.engine.pipeline import InpaintInput, Limits, TextDetector
+from app.errors import InvalidInput, ServiceError, TooLarge
+from app.settings import Settings
+from app.tasks.runner import InferenceRunner
+
+
+@dataclass
+class Services:
+    """Everything the routes use, built once per app. Injected, never imported as globals."""
+
+    settings: Settings
+    models: ModelHolder
+    runner: InferenceRunner
+    limits: Limits
+    detector: TextDetector | None = None
+    extra: dict[str, Any] = field(default_factory=dict)  # later subsystems (tasks, hub, metrics)
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ParsedBody:
+    """A request body parsed into `params` (validated fields) plus the image and mask payloads
+    (bytes from a multipart file, or a base64 string from JSON, decoded later off the loop)."""
+
+    def __init__(self, params: BaseModel, image: bytes | str, mask: bytes | str | None):
+        self.params, self.image, self.mask = params, image, mask
+
+
+_FILE_FIELDS = ("image", "mask")
+
+
+async def _read_json(request: Request, model: type[M]) -> M:
+    body = await request.body()
+    if not body:
+        raise InvalidInput("the request body is empty; send JSON or multipart/form-data", code="empty_body")
+    try:
+        if len(body) > 1_000_000:  # parse big bodies off the event loop
+            return await run_in_threadpool(model.model_validate_json, body)
+        return model.model_validate_json(body)
+    except ValidationError as e:
+        raise _validation(e) from None
+
+
+def _validation(e: ValidationError) -> ServiceError:
+    errors = e.errors(include_input=False, include_url=False)
+    from app.errors import _summarise_validation
+
+    err = InvalidInput(_summarise_validation(list(errors)), code="invalid_input")
+    err.errors = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in errors]  # type: ignore[attr-defined]
+    return err
+
+
+async def _read_form(request: Request, model: type[M], max_file_size: int) -> tuple[M, dict[str, bytes | str]]:
+    try:
+        form = await request.form(max_files=4, max_fields=100, max_part_size=4 * 1024 * 1024)
+    except ServiceError:
+        raise
+    except Exception as e:  # malformed multipart
+        raise InvalidInput(f"could not read the multipart body: {e}", code="invalid_multipart") from None
+    fields: dict[str, Any] = {}
+    payloads: dict[str, bytes | str] = {}
+    try:
+        for key, value in form.multi_items():
+            if key in _FILE_FIELDS:
+                if isinstance(value, UploadFile):
+                    if value.size is not None and value.size > max_file_size:
+                        raise TooLarge(f"{key} is {value.size} bytes, over the limit of {max_file_size}",
+                                       code="file_too_large")
+                    payloads[key] = await value.read()
+                else:
+                    payloads[key] = value  # a base64 string in a text field
+            elif isinstance(value, str):
+                if key == "regions" or (value[:1] in "[{" and key not in ("prompt", "negative_prompt")):
+                    try:
+                        value = json.loads(value)
+                    except json.JSONDecodeError:
+                        raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
+                fields[key] = value
+    finally:
+        await form.close()
+    try:
+        return model.model_validate(fields), payloads
+    except ValidationError as e:
+        raise _validation(e) from None
+
+
+async def read_body(request: Request, params_model: type[BaseModel], json_model: type[BaseModel],
+                    max_file_size: int, mask_required: bool = False) -> ParsedBody:
+    """Parse a JSON body (json_model, images as base64) or a multipart one (params_model + files)."""
+    ctype = request.headers.get("content-type", "").lower()
+    if ctype.startswith("multipart/form-data") or ctype.startswith("application/x-www-form-urlencoded"):
+        params, payloads = await _read_form(request, params_model, max_file_size)
+        if "image" not in payloads:
+            raise InvalidInput("an `image` file (or base64 field) is required", code="missing_image")
+        if mask_required and "mask" not in payloads:
+            raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
+        return ParsedBody(params, payloads["image"], payloads.get("mask"))
+    body = await _read_json(request, json_model)
+    return ParsedBody(body, body.image, getattr(body, "mask", None))
+
+
+def to_pipeline_input(parsed: ParsedBody, settings: Settings) -> InpaintInput:
+    """The API's parameters -> the pipeline's input (defaults from the settings)."""
+    p = parsed.params
+    regions = [r.to_region() for r in getattr(p, "regions", None) or []]
+    strategy = p.hd_strategy
+    return InpaintInput(
+        image=parsed.image,
+        mask=parsed.mask,
+        regions=regions,
+        detect=bool(getattr(p, "detect", False)),
+        padding=settings.default_padding if p.padding is None else p.padding,
+        mask_mode=p.mask_mode or settings.default_mask_mode,
+        output_format=p.output_format,
+        quality=p.quality,
+        model_params=p.model_params(),
+        hd_strategy=strategy if strategy != "Original" else None,
+        crop_margin=p.hd_strategy_crop_margin,
+        crop_trigger=p.hd_strategy_crop_trigger_size,
+    )

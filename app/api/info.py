@@ -1,0 +1,120 @@
+"""Service information: /, /api/v1/health, /api/v1/model, /api/v1/info."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app import SERVICE_NAME, __version__
+from app.api.deps import ServicesDep
+
+root = APIRouter(tags=["info"])
+router = APIRouter(prefix="/api/v1", tags=["info"])
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _memory_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+@root.get("/", summary="Service summary")
+async def index(s: ServicesDep):
+    st = s.models.status
+    return {
+        "name": SERVICE_NAME,
+        "version": __version__,
+        "status": "running",
+        "docs": "/docs",
+        "health": "/api/v1/health",
+        "model": st.active or st.requested,
+        "device": st.device,
+    }
+
+
+@router.get("/health", summary="Readiness: 200 and status=healthy once requests can be served, else 503")
+async def health(s: ServicesDep):
+    st = s.models.status
+    if st.state == "ready":
+        status, code = "healthy", 200
+        if st.fallback:
+            message = (f"serving fallback model {st.active!r} because {st.requested!r} could not load: {st.reason}")
+        else:
+            message = f"model {st.active!r} loaded on {st.device}"
+    elif st.state == "loading":
+        status, code, message = "starting", 503, f"loading model {st.requested!r}"
+    else:
+        status, code, message = "unhealthy", 503, f"model {st.requested!r} failed to load: {st.reason}"
+    body = {
+        "status": status,
+        "message": message,
+        "timestamp": _now(),
+        "version": __version__,
+        "model": st.active,
+        "requested_model": st.requested,
+        "fallback": st.fallback,
+        "fallback_reason": st.reason if st.fallback else None,
+        "device": st.device,
+        "model_state": st.state,
+        "queue": s.runner.stats,
+        "memory_mb": _memory_mb(),
+        **{k: v() for k, v in s.extra.get("health", {}).items()},
+    }
+    return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/model", summary="The active model")
+async def model_info(s: ServicesDep):
+    st = s.models.status
+    return {
+        "name": st.active or st.requested,
+        "device": st.device,
+        "status": {"ready": "loaded"}.get(st.state, st.state),
+        "parameters": {
+            "requested": st.requested,
+            "fallback": st.fallback,
+            "reason": st.reason,
+            "device_note": st.device_note,
+            "load_seconds": st.load_seconds,
+            "low_mem": s.settings.low_mem,
+            "cpu_offload": s.settings.cpu_offload,
+            **st.details,
+        },
+    }
+
+
+@router.get("/info", summary="Capabilities and limits")
+async def info(s: ServicesDep):
+    cfg = s.settings
+    caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",
+            "text-aware-mask", "output-formats"]
+    caps += s.extra.get("capabilities", [])
+    if s.detector is not None:
+        caps.append("text-detection")
+    return {
+        "name": SERVICE_NAME,
+        "version": __version__,
+        "model": await model_info(s),
+        "capabilities": caps,
+        "limits": {
+            "max_image_size": cfg.max_image_size,
+            "max_file_size": cfg.max_file_size,
+            "request_timeout": cfg.request_timeout,
+            "max_image_pixels": cfg.max_image_pixels,
+            "max_queue_size": cfg.max_queue,
+            "max_regions": cfg.max_regions,
+            "output_formats": ["png", "jpeg", "webp", "original"],
+            "mask_modes": ["box", "text"],
+        },
+    }

@@ -1,0 +1,125 @@
+"""The synchronous routes: /api/v1/inpaint, /inpaint-regions, /inpaint-regions-json.
+
+Each parses its body (JSON or multipart), then hands the job to the runner, which runs
+`engine.pipeline.run` in a worker thread; the event loop only waits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import datetime, timezone
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from app.api.deps import ServicesDep, Services, read_body, to_pipeline_input
+from app.api.openapi import request_body
+from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
+                             RegionsParams)
+from app.engine import pipeline
+from app.errors import Busy, Cancelled, InvalidInput, Timeout
+
+router = APIRouter(prefix="/api/v1", tags=["inpaint"])
+
+_IMAGE_RESPONSE = {
+    200: {"content": {m: {"schema": {"type": "string", "format": "binary"}}
+                      for m in ("image/png", "image/jpeg", "image/webp")},
+          "description": "the image with the masked pixels repainted"},
+    **ERROR_RESPONSES,
+}
+
+
+def require_model(s: Services):
+    if s.models.model is None:
+        st = s.models.status
+        if st.state == "failed":
+            raise Busy(f"model {st.requested!r} failed to load: {st.reason}", retry_after=30, code="model_unavailable")
+        raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
+    return s.models.model
+
+
+async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
+    """Run one job through the queue, bounded by REQUEST_TIMEOUT. On timeout the job is told to
+    stop at its next step, so it gives its slot back soon after the client is answered."""
+    model = require_model(s)
+    stop = threading.Event()
+
+    def progress(*_):
+        if stop.is_set():
+            raise Cancelled("the request timed out", code="timeout")
+
+    fut = s.runner.execute(s.runner.reserve(), pipeline.run, job, model, s.limits, progress, s.detector)
+    try:
+        return await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
+    except asyncio.TimeoutError:
+        stop.set()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # consume the late error
+        raise Timeout(f"processing took longer than REQUEST_TIMEOUT ({s.settings.request_timeout:g} s)") from None
+    except asyncio.CancelledError:  # the client went away: stop the work too
+        stop.set()
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+        raise
+
+
+async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:
+    parsed = await read_body(request, RegionsParams, RegionsBody, s.settings.max_file_size)
+    p = parsed.params
+    if not p.regions and not p.detect and parsed.mask is None:
+        raise InvalidInput("`regions` is empty: give at least one region, a mask, or detect: true", code="no_regions")
+    if len(p.regions) > s.settings.max_regions:
+        raise InvalidInput(f"{len(p.regions)} regions, over the limit of {s.settings.max_regions}",
+                           code="too_many_regions")
+    return to_pipeline_input(parsed, s.settings)
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+def _server_timing(out: pipeline.InpaintOutput) -> str:
+    return ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in out.timings.items())
+
+
+@router.post("/inpaint", summary="Repaint the white pixels of a mask", responses=_IMAGE_RESPONSE,
+             openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask")))
+async def inpaint(request: Request, s: ServicesDep):
+    parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
+    out = await run_sync(s, to_pipeline_input(parsed, s.settings))
+    return Response(out.data, media_type=out.media_type, headers={
+        "X-Processing-Time": f"{sum(out.timings.values()):.4f}",
+        "X-Mask-Area": str(out.mask_area),
+        "X-Timestamp": _timestamp(),
+        "Server-Timing": _server_timing(out),
+    })
+
+
+@router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", responses=_IMAGE_RESPONSE,
+             openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
+async def inpaint_regions(request: Request, s: ServicesDep):
+    out = await run_sync(s, await _regions_job(request, s))
+    headers = {
+        "X-Processing-Time": f"{sum(out.timings.values()):.4f}",
+        "X-Regions-Count": str(out.regions_count),
+        "X-Total-Area": str(out.total_area),
+        "X-Timestamp": _timestamp(),
+        "X-Mask-Area": str(out.mask_area),
+        "Server-Timing": _server_timing(out),
+    }
+    if out.detected is not None:
+        headers["X-Text-Lines-Detected"] = str(out.detected)
+    return Response(out.data, media_type=out.media_type, headers=headers)
+
+
+@router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
+             response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
+             openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
+async def inpaint_regions_json(request: Request, s: ServicesDep):
+    out = await run_sync(s, await _regions_job(request, s))
+    found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
+    return {
+        "success": True,
+        "message": f"processed {out.regions_count} region(s) in {sum(out.timings.values()):.3f} s{found}",
+        "processing_stats": out.stats(),
+        "timestamp": _timestamp(),
+    }

@@ -1,0 +1,153 @@
+"""Request and response shapes of the HTTP API (API.md). Unknown fields are accepted and ignored,
+as existing backends send more than this service reads."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from app.engine.masks import Region
+
+_lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
+
+
+class BoundingBox(BaseModel):
+    model_config = _lenient
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class RegionIn(BaseModel):
+    """A region: flat `{x, y, width, height}`, nested `{bounding_box: {...}}`, or a polygon
+    `{points: [[x, y], ...]}` (3+ points, filled as a polygon)."""
+
+    model_config = _lenient
+    x: float | None = None
+    y: float | None = None
+    width: float | None = None
+    height: float | None = None
+    bounding_box: BoundingBox | None = None
+    points: list[tuple[float, float]] | None = Field(None, description="polygon, 3 or more [x, y] points")
+
+    @model_validator(mode="after")
+    def _one_shape(self) -> RegionIn:
+        if self.points is not None:
+            if len(self.points) < 3:
+                raise ValueError("a polygon region needs at least 3 points")
+        elif self.bounding_box is None and None in (self.x, self.y, self.width, self.height):
+            raise ValueError("a region needs x, y, width and height, a bounding_box, or points")
+        return self
+
+    def to_region(self) -> Region:
+        if self.points is not None:
+            return Region(tuple((float(x), float(y)) for x, y in self.points))
+        b = self.bounding_box or self
+        return Region.box(b.x, b.y, b.width, b.height)
+
+
+class InpaintParams(BaseModel):
+    """Parameters every inpainting route accepts. The sd_* and hd_* fields are IOPaint's."""
+
+    model_config = _lenient
+    sd_seed: int = -1
+    sd_steps: int = Field(25, ge=1, le=200)
+    sd_strength: float = Field(1.0, ge=0, le=1)
+    sd_guidance_scale: float = Field(7.5, ge=0, le=50)
+    sd_sampler: str = "ddim"
+    hd_strategy: Literal["Original", "Crop", "Resize"] = Field(
+        "Original",
+        description="Original: the model sees the image at full resolution (this service crops around the "
+        "regions); Crop: crops with hd_strategy_crop_margin of context; Resize: the whole image scaled to "
+        "hd_strategy_resize_limit (IOPaint's own strategy)",
+    )
+    hd_strategy_crop_trigger_size: int = Field(1280, ge=1)
+    hd_strategy_crop_margin: int = Field(32, ge=0, le=4096)
+    hd_strategy_resize_limit: int = Field(2048, ge=64)
+    prompt: str = ""
+    negative_prompt: str = ""
+    padding: int | None = Field(None, ge=0, le=256, description="pixels each region grows by (default: DEFAULT_PADDING)")
+    mask_mode: Literal["box", "text"] | None = Field(
+        None, description="box: repaint whole regions; text: only the glyph strokes plus a margin"
+    )
+    output_format: Literal["png", "jpeg", "jpg", "webp", "original", "input"] = Field(
+        "png", description="png (default), jpeg, webp, or original: the input's own format"
+    )
+    quality: int = Field(90, ge=1, le=100, validation_alias=AliasChoices("quality", "output_quality"),
+                         description="JPEG/WebP quality")
+
+    @field_validator("hd_strategy", mode="before")
+    @classmethod
+    def _strategy_case(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            return {"original": "Original", "crop": "Crop", "resize": "Resize"}.get(v.strip().lower(), v)
+        return v
+
+    @field_validator("output_format", mode="before")
+    @classmethod
+    def _format_case(cls, v: Any) -> Any:
+        return v.strip().lower() if isinstance(v, str) else v
+
+    def model_params(self) -> dict[str, Any]:
+        """What is passed to IOPaint (it ignores what it does not know)."""
+        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect"}
+        out = {k: v for k, v in self.model_dump().items() if k not in skip}
+        out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_"))})
+        return out
+
+
+class RegionsParams(InpaintParams):
+    regions: list[RegionIn] = Field(default_factory=list, description="text regions to remove")
+    detect: bool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
+
+
+class InpaintBody(InpaintParams):
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
+    mask: str = Field(description="base64 mask image of the same size, white (non-zero) = repaint")
+
+
+class RegionsBody(RegionsParams):
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
+    mask: str | None = Field(None, description="optional base64 mask, added to the regions")
+
+
+class Dimensions(BaseModel):
+    width: int
+    height: int
+
+
+class ProcessingStats(BaseModel):
+    regions_processed: int
+    total_area: int
+    processing_time: float
+    image_dimensions: Dimensions
+    mask_area: int | None = None
+    crops: int | None = None
+    stage_times: dict[str, float] | None = None
+    text_lines_detected: int | None = None
+
+
+class RegionsJsonResult(BaseModel):
+    success: bool
+    message: str
+    processing_stats: ProcessingStats
+    timestamp: str
+
+
+class ErrorBody(BaseModel):
+    detail: str = Field(description="human-readable message")
+    error: str = Field(description="stable machine-readable code")
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": desc}
+    for code, desc in {
+        400: "undecodable image or base64",
+        413: "upload or image too large",
+        422: "invalid fields",
+        503: "queue full or model not ready (see Retry-After)",
+        504: "took longer than REQUEST_TIMEOUT",
+    }.items()
+}

@@ -1,0 +1,213 @@
+"""Bytes <-> pixels: decoding what phones and scanners send, and encoding the answer.
+
+Decoding normalises every input to 8-bit RGB (plus alpha, plus what is needed to give the
+client back an image like the one it sent: grayscale-ness, ICC profile, format). Sizes are
+checked from the header before any pixel is allocated, so a decompression bomb costs nothing.
+
+EXIF orientation is applied on decode, as OCR tools (OpenCV's imread, PaddleOCR, Tesseract via
+Pillow, browsers) see the image: regions are read in the upright frame, and the result is upright
+with no orientation tag. Other EXIF data is not carried to the output (it may hold GPS data).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import re
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from app.errors import InvalidImage, InvalidInput, TooLarge
+
+# We check sizes ourselves against the service's limits (and with a clear 413), so Pillow's
+# own bomb warning (a warning at 89 Mpx, an error at 2x that) would only get in the way.
+Image.MAX_IMAGE_PIXELS = None
+
+OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "webp": "WEBP"}
+MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_DATA_URL = re.compile(r"^data:[^,]{0,100},", re.IGNORECASE)
+_GRAY_MODES = {"1", "L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+@dataclass
+class DecodedImage:
+    """An input image as the pipeline uses it, and what is needed to encode a faithful answer."""
+
+    rgb: np.ndarray  # H x W x 3, uint8, C-contiguous
+    alpha: np.ndarray | None = None  # H x W, uint8; kept unchanged in the output
+    grayscale: bool = False  # answer in grayscale too
+    format: str | None = None  # Pillow's name of the input format: PNG, JPEG, WEBP, ...
+    icc_profile: bytes | None = None
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+
+def b64decode(data: str, *, max_bytes: int, field: str = "image") -> bytes:
+    """Decode a base64 string (optionally a data: URL); the size is checked before decoding."""
+    if not isinstance(data, str) or not data.strip():
+        raise InvalidInput(f"{field} is empty", code="missing_image")
+    data = _DATA_URL.sub("", data.strip(), count=1)
+    if len(data) * 3 // 4 > max_bytes + 3:
+        raise TooLarge(f"{field} is larger than the limit of {max_bytes} bytes", code="file_too_large")
+    try:
+        return base64.b64decode(data, validate=False)
+    except (binascii.Error, ValueError):
+        raise InvalidImage(f"{field} is not valid base64", code="invalid_base64") from None
+
+
+def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str) -> Image.Image:
+    if len(data) > max_bytes:
+        raise TooLarge(f"{field} is {len(data)} bytes, over the limit of {max_bytes}", code="file_too_large")
+    if not data:
+        raise InvalidImage(f"{field} is empty", code="invalid_image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            img = Image.open(io.BytesIO(data))
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        raise InvalidImage(f"{field} is not a decodable image (PNG, JPEG, WebP, TIFF, BMP, GIF ...)") from None
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise InvalidImage(f"{field} has no pixels")
+    if w * h > max_pixels:
+        raise TooLarge(
+            f"{field} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}", code="image_too_large"
+        )
+    try:
+        img = ImageOps.exif_transpose(img)  # also loads the pixels
+        img.load()
+    except Image.DecompressionBombError:
+        raise TooLarge(f"{field} decompresses beyond the pixel limit", code="image_too_large") from None
+    except Exception:  # truncated or corrupt data: Pillow raises many types here
+        raise InvalidImage(f"{field} is truncated or corrupt") from None
+    return img
+
+
+def _to_uint8(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype.kind == "f":
+        scale = 255.0 if float(np.nanmax(arr, initial=0)) <= 1.0 else 1.0
+        return np.clip(np.nan_to_num(arr) * scale, 0, 255).astype(np.uint8)
+    # 16-bit (I;16*) and 32-bit integer images hold 16-bit samples: keep the high byte
+    return np.clip(arr.astype(np.int64) >> 8, 0, 255).astype(np.uint8)
+
+
+def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Decode an uploaded image into 8-bit RGB (+ alpha), upright, with its ICC profile."""
+    img = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="image")
+    fmt = img.format or getattr(img, "_source_format", None)
+    icc = img.info.get("icc_profile")
+    mode = img.mode
+    alpha = None
+    gray = False
+    if mode in _GRAY_MODES:
+        gray = True
+        g = _to_uint8(np.asarray(img))
+        rgb = np.repeat(g[:, :, None], 3, axis=2)
+    elif mode in ("LA", "La", "PA") or (mode == "P" and "transparency" not in img.info):
+        if mode == "P":
+            rgb = np.asarray(img.convert("RGB"))
+        else:
+            la = np.asarray(img.convert("LA") if mode != "PA" else img.convert("RGBA"))
+            if mode == "PA":
+                rgb, alpha = la[:, :, :3], la[:, :, 3]
+            else:
+                gray = True
+                rgb, alpha = np.repeat(la[:, :, :1], 3, axis=2), la[:, :, 1]
+    else:
+        if mode == "CMYK":
+            icc = None  # a CMYK profile does not describe the RGB pixels we send back
+        has_alpha = mode in ("RGBA", "RGBa", "P") or "transparency" in img.info
+        arr = np.asarray(img.convert("RGBA" if has_alpha else "RGB"))
+        rgb = arr[:, :, :3]
+        alpha = arr[:, :, 3] if has_alpha else None
+    if alpha is not None and alpha.min() == 255:
+        alpha = None  # an opaque alpha channel adds cost and nothing else
+    return DecodedImage(
+        rgb=np.ascontiguousarray(rgb),
+        alpha=None if alpha is None else np.ascontiguousarray(alpha),
+        grayscale=gray,
+        format=fmt,
+        icc_profile=icc,
+    )
+
+
+def decode_mask(data: bytes, *, width: int, height: int, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A mask image -> H x W uint8 of 0/255. Non-zero means repaint (for JPEG masks, > 127,
+    because JPEG noise would turn a black background into speckles). Transparent pixels of a
+    mask with alpha are never repainted."""
+    img = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="mask")
+    if img.size != (width, height):
+        raise InvalidInput(
+            f"mask is {img.size[0]}x{img.size[1]} but the image is {width}x{height}; they must match",
+            code="mask_size_mismatch",
+        )
+    threshold = 127 if img.format == "JPEG" else 0
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
+        la = np.asarray(img.convert("LA"))
+        on = (la[:, :, 0] > threshold) & (la[:, :, 1] > 0)
+    else:
+        on = _to_uint8(np.asarray(img if img.mode in _GRAY_MODES else img.convert("L"))) > threshold
+    return on.astype(np.uint8) * 255
+
+
+def resolve_output_format(requested: str | None, source_format: str | None) -> str:
+    """`png` (default), `jpeg`/`jpg`, `webp`, or `original`/`input` (the input's own format
+    where it is one of those three, PNG otherwise) -> Pillow's format name."""
+    req = (requested or "png").lower()
+    if req in ("original", "input", "same"):
+        return source_format if source_format in MEDIA_TYPES else "PNG"
+    if req not in OUTPUT_FORMATS:
+        raise InvalidInput(
+            f"output_format {requested!r} is not one of png, jpeg, webp, original", code="invalid_output_format"
+        )
+    return OUTPUT_FORMATS[req]
+
+
+def encode_image(
+    rgb: np.ndarray,
+    *,
+    fmt: str = "PNG",
+    alpha: np.ndarray | None = None,
+    grayscale: bool = False,
+    icc_profile: bytes | None = None,
+    quality: int = 90,
+    png_compress_level: int = 1,
+) -> bytes:
+    """Encode the result like the input: grayscale stays grayscale, alpha and ICC are kept
+    (JPEG has no alpha: it is dropped there). PNG uses a fast zlib level by default."""
+    if grayscale:
+        base = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # exact for unchanged (g, g, g) pixels
+        arr, mode = (np.dstack((base, alpha)), "LA") if alpha is not None and fmt != "JPEG" else (base, "L")
+    elif alpha is not None and fmt != "JPEG":
+        arr, mode = np.dstack((rgb, alpha)), "RGBA"
+    else:
+        arr, mode = rgb, "RGB"
+    img = Image.fromarray(np.ascontiguousarray(arr), mode)
+    buf = io.BytesIO()
+    opts: dict = {}
+    if icc_profile:
+        opts["icc_profile"] = icc_profile
+    if fmt == "PNG":
+        opts["compress_level"] = png_compress_level
+    elif fmt == "JPEG":
+        opts.update(quality=quality, subsampling=0 if quality >= 90 else 2)
+    elif fmt == "WEBP":
+        opts.update(quality=quality, method=4)
+    img.save(buf, fmt, **opts)
+    return buf.getvalue()
+

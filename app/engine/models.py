@@ -1,0 +1,221 @@
+"""One small interface over IOPaint's models: load once, then call with RGB + mask.
+
+`load_model` runs IOPaint's own `ModelManager` in-process. It never downloads at run time
+(weights come from `python -m app download` or the image build), never lets IOPaint's
+`exit(-1)` on a bad weights file end the process, and when the requested model cannot load
+it serves the configured fallback (`cv2`, which needs no weights) and says why.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+log = logging.getLogger("app.model")
+
+
+class ModelLoadError(RuntimeError):
+    """The requested model could not be loaded; the message says why in one line."""
+
+
+class InpaintModel(Protocol):
+    """What the pipeline needs of a model: a name, and RGB + mask in, RGB out (same size)."""
+
+    name: str
+    device: str
+
+    def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray: ...
+
+
+def apply_model_dir(model_dir: Path | None) -> None:
+    """Point every weights cache IOPaint uses (torch hub, its own, Hugging Face) at one folder.
+    Must run before IOPaint is imported: some of its paths are read at import time."""
+    if model_dir is None:
+        return
+    model_dir = Path(model_dir).expanduser().resolve()
+    model_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["TORCH_HOME"] = str(model_dir / "torch")
+    os.environ["XDG_CACHE_HOME"] = str(model_dir)
+    os.environ["HF_HOME"] = str(model_dir / "huggingface")
+
+
+def _quiet_offline_env() -> None:
+    # Never reach a model hub from the service process: a missing file must fail fast.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def resolve_device(requested: str) -> tuple[str, str | None]:
+    """The device to use and, when it differs from the requested one, why."""
+    import torch
+
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        return "cpu", f"{requested} requested but CUDA is not available"
+    if requested == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        return "cpu", "mps requested but not available"
+    if requested not in ("cpu", "mps") and not requested.startswith("cuda"):
+        return "cpu", f"unknown device {requested!r}"
+    return requested, None
+
+
+def weights_dir() -> str:
+    import torch.hub
+
+    return os.path.join(torch.hub.get_dir(), "checkpoints")
+
+
+# IOPaint names samplers "DDIM", "DPM++ 2M"...; backends send "ddim", "dpm++_2m" and so on.
+def _sampler(value: Any):
+    from iopaint.schema import SDSampler
+
+    key = str(value or "").strip().lower().replace("_", " ")
+    for s in SDSampler:
+        if key in (s.value.lower(), s.name.lower().replace("_", " ")):
+            return s
+    return SDSampler.ddim
+
+
+class IOPaintModel:
+    """A model loaded by IOPaint's ModelManager. Calls are RGB in, RGB out."""
+
+    def __init__(self, manager, name: str, device: str):
+        self.manager = manager
+        self.name = name
+        self.device = device
+        inner = manager.model
+        self.pad_mod = int(getattr(inner, "pad_mod", 8))
+        self.min_size = getattr(inner, "min_size", None)
+        self.is_erase_model = bool(getattr(inner, "is_erase_model", False))
+        from iopaint.schema import InpaintRequest
+
+        self._fields = set(InpaintRequest.model_fields)
+
+    def config(self, params: dict[str, Any]):
+        from iopaint.schema import InpaintRequest
+
+        known = {k: v for k, v in params.items() if k in self._fields and v is not None}
+        known.pop("image", None)
+        known.pop("mask", None)
+        if "sd_sampler" in known:
+            known["sd_sampler"] = _sampler(known["sd_sampler"])
+        return InpaintRequest(**known)
+
+    def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray:
+        bgr = self.manager(rgb, mask, self.config(params))  # mask must be 2-D [H, W]
+        return np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def describe(self) -> dict[str, Any]:
+        return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model}
+
+
+@dataclass
+class ModelStatus:
+    """What is loaded, and why it is that one. Reported by /health, /model and the log."""
+
+    requested: str
+    device: str
+    state: str = "loading"  # loading | ready | failed
+    active: str | None = None
+    fallback: bool = False
+    reason: str | None = None  # why `active` is not `requested`, or why loading failed
+    device_note: str | None = None
+    load_seconds: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _load_one(name: str, device: str, low_mem: bool, cpu_offload: bool) -> IOPaintModel:
+    from iopaint.model import models
+    from iopaint.model_manager import ModelManager
+
+    import torch
+
+    if name in models and models[name].is_erase_model and not models[name].is_downloaded():
+        raise ModelLoadError(
+            f"weights for {name!r} are not in {weights_dir()} and the service does not download at run "
+            f"time; run `python -m app download --model {name}` where there is internet"
+        )
+    try:
+        manager = ModelManager(
+            name=name,
+            device=torch.device(device),
+            low_mem=low_mem,
+            cpu_offload=cpu_offload,
+            disable_nsfw=True,
+            sd_cpu_textencoder=cpu_offload,
+            local_files_only=True,
+        )
+    except SystemExit:  # IOPaint calls exit(-1) on a weights file that does not load
+        raise ModelLoadError(
+            f"weights for {name!r} in {weights_dir()} are corrupt or not the expected model "
+            "(IOPaint may have deleted a file whose checksum did not match)"
+        ) from None
+    except NotImplementedError as e:
+        raise ModelLoadError(f"model {name!r} is unknown or its weights are missing: {e}") from None
+    except Exception as e:
+        raise ModelLoadError(f"model {name!r} failed to load: {type(e).__name__}: {e}") from None
+    return IOPaintModel(manager, name, device)
+
+
+def load_model(
+    requested: str, device: str, *, fallback: str | None, low_mem: bool = True, cpu_offload: bool = True
+) -> tuple[IOPaintModel, ModelStatus]:
+    """Load `requested`, or the fallback where it cannot load. Raises ModelLoadError only when
+    neither loads (or no fallback is configured)."""
+    _quiet_offline_env()
+    started = time.perf_counter()
+    dev, note = resolve_device(device)
+    status = ModelStatus(requested=requested, device=dev, device_note=note)
+    try:
+        model = _load_one(requested, dev, low_mem, cpu_offload)
+    except ModelLoadError as e:
+        if not fallback or fallback in ("none", requested):
+            raise
+        log.warning("model %s not loaded: %s; serving fallback model %s", requested, e, fallback)
+        model = _load_one(fallback, dev, low_mem, cpu_offload)
+        status.fallback, status.reason = True, str(e)
+    status.active, status.state = model.name, "ready"
+    status.load_seconds = round(time.perf_counter() - started, 3)
+    status.details = model.describe()
+    return model, status
+
+
+class ModelHolder:
+    """The process's one model, loaded in the background so that /health answers meanwhile."""
+
+    def __init__(self, requested: str, device: str):
+        self.model: InpaintModel | None = None
+        self.status = ModelStatus(requested=requested, device=device)
+        self.ready = threading.Event()
+
+    def load(self, *, fallback: str | None, low_mem: bool, cpu_offload: bool) -> None:
+        try:
+            model, status = load_model(
+                self.status.requested, self.status.device, fallback=fallback, low_mem=low_mem, cpu_offload=cpu_offload
+            )
+        except Exception as e:
+            self.status.state, self.status.reason = "failed", str(e)
+            log.error("model %s failed to load and no fallback is configured: %s", self.status.requested, e)
+            raise
+        finally:
+            self.ready.set()
+        self.model, self.status = model, status
+        log.info(
+            "model ready: active=%s requested=%s device=%s fallback=%s%s (%.1fs)",
+            status.active, status.requested, status.device, status.fallback,
+            f" reason={status.reason}" if status.reason else "", status.load_seconds or 0,
+        )
+
+    def use(self, model: InpaintModel, status: ModelStatus) -> None:
+        """Install an already-loaded model (tests, tools)."""
+        self.model, self.status = model, status
+        self.ready.set()

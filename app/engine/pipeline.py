@@ -1,0 +1,275 @@
+"""The one path from request bytes to answer bytes, shared by every route, task and batch item.
+
+    decode -> mask (regions, text strokes, detection, or an uploaded mask)
+           -> plan crops around groups of nearby masked pixels
+           -> run the model on each crop (scaled to MAX_IMAGE_SIZE where larger)
+           -> composite only masked pixels back into the original -> encode
+
+Cost follows the text, not the image: a 4096 px photo with three small boxes runs the model on
+three small crops. Pixels outside the mask are the input's own, bit for bit. Callers differ
+only in the `progress` callback they pass; it may raise to cancel between steps.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import cv2
+import numpy as np
+
+from app.engine import images, masks
+from app.engine.masks import PixelBox, Region
+from app.engine.models import InpaintModel
+from app.errors import InvalidInput
+
+# stage names of the async API (API.md): the same for every caller
+PREPARING, MASKING, INPAINTING, FINALIZING = "preparing", "masking", "inpainting", "finalizing"
+
+Progress = Callable[[str, float, int, int, str], None]
+"""progress(stage, stage_fraction 0..1, current_region, total_regions, message); may raise to cancel."""
+
+
+class TextDetector(Protocol):
+    def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]: ...
+
+
+@dataclass
+class Limits:
+    """The parts of the settings the pipeline obeys."""
+
+    max_file_size: int = 50 * 1024 * 1024
+    max_image_pixels: int = 64_000_000
+    max_image_size: int = 2048
+    crop_context: int = 64
+    png_compression: int = 1
+    max_regions: int = 1000
+
+    @classmethod
+    def from_settings(cls, s) -> Limits:
+        return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compression,
+                   s.max_regions)
+
+
+@dataclass
+class InpaintInput:
+    """One image to clean, as the API layer parsed it (nothing decoded yet)."""
+
+    image: bytes | str  # str: base64 (decoded in the worker, not on the event loop)
+    mask: bytes | str | None = None
+    regions: list[Region] | None = None
+    detect: bool = False
+    padding: int = 4
+    mask_mode: str = "box"  # box | text
+    text_margin: int = 3
+    output_format: str | None = None
+    quality: int = 90
+    model_params: dict[str, Any] = field(default_factory=dict)
+    hd_strategy: str | None = None  # None/Original: crops around the text; Crop: crops with the
+    crop_margin: int = 32  # caller's margin above crop_trigger px; Resize: IOPaint's own, on the
+    crop_trigger: int = 1280  # whole image
+
+
+@dataclass
+class InpaintOutput:
+    data: bytes
+    media_type: str
+    width: int
+    height: int
+    regions_count: int
+    total_area: int  # sum of the regions' areas inside the image (pixels)
+    mask_area: int  # pixels actually repainted
+    crops: int
+    timings: dict[str, float]
+    detected: int | None = None  # text lines the detector found, when asked to detect
+    text_fallbacks: int = 0  # regions where the text mode repainted the whole region
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "regions_processed": self.regions_count,
+            "total_area": self.total_area,
+            "mask_area": self.mask_area,
+            "crops": self.crops,
+            "processing_time": round(sum(self.timings.values()), 4),
+            "stage_times": {k: round(v, 4) for k, v in self.timings.items()},
+            "image_dimensions": {"width": self.width, "height": self.height},
+            **({"text_lines_detected": self.detected} if self.detected is not None else {}),
+        }
+
+
+def _no_progress(*_: Any) -> None:
+    return None
+
+
+def plan_crops(mask: np.ndarray, context: int) -> list[PixelBox]:
+    """Boxes around groups of masked pixels, each grown by `context`. Pixels closer than about
+    2 x context share a crop (their contexts would overlap anyway). Works on a reduced copy of
+    the mask, so planning costs little even at 4096 px."""
+    h, w = mask.shape
+    f = max(1, math.ceil(max(h, w) / 1024))
+    small = cv2.resize(mask, (math.ceil(w / f), math.ceil(h / f)), interpolation=cv2.INTER_AREA) if f > 1 else mask
+    small = (small > 0).astype(np.uint8)
+    k = 2 * math.ceil(context / f) + 1
+    joined = cv2.dilate(small, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    n, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    crops = []
+    for i in range(1, n):
+        x, y, bw, bh = stats[i, :4]
+        area = PixelBox(x * f, y * f, min(w, (x + bw) * f), min(h, (y + bh) * f))
+        sub = mask[area.slices]
+        rows, cols = np.flatnonzero(sub.any(axis=1)), np.flatnonzero(sub.any(axis=0))
+        if len(rows) == 0:
+            continue
+        tight = PixelBox(area.x0 + cols[0], area.y0 + rows[0], area.x0 + cols[-1] + 1, area.y0 + rows[-1] + 1)
+        crops.append(tight.grow(context, w, h))
+    crops.sort(key=lambda b: (b.y0, b.x0))
+    return crops
+
+
+def _raw(payload: bytes | str, field: str, limits: Limits) -> bytes:
+    if isinstance(payload, str):
+        return images.b64decode(payload, max_bytes=limits.max_file_size, field=field)
+    return payload
+
+
+def _plan(mask: np.ndarray, job: InpaintInput, limits: Limits) -> list[PixelBox]:
+    """IOPaint's hd_strategy semantics on top of the crop planner: Resize hands the whole image to
+    IOPaint; Crop below its trigger size runs the whole image, above it crops with the caller's
+    margin; Original (the default) crops with CROP_CONTEXT, at full resolution."""
+    h, w = mask.shape
+    if not mask.any():
+        return []
+    whole = [PixelBox(0, 0, w, h)]
+    if job.hd_strategy == "Resize":
+        return whole
+    if job.hd_strategy == "Crop":
+        return plan_crops(mask, max(8, job.crop_margin)) if max(h, w) > job.crop_trigger else whole
+    return plan_crops(mask, limits.crop_context)
+
+
+def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict, max_side: int) -> np.ndarray:
+    """The model on one crop, scaled down first when its longest side exceeds `max_side`."""
+    h, w = mask.shape
+    scale = max_side / max(h, w)
+    if scale >= 1:
+        return model(rgb, mask, params)
+    sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
+    small_rgb = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
+    small_mask = (cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
+    out = model(small_rgb, small_mask, params)
+    return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def build_mask(
+    rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None
+) -> tuple[np.ndarray, list[Region], int | None, int]:
+    """The mask for a decoded image: (mask, regions, text lines detected or None, text-mode fallbacks)."""
+    h, w = rgb.shape[:2]
+    regions = list(job.regions or [])
+    if len(regions) > limits.max_regions:
+        raise InvalidInput(f"{len(regions)} regions, over the limit of {limits.max_regions}", code="too_many_regions")
+    masks.validate_regions(regions, w, h)
+    detected = None
+    if job.detect:
+        if detector is None:
+            raise InvalidInput("text detection is not available on this service", code="detection_unavailable")
+        found = detector(rgb, within=regions or None)
+        detected = len(found)
+        lines = masks.regions_to_mask(found, w, h, job.padding) if found else np.zeros((h, w), np.uint8)
+        if regions:  # only the text inside the caller's regions
+            lines &= masks.regions_to_mask(regions, w, h, job.padding)
+        if job.mask_mode == "text" and found:
+            strokes, _ = masks.text_aware_mask(rgb, found, job.padding, job.text_margin)
+            lines &= strokes
+        return lines, regions, detected, 0
+    if job.mask is not None:
+        m = images.decode_mask(_raw(job.mask, "mask", limits), width=w, height=h, max_bytes=limits.max_file_size,
+                               max_pixels=limits.max_image_pixels)
+        if regions:
+            m |= masks.regions_to_mask(regions, w, h, job.padding)
+        return m, regions, None, 0
+    if not regions:
+        raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
+    if job.mask_mode == "text":
+        m, fallbacks = masks.text_aware_mask(rgb, regions, job.padding, job.text_margin)
+        return m, regions, None, fallbacks
+    return masks.regions_to_mask(regions, w, h, job.padding), regions, None, 0
+
+
+def run(
+    job: InpaintInput,
+    model: InpaintModel,
+    limits: Limits,
+    progress: Progress | None = None,
+    detector: TextDetector | None = None,
+) -> InpaintOutput:
+    """Decode, mask, inpaint crop by crop, composite, encode. Raises ServiceError for bad input."""
+    report = progress or _no_progress
+    t: dict[str, float] = {}
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        t[name] = t.get(name, 0.0) + now - clock
+        clock = now
+
+    report(PREPARING, 0.0, 0, 0, "decoding image")
+    img = images.decode_image(_raw(job.image, "image", limits), max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+    fmt = images.resolve_output_format(job.output_format, img.format)
+    lap("decode")
+    report(PREPARING, 1.0, 0, 0, f"decoded {img.width}x{img.height}")
+
+    report(MASKING, 0.0, 0, 0, "detecting text" if job.detect else "building mask")
+    mask, regions, detected, fallbacks = build_mask(img.rgb, job, limits, detector)
+    h, w = mask.shape
+    total_regions = detected if detected is not None else len(regions)
+    crops = _plan(mask, job, limits)
+    lap("mask")
+    msg = f"{len(crops)} area(s) to repaint" + (f", {detected} text line(s) found" if detected is not None else "")
+    report(MASKING, 1.0, 0, total_regions, msg)
+
+    params = dict(job.model_params)
+    params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
+    out = img.rgb.copy() if crops else img.rgb
+    done_regions = 0
+    centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
+               for r in (regions if detected is None else [])]
+    for i, box in enumerate(crops):
+        report(INPAINTING, i / len(crops), done_regions, total_regions, f"inpainting area {i + 1} of {len(crops)}")
+        m = mask[box.slices]
+        # later crops read `out`, so a neighbour that is already clean is clean context
+        result = _run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(m), params,
+                            limits.max_image_size)
+        lap("model")
+        sel = m > 0
+        out[box.slices][sel] = result[sel]
+        lap("composite")
+        if centres:
+            done_regions += sum(1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1)
+            done_regions = min(done_regions, total_regions)
+        else:
+            done_regions = round(total_regions * (i + 1) / len(crops))
+    report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
+
+    report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
+    data = images.encode_image(
+        out, fmt=fmt, alpha=img.alpha, grayscale=img.grayscale, icc_profile=img.icc_profile,
+        quality=job.quality, png_compress_level=limits.png_compression,
+    )
+    lap("encode")
+    return InpaintOutput(
+        data=data,
+        media_type=images.MEDIA_TYPES[fmt],
+        width=w,
+        height=h,
+        regions_count=total_regions,
+        total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),
+        mask_area=int(np.count_nonzero(mask)),
+        crops=len(crops),
+        timings=t,
+        detected=detected,
+        text_fallbacks=fallbacks,
+    )

@@ -1,0 +1,97 @@
+"""create_app(): settings, services, lifespan (model loading), middleware, routers, error handlers.
+
+A request's way: `app.api.*` (parse, validate) -> `app.tasks.runner` (bounded queue, worker
+thread) -> `app.engine.pipeline.run` (pixels). Async tasks add `app.tasks` between the two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi_offline import FastAPIOffline
+
+from app import SERVICE_NAME, __version__
+from app.api import info, inpaint
+from app.api.deps import Services
+from app.api.middleware import BodySizeLimit
+from app.api.openapi import install_openapi
+from app.engine.models import ModelHolder, apply_model_dir
+from app.engine.pipeline import Limits
+from app.errors import install_error_handlers
+from app.settings import Settings, get_settings
+from app.tasks.runner import InferenceRunner
+
+log = logging.getLogger("app")
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def build_services(settings: Settings) -> Services:
+    apply_model_dir(settings.model_dir)
+    return Services(
+        settings=settings,
+        models=ModelHolder(settings.model, settings.device),
+        runner=InferenceRunner(settings.inference_workers, settings.max_queue),
+        limits=Limits.from_settings(settings),
+    )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    s: Services = app.state.services
+    cfg = s.settings
+    loop = asyncio.get_running_loop()
+
+    def load():
+        s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
+
+    if s.models.model is None:
+        if cfg.model_fallback == "none":
+            # no fallback: refuse to start, with the one-line reason, rather than serve nothing
+            try:
+                await loop.run_in_executor(None, load)
+            except Exception as e:
+                raise SystemExit(f"refusing to start: {e}") from None
+        else:  # load in the background: /health says "starting" meanwhile
+            app.state.model_loader = loop.run_in_executor(None, load)
+    for hook in s.extra.get("startup", []):
+        await hook()
+    try:
+        yield
+    finally:
+        for hook in reversed(s.extra.get("shutdown", [])):
+            await hook()
+        s.runner.shutdown(wait=False)
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    services = services or build_services(settings)
+    app = FastAPIOffline(
+        title=SERVICE_NAME,
+        version=__version__,
+        description="Removes text from images: send an image and the text regions (or a mask); "
+        "get the image back with the text gone. See README.md.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                       allow_headers=["*"], expose_headers=["*"])
+    app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
+    app.include_router(info.root)
+    app.include_router(info.router)
+    app.include_router(inpaint.router)
+    return app
+
+
+def max_request_bytes(settings: Settings) -> int:
+    """An image and a mask, both base64 (4/3 of their size), plus room for the JSON around them."""
+    return 2 * (settings.max_file_size * 4 // 3 + 4) + 1024 * 1024

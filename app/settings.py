@@ -1,0 +1,83 @@
+"""Every setting of the service: one class, read from the environment once at start-up.
+
+The names in API.md's configuration table are kept exactly (IOPAINT_MODEL, MAX_IMAGE_SIZE, ...);
+the rest are ours. `python -m app settings` prints them all with their current values.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _env(name: str, **kw):
+    """A field read from environment variable `name` (and settable by field name in code)."""
+    return Field(validation_alias=AliasChoices(name, name.lower()), **kw)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(populate_by_name=True, extra="ignore", case_sensitive=False)
+
+    # --- API.md's table ---
+    host: str = _env("IOPAINT_HOST", default="0.0.0.0", description="bind address")
+    port: int = _env("IOPAINT_PORT", default=8081, description="port")
+    model: str = _env("IOPAINT_MODEL", default="lama", description="IOPaint model name")
+    device: str = _env("IOPAINT_DEVICE", default="cpu", description="cpu, cuda or mps")
+    low_mem: bool = _env("IOPAINT_LOW_MEM", default=True, description="IOPaint low-memory mode")
+    cpu_offload: bool = _env("IOPAINT_CPU_OFFLOAD", default=True, description="IOPaint CPU offload")
+    max_image_size: int = _env(
+        "MAX_IMAGE_SIZE", default=2048, ge=64,
+        description="largest side the model sees; larger crops are scaled down and composited back",
+    )
+    max_file_size: int = _env("MAX_FILE_SIZE", default=50 * 1024 * 1024, ge=1024, description="largest upload in bytes")
+    request_timeout: float = _env("REQUEST_TIMEOUT", default=300.0, gt=0, description="seconds a request may take")
+    log_level: str = _env("LOG_LEVEL", default="INFO")
+    cors_origins: str = _env("CORS_ORIGINS", default="*", description="comma-separated origins")
+
+    # --- ours ---
+    model_fallback: str = _env(
+        "IOPAINT_MODEL_FALLBACK", default="cv2",
+        description="model served when IOPAINT_MODEL cannot load (no weights offline); 'none' refuses to start",
+    )
+    model_dir: Path | None = _env(
+        "IOPAINT_MODEL_DIR", default=None,
+        description="weights cache (sets TORCH_HOME, XDG_CACHE_HOME, HF_HOME); default: the libraries' own",
+    )
+    max_image_pixels: int = _env(
+        "MAX_IMAGE_PIXELS", default=64_000_000, ge=1,
+        description="largest decoded image (width*height); beyond it a 413 before any pixel is allocated",
+    )
+    max_queue: int = _env(
+        "MAX_QUEUE_SIZE", default=16, ge=1,
+        description="jobs admitted (running + waiting) before new ones get 503 with Retry-After",
+    )
+    inference_workers: int = _env("INFERENCE_WORKERS", default=1, ge=1, description="threads running the model")
+    default_padding: int = _env("DEFAULT_PADDING", default=4, ge=0, le=256, description="pixels a region mask grows by")
+    default_mask_mode: Literal["box", "text"] = _env(
+        "DEFAULT_MASK_MODE", default="box", description="box: whole region; text: glyph strokes + margin"
+    )
+    crop_context: int = _env(
+        "CROP_CONTEXT", default=64, ge=8,
+        description="pixels of surrounding image given to the model around each group of regions",
+    )
+    png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output")
+    max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
+
+    @field_validator("model", "model_fallback", "device")
+    @classmethod
+    def _lower(cls, v: str) -> str:
+        return v.strip().lower()
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process's settings; a FastAPI dependency, overridden in tests."""
+    return Settings()
