@@ -11,12 +11,19 @@ import sys
 def serve(_: argparse.Namespace) -> int:
     import uvicorn
 
-    from app.main import configure_logging, create_app
+    from app.main import build_services, configure_logging, create_app
     from app.settings import get_settings
 
     s = get_settings()
     configure_logging(s.log_level)
-    uvicorn.run(create_app(s), host=s.host, port=s.port, log_level=s.log_level.lower(), ws_ping_interval=20,
+    services = build_services(s)
+    if s.model_fallback == "none":  # no fallback: load first, and refuse to start in one line
+        try:
+            services.models.load(fallback=None, low_mem=s.low_mem, cpu_offload=s.cpu_offload)
+        except Exception as e:
+            print(f"refusing to start: {e}", file=sys.stderr)
+            return 1
+    uvicorn.run(create_app(s, services), host=s.host, port=s.port, log_level=s.log_level.lower(), ws_ping_interval=20,
                 ws_ping_timeout=20, timeout_graceful_shutdown=10)
     return 0
 

@@ -57,7 +57,7 @@ async def lifespan(app: FastAPI):
             try:
                 await loop.run_in_executor(None, load)
             except Exception as e:
-                raise SystemExit(f"refusing to start: {e}") from None
+                raise RuntimeError(f"refusing to start: {e}") from None
         else:  # load in the background: /health says "starting" meanwhile
             app.state.model_loader = loop.run_in_executor(None, load)
     for hook in s.extra.get("startup", []):

@@ -66,7 +66,8 @@ def b64decode(data: str, *, max_bytes: int, field: str = "image") -> bytes:
         raise InvalidImage(f"{field} is not valid base64", code="invalid_base64") from None
 
 
-def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str) -> Image.Image:
+def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str) -> tuple[Image.Image, str | None]:
+    """Open, check the size from the header, apply EXIF orientation. Returns (image, format)."""
     if len(data) > max_bytes:
         raise TooLarge(f"{field} is {len(data)} bytes, over the limit of {max_bytes}", code="file_too_large")
     if not data:
@@ -84,6 +85,7 @@ def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str) -> Image.
         raise TooLarge(
             f"{field} is {w}x{h} = {w * h} pixels, over the limit of {max_pixels}", code="image_too_large"
         )
+    fmt = img.format
     try:
         img = ImageOps.exif_transpose(img)  # also loads the pixels
         img.load()
@@ -91,7 +93,7 @@ def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str) -> Image.
         raise TooLarge(f"{field} decompresses beyond the pixel limit", code="image_too_large") from None
     except Exception:  # truncated or corrupt data: Pillow raises many types here
         raise InvalidImage(f"{field} is truncated or corrupt") from None
-    return img
+    return img, fmt
 
 
 def _to_uint8(arr: np.ndarray) -> np.ndarray:
@@ -108,8 +110,7 @@ def _to_uint8(arr: np.ndarray) -> np.ndarray:
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
     """Decode an uploaded image into 8-bit RGB (+ alpha), upright, with its ICC profile."""
-    img = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="image")
-    fmt = img.format or getattr(img, "_source_format", None)
+    img, fmt = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="image")
     icc = img.info.get("icc_profile")
     mode = img.mode
     alpha = None
@@ -150,13 +151,13 @@ def decode_mask(data: bytes, *, width: int, height: int, max_bytes: int, max_pix
     """A mask image -> H x W uint8 of 0/255. Non-zero means repaint (for JPEG masks, > 127,
     because JPEG noise would turn a black background into speckles). Transparent pixels of a
     mask with alpha are never repainted."""
-    img = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="mask")
+    img, fmt = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="mask")
     if img.size != (width, height):
         raise InvalidInput(
             f"mask is {img.size[0]}x{img.size[1]} but the image is {width}x{height}; they must match",
             code="mask_size_mismatch",
         )
-    threshold = 127 if img.format == "JPEG" else 0
+    threshold = 127 if fmt == "JPEG" else 0
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         la = np.asarray(img.convert("LA"))
         on = (la[:, :, 0] > threshold) & (la[:, :, 1] > 0)

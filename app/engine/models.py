@@ -50,6 +50,12 @@ def _quiet_offline_env() -> None:
     # Never reach a model hub from the service process: a missing file must fail fast.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import warnings
+
+    warnings.filterwarnings("ignore", category=FutureWarning)  # IOPaint's old torch.cuda.amp calls
+    from loguru import logger
+
+    logger.disable("iopaint.schema")  # "Generate random seed" on every request
 
 
 def resolve_device(requested: str) -> tuple[str, str | None]:

@@ -1,0 +1,349 @@
+"""Offline text-line detection: PaddleOCR PP-OCRv4 DB detector on onnxruntime.
+
+The model file ships inside the `rapidocr_onnxruntime` wheel; only its path is used (the package
+itself is never imported: its own imports are not part of the runtime set). Pre- and
+post-processing are done here with cv2 + numpy + pyclipper:
+
+    RGB -> BGR, scale so the longest side is at most `max_side`, pad to a multiple of 32
+        -> DB probability map -> threshold + 2x2 dilation -> contours
+        -> min-area rotated rectangle, scored by the mean probability inside it
+        -> unclip (pyclipper offset by area * ratio / perimeter) -> min-area rectangle again
+        -> back to full-resolution pixels, intersected with the image.
+
+Detecting at a bounded size keeps the cost flat: a 2048 px photo costs what a 1024 px one does.
+The generous default unclip ratio makes up for the coarser map, so the polygons still cover the
+whole glyphs. With `within`, only crops around the caller's regions are looked at.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import math
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pyclipper
+
+from app.engine.masks import Region
+
+log = logging.getLogger(__name__)
+
+MODEL_PACKAGE = "rapidocr_onnxruntime"
+MODEL_FILE = "models/ch_PP-OCRv4_det_infer.onnx"
+
+_STRIDE = 32  # the network needs both sides to be multiples of this
+_CLIP_SCALE = 16.0  # pyclipper works on integers: 1/16 px
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One text line: a polygon (4+ points) in full-resolution image pixels and its DB score."""
+
+    points: tuple[tuple[float, float], ...]
+    score: float
+
+    def bounding_box(self) -> dict:
+        xs = [p[0] for p in self.points]
+        ys = [p[1] for p in self.points]
+        x0, y0 = min(xs), min(ys)
+        return {"x": float(x0), "y": float(y0), "width": float(max(xs) - x0), "height": float(max(ys) - y0)}
+
+    def region(self) -> Region:
+        return Region(points=self.points, is_box=False)
+
+
+def default_model_path() -> str | None:
+    """The PP-OCRv4 detection model inside the installed rapidocr_onnxruntime wheel, or None."""
+    try:
+        spec = importlib.util.find_spec(MODEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for root in spec.submodule_search_locations:
+        path = Path(root) / MODEL_FILE
+        if path.is_file():
+            return str(path)
+    return None
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+class TextDetector:
+    """PP-OCRv4 DB text-line detector. Thread-safe: calls share one session, one at a time."""
+
+    name = "ppocr-v4-det"
+
+    def __init__(
+        self,
+        model_path: str | None = None,
+        max_side: int = 1024,
+        box_threshold: float = 0.5,
+        unclip_ratio: float = 2.0,
+        *,
+        threshold: float = 0.3,
+        min_size: float = 3.0,
+        max_candidates: int = 1000,
+        crop_margin: int = 64,
+        threads: int | None = None,
+        providers: list[str] | None = None,
+    ):
+        import onnxruntime as ort  # optional at import time: load_detector reports its absence
+
+        path = model_path or default_model_path()
+        if not path or not Path(path).is_file():
+            raise FileNotFoundError(f"text detection model not found: {path or MODEL_PACKAGE + '/' + MODEL_FILE}")
+        if max_side < _STRIDE:
+            raise ValueError(f"max_side must be at least {_STRIDE}")
+        self.model_path = str(path)
+        self.max_side = int(max_side)
+        self.box_threshold = float(box_threshold)
+        self.unclip_ratio = float(unclip_ratio)
+        self.threshold = float(threshold)
+        self.min_size = float(min_size)
+        self.max_candidates = int(max_candidates)
+        self.crop_margin = int(crop_margin)
+
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads or _cpu_count()
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3
+        available = ort.get_available_providers()
+        if providers is None:
+            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+        self._session = ort.InferenceSession(self.model_path, sess_options=opts, providers=providers or None)
+        self._input = self._session.get_inputs()[0].name
+        self.providers = self._session.get_providers()
+        # run() is thread-safe in onnxruntime, but concurrent runs would only fight over the
+        # same cores (intra_op threads = cores); one at a time keeps latency predictable.
+        self._lock = threading.Lock()
+
+    # -- public -------------------------------------------------------------------------------
+
+    def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]:
+        return [d.region() for d in self.detect(rgb, within)]
+
+    def detect(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Detection]:
+        """Text lines in an H x W x 3 uint8 RGB image; with `within`, only those touching its regions."""
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        if h == 0 or w == 0:
+            return []
+        bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+        if within is None:
+            found = self._detect_crop(bgr, 0, 0, w, h)
+        else:
+            boxes = self._crops(within, w, h)
+            if not boxes:
+                return []
+            if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes) >= 0.6 * w * h:
+                boxes = [(0, 0, w, h)]  # the crops are most of the image: one pass is cheaper
+            found = []
+            for x0, y0, x1, y1 in boxes:
+                found += self._detect_crop(bgr, x0, y0, x1, y1)
+            found = [d for d in _dedupe(found) if _touches_any(d.points, within)]
+        found.sort(key=lambda d: (round(min(p[1] for p in d.points)), min(p[0] for p in d.points)))
+        return found
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def _crops(self, within: list[Region], w: int, h: int) -> list[tuple[int, int, int, int]]:
+        """Integer boxes (x0, y0, x1, y1) around the regions, grown by the margin, overlaps merged."""
+        boxes = []
+        for r in within:
+            x0, y0, x1, y1 = r.bounds()
+            m = self.crop_margin
+            box = (max(0, math.floor(x0) - m), max(0, math.floor(y0) - m),
+                   min(w, math.ceil(x1) + m), min(h, math.ceil(y1) + m))
+            if box[2] > box[0] and box[3] > box[1]:
+                boxes.append(box)
+        merged = True
+        while merged and len(boxes) > 1:
+            merged = False
+            out: list[tuple[int, int, int, int]] = []
+            for b in boxes:
+                for i, o in enumerate(out):
+                    if b[0] < o[2] and o[0] < b[2] and b[1] < o[3] and o[1] < b[3]:
+                        out[i] = (min(b[0], o[0]), min(b[1], o[1]), max(b[2], o[2]), max(b[3], o[3]))
+                        merged = True
+                        break
+                else:
+                    out.append(b)
+            boxes = out
+        return boxes
+
+    def _detect_crop(self, bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> list[Detection]:
+        crop = bgr[y0:y1, x0:x1]
+        ch, cw = crop.shape[:2]
+        scale = min(1.0, self.max_side / max(ch, cw))
+        sw, sh = max(1, round(cw * scale)), max(1, round(ch * scale))
+        small = crop if scale == 1.0 else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        ph, pw = -(-sh // _STRIDE) * _STRIDE, -(-sw // _STRIDE) * _STRIDE
+        x = np.zeros((1, 3, ph, pw), np.float32)  # 0 = mid grey after normalisation
+        x[0, :, :sh, :sw] = small.transpose(2, 0, 1)
+        x[0, :, :sh, :sw] *= 1 / 127.5
+        x[0, :, :sh, :sw] -= 1.0
+        with self._lock:
+            prob = self._session.run(None, {self._input: x})[0][0, 0, :sh, :sw]
+        # actual scale per axis (rounding), to map map-pixels back to crop pixels
+        fx, fy = cw / sw, ch / sh
+        return [
+            Detection(_intersect_image(((px * fx + x0, py * fy + y0) for px, py in quad), bgr.shape[1], bgr.shape[0]), s)
+            for quad, s in self._boxes(prob)
+        ]
+
+    def _boxes(self, prob: np.ndarray) -> list[tuple[np.ndarray, float]]:
+        """DB post-processing on one probability map: rotated rectangles in map pixels."""
+        bitmap = (prob > self.threshold).astype(np.uint8)
+        bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+        contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+        out = []
+        for contour in contours[: self.max_candidates]:
+            rect = cv2.minAreaRect(contour)
+            if min(rect[1]) < self.min_size:
+                continue
+            quad = cv2.boxPoints(rect)
+            score = _mean_inside(prob, quad)
+            if score < self.box_threshold:
+                continue
+            grown = _unclip(quad, self.unclip_ratio)
+            if grown is None:
+                continue
+            rect = cv2.minAreaRect(grown)
+            if min(rect[1]) < self.min_size + 2:
+                continue
+            # map-pixel centres -> continuous coordinates (pixel i spans [i, i+1))
+            out.append((cv2.boxPoints(rect).astype(np.float64) + 0.5, score))
+        return out
+
+
+def load_detector(model_path: str | None = None, **kwargs: Any) -> TextDetector | None:
+    """The detector, or None (with the reason logged) where onnxruntime or the model is missing."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as exc:
+        log.warning("text detection disabled: onnxruntime is not installed (%s)", exc)
+        return None
+    path = model_path or default_model_path()
+    if not path or not Path(path).is_file():
+        log.warning("text detection disabled: model file not found (%s)",
+                    path or f"{MODEL_PACKAGE}/{MODEL_FILE} in no installed package")
+        return None
+    try:
+        det = TextDetector(path, **kwargs)
+    except Exception as exc:  # a corrupt file, an unusable provider: the service runs without it
+        log.warning("text detection disabled: could not load %s: %s", path, exc)
+        return None
+    log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, path, det.max_side,
+             ",".join(det.providers))
+    return det
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+
+def _as_rgb(img: np.ndarray) -> np.ndarray:
+    img = np.asarray(img)
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    if img.ndim != 3 or img.shape[2] not in (3, 4):
+        raise ValueError(f"expected an H x W x 3 RGB image, got shape {img.shape}")
+    if img.shape[2] == 4:
+        img = img[:, :, :3]
+    if img.dtype != np.uint8:
+        img = np.clip(img, 0, 255).astype(np.uint8)
+    return img
+
+
+def _mean_inside(prob: np.ndarray, quad: np.ndarray) -> float:
+    """Mean probability inside a quadrilateral (the 'fast' DB box score)."""
+    h, w = prob.shape
+    x0 = int(np.clip(np.floor(quad[:, 0].min()), 0, w - 1))
+    x1 = int(np.clip(np.ceil(quad[:, 0].max()), 0, w - 1))
+    y0 = int(np.clip(np.floor(quad[:, 1].min()), 0, h - 1))
+    y1 = int(np.clip(np.ceil(quad[:, 1].max()), 0, h - 1))
+    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
+    cv2.fillPoly(mask, [np.round(quad - (x0, y0)).astype(np.int32)], 1)
+    return float(cv2.mean(prob[y0 : y1 + 1, x0 : x1 + 1], mask)[0])
+
+
+def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
+    """Grow a polygon outwards by area * ratio / perimeter (the DB 'unclip'), via pyclipper."""
+    pts = quad.astype(np.float64)
+    x, y = pts[:, 0], pts[:, 1]
+    area = abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2
+    length = float(np.sum(np.linalg.norm(pts - np.roll(pts, 1, axis=0), axis=1)))
+    if length <= 0:
+        return None
+    offset = pyclipper.PyclipperOffset()
+    offset.AddPath([(round(px * _CLIP_SCALE), round(py * _CLIP_SCALE)) for px, py in pts],
+                   pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    paths = offset.Execute(area * ratio / length * _CLIP_SCALE)
+    if not paths:
+        return None
+    biggest = max(paths, key=lambda p: abs(pyclipper.Area(p)))
+    return (np.asarray(biggest, np.float64) / _CLIP_SCALE).astype(np.float32)
+
+
+def _intersect_image(points, w: int, h: int) -> tuple[tuple[float, float], ...]:
+    """A convex polygon cut to the image rectangle (exact, unlike clamping each corner)."""
+    poly = np.asarray(list(points), np.float32)
+    if poly[:, 0].min() >= 0 and poly[:, 1].min() >= 0 and poly[:, 0].max() <= w and poly[:, 1].max() <= h:
+        return tuple((float(px), float(py)) for px, py in poly)
+    frame = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    area, cut = cv2.intersectConvexConvex(poly, frame)
+    if cut is None or area <= 0 or len(cut) < 3:
+        poly[:, 0] = np.clip(poly[:, 0], 0, w)
+        poly[:, 1] = np.clip(poly[:, 1], 0, h)
+        return tuple((float(px), float(py)) for px, py in poly)
+    return tuple((float(px), float(py)) for px, py in cut.reshape(-1, 2))
+
+
+def _clip_path(points) -> list[tuple[int, int]]:
+    return [(round(x * _CLIP_SCALE), round(y * _CLIP_SCALE)) for x, y in points]
+
+
+def _touches_any(points: tuple[tuple[float, float], ...], regions: list[Region]) -> bool:
+    """Whether a polygon overlaps (with positive area) any of the regions (any polygon shape)."""
+    xs = [p[0] for p in points]
+    ys = [p[1] for p in points]
+    px0, py0, px1, py1 = min(xs), min(ys), max(xs), max(ys)
+    subject = _clip_path(points)
+    for r in regions:
+        rx0, ry0, rx1, ry1 = r.bounds()
+        if rx1 <= px0 or px1 <= rx0 or ry1 <= py0 or py1 <= ry0:
+            continue
+        pc = pyclipper.Pyclipper()
+        try:
+            pc.AddPath(subject, pyclipper.PT_SUBJECT, True)
+            pc.AddPath(_clip_path(r.points), pyclipper.PT_CLIP, True)
+            cut = pc.Execute(pyclipper.CT_INTERSECTION, pyclipper.PFT_NONZERO, pyclipper.PFT_NONZERO)
+        except pyclipper.ClipperException:  # a degenerate polygon: fall back to the boxes overlapping
+            return True
+        if any(abs(pyclipper.Area(c)) > 0 for c in cut):
+            return True
+    return False
+
+
+def _dedupe(found: list[Detection]) -> list[Detection]:
+    """Merged crops never overlap, so duplicates are rare; drop exact repeats all the same."""
+    seen, out = set(), []
+    for d in found:
+        key = tuple((round(x, 1), round(y, 1)) for x, y in d.points)
+        if key not in seen:
+            seen.add(key)
+            out.append(d)
+    return out

@@ -1,0 +1,272 @@
+"""Text detection benchmark: app.engine.detect.TextDetector vs RapidOCR's default detection call.
+
+Photographs bundled with scikit-image, scaled to 1024 and 2048 px (longest side), get text lines
+rendered onto them in several fonts, sizes, colours and rotations (about a third CJK). The
+glyph pixels of every line are known from the render, so per configuration we measure:
+
+  * recall: share of glyph pixels inside the detected polygons (Latin, CJK, small text separately)
+  * lines < 0.9: rendered lines of which less than 90 % of the glyph pixels are covered
+  * non-glyph: share of the detected polygons' area that is not glyph pixels
+  * area / boxes: detected polygon area over the area of the true text boxes (min-area
+    rectangles of each line's glyphs)
+  * FP on plain photos: detections on the same photographs without rendered text
+  * time: median seconds per image (all configurations run back to back on each image)
+
+Run:  .venv/bin/python bench/detect_bench.py            (writes bench/out/detect.md)
+      .venv/bin/python bench/detect_bench.py --quick    (fewer images)
+Needs `shapely six` (requirements-dev.txt) for the RapidOCR comparison, and fonts-noto-cjk.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.engine.detect import TextDetector  # noqa: E402
+
+DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
+NOTO = Path("/usr/share/fonts/opentype/noto")
+LATIN_FONTS = ["DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSerif-Italic.ttf",
+               "DejaVuSansMono.ttf", "DejaVuSansCondensed-Bold.ttf"]
+CJK_FONTS = [("NotoSansCJK-Regular.ttc", 0), ("NotoSansCJK-Bold.ttc", 2), ("NotoSerifCJK-Regular.ttc", 2)]
+LATIN_TEXT = ["Summer sale: 50% off everything", "Hello, world!", "Open 9am - 5pm daily",
+              "The quick brown fox jumps over the lazy dog", "www.example.com", "Call 555-0123",
+              "CONFIDENTIAL", "Photo by J. Smith, 2024", "Limited edition", "Best coffee in town",
+              "Do not disturb", "Room 42"]
+CJK_TEXT = ["你好世界", "欢迎光临本店", "限时特价 五折优惠", "こんにちは世界", "東京タワーへようこそ",
+            "本日休業", "新品上市", "ありがとうございます"]
+PHOTOS = ["astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "hubble_deep_field", "camera"]
+SMALL = 0.012  # a line is "small" when its font size is at most this share of the longest side
+
+
+@dataclass
+class Scene:
+    name: str
+    rgb: np.ndarray
+    plain: np.ndarray
+    latin: np.ndarray  # bool glyph masks
+    cjk: np.ndarray
+    small: np.ndarray
+    lines: list[np.ndarray] = field(default_factory=list)  # per-line glyph masks (bool, full size)
+    boxes: np.ndarray | None = None  # union of the true min-area text boxes
+
+
+def photo(name: str, side: int) -> np.ndarray:
+    import skimage.data as sd
+
+    img = getattr(sd, name)()
+    if img.ndim == 2:
+        img = np.repeat(img[:, :, None], 3, axis=2)
+    img = img[:, :, :3]
+    h, w = img.shape[:2]
+    s = side / max(h, w)
+    return cv2.resize(img, (round(w * s), round(h * s)), interpolation=cv2.INTER_CUBIC if s > 1 else cv2.INTER_AREA)
+
+
+def render_scene(name: str, side: int, seed: int, n_lines: int = 9) -> Scene:
+    rng = random.Random(f"{name}-{side}-{seed}")
+    base = photo(name, side)
+    h, w = base.shape[:2]
+    img = Image.fromarray(base)
+    latin, cjk, small = (np.zeros((h, w), bool) for _ in range(3))
+    taken = np.zeros((h, w), bool)
+    scene = Scene(f"{name}#{seed}", base, base, latin, cjk, small)
+    sizes = [round(side * f) for f in (0.011, 0.014, 0.018, 0.026, 0.04, 0.06)]
+    boxes = np.zeros((h, w), np.uint8)
+    for i in range(n_lines):
+        is_cjk = i % 3 == 2
+        if is_cjk:
+            fname, index = rng.choice(CJK_FONTS)
+            text = rng.choice(CJK_TEXT)
+        else:
+            fname, index = rng.choice(LATIN_FONTS), 0
+            text = rng.choice(LATIN_TEXT)
+        size = rng.choice(sizes)
+        font = ImageFont.truetype(str((NOTO if is_cjk else DEJAVU) / fname), size, index=index)
+        angle = rng.choice([0, 0, 0, 0, rng.uniform(-30, 30), rng.uniform(-12, 12)])
+        stroke = max(1, size // 12) if rng.random() < 0.2 else 0
+        x0, y0, x1, y1 = font.getbbox(text, stroke_width=stroke)
+        pad = 4 + stroke
+        layer = Image.new("RGBA", (x1 - x0 + 2 * pad, y1 - y0 + 2 * pad), (0, 0, 0, 0))
+        rot_w, rot_h = layer.size
+        if angle:
+            rot_w, rot_h = layer.rotate(angle, expand=True).size
+        if rot_w >= w or rot_h >= h:
+            continue
+        for _ in range(60):  # a free spot
+            px, py = rng.randrange(0, w - rot_w), rng.randrange(0, h - rot_h)
+            if not taken[py:py + rot_h, px:px + rot_w].any():
+                break
+        else:
+            continue
+        lum = float(np.mean(base[py:py + rot_h, px:px + rot_w] @ np.array([0.299, 0.587, 0.114])))
+        if lum > 128:
+            fill = tuple(rng.randrange(0, 90) for _ in range(3))
+            outline = (255, 255, 255)
+        else:
+            fill = tuple(rng.randrange(170, 256) for _ in range(3))
+            outline = (0, 0, 0)
+        if rng.random() < 0.3:  # a saturated colour
+            fill = rng.choice([(220, 30, 30), (250, 200, 0), (30, 90, 220), (20, 160, 60)]) if lum <= 128 else \
+                rng.choice([(160, 0, 0), (0, 60, 160), (0, 100, 30), (90, 0, 120)])
+        ImageDraw.Draw(layer).text((pad - x0, pad - y0), text, font=font, fill=fill + (255,),
+                                   stroke_width=stroke, stroke_fill=outline + (255,))
+        if angle:
+            layer = layer.rotate(angle, expand=True, resample=Image.BICUBIC)
+        img.paste(layer, (px, py), layer)
+        alpha = np.asarray(layer)[:, :, 3] >= 128
+        line = np.zeros((h, w), bool)
+        line[py:py + rot_h, px:px + rot_w] = alpha
+        scene.lines.append(line)
+        (cjk if is_cjk else latin)[line] = True
+        if size <= SMALL * side:
+            small[line] = True
+        taken[max(0, py - 6):py + rot_h + 6, max(0, px - 6):px + rot_w + 6] = True
+        ys, xs = np.nonzero(line)
+        rect = cv2.minAreaRect(np.stack([xs, ys], 1).astype(np.float32))
+        cv2.fillPoly(boxes, [np.round(cv2.boxPoints(rect) * 16).astype(np.int32)], 1, shift=4)
+    scene.rgb = np.asarray(img)
+    scene.boxes = boxes.astype(bool)
+    return scene
+
+
+def polygons_mask(polys, h: int, w: int) -> np.ndarray:
+    m = np.zeros((h, w), np.uint8)
+    for p in polys:
+        cv2.fillPoly(m, [np.round(np.asarray(p, np.float64) * 16).astype(np.int32)], 1, shift=4)
+    return m.astype(bool)
+
+
+@dataclass
+class Tally:
+    hit: dict = field(default_factory=lambda: {"latin": 0, "cjk": 0, "small": 0})
+    tot: dict = field(default_factory=lambda: {"latin": 0, "cjk": 0, "small": 0})
+    lines: int = 0
+    missed: int = 0
+    poly_area: int = 0
+    poly_glyph: int = 0
+    box_area: int = 0
+    fp: int = 0
+    times: list = field(default_factory=list)
+
+    def add(self, scene: Scene, mask: np.ndarray, seconds: float) -> None:
+        for k in ("latin", "cjk", "small"):
+            g = getattr(scene, k)
+            self.hit[k] += int((g & mask).sum())
+            self.tot[k] += int(g.sum())
+        for line in scene.lines:
+            self.lines += 1
+            self.missed += int((line & mask).sum() < 0.9 * line.sum())
+        glyph = scene.latin | scene.cjk
+        self.poly_area += int(mask.sum())
+        self.poly_glyph += int((mask & glyph).sum())
+        self.box_area += int(scene.boxes.sum())
+        self.times.append(seconds)
+
+    def recall(self, k: str) -> float:
+        return self.hit[k] / max(1, self.tot[k])
+
+
+class Ours:
+    def __init__(self, label: str, **kw):
+        self.label = label
+        self.det = TextDetector(**kw)
+
+    def __call__(self, rgb: np.ndarray) -> list:
+        return [d.points for d in self.det.detect(rgb)]
+
+
+class Rapid:
+    label = "RapidOCR() default call"
+
+    def __init__(self):
+        from rapidocr_onnxruntime import RapidOCR
+
+        self.engine = RapidOCR()
+
+    def __call__(self, rgb: np.ndarray) -> list:
+        boxes, _ = self.engine(np.ascontiguousarray(rgb[:, :, ::-1]), use_det=True, use_cls=False, use_rec=False)
+        return [] if boxes is None else [np.asarray(b, np.float64) for b in boxes]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
+    ap.add_argument("--seeds", type=int, default=2, help="text layouts per photograph")
+    ap.add_argument("--quick", action="store_true", help="4 photographs, 1 layout")
+    ap.add_argument("--no-rapid", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench/out/detect.md"))
+    args = ap.parse_args()
+    photos = PHOTOS[:4] if args.quick else PHOTOS
+    seeds = 1 if args.quick else args.seeds
+
+    runners = [
+        Ours("ours max_side=1024 unclip=2.0 (default)"),
+        Ours("ours max_side=960 unclip=2.0", max_side=960),
+        Ours("ours max_side=768 unclip=2.0", max_side=768),
+        Ours("ours max_side=1024 unclip=1.6", unclip_ratio=1.6),
+        Ours("ours max_side=1024 unclip=2.0 box_thr=0.6", box_threshold=0.6),
+        Ours("ours full-res (max_side=4096) unclip=1.6", max_side=4096, unclip_ratio=1.6),
+    ]
+    if not args.no_rapid:
+        runners.append(Rapid())
+
+    rows = []
+    for side in args.sizes:
+        tallies = {r.label: Tally() for r in runners}
+        scenes = [render_scene(p, side, s) for p in photos for s in range(seeds)]
+        for r in runners:  # warm-up at this size
+            r(scenes[0].rgb)
+        for sc in scenes:
+            h, w = sc.rgb.shape[:2]
+            for r in runners:
+                t = time.perf_counter()
+                polys = r(sc.rgb)
+                dt = time.perf_counter() - t
+                tallies[r.label].add(sc, polygons_mask(polys, h, w), dt)
+        for p in photos:  # false positives on the photographs without text
+            plain = photo(p, side)
+            for r in runners:
+                tallies[r.label].fp += len(r(plain))
+        rapid_t = statistics.median(tallies[Rapid.label].times) if not args.no_rapid else None
+        for r in runners:
+            t = tallies[r.label]
+            med = statistics.median(t.times)
+            rows.append([
+                f"{side}", r.label, f"{t.recall('latin'):.4f}", f"{t.recall('cjk'):.4f}", f"{t.recall('small'):.4f}",
+                f"{t.missed}/{t.lines}", f"{1 - t.poly_glyph / max(1, t.poly_area):.3f}",
+                f"{t.poly_area / max(1, t.box_area):.2f}", f"{t.fp}", f"{med:.3f}",
+                f"{rapid_t / med:.1f}x" if rapid_t else "-",
+            ])
+        print(f"done {side}px: {len(scenes)} images", file=sys.stderr)
+
+    head = ["px", "detector", "recall Latin", "recall CJK", "recall small", "lines < 0.9", "non-glyph",
+            "area / boxes", f"FP on {len(photos)} plain photos", "median s", "speed vs RapidOCR"]
+    md = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    md += ["| " + " | ".join(r) + " |" for r in rows]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    info = (f"{len(photos)} photographs x {seeds} layouts per size, ~9 lines each (1/3 CJK, some rotated "
+            f"up to 30 deg, some outlined); small = font size <= {SMALL * 100:.1f}% of the longest side; "
+            f"{cores} CPU cores; load average at end {os.getloadavg()[0]:.2f}")
+    text = "\n".join(md) + "\n\n" + info + "\n"
+    print(text)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

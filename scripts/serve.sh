@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# Start the service on its offline default: sets up .venv on first run, then serves on
+# IOPAINT_PORT (8081). Without LaMa weights it serves the cv2 model and says so in /api/v1/health.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+exec .venv/bin/python -m app serve "$@"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Debian packages the tests need: a CJK font for the text-detection tests. Installs only what is
+# missing; needs root (or sudo) and Debian's package registry.
+set -euo pipefail
+need=()
+[ -n "$(fc-list 2>/dev/null | grep -i 'Noto Sans CJK' | head -1)" ] || need+=(fonts-noto-cjk fontconfig)
+[ ${#need[@]} -eq 0 ] && exit 0
+SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
+echo "[system-packages] installing ${need[*]}" >&2
+$SUDO apt-get update -qq >/dev/null
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,192 @@
+"""Bad input gets a clear 4xx JSON error and the service keeps serving; the event loop stays free."""
+
+import base64
+import io
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.engine.models import ModelStatus
+from app.main import build_services
+from app.settings import Settings
+from tests.conftest import b64, png_bytes, running_app, text_image
+
+BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
+IMG = b64(png_bytes(text_image()))
+
+
+def _assert_error(r, status, code=None):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert isinstance(body["error"], str) and body["error"]
+    assert "Traceback" not in r.text and 'File "' not in r.text
+    if code:
+        assert body["error"] == code
+
+
+@pytest.mark.parametrize("body,status,code", [
+    ({"image": "%%%not base64%%%", "regions": [BOX]}, 400, "invalid_base64"),
+    ({"image": b64(b"GIF89a but not really an image"), "regions": [BOX]}, 400, "invalid_image"),
+    ({"image": b64(png_bytes(text_image())[:200]), "regions": [BOX]}, 400, "invalid_image"),
+    ({"image": "", "regions": [BOX]}, 422, "missing_image"),
+    ({"regions": [BOX]}, 422, "invalid_input"),
+    ({"image": IMG}, 422, "no_regions"),
+    ({"image": IMG, "regions": []}, 422, "no_regions"),
+    ({"image": IMG, "regions": [{"x": 1000, "y": 1000, "width": 10, "height": 10}]}, 422, "region_outside_image"),
+    ({"image": IMG, "regions": [{"x": 10, "y": 10, "width": 0, "height": 10}]}, 422, "invalid_region"),
+    ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5], [9, 9]]}]}, 422, "invalid_region"),
+    ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5]]}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [{"x": 1, "y": 2}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [{"x": "a", "y": 2, "width": 3, "height": 4}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": "everything"}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [BOX], "output_format": "gif"}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [BOX], "hd_strategy": "Sideways"}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [BOX], "padding": -3}, 422, "invalid_input"),
+    ({"image": 12345, "regions": [BOX]}, 422, "invalid_input"),
+])
+def test_bad_region_requests(client, body, status, code):
+    _assert_error(client.post("/api/v1/inpaint-regions", json=body), status, code)
+    _assert_error(client.post("/api/v1/inpaint-regions-json", json=body), status, code)
+
+
+def test_bad_bodies(client):
+    _assert_error(client.post("/api/v1/inpaint-regions", content=b"{not json", headers={"content-type": "application/json"}), 422)
+    _assert_error(client.post("/api/v1/inpaint-regions", content=b"", headers={"content-type": "application/json"}), 422)
+    _assert_error(client.post("/api/v1/inpaint-regions", json=[1, 2, 3]), 422)
+    _assert_error(client.post("/api/v1/inpaint-regions", files={"mask": ("m.png", b"x")}), 422, "missing_image")
+    _assert_error(client.post("/api/v1/inpaint-regions", files={"image": ("a.png", png_bytes(text_image()))},
+                              data={"regions": "[{not json"}), 422)
+
+
+def test_mask_errors(client):
+    small = b64(png_bytes(np.zeros((10, 10), np.uint8)))
+    _assert_error(client.post("/api/v1/inpaint", json={"image": IMG, "mask": small}), 422, "mask_size_mismatch")
+    _assert_error(client.post("/api/v1/inpaint", json={"image": IMG}), 422)
+    _assert_error(client.post("/api/v1/inpaint", json={"image": IMG, "mask": "@@@"}), 400)
+
+
+def test_unknown_route_and_method(client):
+    _assert_error(client.get("/api/v1/nothing-here"), 404, "not_found")
+    _assert_error(client.get("/api/v1/inpaint-regions"), 405)
+
+
+def test_size_limits_answer_413_before_decoding():
+    with running_app(model="cv2", max_file_size=20_000, max_image_pixels=1_000_000) as c:
+        big = png_bytes(np.random.default_rng(0).integers(0, 255, (200, 200, 3), dtype=np.uint8))
+        assert len(big) > 20_000
+        _assert_error(c.post("/api/v1/inpaint-regions", json={"image": b64(big), "regions": [BOX]}), 413)
+        _assert_error(c.post("/api/v1/inpaint-regions", files={"image": ("a.png", big)},
+                             data={"regions": "[]"}), 413)
+        # a whole body over the limit is refused from its Content-Length
+        _assert_error(c.post("/api/v1/inpaint-regions", content=b"x" * 3_000_000,
+                             headers={"content-type": "application/json"}), 413, "request_too_large")
+        # a decompression bomb: tiny file, huge pixel count
+        bomb = io.BytesIO()
+        Image.new("1", (5000, 5000)).save(bomb, "PNG", optimize=True)
+        assert len(bomb.getvalue()) < 20_000
+        _assert_error(c.post("/api/v1/inpaint-regions", json={"image": b64(bomb.getvalue()), "regions": [BOX]}),
+                      413, "image_too_large")
+        assert c.get("/api/v1/health").json()["status"] == "healthy"
+
+
+def test_too_many_regions(client):
+    regions = [{"x": i % 300, "y": 10, "width": 2, "height": 2} for i in range(1001)]
+    _assert_error(client.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": regions}), 422, "too_many_regions")
+
+
+class SlowModel:
+    """A stand-in model that holds the worker until released."""
+
+    name, device = "slow", "cpu"
+
+    def __init__(self):
+        self.release = threading.Event()
+        self.started = threading.Event()
+
+    def __call__(self, rgb, mask, params):
+        self.started.set()
+        self.release.wait(30)
+        return rgb
+
+
+@pytest.fixture
+def slow_app():
+    s = Settings(model="cv2", max_queue=2, request_timeout=5)
+    services = build_services(s)
+    model = SlowModel()
+    services.models.use(model, ModelStatus(requested="slow", device="cpu", state="ready", active="slow"))
+    with running_app(services=services) as c:
+        yield c, model
+        model.release.set()
+
+
+def test_health_answers_while_inference_runs_and_full_queue_gets_503(slow_app):
+    c, model = slow_app
+    results = []
+    body = {"image": IMG, "regions": [BOX]}
+    threads = [threading.Thread(target=lambda: results.append(c.post("/api/v1/inpaint-regions", json=body)))
+               for _ in range(2)]
+    for t in threads:
+        t.start()
+    assert model.started.wait(10)
+    time.sleep(0.2)
+    t0 = time.perf_counter()
+    h = c.get("/api/v1/health")
+    assert h.status_code == 200 and time.perf_counter() - t0 < 1.0
+    assert h.json()["queue"]["running"] == 1 and h.json()["queue"]["queued"] == 1
+    r = c.post("/api/v1/inpaint-regions", json=body)  # two admitted: the third is refused
+    _assert_error(r, 503, "queue_full")
+    assert int(r.headers["Retry-After"]) >= 1
+    model.release.set()
+    for t in threads:
+        t.join(30)
+    assert [x.status_code for x in results] == [200, 200]
+
+
+def test_request_timeout_answers_504_and_frees_the_slot():
+    s = Settings(model="cv2", max_queue=1, request_timeout=0.5)
+    services = build_services(s)
+    model = SlowModel()
+    services.models.use(model, ModelStatus(requested="slow", device="cpu", state="ready", active="slow"))
+    with running_app(services=services) as c:
+        r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
+        _assert_error(r, 504, "timeout")
+        model.release.set()
+        for _ in range(50):
+            if services.runner.stats["running"] == 0:
+                break
+            time.sleep(0.05)
+        assert services.runner.stats == {"queued": 0, "running": 0, "capacity": 1, "workers": 1}
+
+
+def test_requests_while_the_model_loads_get_503(monkeypatch):
+    s = Settings(model="cv2")
+    services = build_services(s)
+    gate = threading.Event()
+    real_load = services.models.load
+
+    def slow_load(**kw):
+        gate.wait(20)
+        real_load(**kw)
+
+    monkeypatch.setattr(services.models, "load", slow_load)
+    with _no_wait(services) as c:
+        h = c.get("/api/v1/health")
+        assert h.status_code == 503 and h.json()["status"] == "starting"
+        r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
+        _assert_error(r, 503, "model_loading")
+        assert "Retry-After" in r.headers
+        gate.set()
+        assert services.models.ready.wait(30)
+        assert c.get("/api/v1/health").status_code == 200
+
+
+def _no_wait(services):
+    from fastapi.testclient import TestClient
+    from app.main import create_app
+
+    return TestClient(create_app(services.settings, services), raise_server_exceptions=False)

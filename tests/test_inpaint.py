@@ -1,0 +1,177 @@
+"""The synchronous routes, as a backend written from API.md calls them."""
+
+import io
+from datetime import datetime
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import b64, decode, photo, png_bytes, text_image
+
+BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
+
+
+def test_inpaint_with_mask_repaints_only_the_mask(client):
+    img = text_image()
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[80:120, 40:200] = 255
+    r = client.post("/api/v1/inpaint", json={"image": b64(png_bytes(img)), "mask": b64(png_bytes(mask))})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    out = decode(r.content)
+    assert out.shape == img.shape
+    assert np.array_equal(out[mask == 0], img[mask == 0])
+    assert np.abs(out[85:115, 45:195].astype(int) - [200, 180, 160]).mean() < 10  # the bar is gone
+    assert float(r.headers["X-Processing-Time"]) > 0
+
+
+def test_inpaint_regions_returns_image_and_headers(client):
+    img = text_image()
+    body = {"image": "data:image/png;base64," + b64(png_bytes(img)), "regions": [BOX], "padding": 0}
+    r = client.post("/api/v1/inpaint-regions", json=body)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert r.headers["X-Regions-Count"] == "1"
+    assert r.headers["X-Total-Area"] == str(160 * 40)
+    assert float(r.headers["X-Processing-Time"]) >= 0
+    datetime.fromisoformat(r.headers["X-Timestamp"])
+    out = decode(r.content)
+    assert np.abs(out[85:115, 45:195].astype(int) - [200, 180, 160]).mean() < 10
+
+
+def test_inpaint_regions_json_stats(client):
+    img = text_image(w=300, h=200)
+    body = {"image": b64(png_bytes(img)), "regions": [BOX, {"bounding_box": {"x": 1, "y": 1, "width": 10, "height": 10}}],
+            "padding": 0}
+    r = client.post("/api/v1/inpaint-regions-json", json=body)
+    assert r.status_code == 200
+    j = r.json()
+    assert j["success"] is True and isinstance(j["message"], str)
+    st = j["processing_stats"]
+    assert st["regions_processed"] == 2
+    assert st["total_area"] == 160 * 40 + 100
+    assert st["image_dimensions"] == {"width": 300, "height": 200}
+    assert st["processing_time"] > 0
+    assert set(st["stage_times"]) >= {"decode", "mask", "model", "composite", "encode"}
+    datetime.fromisoformat(j["timestamp"])
+
+
+def test_every_legacy_field_and_unknown_fields_are_accepted(client):
+    body = {"image": b64(png_bytes(text_image())), "regions": [BOX],
+            "sd_seed": 42, "sd_steps": 25, "sd_strength": 1.0, "sd_guidance_scale": 7.5, "sd_sampler": "ddim",
+            "hd_strategy": "Original", "hd_strategy_crop_trigger_size": 1280, "hd_strategy_crop_margin": 32,
+            "hd_strategy_resize_limit": 2048, "prompt": "", "negative_prompt": "",
+            "some_future_field": {"nested": True}, "client_version": "3.1"}
+    for route in ("/api/v1/inpaint-regions", "/api/v1/inpaint-regions-json"):
+        assert client.post(route, json=body).status_code == 200
+
+
+@pytest.mark.parametrize("strategy", ["Crop", "Resize"])
+def test_hd_strategies_are_honoured(client, strategy):
+    img = photo(600)
+    body = {"image": b64(png_bytes(img)), "regions": [BOX], "hd_strategy": strategy,
+            "hd_strategy_crop_trigger_size": 256, "hd_strategy_resize_limit": 300}
+    r = client.post("/api/v1/inpaint-regions", json=body)
+    assert r.status_code == 200
+    out = decode(r.content)
+    assert out.shape == img.shape
+    mask = np.zeros(img.shape[:2], bool)
+    mask[76:124, 36:204] = True
+    assert np.array_equal(out[~mask], img[~mask])
+
+
+def test_float_regions_and_polygons(client):
+    img = np.full((200, 200, 3), 128, np.uint8)
+    img[20:180, 20:180] = 0  # a dark square that the triangle covers partly
+    tri = {"points": [[20, 20], [180, 20], [20, 180]]}
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": [tri], "padding": 0})
+    assert r.status_code == 200
+    out = decode(r.content)
+    assert not np.array_equal(out[40, 40], img[40, 40])  # inside the triangle: repainted
+    assert np.array_equal(out[160, 160], img[160, 160])  # inside its bounding box, outside the polygon: kept
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "padding": 0,
+                                                         "regions": [{"x": 10.5, "y": 10.25, "width": 20.5, "height": 5.5}]})
+    assert r.status_code == 200
+    assert r.json()["processing_stats"]["total_area"] == 21 * 6  # pixels touched: x 10..31, y 10..16
+
+
+def test_regions_are_clipped_to_the_image(client):
+    img = text_image()
+    r = client.post("/api/v1/inpaint-regions-json",
+                    json={"image": b64(png_bytes(img)), "padding": 0,
+                          "regions": [{"x": -50, "y": -50, "width": 100, "height": 100}]})
+    assert r.status_code == 200
+    assert r.json()["processing_stats"]["total_area"] == 50 * 50
+
+
+def test_padding_grows_the_mask(client):
+    img = text_image()
+    stats = []
+    for pad in (0, 6):
+        r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX], "padding": pad})
+        stats.append(r.json()["processing_stats"]["mask_area"])
+    assert stats == [160 * 40, (160 + 12) * (40 + 12)]
+
+
+def test_pixels_outside_the_mask_are_unchanged_on_a_photograph(client):
+    img = photo(512)
+    regions = [{"x": 100, "y": 60, "width": 120, "height": 30}, {"x": 300, "y": 400, "width": 150.5, "height": 40},
+               {"points": [[50, 300], [200, 280], [205, 320], [55, 340]]}]
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": regions, "padding": 3})
+    assert r.status_code == 200
+    out = decode(r.content)
+    from app.engine.masks import regions_to_mask
+    from app.api.schemas import RegionIn
+
+    mask = regions_to_mask([RegionIn(**g).to_region() for g in regions], 512, 512, padding=3) > 0
+    assert np.array_equal(out[~mask], img[~mask])
+    assert (out[mask] != img[mask]).any()
+
+
+def test_multipart_upload_like_curl(client):
+    img = text_image()
+    r = client.post("/api/v1/inpaint-regions-json",
+                    files={"image": ("photo.png", png_bytes(img), "image/png")},
+                    data={"regions": '[{"x": 40, "y": 80, "width": 160, "height": 40}]', "padding": "0"})
+    assert r.status_code == 200, r.text
+    assert r.json()["processing_stats"]["total_area"] == 6400
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[80:120, 40:200] = 255
+    r = client.post("/api/v1/inpaint", files={"image": ("a.png", png_bytes(img)), "mask": ("m.png", png_bytes(mask))},
+                    data={"output_format": "jpeg"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+
+
+@pytest.mark.parametrize("fmt,media", [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])
+def test_output_formats(client, fmt, media):
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(text_image())), "regions": [BOX],
+                                                     "output_format": fmt, "quality": 80})
+    assert r.status_code == 200 and r.headers["content-type"] == media
+    assert Image.open(io.BytesIO(r.content)).format == {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}[fmt]
+
+
+def test_output_format_original_keeps_jpeg(client):
+    buf = io.BytesIO()
+    Image.fromarray(text_image()).save(buf, "JPEG", quality=90)
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(buf.getvalue()), "regions": [BOX],
+                                                     "output_format": "original"})
+    assert r.headers["content-type"] == "image/jpeg"
+
+
+def test_text_mask_mode_repaints_less_than_the_box(client):
+    img = np.full((120, 400, 3), 230, np.uint8)
+    from PIL import ImageDraw
+
+    pil = Image.fromarray(img)
+    ImageDraw.Draw(pil).text((20, 40), "Hello text removal", fill=(20, 20, 20), font_size=32)
+    img = np.asarray(pil)
+    region = {"x": 15, "y": 35, "width": 330, "height": 45}
+    areas = {}
+    for mode in ("box", "text"):
+        r = client.post("/api/v1/inpaint-regions-json",
+                        json={"image": b64(png_bytes(img)), "regions": [region], "mask_mode": mode})
+        areas[mode] = r.json()["processing_stats"]["mask_area"]
+    assert 0 < areas["text"] < 0.8 * areas["box"]
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": [region],
+                                                     "mask_mode": "text"})
+    out = decode(r.content)
+    assert out[35:80, 15:345].min() > 150  # no dark glyph pixel left
