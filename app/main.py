@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import info, inpaint
+from app.api import info, inpaint, tasks as task_routes, ws
 from app.api.deps import Services
 from app.api.middleware import BodySizeLimit
 from app.api.openapi import install_openapi
@@ -23,6 +23,10 @@ from app.engine.models import ModelHolder, apply_model_dir
 from app.engine.pipeline import Limits
 from app.errors import install_error_handlers
 from app.settings import Settings, get_settings
+from app.tasks.callbacks import CallbackPolicy, CallbackSender
+from app.tasks.manager import TaskManager
+from app.tasks.progress import ProgressHub
+from app.tasks.registry import TaskRegistry
 from app.tasks.runner import InferenceRunner
 
 log = logging.getLogger("app")
@@ -34,12 +38,31 @@ def configure_logging(level: str) -> None:
 
 def build_services(settings: Settings) -> Services:
     apply_model_dir(settings.model_dir)
-    return Services(
+    services = Services(
         settings=settings,
         models=ModelHolder(settings.model, settings.device),
         runner=InferenceRunner(settings.inference_workers, settings.max_queue),
         limits=Limits.from_settings(settings),
     )
+    policy = CallbackPolicy(settings.callback_allowed_hosts)
+    callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout)
+    tasks = TaskManager(
+        TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records),
+        services.runner, ProgressHub(), callbacks, services.limits,
+        model=lambda: services.models.model, detector=lambda: services.detector,
+    )
+    services.extra.update(tasks=tasks, callback_policy=policy)
+    services.extra["capabilities"] = ["async-tasks", "batch", "websocket-progress", "callbacks"]
+    services.extra["health"] = {"active_tasks": lambda: tasks.registry.counts()["active_tasks"],
+                                "websocket_connections": lambda: len(tasks.hub.connections)}
+
+    async def stop_tasks():
+        await tasks.shutdown(settings.shutdown_grace)
+        tasks.hub.close_all()
+        await callbacks.close()
+
+    services.extra["shutdown"] = [stop_tasks]
+    return services
 
 
 @asynccontextmanager
@@ -89,6 +112,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(info.root)
     app.include_router(info.router)
     app.include_router(inpaint.router)
+    app.include_router(task_routes.router)
+    app.include_router(ws.router)
     return app
 
 

@@ -67,6 +67,24 @@ class Settings(BaseSettings):
     png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output")
     max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
 
+    task_retention: float = _env("TASK_RETENTION", default=3600.0, gt=0,
+                                 description="seconds a finished task and its result are kept")
+    task_result_max_bytes: int = _env("TASK_RESULT_MAX_BYTES", default=512 * 1024 * 1024, ge=0,
+                                      description="total bytes of kept results; oldest evicted first")
+    task_max_records: int = _env("TASK_MAX_RECORDS", default=10_000, ge=1, description="finished task records kept")
+    max_batch_items: int = _env("MAX_BATCH_ITEMS", default=32, ge=1, description="images in one batch request")
+    callback_allowed_hosts: str = _env(
+        "CALLBACK_ALLOWED_HOSTS", default="",
+        description="comma-separated host names and networks callbacks may go to; empty: any but link-local/metadata",
+    )
+    callback_retries: int = _env("CALLBACK_RETRIES", default=3, ge=0, le=10, description="retries of a failed callback")
+    callback_backoff: float = _env("CALLBACK_BACKOFF", default=1.0, ge=0, description="first retry delay (doubles)")
+    callback_timeout: float = _env("CALLBACK_TIMEOUT", default=10.0, gt=0, description="seconds per callback attempt")
+    ws_max_connections: int = _env("WS_MAX_CONNECTIONS", default=10_000, ge=1,
+                                   description="open WebSocket connections; beyond it new ones are closed (1001)")
+    shutdown_grace: float = _env("SHUTDOWN_GRACE", default=10.0, ge=0,
+                                 description="seconds running tasks get to stop on shutdown")
+
     @field_validator("model", "model_fallback", "device")
     @classmethod
     def _lower(cls, v: str) -> str:

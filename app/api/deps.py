@@ -51,7 +51,7 @@ class ParsedBody:
 _FILE_FIELDS = ("image", "mask")
 
 
-async def _read_json(request: Request, model: type[M]) -> M:
+async def read_json(request: Request, model: type[M]) -> M:
     body = await request.body()
     if not body:
         raise InvalidInput("the request body is empty; send JSON or multipart/form-data", code="empty_body")
@@ -117,7 +117,7 @@ async def read_body(request: Request, params_model: type[BaseModel], json_model:
         if mask_required and "mask" not in payloads:
             raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
         return ParsedBody(params, payloads["image"], payloads.get("mask"))
-    body = await _read_json(request, json_model)
+    body = await read_json(request, json_model)
     return ParsedBody(body, body.image, getattr(body, "mask", None))
 
 

@@ -17,9 +17,11 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{model.__name__}"}
 
 
-def request_body(json_model: type[BaseModel], form_model: type[BaseModel], files: tuple[str, ...] = ("image",)) -> dict:
+def request_body(json_model: type[BaseModel], form_model: type[BaseModel] | None = None,
+                 files: tuple[str, ...] = ("image",)) -> dict:
     """openapi_extra for a route taking `json_model` as JSON or `form_model`'s fields + files as multipart."""
-    _ref(form_model)
+    if form_model is None:
+        return {"requestBody": {"required": True, "content": {"application/json": {"schema": _ref(json_model)}}}}
     form_schema = {
         "allOf": [
             _ref(form_model),

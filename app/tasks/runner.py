@@ -12,7 +12,7 @@ import asyncio
 import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
 from app.errors import Busy
@@ -63,8 +63,9 @@ class InferenceRunner:
         return max(1, math.ceil(self._avg_seconds * max(1, self._admitted) / self.workers))
 
     # --- execution ---
-    def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
-        """Run fn(*args) in a worker thread; the slot is released when it ends."""
+    def submit(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> Future:
+        """Queue fn(*args) for a worker thread; the slot is released when it ends, or at once if
+        the returned future is cancelled before a worker took it."""
 
         def work():
             started = time.perf_counter()
@@ -81,10 +82,16 @@ class InferenceRunner:
                 slot.release()
 
         try:
-            return asyncio.get_running_loop().run_in_executor(self._executor, work)
+            cf = self._executor.submit(work)
         except BaseException:
             slot.release()
             raise
+        cf.add_done_callback(lambda f: f.cancelled() and slot.release())
+        return cf
+
+    def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+        """submit(), awaitable from the event loop."""
+        return asyncio.wrap_future(self.submit(slot, fn, *args))
 
     async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
         return await self.execute(self.reserve(), fn, *args)

@@ -1,0 +1,174 @@
+"""Asynchronous routes: submit (single and batch), status, cancel, result, list."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
+from app.api.inpaint import require_model
+from app.api.openapi import request_body
+from app.api.schemas import ERROR_RESPONSES, InpaintParams, RegionIn, RegionsBody, RegionsParams
+from app.errors import Conflict, InvalidInput, NotFound
+from app.tasks.manager import TaskManager, TaskOptions, batch_zip
+from app.tasks.registry import COMPLETED, Task
+
+router = APIRouter(prefix="/api/v1", tags=["tasks"])
+
+TaskId = Annotated[str, Path(min_length=1, max_length=200)]
+
+
+class AsyncOptions(BaseModel):
+    task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
+                                description="caller-chosen id, used as given (a new UUID otherwise)")
+    enable_progress: bool = True
+    progress_interval: float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
+    callback_url: str | None = Field(None, max_length=2048)
+
+
+class AsyncRegionsParams(RegionsParams, AsyncOptions):
+    pass
+
+
+class AsyncRegionsBody(RegionsBody, AsyncOptions):
+    pass
+
+
+class BatchItemIn(BaseModel):
+    model_config = {"extra": "allow"}
+    image: str = Field(description="base64 image")
+    regions: list[RegionIn] = Field(default_factory=list)
+    mask: str | None = None
+    detect: bool = False
+    name: str | None = Field(None, max_length=200, description="echoed in the result file name")
+
+
+class BatchBody(InpaintParams, AsyncOptions):
+    items: list[BatchItemIn] = Field(min_length=1, description="images, each with its regions, mask or detect")
+
+
+class SubmitAnswer(BaseModel):
+    task_id: str
+    status: str
+    message: str
+    estimated_time: float | None
+    websocket_url: str | None
+    status_url: str
+    result_url: str
+
+
+def get_manager(request: Request) -> TaskManager:
+    return request.app.state.services.extra["tasks"]
+
+
+ManagerDep = Annotated[TaskManager, Depends(get_manager)]
+
+
+def websocket_url(request: Request, task_id: str) -> str:
+    """ws(s)://<the request's own host>/api/v1/ws/progress/<id>; wss behind TLS (or a proxy saying so)."""
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip()
+    scheme = "wss" if proto in ("https", "wss") else "ws"
+    host = request.headers.get("x-forwarded-host") or request.headers.get("host") or request.url.netloc
+    return f"{scheme}://{host.split(',')[0].strip()}/api/v1/ws/progress/{task_id}"
+
+
+def _options(p: Any, s: Services) -> TaskOptions:
+    if p.callback_url:
+        s.extra["callback_policy"].check_url(p.callback_url)
+    return TaskOptions(task_id=p.task_id, enable_progress=p.enable_progress,
+                       progress_interval=p.progress_interval, callback_url=p.callback_url)
+
+
+def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> dict:
+    return {
+        "task_id": task.task_id,
+        "status": task.status,
+        "message": f"{what} accepted; {task.message}",
+        "estimated_time": task.estimate_seconds,
+        "websocket_url": websocket_url(request, task.task_id) if enable_progress else None,
+        "status_url": f"/api/v1/task-status/{task.task_id}",
+        "result_url": f"/api/v1/task-result/{task.task_id}",
+    }
+
+
+@router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
+             response_model=SubmitAnswer, responses={**ERROR_RESPONSES, 409: {"description": "task_id in use"}},
+             openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
+async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
+    parsed: ParsedBody = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
+    p = parsed.params
+    if not p.regions and not p.detect and parsed.mask is None:
+        raise InvalidInput("`regions` is empty: give at least one region, a mask, or detect: true", code="no_regions")
+    opts = _options(p, s)
+    require_model(s)
+    task = tasks.submit([to_pipeline_input(parsed, s.settings)], opts)
+    return _answer(request, task, opts.enable_progress, "task")
+
+
+@router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
+             response_model=SubmitAnswer, responses={**ERROR_RESPONSES, 409: {"description": "task_id in use"}},
+             openapi_extra=request_body(BatchBody))
+async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
+    b = await read_json(request, BatchBody)
+    if len(b.items) > s.settings.max_batch_items:
+        raise InvalidInput(f"{len(b.items)} items, over the limit of {s.settings.max_batch_items}",
+                           code="too_many_items")
+    jobs = []
+    for i, item in enumerate(b.items):
+        if not item.regions and not item.detect and item.mask is None:
+            raise InvalidInput(f"items[{i}] has no regions, mask or detect", code="no_regions")
+        params = RegionsParams.model_validate({**b.model_dump(exclude={"items"}), "regions": item.regions,
+                                               "detect": item.detect})
+        jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings))
+    opts = _options(b, s)
+    require_model(s)
+    task = tasks.submit(jobs, opts, batch=True, names=[it.name for it in b.items])
+    return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")
+
+
+@router.get("/task-status/{task_id}", summary="A task's state and progress")
+async def task_status(task_id: TaskId, tasks: ManagerDep):
+    return tasks.registry.get(task_id).snapshot()
+
+
+@router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step")
+async def cancel_task(task_id: TaskId, tasks: ManagerDep):
+    task = tasks.cancel(task_id)
+    if task.status == COMPLETED:
+        raise Conflict(f"task {task_id!r} has already completed", code="task_finished")
+    if task.finished and task.status != "cancelled":
+        raise Conflict(f"task {task_id!r} has already ended ({task.status})", code="task_finished")
+    return {"task_id": task.task_id, "status": "cancelled",
+            "message": "cancelled" if task.status == "cancelled" else "cancelling: stops at its next step"}
+
+
+@router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)",
+            responses={200: {"content": {"image/png": {}, "application/zip": {}}}, 404: {}, 409: {}})
+async def task_result(task_id: TaskId, tasks: ManagerDep):
+    task = tasks.registry.get(task_id)
+    if task.status != COMPLETED:
+        raise Conflict(f"task {task_id!r} is {task.status}, not completed", code="task_not_finished")
+    data = batch_zip(task) if task.kind == "batch" else task.result
+    return Response(data, media_type=task.media_type,
+                    headers={"X-Task-Id": task.task_id, "X-Regions-Count": str(task.total_regions)})
+
+
+@router.get("/task-result/{task_id}/{index}", summary="One item of a finished batch")
+async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
+    task = tasks.registry.get(task_id)
+    if task.kind != "batch" or not 0 <= index < len(task.items):
+        raise NotFound(f"task {task_id!r} has no item {index}", code="item_not_found")
+    item = task.items[index]
+    if item.result is None:
+        raise Conflict(f"item {index} is {item.status}" + (f": {item.error}" if item.error else ""),
+                       code="item_not_finished")
+    return Response(item.result, media_type=item.media_type)
+
+
+@router.get("/tasks", summary="Counts of tasks, and the queue")
+async def list_tasks(s: ServicesDep, tasks: ManagerDep):
+    return {**tasks.registry.counts(), "queue": s.runner.stats,
+            "websocket_connections": len(tasks.hub.connections)}

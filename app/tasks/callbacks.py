@@ -1,0 +1,134 @@
+"""Callback delivery: where a callback may go, and POSTing it with bounded retries.
+
+By default private and loopback hosts are allowed (backends receive callbacks inside compose or
+cluster networks); link-local and cloud-metadata targets and non-http(s) schemes are refused.
+`CALLBACK_ALLOWED_HOSTS` narrows callbacks to listed host names and networks. Addresses are
+checked at submit (for literal IPs and known names) and again at each delivery, after resolving,
+so a name that later resolves to a refused address is still refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import socket
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from app.errors import InvalidInput
+
+log = logging.getLogger("app.callbacks")
+
+_METADATA_HOSTS = {"metadata", "metadata.google.internal", "metadata.goog", "instance-data",
+                   "instance-data.ec2.internal", "metadata.azure.com", "metadata.tencentyun.com"}
+_REFUSED_NETS = [ipaddress.ip_network(n) for n in (
+    "169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32", "0.0.0.0/8", "224.0.0.0/4",
+    "ff00::/8", "::/128")]
+
+
+class CallbackPolicy:
+    def __init__(self, allowed: str = ""):
+        self.allowed_hosts: set[str] = set()
+        self.allowed_nets: list[ipaddress._BaseNetwork] = []
+        for item in (x.strip() for x in allowed.split(",") if x.strip()):
+            try:
+                self.allowed_nets.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                self.allowed_hosts.add(item.lower())
+
+    @property
+    def restricted(self) -> bool:
+        return bool(self.allowed_hosts or self.allowed_nets)
+
+    def check_url(self, url: str) -> str:
+        """Validate at submit; raise InvalidInput (422) for a refused target."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https"):
+            raise InvalidInput("callback_url must be http or https", code="invalid_callback_url")
+        host = (parts.hostname or "").lower().rstrip(".")
+        if not host:
+            raise InvalidInput("callback_url has no host", code="invalid_callback_url")
+        if host in _METADATA_HOSTS:
+            raise InvalidInput(f"callback_url host {host!r} is a cloud-metadata endpoint", code="callback_refused")
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is not None:
+            self.check_address(ip, host)
+        elif self.restricted and host not in self.allowed_hosts:
+            # a name may still be allowed by network once resolved: decided at delivery
+            if not self.allowed_nets:
+                raise InvalidInput(f"callback_url host {host!r} is not in CALLBACK_ALLOWED_HOSTS",
+                                   code="callback_refused")
+        return url
+
+    def check_address(self, ip: ipaddress._BaseAddress, host: str) -> None:
+        if getattr(ip, "ipv4_mapped", None):
+            ip = ip.ipv4_mapped
+        if any(ip in net for net in _REFUSED_NETS):
+            raise InvalidInput(f"callback_url target {ip} is link-local, metadata or not routable",
+                               code="callback_refused")
+        if self.restricted and host not in self.allowed_hosts and not any(ip in n for n in self.allowed_nets):
+            raise InvalidInput(f"callback_url target {ip} is not in CALLBACK_ALLOWED_HOSTS", code="callback_refused")
+
+    async def check_at_delivery(self, url: str) -> None:
+        """Resolve the host now and refuse if any address it resolves to is refused."""
+        self.check_url(url)
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower().rstrip(".")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        for info in infos:
+            self.check_address(ipaddress.ip_address(info[4][0].split("%")[0]), host)
+
+
+class CallbackSender:
+    """POSTs callbacks off the task's path: bounded retries with exponential backoff."""
+
+    def __init__(self, policy: CallbackPolicy, retries: int = 3, backoff: float = 1.0, timeout: float = 10.0):
+        self.policy, self.retries, self.backoff, self.timeout = policy, retries, backoff, timeout
+        self._client: httpx.AsyncClient | None = None
+        self._pending: set[asyncio.Task] = set()
+        self.delivered = self.failed = 0
+
+    def send(self, url: str, payload: dict[str, Any], task_id: str) -> None:
+        """Fire and forget: never blocks or fails the caller."""
+        t = asyncio.create_task(self._deliver(url, payload, task_id))
+        self._pending.add(t)
+        t.add_done_callback(self._pending.discard)
+
+    async def _deliver(self, url: str, payload: dict[str, Any], task_id: str) -> bool:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False)
+        for attempt in range(1, self.retries + 2):
+            try:
+                await self.policy.check_at_delivery(url)
+                r = await self._client.post(url, json=payload)
+                if r.status_code < 400:
+                    self.delivered += 1
+                    log.info("callback delivered task_id=%s status=%s attempt=%d", task_id, r.status_code, attempt)
+                    return True
+                reason = f"HTTP {r.status_code}"
+            except InvalidInput as e:
+                self.failed += 1
+                log.warning("callback refused task_id=%s: %s", task_id, e.detail)
+                return False
+            except (httpx.HTTPError, OSError) as e:
+                reason = f"{type(e).__name__}: {e}"
+            log.warning("callback failed task_id=%s attempt=%d: %s", task_id, attempt, reason)
+            if attempt <= self.retries:
+                await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+        self.failed += 1
+        return False
+
+    async def close(self, grace: float = 5.0) -> None:
+        if self._pending:
+            await asyncio.wait(self._pending, timeout=grace)
+            for t in self._pending:
+                t.cancel()
+        if self._client is not None:
+            await self._client.aclose()
