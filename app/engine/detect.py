@@ -12,7 +12,11 @@ post-processing are done here with cv2 + numpy + pyclipper:
 
 Detecting at a bounded size keeps the cost flat: a 2048 px photo costs what a 1024 px one does.
 The generous default unclip ratio makes up for the coarser map, so the polygons still cover the
-whole glyphs. With `within`, only crops around the caller's regions are looked at.
+whole glyphs. The price: lines under ~10 px high *after* scaling (12-16 px fonts on a 2048 px
+photo) are missed on whole images; raise `max_side` for those, or point `within` at them.
+With `within`, only crops around the caller's regions are looked at (grown by `crop_margin`,
+overlaps merged), each at its own resolution up to `max_side`; lines that touch no region are
+dropped. bench/detect_bench.py measures all of this.
 """
 
 from __future__ import annotations
@@ -121,6 +125,8 @@ class TextDetector:
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         opts.log_severity_level = 3
+        # no busy-waiting between ops: the inpainting model and other requests share these cores
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         available = ort.get_available_providers()
         if providers is None:
             providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
@@ -166,8 +172,9 @@ class TextDetector:
         for r in within:
             x0, y0, x1, y1 = r.bounds()
             m = self.crop_margin
-            box = (max(0, math.floor(x0) - m), max(0, math.floor(y0) - m),
-                   min(w, math.ceil(x1) + m), min(h, math.ceil(y1) + m))
+            bx0, bx1 = self._span(math.floor(x0) - m, math.ceil(x1) + m, w)
+            by0, by1 = self._span(math.floor(y0) - m, math.ceil(y1) + m, h)
+            box = (bx0, by0, bx1, by1)
             if box[2] > box[0] and box[3] > box[1]:
                 boxes.append(box)
         merged = True
@@ -185,12 +192,27 @@ class TextDetector:
             boxes = out
         return boxes
 
+    def _span(self, a: int, b: int, n: int) -> tuple[int, int]:
+        """[a, b) clipped to [0, n), widened with image pixels (where there are) to a multiple of
+        32 when it is detected at its own size, so that the network sees context, not padding."""
+        a, b = max(0, a), min(n, b)
+        if b - a <= self.max_side:
+            extra = -(b - a) % _STRIDE
+            a -= extra // 2
+            b += extra - extra // 2
+            if a < 0:
+                a, b = 0, b - a
+            if b > n:
+                a, b = max(0, a - (b - n)), n
+        return a, b
+
     def _detect_crop(self, bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> list[Detection]:
         crop = bgr[y0:y1, x0:x1]
         ch, cw = crop.shape[:2]
         scale = min(1.0, self.max_side / max(ch, cw))
         sw, sh = max(1, round(cw * scale)), max(1, round(ch * scale))
         small = crop if scale == 1.0 else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        # pad (not stretch) to multiples of 32: stretching hurts small text at native resolution
         ph, pw = -(-sh // _STRIDE) * _STRIDE, -(-sw // _STRIDE) * _STRIDE
         x = np.zeros((1, 3, ph, pw), np.float32)  # 0 = mid grey after normalisation
         x[0, :, :sh, :sw] = small.transpose(2, 0, 1)
