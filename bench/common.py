@@ -273,3 +273,33 @@ def env_without(*names: str) -> dict[str, str]:
     for n in names:
         env.pop(n, None)
     return env
+
+
+class ForeignLoad:
+    """How much CPU other processes used while a benchmark ran (this process and its waited-for
+    children excluded), in cores on average: other sessions on a shared machine skew timings."""
+
+    def __init__(self):
+        self.t0, self.busy0, self.own0 = time.perf_counter(), self._busy(), self._own()
+
+    @staticmethod
+    def _busy() -> float:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        idle = v[3] + (v[4] if len(v) > 4 else 0)
+        return (sum(v[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    @staticmethod
+    def _own() -> float:
+        import resource
+
+        s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+    def cores(self) -> float:
+        """Average cores busy with other processes since construction (call after children exit)."""
+        wall = time.perf_counter() - self.t0
+        try:
+            return max(0.0, (self._busy() - self.busy0) - (self._own() - self.own0)) / wall
+        except OSError:
+            return float("nan")
