@@ -15,10 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import info, inpaint, tasks as task_routes, ws
+from app.api import detect, info, inpaint, tasks as task_routes, ws
 from app.api.deps import Services
 from app.api.middleware import BodySizeLimit
 from app.api.openapi import install_openapi
+from app.engine.detect import load_detector
 from app.engine.models import ModelHolder, apply_model_dir
 from app.engine.pipeline import Limits
 from app.errors import install_error_handlers
@@ -72,6 +73,8 @@ async def lifespan(app: FastAPI):
     loop = asyncio.get_running_loop()
 
     def load():
+        if cfg.text_detection and s.detector is None:
+            s.detector = load_detector(max_side=cfg.detect_max_side)
         s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
 
     if s.models.model is None:
@@ -112,6 +115,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(info.root)
     app.include_router(info.router)
     app.include_router(inpaint.router)
+    app.include_router(detect.router)
     app.include_router(task_routes.router)
     app.include_router(ws.router)
     return app

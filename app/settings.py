@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output")
     max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
 
+    text_detection: bool = _env("TEXT_DETECTION", default=True,
+                                description="load the offline text detector (PP-OCRv4 det, ONNX) at start-up")
+    detect_max_side: int = _env("DETECT_MAX_SIDE", default=1024, ge=320, le=8192,
+                                description="longest side an image is detected at (polygons map back to full size)")
     task_retention: float = _env("TASK_RETENTION", default=3600.0, gt=0,
                                  description="seconds a finished task and its result are kept")
     task_result_max_bytes: int = _env("TASK_RESULT_MAX_BYTES", default=512 * 1024 * 1024, ge=0,

@@ -88,11 +88,11 @@ def text_image(w: int = 320, h: int = 200, bg=(200, 180, 160), fg=(10, 10, 10)) 
     return img
 
 
-def photo(size: int | None = None) -> np.ndarray:
-    """A real photograph (scikit-image's bundled astronaut), optionally resized."""
+def photo(size: int | None = None, name: str = "astronaut") -> np.ndarray:
+    """A real photograph (scikit-image's bundled samples: astronaut, chelsea, coffee), optionally resized."""
     from skimage import data
 
-    img = data.astronaut()
+    img = getattr(data, name)()
     if size:
         img = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
     return np.ascontiguousarray(img)

@@ -67,6 +67,7 @@ async def health(s: ServicesDep):
         "fallback_reason": st.reason if st.fallback else None,
         "device": st.device,
         "model_state": st.state,
+        "text_detector": getattr(s.detector, "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
         **{k: v() for k, v in s.extra.get("health", {}).items()},

@@ -1,0 +1,55 @@
+"""POST /api/v1/detect-text: every text line in an image, as polygons a client can send back
+as regions. Runs in the shared queue, off the event loop."""
+
+from __future__ import annotations
+
+import time
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.api.deps import Services, ServicesDep, read_body
+from app.api.openapi import request_body
+from app.api.schemas import ERROR_RESPONSES, RegionIn
+from app.engine import images, masks
+from app.errors import Busy, InvalidInput
+
+router = APIRouter(prefix="/api/v1", tags=["detect"])
+
+
+class DetectParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    regions: list[RegionIn] = Field(default_factory=list, description="search only inside these regions")
+
+
+class DetectBody(DetectParams):
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
+
+
+def _detect(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict:
+    started = time.perf_counter()
+    raw = images.b64decode(payload, max_bytes=s.limits.max_file_size) if isinstance(payload, str) else payload
+    img = images.decode_image(raw, max_bytes=s.limits.max_file_size, max_pixels=s.limits.max_image_pixels)
+    masks.validate_regions(regions, img.width, img.height)
+    found = s.detector.detect(img.rgb, within=regions or None)
+    return {
+        "regions": [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
+                     "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
+                     "score": round(float(d.score), 4)} for d in found],
+        "image_dimensions": {"width": img.width, "height": img.height},
+        "processing_time": round(time.perf_counter() - started, 4),
+        "detector": s.detector.name,
+    }
+
+
+@router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", responses=ERROR_RESPONSES,
+             openapi_extra=request_body(DetectBody, DetectParams, files=("image",)))
+async def detect_text(request: Request, s: ServicesDep):
+    parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
+    if s.detector is None:
+        if s.settings.text_detection and not s.models.ready.is_set():
+            raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
+        raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
+                           "model could not load: see the log)", code="detection_unavailable")
+    regions = [r.to_region() for r in parsed.params.regions]
+    return await s.runner.run(_detect, s, parsed.image, regions)

@@ -1,0 +1,105 @@
+"""Text detection through the API: /detect-text, and `detect: true` on the region routes."""
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from tests.conftest import b64, decode, photo, png_bytes
+
+CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # Debian fonts-noto-cjk
+
+
+def render(img: np.ndarray, lines: list[tuple[str, tuple[int, int], int]], fill=(250, 250, 250)):
+    """Draw text lines onto a copy of img; returns (image, glyph mask)."""
+    pil = Image.fromarray(img.copy())
+    glyphs = Image.new("L", pil.size, 0)
+    for text, xy, size in lines:
+        font = ImageFont.truetype(CJK_FONT, size, index=2)
+        ImageDraw.Draw(pil).text(xy, text, font=font, fill=fill, stroke_width=2, stroke_fill=(0, 0, 0))
+        ImageDraw.Draw(glyphs).text(xy, text, font=font, fill=255, stroke_width=2, stroke_fill=255)
+    return np.asarray(pil), np.asarray(glyphs) > 0
+
+
+@pytest.fixture(scope="module")
+def texted():
+    base = photo(768, "chelsea")  # a photo with no text of its own
+    img, glyphs = render(base, [("SALE 50% OFF", (60, 80), 48), ("文字を消す 测试", (300, 600), 44)])
+    return base, img, glyphs
+
+
+def test_detect_text_finds_latin_and_cjk_lines(client, texted):
+    base, img, glyphs = texted
+    r = client.post("/api/v1/detect-text", json={"image": b64(png_bytes(img))})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["image_dimensions"] == {"width": 768, "height": 768}
+    assert len(body["regions"]) >= 2 and body["processing_time"] > 0
+    from app.engine.masks import Region, regions_to_mask
+
+    polys = [Region(tuple(map(tuple, d["points"]))) for d in body["regions"]]
+    covered = regions_to_mask(polys, 768, 768) > 0
+    assert covered[glyphs].mean() > 0.98
+    for d in body["regions"]:
+        assert set(d["bounding_box"]) == {"x", "y", "width", "height"} and 0 < d["score"] <= 1
+    # the polygons go straight back as regions
+    again = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": body["regions"]})
+    assert again.status_code == 200
+
+
+def test_detect_true_without_regions_removes_all_text(client, texted):
+    base, img, glyphs = texted
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "detect": True})
+    assert r.status_code == 200, r.text
+    assert int(r.headers["X-Text-Lines-Detected"]) >= 2
+    out = decode(r.content).astype(int)
+    err_before = np.abs(img.astype(int) - base)[glyphs].mean()
+    err_after = np.abs(out - base)[glyphs].mean()
+    assert err_after < 0.35 * err_before  # the glyphs are gone
+    far = np.ones(glyphs.shape, bool)
+    far[40:160, 30:520] = False
+    far[570:680, 270:760] = False
+    assert np.array_equal(out[far], img[far])  # pixels away from the text are untouched
+
+
+def test_detect_with_regions_removes_only_text_inside_them(client, texted):
+    base, img, glyphs = texted
+    region = {"x": 40, "y": 60, "width": 440, "height": 90}  # the Latin line only
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "detect": True,
+                                                         "regions": [region]})
+    assert r.status_code == 200
+    assert r.json()["processing_stats"]["text_lines_detected"] >= 1
+    out = decode(client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "detect": True,
+                                                             "regions": [region]}).content)
+    assert np.array_equal(out[500:, :], img[500:, :])  # the CJK line outside the region stays
+
+
+def test_text_free_image_gives_no_regions_and_comes_back_unchanged(client):
+    base = photo(512, "chelsea")
+    r = client.post("/api/v1/detect-text", files={"image": ("p.png", png_bytes(base))})
+    assert r.status_code == 200 and r.json()["regions"] == []
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(base)), "detect": True})
+    assert r.status_code == 200 and r.headers["X-Text-Lines-Detected"] == "0"
+    assert np.array_equal(decode(r.content), base)
+
+
+def test_detect_errors(client):
+    assert client.post("/api/v1/detect-text", json={"image": "@@"}).status_code == 400
+    assert client.post("/api/v1/detect-text", json={}).status_code == 422
+    r = client.post("/api/v1/detect-text", json={"image": b64(png_bytes(photo(64))),
+                                                 "regions": [{"x": 500, "y": 500, "width": 5, "height": 5}]})
+    assert r.status_code == 422
+
+
+def test_detect_in_an_async_task_reports_the_count(client, texted):
+    _, img, _ = texted
+    tid = client.post("/api/v1/inpaint-regions-async", json={"image": b64(png_bytes(img)), "detect": True}).json()["task_id"]
+    import time
+
+    for _ in range(300):
+        st = client.get(f"/api/v1/task-status/{tid}").json()
+        if st["status"] in ("completed", "error"):
+            break
+        time.sleep(0.05)
+    assert st["status"] == "completed"
+    assert st["processing_stats"]["text_lines_detected"] >= 2
+    assert st["total_regions"] >= 2
