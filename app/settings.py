@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         description="jobs admitted (running + waiting) before new ones get 503 with Retry-After",
     )
     inference_workers: int = _env("INFERENCE_WORKERS", default=1, ge=1, description="threads running the model")
-    default_padding: int = _env("DEFAULT_PADDING", default=4, ge=0, le=256, description="pixels a region mask grows by")
+    default_padding: int = _env("DEFAULT_PADDING", default=2, ge=0, le=256, description="pixels a region mask grows by")
     default_mask_mode: Literal["box", "text"] = _env(
         "DEFAULT_MASK_MODE", default="box", description="box: whole region; text: glyph strokes + margin"
     )

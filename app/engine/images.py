@@ -198,6 +198,8 @@ def encode_image(
         arr, mode = np.dstack((rgb, alpha)), "RGBA"
     else:
         arr, mode = rgb, "RGB"
+    if fmt == "PNG" and not icc_profile:
+        return _png_cv2(arr, mode, png_compress_level)
     img = Image.fromarray(np.ascontiguousarray(arr), mode)
     buf = io.BytesIO()
     opts: dict = {}
@@ -211,4 +213,19 @@ def encode_image(
         opts.update(quality=quality, method=4)
     img.save(buf, fmt, **opts)
     return buf.getvalue()
+
+
+_TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
+
+
+def _png_cv2(arr: np.ndarray, mode: str, level: int) -> bytes:
+    """OpenCV's PNG encoder with the RLE strategy: about twice as fast as Pillow's at level 1 on
+    photos, and smaller (bench/speed.py). Pillow is used where an ICC profile must be embedded."""
+    if mode in _TO_BGR:
+        arr = cv2.cvtColor(arr, _TO_BGR[mode])
+    ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, level,
+                                         cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    return buf.tobytes()
 

@@ -132,22 +132,24 @@ def regions_to_mask(regions: list[Region], width: int, height: int, padding: int
     return mask
 
 
-def text_strokes(crop: np.ndarray, region: np.ndarray, margin: int) -> np.ndarray | None:
+def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin: int) -> np.ndarray | None:
     """Inside one region, the pixels that belong to text strokes, grown by `margin`.
 
-    `crop` is the region's surroundings (RGB) and `region` the region's mask on it. Text differs
-    from its local background in colour or brightness: the background colour is estimated from
-    the ring of pixels around the region (what OCR boxes leave out), and pixels far from it in
-    Lab space are strokes (Otsu's threshold on that distance). Returns None where strokes cannot
-    be separated (low contrast, or "text" covering most of the region, or a background as busy
-    as the text): the caller then repaints the whole region.
+    `crop` is the region's surroundings (RGB), `core` the region itself and `allowed` the region
+    grown by the padding (the stroke mask never leaves it). Text differs from its local background
+    in colour or brightness: the background colour is estimated from the ring of pixels around
+    the region (what OCR boxes leave out), and pixels far from it in Lab space are strokes (Otsu's
+    threshold on that distance). Returns None where that does not hold, and the caller repaints
+    the whole region: low contrast, "text" covering most of the region, a background as busy as
+    the text, or region pixels that are neither strokes nor background (text whose fill is close
+    to the background, with only its outline standing out).
     """
-    inside = region > 0
+    inside = core > 0
     n_inside = int(inside.sum())
     if n_inside < 16:
         return None
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
-    ring_px = lab[~inside]
+    ring_px = lab[allowed == 0]
     if len(ring_px) < 8:  # the region fills its surroundings (image edge): use its own border
         edge = np.zeros_like(inside)
         edge[[0, -1], :] = True
@@ -160,12 +162,17 @@ def text_strokes(crop: np.ndarray, region: np.ndarray, margin: int) -> np.ndarra
     t = max(float(t), 12.0)
     strokes = (dist > t) & inside
     share = strokes.sum() / n_inside
-    bg_spread = float(np.median(np.linalg.norm(ring_px - bg, axis=1)))
-    if share < 0.005 or share > 0.75 or bg_spread > t * 0.6:
+    ring_d = np.linalg.norm(ring_px - bg, axis=1)
+    spread = float(np.median(ring_d))
+    if share < 0.005 or share > 0.75 or spread > t * 0.6:
         return None
     k = 2 * margin + 1
-    grown = cv2.dilate(strokes.astype(np.uint8) * 255, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    return grown & region  # never beyond the (padded) region
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    grown = cv2.dilate(strokes.astype(np.uint8) * 255, kernel)
+    rest = dist[inside & (grown == 0)]  # what would be kept: it must look like the background
+    if rest.size and float(np.percentile(rest, 90)) > max(3 * float(np.percentile(ring_d, 90)), 10.0):
+        return None
+    return grown & allowed
 
 
 def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin: int) -> tuple[np.ndarray, int]:
@@ -176,11 +183,15 @@ def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin
     fallbacks = 0
     for r in regions:
         outer = pixel_box(r, w, h).grow(padding + max(3, margin), w, h)
-        local = np.zeros((outer.height, outer.width), np.uint8)
-        draw_region(local, r.shifted(-outer.x0, -outer.y0), padding)
-        strokes = text_strokes(rgb[outer.slices], local, margin)
+        local = r.shifted(-outer.x0, -outer.y0)
+        core = np.zeros((outer.height, outer.width), np.uint8)
+        draw_region(core, local, 0)
+        allowed = core.copy()
+        if padding:
+            draw_region(allowed, local, padding)
+        strokes = text_strokes(rgb[outer.slices], core, allowed, margin)
         if strokes is None:
             fallbacks += 1
-            strokes = local
+            strokes = allowed
         mask[outer.slices] |= strokes
     return mask, fallbacks
