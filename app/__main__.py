@@ -24,7 +24,7 @@ def serve(_: argparse.Namespace) -> int:
             print(f"refusing to start: {e}", file=sys.stderr)
             return 1
     uvicorn.run(create_app(s, services), host=s.host, port=s.port, log_level=s.log_level.lower(), ws_ping_interval=20,
-                ws_ping_timeout=20, timeout_graceful_shutdown=10)
+                ws_ping_timeout=20, timeout_graceful_shutdown=int(s.shutdown_grace) + 5, access_log=False)
     return 0
 
 

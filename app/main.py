@@ -15,9 +15,9 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import detect, info, inpaint, tasks as task_routes, ws
+from app.api import detect, info, inpaint, metrics as metrics_route, tasks as task_routes, ws
 from app.api.deps import Services
-from app.api.middleware import BodySizeLimit
+from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
 from app.engine.detect import load_detector
 from app.engine.models import ModelHolder, apply_model_dir
@@ -51,6 +51,7 @@ def build_services(settings: Settings) -> Services:
         TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records),
         services.runner, ProgressHub(), callbacks, services.limits,
         model=lambda: services.models.model, detector=lambda: services.detector,
+        observe=lambda model, timings: services.metrics.observe_pipeline(model, timings),
     )
     services.extra.update(tasks=tasks, callback_policy=policy)
     services.extra["capabilities"] = ["async-tasks", "batch", "websocket-progress", "callbacks"]
@@ -109,15 +110,20 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     install_error_handlers(app)
     install_openapi(app)
+    # outermost last: CORS -> request id, log line, metrics -> API key -> body size -> routes
+    app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
+    if settings.api_key:
+        app.add_middleware(ApiKeyAuth, key=settings.api_key)
+    app.add_middleware(RequestContext, metrics=services.metrics)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["*"])
-    app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
     app.include_router(info.root)
     app.include_router(info.router)
     app.include_router(inpaint.router)
     app.include_router(detect.router)
     app.include_router(task_routes.router)
     app.include_router(ws.router)
+    app.include_router(metrics_route.router)
     return app
 
 

@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output")
     max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
 
+    api_key: str | None = _env("IOPAINT_API_KEY", default=None,
+                               description="when set, every route but health, metrics and docs needs this key")
     text_detection: bool = _env("TEXT_DETECTION", default=True,
                                 description="load the offline text detector (PP-OCRv4 det, ONNX) at start-up")
     detect_max_side: int = _env("DETECT_MAX_SIDE", default=1024, ge=320, le=8192,

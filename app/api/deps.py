@@ -15,6 +15,7 @@ from starlette.datastructures import UploadFile
 from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
 from app.errors import InvalidInput, ServiceError, TooLarge
+from app.metrics import Metrics
 from app.settings import Settings
 from app.tasks.runner import InferenceRunner
 
@@ -28,6 +29,7 @@ class Services:
     runner: InferenceRunner
     limits: Limits
     detector: TextDetector | None = None
+    metrics: Metrics = field(default_factory=Metrics)
     extra: dict[str, Any] = field(default_factory=dict)  # later subsystems (tasks, hub, metrics)
 
 

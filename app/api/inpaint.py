@@ -51,7 +51,9 @@ async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintO
 
     fut = s.runner.execute(s.runner.reserve(), pipeline.run, job, model, s.limits, progress, s.detector)
     try:
-        return await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
+        out = await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
+        s.metrics.observe_pipeline(model.name, out.timings)
+        return out
     except asyncio.TimeoutError:
         stop.set()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # consume the late error

@@ -15,6 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from app.api.middleware import request_id
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError
@@ -37,9 +38,10 @@ class TaskOptions:
 class TaskManager:
     def __init__(self, registry: TaskRegistry, runner: InferenceRunner, hub: ProgressHub,
                  callbacks: CallbackSender, limits: pipeline.Limits,
-                 model: Callable[[], InpaintModel], detector: Callable[[], Any] = lambda: None):
+                 model: Callable[[], InpaintModel], detector: Callable[[], Any] = lambda: None,
+                 observe: Callable[[str, dict], None] = lambda model, timings: None):
         self.registry, self.runner, self.hub, self.callbacks, self.limits = registry, runner, hub, callbacks, limits
-        self._model, self._detector = model, detector
+        self._model, self._detector, self._observe = model, detector, observe
         self._running: dict[str, asyncio.Task] = {}
         self._futures: dict[str, Any] = {}  # task id -> the runner's future, to drop a pending one
         self._last_publish: dict[str, float] = {}
@@ -75,7 +77,8 @@ class TaskManager:
         runner_task.add_done_callback(forget)
         task.message = f"queued ({self.runner.stats['queued']} ahead)"
         self._publish_progress(task, force=True)
-        log.info("task submitted task_id=%s kind=%s items=%d", task.task_id, task.kind, len(jobs))
+        log.info("task submitted task_id=%s kind=%s items=%d request_id=%s", task.task_id, task.kind, len(jobs),
+                 request_id.get())
         return task
 
     # --- the work, in a worker thread ---
@@ -103,6 +106,7 @@ class TaskManager:
 
             try:
                 out = pipeline.run(job, model, self.limits, report, detector)
+                self._observe(model.name, out.timings)
                 outputs.append(out)
                 region_base += out.regions_count
                 if n > 1:

@@ -1,0 +1,30 @@
+"""GET /metrics: Prometheus text format."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from app.api.deps import Services, ServicesDep
+from app.metrics import CONTENT_TYPE_LATEST
+
+router = APIRouter(tags=["info"])
+
+
+def _refresh(s: Services) -> None:
+    """Gauges that are read, not counted: set them at scrape time."""
+    m, q = s.metrics, s.runner.stats
+    m.queue.labels("queued").set(q["queued"])
+    m.queue.labels("running").set(q["running"])
+    tasks = s.extra.get("tasks")
+    if tasks is not None:
+        m.active_tasks.set(sum(not t.finished for t in tasks.registry.all()))
+        m.ws.set(len(tasks.hub.connections))
+    st = s.models.status
+    m.model_state.clear()
+    m.model_state.labels(st.requested, st.active or "", str(st.fallback).lower()).set(1 if st.state == "ready" else 0)
+
+
+@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+async def metrics(s: ServicesDep):
+    return Response(s.metrics.render(lambda: _refresh(s)), media_type=CONTENT_TYPE_LATEST)

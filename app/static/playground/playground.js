@@ -1,0 +1,608 @@
+/* Text removal playground: plain browser JavaScript, no dependencies, no build step.
+ *
+ * It uses the service's public API only: POST api/v1/detect-text, POST api/v1/inpaint-regions-async
+ * (multipart: the image file plus the regions as JSON), the task's WebSocket progress channel
+ * (with GET api/v1/task-status polling as a fall-back), and GET api/v1/task-result/{id}.
+ * All URLs are relative to the page, so the page also works behind a path prefix.
+ *
+ * <html data-state> tells where the page is: empty, ready, detecting, submitting, running, done, failed.
+ */
+(function () {
+  "use strict";
+
+  var $ = function (id) { return document.getElementById(id); };
+  var ui = {
+    root: document.documentElement,
+    file: $("file"), fileInfo: $("file-info"),
+    apiKey: $("api-key"), maskMode: $("mask-mode"), padding: $("padding"),
+    find: $("find-text"), clear: $("clear-regions"), remove: $("remove-text"), cancel: $("cancel-task"),
+    list: $("region-list"), count: $("region-count"),
+    canvas: $("canvas"), dropZone: $("drop-zone"), emptyHint: $("empty-hint"),
+    error: $("error"),
+    progressBox: $("progress-box"), bar: $("progress-bar"), pct: $("progress-pct"),
+    stage: $("progress-stage"), message: $("progress-message"),
+    results: $("results"), resultInfo: $("result-info"), before: $("before-img"), after: $("after-img"),
+    download: $("download"), useResult: $("use-result"),
+  };
+  var ctx = ui.canvas.getContext("2d");
+  var API_ROOT = new URL(".", location.href); // the service root (the page lives at <root>/playground)
+  var BUSY = { detecting: true, submitting: true, running: true };
+  var MIN_DRAG_CSS_PX = 4; // a shorter drag is a click, not a box
+
+  var st = {
+    file: null,        // the File (or Blob) that is sent
+    img: null,         // its decoded HTMLImageElement
+    imgUrl: null,      // object URL of the source image
+    regions: [],       // {type: "box", x, y, width, height} | {type: "polygon", points, score}
+    drag: null,        // {x0, y0, x1, y1} in image pixels while drawing
+    hover: -1,         // index of the highlighted region
+    task: null,        // the running task: {id, ws, poll, done, pct}
+    resultBlob: null, resultUrl: null,
+  };
+
+  // ---------------------------------------------------------------- state and helpers
+
+  function setState(name) {
+    ui.root.dataset.state = name;
+    var busy = !!BUSY[name];
+    ui.file.disabled = busy;
+    ui.find.disabled = busy || !st.img;
+    ui.clear.disabled = busy || st.regions.length === 0;
+    ui.remove.disabled = busy || !st.img || st.regions.length === 0;
+    ui.remove.textContent = name === "running" || name === "submitting" ? "Removing…" : "Remove text";
+    ui.find.textContent = name === "detecting" ? "Finding…" : "Find text";
+    ui.cancel.hidden = name !== "running";
+    ui.canvas.classList.toggle("locked", busy);
+  }
+
+  function state() { return ui.root.dataset.state; }
+  function busy() { return !!BUSY[state()]; }
+  function refreshButtons() { setState(state()); }
+
+  function showError(text) {
+    ui.error.textContent = text;
+    ui.error.hidden = false;
+  }
+
+  function clearError() {
+    ui.error.hidden = true;
+    ui.error.textContent = "";
+  }
+
+  function apiKey() { return ui.apiKey.value.trim(); }
+
+  function apiUrl(path) { return new URL(path, API_ROOT).toString(); }
+
+  /** fetch() against the API, with the key; throws an Error carrying the server's `detail`. */
+  function api(path, options) {
+    options = options || {};
+    var headers = new Headers(options.headers || {});
+    if (apiKey()) headers.set("X-API-Key", apiKey());
+    options.headers = headers;
+    return fetch(apiUrl(path), options).then(function (res) {
+      if (res.ok) return res;
+      return res.text().then(function (body) {
+        var detail = body;
+        try { detail = JSON.parse(body).detail || body; } catch (e) { /* not JSON */ }
+        if (typeof detail !== "string") detail = JSON.stringify(detail);
+        var err = new Error(res.status + " " + (res.statusText || "error") + (detail ? ": " + detail : ""));
+        err.status = res.status;
+        if (res.status === 401 || res.status === 403) err.message += " (check the API key)";
+        throw err;
+      });
+    }, function (e) {
+      throw new Error("cannot reach the service: " + e.message);
+    });
+  }
+
+  function fmtNum(v, digits) { return Number(v).toFixed(digits).replace(/\.0+$/, ""); }
+
+  function round1(v) { return Math.round(v * 10) / 10; }
+
+  function clamp(v, lo, hi) { return Math.min(hi, Math.max(lo, v)); }
+
+  // ---------------------------------------------------------------- loading an image
+
+  function loadFile(file) {
+    if (!file) return;
+    if (busy()) return;
+    if (file.type && file.type.indexOf("image/") !== 0) {
+      showError("“" + (file.name || "this file") + "” is not an image (" + file.type + ").");
+      return;
+    }
+    clearError();
+    var url = URL.createObjectURL(file);
+    var img = new Image();
+    img.onload = function () {
+      resetTask();
+      hideResults();
+      if (st.imgUrl) URL.revokeObjectURL(st.imgUrl);
+      st.file = file; st.img = img; st.imgUrl = url;
+      st.regions = []; st.hover = -1; st.drag = null;
+      ui.canvas.width = img.naturalWidth;
+      ui.canvas.height = img.naturalHeight;
+      ui.dropZone.classList.add("has-image");
+      ui.emptyHint.hidden = true;
+      ui.fileInfo.textContent = (file.name || "image") + ": " + img.naturalWidth + " × " + img.naturalHeight +
+        " px, " + fmtNum(file.size / 1024, 1) + " KB";
+      ui.progressBox.hidden = true;
+      renderList();
+      draw();
+      setState("ready");
+    };
+    img.onerror = function () {
+      URL.revokeObjectURL(url);
+      showError("Could not read “" + (file.name || "this file") + "” as an image.");
+    };
+    img.src = url;
+  }
+
+  ui.file.addEventListener("change", function () {
+    if (ui.file.files && ui.file.files[0]) loadFile(ui.file.files[0]);
+    ui.file.value = ""; // choosing the same file again still counts
+  });
+
+  ["dragenter", "dragover"].forEach(function (t) {
+    ui.dropZone.addEventListener(t, function (ev) {
+      ev.preventDefault();
+      ui.dropZone.classList.add("dragging");
+    });
+  });
+  ["dragleave", "drop"].forEach(function (t) {
+    ui.dropZone.addEventListener(t, function () { ui.dropZone.classList.remove("dragging"); });
+  });
+  ui.dropZone.addEventListener("drop", function (ev) {
+    ev.preventDefault();
+    var files = ev.dataTransfer && ev.dataTransfer.files;
+    if (files && files[0]) loadFile(files[0]);
+  });
+  document.addEventListener("paste", function (ev) {
+    var items = (ev.clipboardData && ev.clipboardData.files) || [];
+    if (items[0] && items[0].type.indexOf("image/") === 0) loadFile(items[0]);
+  });
+
+  // ---------------------------------------------------------------- drawing
+
+  function tracePath(r) {
+    ctx.beginPath();
+    if (r.type === "polygon") {
+      r.points.forEach(function (p, i) { if (i) ctx.lineTo(p[0], p[1]); else ctx.moveTo(p[0], p[1]); });
+      ctx.closePath();
+    } else {
+      ctx.rect(r.x, r.y, r.width, r.height);
+    }
+  }
+
+  function anchor(r) {
+    if (r.type !== "polygon") return [r.x, r.y];
+    var xs = r.points.map(function (p) { return p[0]; }), ys = r.points.map(function (p) { return p[1]; });
+    return [Math.min.apply(null, xs), Math.min.apply(null, ys)];
+  }
+
+  function draw() {
+    var c = ui.canvas;
+    ctx.clearRect(0, 0, c.width, c.height);
+    if (!st.img) return;
+    ctx.drawImage(st.img, 0, 0);
+    var k = c.width / Math.max(1, c.getBoundingClientRect().width); // image pixels per CSS pixel
+    ctx.lineWidth = 2 * k;
+    ctx.lineJoin = "round";
+    st.regions.forEach(function (r, i) {
+      var hot = i === st.hover;
+      var rgb = r.type === "polygon" ? "0, 160, 150" : "230, 70, 50";
+      tracePath(r);
+      ctx.setLineDash([]);
+      ctx.fillStyle = "rgba(" + rgb + ", " + (hot ? 0.4 : 0.18) + ")";
+      ctx.fill();
+      ctx.strokeStyle = "rgb(" + rgb + ")";
+      ctx.stroke();
+      // the number, as in the list
+      var a = anchor(r), fs = 12 * k, label = String(i + 1);
+      ctx.font = "600 " + fs + "px system-ui, sans-serif";
+      var w = ctx.measureText(label).width + 6 * k;
+      var ly = a[1] - fs - 4 * k < 0 ? a[1] : a[1] - fs - 4 * k;
+      ctx.fillStyle = "rgb(" + rgb + ")";
+      ctx.fillRect(a[0], ly, w, fs + 4 * k);
+      ctx.fillStyle = "#fff";
+      ctx.textBaseline = "top";
+      ctx.fillText(label, a[0] + 3 * k, ly + 2 * k);
+    });
+    if (st.drag) {
+      var d = box(st.drag);
+      ctx.setLineDash([6 * k, 4 * k]);
+      ctx.strokeStyle = "rgb(230, 70, 50)";
+      ctx.fillStyle = "rgba(230, 70, 50, 0.12)";
+      ctx.fillRect(d.x, d.y, d.width, d.height);
+      ctx.strokeRect(d.x, d.y, d.width, d.height);
+      ctx.setLineDash([]);
+    }
+  }
+
+  if (window.ResizeObserver) new ResizeObserver(function () { draw(); }).observe(ui.canvas);
+
+  function box(d) {
+    return {
+      type: "box",
+      x: round1(Math.min(d.x0, d.x1)), y: round1(Math.min(d.y0, d.y1)),
+      width: round1(Math.abs(d.x1 - d.x0)), height: round1(Math.abs(d.y1 - d.y0)),
+    };
+  }
+
+  function toImage(ev) {
+    var r = ui.canvas.getBoundingClientRect();
+    return [
+      clamp((ev.clientX - r.left) * ui.canvas.width / r.width, 0, ui.canvas.width),
+      clamp((ev.clientY - r.top) * ui.canvas.height / r.height, 0, ui.canvas.height),
+    ];
+  }
+
+  function regionAt(p) {
+    for (var i = st.regions.length - 1; i >= 0; i--) {
+      tracePath(st.regions[i]);
+      if (ctx.isPointInPath(p[0], p[1])) return i;
+    }
+    return -1;
+  }
+
+  function setHover(i) {
+    if (i === st.hover) return;
+    st.hover = i;
+    Array.prototype.forEach.call(ui.list.children, function (li, j) { li.classList.toggle("hot", j === i); });
+    draw();
+  }
+
+  ui.canvas.addEventListener("pointerdown", function (ev) {
+    if (!st.img || busy() || ev.button !== 0) return;
+    ev.preventDefault();
+    ui.canvas.setPointerCapture(ev.pointerId);
+    var p = toImage(ev);
+    st.drag = { x0: p[0], y0: p[1], x1: p[0], y1: p[1], cx: ev.clientX, cy: ev.clientY };
+  });
+
+  ui.canvas.addEventListener("pointermove", function (ev) {
+    if (!st.img) return;
+    var p = toImage(ev);
+    if (st.drag) {
+      st.drag.x1 = p[0]; st.drag.y1 = p[1];
+      draw();
+    } else {
+      setHover(regionAt(p));
+    }
+  });
+
+  function endDrag(ev, keep) {
+    if (!st.drag) return;
+    var d = st.drag;
+    st.drag = null;
+    var moved = Math.abs(ev.clientX - d.cx) >= MIN_DRAG_CSS_PX && Math.abs(ev.clientY - d.cy) >= MIN_DRAG_CSS_PX;
+    if (keep && moved) {
+      var p = toImage(ev);
+      d.x1 = p[0]; d.y1 = p[1];
+      var b = box(d);
+      if (b.width > 0 && b.height > 0) {
+        st.regions.push(b);
+        renderList();
+        refreshButtons();
+      }
+    }
+    draw();
+  }
+
+  ui.canvas.addEventListener("pointerup", function (ev) { endDrag(ev, true); });
+  ui.canvas.addEventListener("pointercancel", function (ev) { endDrag(ev, false); });
+  ui.canvas.addEventListener("pointerleave", function () { if (!st.drag) setHover(-1); });
+  document.addEventListener("keydown", function (ev) {
+    if (ev.key === "Escape" && st.drag) { st.drag = null; draw(); }
+  });
+
+  // ---------------------------------------------------------------- the list of regions
+
+  function describe(r) {
+    if (r.type === "polygon") {
+      var a = anchor(r);
+      return "text at (" + Math.round(a[0]) + ", " + Math.round(a[1]) + ")" +
+        (r.score != null ? ", score " + fmtNum(r.score, 2) : "");
+    }
+    return "box " + Math.round(r.width) + " × " + Math.round(r.height) + " at (" + Math.round(r.x) + ", " +
+      Math.round(r.y) + ")";
+  }
+
+  function renderList() {
+    ui.list.textContent = "";
+    st.regions.forEach(function (r, i) {
+      var li = document.createElement("li");
+      li.className = r.type;
+      var text = document.createElement("span");
+      text.textContent = describe(r);
+      var rm = document.createElement("button");
+      rm.type = "button";
+      rm.className = "remove-region subtle small";
+      rm.textContent = "✕";
+      rm.title = "remove region " + (i + 1);
+      rm.setAttribute("aria-label", "remove region " + (i + 1));
+      rm.addEventListener("click", function () {
+        if (busy()) return;
+        st.regions.splice(i, 1);
+        st.hover = -1;
+        renderList();
+        refreshButtons();
+        draw();
+      });
+      li.addEventListener("mouseenter", function () { setHover(i); });
+      li.addEventListener("mouseleave", function () { setHover(-1); });
+      li.appendChild(text);
+      li.appendChild(rm);
+      ui.list.appendChild(li);
+    });
+    ui.count.textContent = String(st.regions.length);
+  }
+
+  ui.clear.addEventListener("click", function () {
+    if (busy()) return;
+    st.regions = []; st.hover = -1;
+    renderList(); refreshButtons(); draw();
+  });
+
+  function regionForApi(r) {
+    if (r.type === "polygon") return { points: r.points };
+    return { x: r.x, y: r.y, width: r.width, height: r.height };
+  }
+
+  // ---------------------------------------------------------------- find text
+
+  ui.find.addEventListener("click", function () {
+    if (!st.file || busy()) return;
+    clearError();
+    var fd = new FormData();
+    fd.append("image", st.file, st.file.name || "image.png");
+    var boxes = st.regions.filter(function (r) { return r.type === "box"; });
+    if (boxes.length) fd.append("regions", JSON.stringify(boxes.map(regionForApi)));
+    setState("detecting");
+    api("api/v1/detect-text", { method: "POST", body: fd })
+      .then(function (res) { return res.json(); })
+      .then(function (data) {
+        var found = (data.regions || []).map(function (r) {
+          if (r.points && r.points.length >= 3) return { type: "polygon", points: r.points, score: r.score };
+          var b = r.bounding_box || r;
+          return { type: "box", x: b.x, y: b.y, width: b.width, height: b.height };
+        });
+        var where = boxes.length ? " inside your " + boxes.length + " box(es)" : "";
+        var secs = data.processing_time != null ? " in " + fmtNum(data.processing_time, 2) + " s" : "";
+        if (found.length) {
+          st.regions = found;
+          ui.fileInfo.textContent = "Found " + found.length + " text line(s)" + where + secs + ".";
+        } else {
+          ui.fileInfo.textContent = "No text found" + where + secs + "; your regions are unchanged.";
+        }
+        st.hover = -1;
+        renderList();
+        draw();
+        setState("ready");
+      })
+      .catch(function (e) {
+        var msg = e.status === 404 || e.status === 405
+          ? "This server has no text detection (" + e.message + ")." : "Find text failed: " + e.message;
+        showError(msg);
+        setState("ready");
+      });
+  });
+
+  // ---------------------------------------------------------------- remove text: submit, follow, fetch
+
+  ui.remove.addEventListener("click", function () {
+    if (!st.file || !st.regions.length || busy()) return;
+    clearError();
+    resetTask();
+    var fd = new FormData();
+    fd.append("image", st.file, st.file.name || "image.png");
+    fd.append("regions", JSON.stringify(st.regions.map(regionForApi)));
+    if (ui.maskMode.value) fd.append("mask_mode", ui.maskMode.value);
+    if (ui.padding.value.trim() !== "") fd.append("padding", ui.padding.value.trim());
+    setState("submitting");
+    showProgress({ stage: "submitting", overall_progress: 0, message: "uploading the image…" }, true);
+    api("api/v1/inpaint-regions-async", { method: "POST", body: fd })
+      .then(function (res) { return res.json(); })
+      .then(follow)
+      .catch(function (e) {
+        ui.progressBox.hidden = true;
+        showError("Remove text failed: " + e.message);
+        setState(st.img ? "ready" : "empty");
+      });
+  });
+
+  function wsUrl(given, taskId) {
+    var u = null;
+    if (given) { try { u = new URL(given, location.href); } catch (e) { u = null; } }
+    if (!u) u = new URL("api/v1/ws/progress/" + encodeURIComponent(taskId), API_ROOT);
+    if (u.protocol === "http:") u.protocol = "ws:";
+    if (u.protocol === "https:") u.protocol = "wss:";
+    if (location.protocol === "https:" && u.protocol === "ws:") u.protocol = "wss:"; // no mixed content
+    if (apiKey()) u.searchParams.set("api_key", apiKey());
+    return u.toString();
+  }
+
+  function follow(sub) {
+    var task = { id: sub.task_id, ws: null, poll: null, done: false, pct: 0 };
+    st.task = task;
+    ui.root.dataset.taskId = task.id;
+    setState("running");
+    showProgress({ status: sub.status, stage: sub.status || "pending", overall_progress: 0,
+                   message: sub.message || "queued" });
+    var ws;
+    try {
+      ws = new WebSocket(wsUrl(sub.websocket_url, task.id));
+    } catch (e) {
+      poll(task);
+      return;
+    }
+    task.ws = ws;
+    ws.onmessage = function (ev) {
+      var m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      onMessage(task, m);
+    };
+    ws.onclose = function () { if (!task.done) poll(task); }; // lost (or refused): poll the status instead
+  }
+
+  function onMessage(task, m) {
+    if (task !== st.task || task.done || !m || typeof m !== "object") return;
+    if (m.task_id && m.task_id !== task.id) return;
+    switch (m.type) {
+      case "progress_update":
+        showProgress(m);
+        if (m.status === "error") fail(task, m.error_message || m.error || "the task failed");
+        else if (m.status === "cancelled") fail(task, "The task was cancelled.");
+        // on "completed", task_completed follows at once; it is what fetches the result
+        break;
+      case "task_completed":
+        complete(task, m);
+        break;
+      case "task_failed":
+        fail(task, m.error_message || m.error || "the task failed");
+        break;
+      case "task_cancelled":
+        fail(task, "The task was cancelled.");
+        break;
+      default: // connection_established, task_subscribed, pong, error (about a message we did not send)
+        break;
+    }
+  }
+
+  /** The fall-back when no WebSocket can be had: ask for the status once a second. */
+  function poll(task) {
+    if (task.poll || task.done) return;
+    var misses = 0;
+    task.poll = setInterval(function () {
+      if (task.done || task !== st.task) { clearInterval(task.poll); return; }
+      api("api/v1/task-status/" + encodeURIComponent(task.id))
+        .then(function (res) { return res.json(); })
+        .then(function (s) {
+          misses = 0;
+          if (task.done) return;
+          showProgress(s);
+          if (s.status === "completed") complete(task, s);
+          else if (s.status === "error") fail(task, s.error || s.message || "the task failed");
+          else if (s.status === "cancelled") fail(task, "The task was cancelled.");
+        })
+        .catch(function (e) {
+          if (e.status === 404 || ++misses >= 10) fail(task, "Lost the task: " + e.message);
+        });
+    }, 1000);
+  }
+
+  function stopFollowing(task) {
+    task.done = true;
+    if (task.poll) clearInterval(task.poll);
+    if (task.ws && task.ws.readyState <= 1) {
+      task.ws.onclose = null;
+      try { task.ws.close(1000); } catch (e) { /* already closing */ }
+    }
+  }
+
+  function resetTask() {
+    if (st.task) stopFollowing(st.task);
+    st.task = null;
+  }
+
+  function showProgress(m, reset) {
+    var task = st.task;
+    var raw = m.overall_progress != null ? m.overall_progress : m.progress;
+    var pct = clamp(Number(raw) || 0, 0, 100);
+    if (task && !reset) { pct = Math.max(task.pct, pct); task.pct = pct; } // never goes back
+    ui.progressBox.hidden = false;
+    ui.progressBox.classList.remove("failed", "complete");
+    ui.bar.style.width = pct + "%";
+    ui.bar.parentNode.setAttribute("aria-valuenow", String(Math.round(pct)));
+    ui.pct.textContent = Math.round(pct) + "%";
+    ui.stage.textContent = m.stage || m.status || "";
+    var msg = m.message || "";
+    if (m.total_regions && m.current_region) msg += (msg ? " · " : "") + "region " + m.current_region + " of " + m.total_regions;
+    if (m.estimated_remaining > 0) msg += (msg ? " · " : "") + "about " + fmtNum(m.estimated_remaining, 1) + " s left";
+    ui.message.textContent = msg;
+  }
+
+  function complete(task, m) {
+    if (task.done) return;
+    stopFollowing(task);
+    showProgress({ stage: "finalizing", overall_progress: 100, message: "fetching the result…" });
+    api("api/v1/task-result/" + encodeURIComponent(task.id))
+      .then(function (res) { return res.blob(); })
+      .then(function (blob) {
+        if (task !== st.task) return null;
+        if (st.resultUrl) URL.revokeObjectURL(st.resultUrl);
+        st.resultBlob = blob;
+        st.resultUrl = URL.createObjectURL(blob);
+        ui.before.src = st.imgUrl;
+        ui.after.src = st.resultUrl;
+        return Promise.all([decoded(ui.before), decoded(ui.after)]);
+      })
+      .then(function (ok) {
+        if (!ok) return;
+        var ext = (st.resultBlob.type.split("/")[1] || "png").replace("jpeg", "jpg");
+        var base = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "");
+        ui.download.href = st.resultUrl;
+        ui.download.download = base + "-no-text." + ext;
+        var secs = m.elapsed_time != null ? " in " + fmtNum(m.elapsed_time, 2) + " s" : "";
+        var n = m.total_regions != null ? m.total_regions : st.regions.length;
+        ui.resultInfo.textContent = n + " region(s)" + secs;
+        ui.stage.textContent = "completed";
+        ui.message.textContent = "done" + secs;
+        ui.progressBox.classList.add("complete");
+        ui.results.hidden = false;
+        setState("done");
+        ui.results.scrollIntoView({ behavior: "smooth", block: "nearest" });
+      })
+      .catch(function (e) { fail(task, "Could not fetch the result: " + e.message, true); });
+  }
+
+  function decoded(img) {
+    return img.decode ? img.decode().then(function () { return true; })
+      : new Promise(function (ok, bad) { img.onload = function () { ok(true); }; img.onerror = bad; });
+  }
+
+  function fail(task, text, force) {
+    if (task.done && !force) return;
+    stopFollowing(task);
+    ui.progressBox.hidden = false;
+    ui.progressBox.classList.add("failed");
+    ui.stage.textContent = /cancel/i.test(text) ? "cancelled" : "failed";
+    showError(text);
+    setState("failed");
+  }
+
+  ui.cancel.addEventListener("click", function () {
+    var task = st.task;
+    if (!task || task.done) return;
+    ui.cancel.disabled = true;
+    api("api/v1/cancel-task/" + encodeURIComponent(task.id), { method: "POST" })
+      .catch(function (e) { if (e.status !== 409) showError("Cancel failed: " + e.message); })
+      .then(function () { ui.cancel.disabled = false; });
+  });
+
+  function hideResults() {
+    ui.results.hidden = true;
+    ui.before.removeAttribute("src");
+    ui.after.removeAttribute("src");
+    if (st.resultUrl) URL.revokeObjectURL(st.resultUrl);
+    st.resultUrl = null; st.resultBlob = null;
+  }
+
+  ui.useResult.addEventListener("click", function () {
+    if (!st.resultBlob || busy()) return;
+    var name = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "") + "-no-text." +
+      (st.resultBlob.type.split("/")[1] || "png");
+    var file = new File([st.resultBlob], name, { type: st.resultBlob.type });
+    loadFile(file);
+    window.scrollTo({ top: 0, behavior: "smooth" });
+  });
+
+  // ---------------------------------------------------------------- API key (kept for this tab only)
+
+  try { ui.apiKey.value = sessionStorage.getItem("playground.apiKey") || ""; } catch (e) { /* storage off */ }
+  ui.apiKey.addEventListener("change", function () {
+    try { sessionStorage.setItem("playground.apiKey", apiKey()); } catch (e) { /* storage off */ }
+  });
+  if (apiKey()) ui.apiKey.closest("details").open = true;
+
+  setState("empty");
+})();
