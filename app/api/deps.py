@@ -94,7 +94,7 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
                 else:
                     payloads[key] = value  # a base64 string in a text field
             elif isinstance(value, str):
-                if key == "regions" or (value[:1] in "[{" and key not in ("prompt", "negative_prompt")):
+                if key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
                     try:
                         value = json.loads(value)
                     except json.JSONDecodeError:
