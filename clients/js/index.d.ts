@@ -1,0 +1,367 @@
+// Types for the text-removal service client (src/index.js). Contract: API.md of the service.
+
+/** An image: raw bytes (Uint8Array/Buffer or any ArrayBufferView), ArrayBuffer, Blob, or base64 (a data: URL allowed). */
+export type ImageInput = Uint8Array | ArrayBuffer | ArrayBufferView | Blob | string;
+
+export interface BoxRegion { x: number; y: number; width: number; height: number; [extra: string]: unknown }
+export interface BoundingBox { x: number; y: number; width: number; height: number }
+export interface NestedRegion { bounding_box: BoundingBox; [extra: string]: unknown }
+/** A polygon of 3+ points, filled as a polygon (e.g. an OCR quadrilateral). */
+export interface PolygonRegion { points: Array<[number, number]>; [extra: string]: unknown }
+export type Region = BoxRegion | NestedRegion | PolygonRegion;
+
+/** Parameters every inpainting route accepts (all optional; unknown extra fields are passed through). */
+export interface InpaintParams {
+  sd_seed?: number;
+  sd_steps?: number;
+  sd_strength?: number;
+  sd_guidance_scale?: number;
+  sd_sampler?: string;
+  hd_strategy?: 'Original' | 'Crop' | 'Resize';
+  hd_strategy_crop_trigger_size?: number;
+  hd_strategy_crop_margin?: number;
+  hd_strategy_resize_limit?: number;
+  prompt?: string;
+  negative_prompt?: string;
+  /** pixels each region grows by */
+  padding?: number;
+  /** box: repaint whole regions; text: only the glyph strokes plus a margin (`maskMode` also accepted) */
+  mask_mode?: 'box' | 'text';
+  maskMode?: 'box' | 'text';
+  output_format?: 'png' | 'jpeg' | 'jpg' | 'webp' | 'original' | 'input';
+  outputFormat?: 'png' | 'jpeg' | 'jpg' | 'webp' | 'original' | 'input';
+  quality?: number;
+  [extra: string]: unknown;
+}
+
+/** Per-call options (may also be given inside the params object). */
+export interface CallOptions {
+  signal?: AbortSignal;
+  /** milliseconds; overrides the client's `timeout` */
+  timeout?: number;
+}
+
+export interface InpaintRequest extends InpaintParams, CallOptions {
+  image: ImageInput;
+  /** same size as the image, white (non-zero) = repaint */
+  mask: ImageInput;
+}
+
+export interface RegionsRequest extends InpaintParams, CallOptions {
+  image: ImageInput;
+  regions?: Region[];
+  /** optional mask, added to the regions */
+  mask?: ImageInput;
+  /** find the text with the service's detector (inside `regions` if given) */
+  detect?: boolean;
+}
+
+export interface AsyncOptions {
+  /** caller-chosen id, used as given (`task_id` also accepted); a new UUID otherwise */
+  taskId?: string;
+  task_id?: string;
+  callbackUrl?: string;
+  callback_url?: string;
+  /** default true */
+  enableProgress?: boolean;
+  enable_progress?: boolean;
+  /** seconds between progress_update messages */
+  progressInterval?: number;
+  progress_interval?: number;
+}
+
+export interface SubmitRequest extends RegionsRequest, AsyncOptions {}
+
+export interface BatchItem {
+  image: ImageInput;
+  regions?: Region[];
+  mask?: ImageInput;
+  detect?: boolean;
+  /** echoed in the result file name */
+  name?: string;
+  [extra: string]: unknown;
+}
+
+export interface BatchOptions extends InpaintParams, AsyncOptions, CallOptions {}
+
+/** An image answer. Numbers are parsed from headers (null when absent). */
+export interface ImageResult {
+  bytes: Uint8Array;
+  /** e.g. "image/png"; "application/zip" for a batch task's result */
+  mediaType: string;
+  /** the bytes as a Blob (created on first access) */
+  readonly blob: Blob;
+  /** X-Processing-Time, seconds */
+  processingTime: number | null;
+  /** X-Regions-Count */
+  regionsCount: number | null;
+  /** X-Total-Area, pixels */
+  totalArea: number | null;
+  /** X-Mask-Area, pixels */
+  maskArea: number | null;
+  /** X-Text-Lines-Detected (with detect: true) */
+  textLinesDetected: number | null;
+  /** X-Timestamp, ISO 8601 */
+  timestamp: string | null;
+  /** X-Task-Id (task results) */
+  taskId: string | null;
+  headers: Headers;
+}
+
+export interface Health {
+  status: 'healthy' | string;
+  message: string;
+  timestamp: string;
+  version: string;
+  [diagnostic: string]: unknown;
+}
+
+export interface ModelInfo {
+  name: string | null;
+  device: string;
+  status: string;
+  parameters: Record<string, unknown>;
+  [extra: string]: unknown;
+}
+
+export interface ServiceInfo {
+  name: string;
+  version: string;
+  model: ModelInfo;
+  capabilities: string[];
+  limits: { max_image_size: number; max_file_size: number; request_timeout: number; [extra: string]: unknown };
+  [extra: string]: unknown;
+}
+
+export interface ProcessingStats {
+  regions_processed: number;
+  total_area: number;
+  processing_time: number;
+  image_dimensions: { width: number; height: number };
+  mask_area?: number | null;
+  crops?: number | null;
+  stage_times?: Record<string, number> | null;
+  text_lines_detected?: number | null;
+  [extra: string]: unknown;
+}
+
+export interface RegionsJsonResult {
+  success: boolean;
+  message: string;
+  processing_stats: ProcessingStats;
+  timestamp: string;
+}
+
+export interface DetectRequest extends CallOptions {
+  image: ImageInput;
+  /** search only inside these regions */
+  regions?: Region[];
+  [extra: string]: unknown;
+}
+
+/** A detected text line; usable as a Region as it is. */
+export interface DetectedRegion extends PolygonRegion {
+  points: Array<[number, number]>;
+  bounding_box: BoundingBox;
+  score: number;
+}
+
+export interface DetectResult {
+  regions: DetectedRegion[];
+  image_dimensions: { width: number; height: number };
+  processing_time: number;
+  [extra: string]: unknown;
+}
+
+export type TaskState = 'pending' | 'preparing' | 'processing' | 'completed' | 'error' | 'cancelled';
+export type TaskStage = 'preparing' | 'masking' | 'inpainting' | 'finalizing' | string;
+
+export interface SubmitAnswer {
+  task_id: string;
+  status: 'pending' | string;
+  message: string;
+  estimated_time: number | null;
+  websocket_url: string | null;
+  status_url?: string;
+  result_url?: string;
+}
+
+export interface TaskStatus {
+  task_id: string;
+  status: TaskState;
+  stage: TaskStage | null;
+  /** 0-100, never goes down, 100 on completed */
+  overall_progress: number;
+  stage_progress: number;
+  current_region: number;
+  total_regions: number;
+  message: string;
+  elapsed_time: number;
+  estimated_remaining: number | null;
+  error: string | null;
+  created_at: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  [extra: string]: unknown;
+}
+
+export interface TaskCounts {
+  total_tasks: number;
+  active_tasks: number;
+  completed_tasks: number;
+  error_tasks: number;
+  active_task_ids: string[];
+  [extra: string]: unknown;
+}
+
+export interface CancelAnswer { task_id: string; status: 'cancelled'; message: string }
+
+// ---------------------------------------------------------------- WebSocket messages
+
+interface MessageBase { timestamp: string; [extra: string]: unknown }
+export interface ConnectionEstablished extends MessageBase { type: 'connection_established'; connection_id: string; task_id: string | null }
+export interface TaskSubscribed extends MessageBase { type: 'task_subscribed'; task_id: string }
+export interface TaskUnsubscribed extends MessageBase { type: 'task_unsubscribed'; task_id: string }
+export interface ProgressUpdate extends MessageBase {
+  type: 'progress_update';
+  task_id: string;
+  status: TaskState;
+  stage: TaskStage | null;
+  overall_progress: number;
+  /** the same as overall_progress (older front ends read it) */
+  progress: number;
+  stage_progress: number;
+  current_region: number;
+  total_regions: number;
+  message: string;
+  elapsed_time: number;
+  estimated_remaining: number | null;
+  error: string | null;
+  result_path: string | null;
+}
+export interface TaskCompleted extends MessageBase { type: 'task_completed'; task_id: string; result_path: string | null; elapsed_time: number; total_regions: number }
+export interface TaskFailed extends MessageBase { type: 'task_failed'; task_id: string; error: string; error_message?: string; elapsed_time: number }
+export interface TaskCancelled extends MessageBase { type: 'task_cancelled'; task_id: string; elapsed_time: number }
+export interface Pong extends MessageBase { type: 'pong' }
+export interface ErrorMessage extends MessageBase { type: 'error'; message: string; task_id?: string }
+
+export type ProgressMessage =
+  | ConnectionEstablished | TaskSubscribed | TaskUnsubscribed | ProgressUpdate
+  | TaskCompleted | TaskFailed | TaskCancelled | Pong | ErrorMessage;
+
+export type ClientMessage =
+  | { type: 'subscribe_task' | 'unsubscribe_task' | 'get_task_status' | 'cancel_task'; task_id: string }
+  | { type: 'ping' };
+
+/** A WebSocket constructor: the browser's / Node 22's global, or the `ws` package's default export. */
+export type WebSocketConstructor = new (url: string) => any;
+
+/**
+ * Messages of one progress connection. Buffered from the start; iteration ends after the task's
+ * final message (task_completed / task_failed / task_cancelled) and the socket is closed with 1000.
+ * A connection lost before that throws ServiceError code "connection_closed".
+ */
+export declare class ProgressStream implements AsyncIterableIterator<ProgressMessage> {
+  readonly taskId: string;
+  readonly url: string;
+  /** from connection_established */
+  connectionId: string | null;
+  /** resolves with the `task_subscribed` message: on the general channel, submit after this */
+  readonly ready: Promise<TaskSubscribed>;
+  send(msg: ClientMessage | string): void;
+  close(): void;
+  next(): Promise<IteratorResult<ProgressMessage>>;
+  return(): Promise<IteratorResult<ProgressMessage>>;
+  [Symbol.asyncIterator](): ProgressStream;
+}
+
+export interface ClientOptions {
+  /** default "http://localhost:8081" */
+  baseUrl?: string;
+  /** sent as `X-API-Key` (or `Authorization: Bearer`, see authScheme); WebSockets get `?api_key=` */
+  apiKey?: string;
+  authScheme?: 'x-api-key' | 'bearer';
+  /** default globalThis.fetch */
+  fetch?: typeof fetch;
+  /** default globalThis.WebSocket; on Node 18-21 pass the `ws` package's WebSocket; null turns WebSockets off */
+  WebSocket?: WebSocketConstructor | null;
+  /** extra headers on every request */
+  headers?: Record<string, string>;
+  /** default timeout of an HTTP request in ms (0 = none) */
+  timeout?: number;
+}
+
+export interface RemoveRequest extends SubmitRequest {
+  /** each progress_update (or, when polling without a WebSocket, each task-status answer) */
+  onProgress?: (msg: ProgressUpdate | TaskStatus) => void;
+}
+
+export interface RemoveResult extends ImageResult { taskId: string }
+
+export declare class TextRemovalClient {
+  constructor(options?: ClientOptions);
+  readonly baseUrl: string;
+  apiKey: string | null;
+
+  /** ws(s)://host/api/v1/ws/progress[/taskId][?api_key=...] */
+  websocketUrl(taskId?: string): string;
+
+  root(opts?: CallOptions): Promise<Record<string, unknown>>;
+  /** answers the body also on 503 (starting/broken): check `status === "healthy"` */
+  health(opts?: CallOptions): Promise<Health>;
+  waitUntilHealthy(opts?: { timeout?: number; interval?: number; signal?: AbortSignal }): Promise<Health>;
+  model(opts?: CallOptions): Promise<ModelInfo>;
+  info(opts?: CallOptions): Promise<ServiceInfo>;
+
+  inpaint(params: InpaintRequest, opts?: CallOptions): Promise<ImageResult>;
+  inpaintRegions(params: RegionsRequest, opts?: CallOptions): Promise<ImageResult>;
+  inpaintRegionsJson(params: RegionsRequest, opts?: CallOptions): Promise<RegionsJsonResult>;
+  detectText(params: DetectRequest, opts?: CallOptions): Promise<DetectResult>;
+
+  submit(params: SubmitRequest, opts?: CallOptions): Promise<SubmitAnswer>;
+  submitBatch(items: BatchItem[], options?: BatchOptions, opts?: CallOptions): Promise<SubmitAnswer>;
+  submitBatch(request: BatchOptions & { items: BatchItem[] }, opts?: CallOptions): Promise<SubmitAnswer>;
+  taskStatus(taskId: string, opts?: CallOptions): Promise<TaskStatus>;
+  cancelTask(taskId: string, opts?: CallOptions): Promise<CancelAnswer>;
+  /** the finished image (a ZIP for a batch); ServiceError 409 task_not_finished until then */
+  taskResult(taskId: string, opts?: CallOptions): Promise<ImageResult>;
+  taskItemResult(taskId: string, index: number, opts?: CallOptions): Promise<ImageResult>;
+  tasks(opts?: CallOptions): Promise<TaskCounts>;
+  /** polls task-status until completed / error / cancelled */
+  waitForTask(taskId: string, opts?: { interval?: number; timeout?: number; signal?: AbortSignal; onProgress?: (s: TaskStatus) => void }): Promise<TaskStatus>;
+
+  /** WS /api/v1/ws/progress/{taskId}: subscribed from the start */
+  progress(taskId: string, opts?: { signal?: AbortSignal }): ProgressStream;
+  /** WS /api/v1/ws/progress + subscribe_task: await `.ready`, then submit with the same taskId */
+  watch(taskId: string, opts?: { signal?: AbortSignal }): ProgressStream;
+
+  /** subscribe, submit, follow progress, fetch the result; failed/cancelled tasks throw ServiceError */
+  remove(params: RemoveRequest, opts?: CallOptions): Promise<RemoveResult>;
+}
+
+export declare class ServiceError extends Error {
+  constructor(message: string, info?: {
+    status?: number; code?: string; detail?: unknown; body?: unknown; headers?: Headers | null;
+    retryAfter?: number | null; errors?: unknown[] | null; cause?: unknown;
+  });
+  /** HTTP status; 0 for network / WebSocket / client-side failures */
+  status: number;
+  /** the JSON `error` code (e.g. "task_not_found", "invalid_input"), or network_error,
+   *  connection_closed, connection_error, client_timeout, task_failed, task_cancelled, ... */
+  code: string;
+  /** the JSON `detail` (human-readable) */
+  detail: unknown;
+  /** the parsed error body */
+  body: unknown;
+  headers: Headers | null;
+  /** Retry-After in seconds (429/503) */
+  retryAfter: number | null;
+  /** field errors of a 422 */
+  errors: Array<{ loc: Array<string | number>; msg: string; type: string }> | null;
+}
+
+export declare function toBase64(image: ImageInput): Promise<string>;
+export declare function bytesToBase64(bytes: Uint8Array): string;
+export declare function base64ToBytes(b64: string): Uint8Array;
+
+export default TextRemovalClient;

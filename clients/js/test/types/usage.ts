@@ -1,0 +1,39 @@
+// Compiled by `npm run typecheck` (tsc --noEmit) only: checks that index.d.ts describes real usage.
+import TextRemovalClient, { ServiceError, TextRemovalClient as Named, type ProgressMessage, type Region } from 'iopaint-text-removal-client';
+
+async function usage(ws: new (url: string) => unknown): Promise<void> {
+  const client: Named = new TextRemovalClient({ baseUrl: 'http://localhost:8081', apiKey: 'k', WebSocket: ws });
+  const h = await client.health();
+  const healthy: boolean = h.status === 'healthy';
+  const info = await client.info();
+  const maxSide: number = info.limits.max_image_size;
+  const regions: Region[] = [{ x: 1, y: 2, width: 3, height: 4 }, { bounding_box: { x: 0, y: 0, width: 1, height: 1 } },
+    { points: [[0, 0], [1, 0], [1, 1]] }];
+  const img = await client.inpaintRegions({ image: new Uint8Array(0), regions, padding: 4, maskMode: 'text' });
+  const bytes: Uint8Array = img.bytes;
+  const t: number | null = img.processingTime;
+  const json = await client.inpaintRegionsJson({ image: 'base64', regions });
+  const w: number = json.processing_stats.image_dimensions.width;
+  const found = await client.detectText({ image: new Blob([]) });
+  await client.inpaintRegions({ image: 'x', regions: found.regions });
+  const sub = await client.submit({ image: new ArrayBuffer(0), regions, taskId: 'id', callbackUrl: 'http://cb' });
+  const stream = client.watch(sub.task_id);
+  await stream.ready;
+  for await (const m of stream) {
+    const msg: ProgressMessage = m;
+    if (m.type === 'progress_update') { const p: number = m.overall_progress; void p; }
+    if (m.type === 'task_failed') { const e: string = m.error; void e; }
+  }
+  for await (const m of client.progress('id')) void m.type;
+  const st = await client.taskStatus('id');
+  const s: 'pending' | 'preparing' | 'processing' | 'completed' | 'error' | 'cancelled' = st.status;
+  await client.submitBatch([{ image: 'x', regions }], { taskId: 'b' });
+  await client.submitBatch({ items: [{ image: 'x' }] });
+  const r = await client.remove({ image: 'x', regions, onProgress: (m) => void m });
+  const id: string = r.taskId;
+  try { await client.cancelTask('x'); } catch (e) {
+    if (e instanceof ServiceError) { const code: string = e.code; const status: number = e.status; void code; void status; }
+  }
+  void healthy; void maxSide; void bytes; void t; void w; void s; void id;
+}
+void usage;
