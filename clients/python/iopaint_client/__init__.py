@@ -1,0 +1,23 @@
+"""Client of the IOPaint text-removal service (API.md): a sync `Client`, an `AsyncClient`, typed
+results, region helpers and a CLI (`python -m iopaint_client`, `iopaint-client`).
+
+    from iopaint_client import Client, box
+    with Client("http://localhost:8081") as c:
+        c.inpaint_regions("in.png", [box(10, 10, 120, 24)]).save("out.png")
+"""
+
+from ._version import __version__
+from .aio import AsyncClient
+from .client import Client
+from .errors import ClientError, ServiceError, TaskFailed, TransportError, WaitTimeout
+from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Dimensions, Health,
+                     InpaintResult, ModelInfo, ProcessingStats, ProgressEvent, RegionsStats, ServiceInfo,
+                     ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted, box, polygon)
+
+__all__ = [
+    "__version__", "Client", "AsyncClient",
+    "ClientError", "ServiceError", "TaskFailed", "TransportError", "WaitTimeout",
+    "BatchItem", "BoundingBox", "CancelResult", "DetectResult", "Detection", "Dimensions", "Health",
+    "InpaintResult", "ModelInfo", "ProcessingStats", "ProgressEvent", "RegionsStats", "ServiceInfo",
+    "ServiceRoot", "TasksSummary", "TaskStatus", "TaskSubmitted", "box", "polygon",
+]

@@ -1,0 +1,370 @@
+"""Typed results of every route (API.md), and helpers that build regions.
+
+Models accept fields they do not know (`extra="allow"`): the service may add diagnostics, and a
+client that rejected them would break on every server upgrade. Unknown fields stay readable as
+attributes and in `model_extra`.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+_open = ConfigDict(extra="allow", populate_by_name=True)
+
+FINAL_EVENT_TYPES = frozenset({"task_completed", "task_failed", "task_cancelled"})
+FINISHED_STATUSES = frozenset({"completed", "error", "cancelled"})
+
+
+class _Model(BaseModel):
+    model_config = _open
+
+
+# --- regions -------------------------------------------------------------------------------
+
+Point = Tuple[float, float]
+
+
+def box(x: float, y: float, width: float, height: float) -> Dict[str, float]:
+    """A rectangular region `{x, y, width, height}` (pixels, top-left origin)."""
+    if width <= 0 or height <= 0:
+        raise ValueError("a box region needs a positive width and height")
+    return {"x": x, "y": y, "width": width, "height": height}
+
+
+def polygon(points: Sequence[Sequence[float]]) -> Dict[str, List[List[float]]]:
+    """A polygon region `{points: [[x, y], ...]}` (3 or more points), filled as a polygon."""
+    pts = [[float(p[0]), float(p[1])] for p in points]
+    if len(pts) < 3:
+        raise ValueError("a polygon region needs at least 3 points")
+    return {"points": pts}
+
+
+class BoundingBox(_Model):
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def as_region(self) -> Dict[str, float]:
+        return box(self.x, self.y, self.width, self.height)
+
+
+class Dimensions(_Model):
+    width: int
+    height: int
+
+
+# --- service information -------------------------------------------------------------------
+
+
+class Health(_Model):
+    """GET /api/v1/health. Returned for 200 *and* 503 (a service that is starting or broken);
+    check `healthy`. Diagnostics (model, device, fallback, queue, ...) are extra fields."""
+
+    status: str
+    message: str = ""
+    timestamp: Optional[str] = None
+    version: Optional[str] = None
+    model: Optional[str] = None
+    requested_model: Optional[str] = None
+    fallback: Optional[bool] = None
+    fallback_reason: Optional[str] = None
+    device: Optional[str] = None
+    http_status: int = Field(200, exclude=True)
+
+    @property
+    def healthy(self) -> bool:
+        return self.status == "healthy"
+
+
+class ModelInfo(_Model):
+    """GET /api/v1/model."""
+
+    name: Optional[str] = None
+    device: Optional[str] = None
+    status: Optional[str] = None
+    parameters: Dict[str, Any] = Field(default_factory=dict)
+
+
+class Limits(_Model):
+    max_image_size: Optional[int] = None
+    max_file_size: Optional[int] = None
+    request_timeout: Optional[float] = None
+
+
+class ServiceInfo(_Model):
+    """GET /api/v1/info."""
+
+    name: str
+    version: Optional[str] = None
+    model: Optional[ModelInfo] = None
+    capabilities: List[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+
+    def supports(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+
+class ServiceRoot(_Model):
+    """GET /."""
+
+    name: str
+    version: Optional[str] = None
+    status: Optional[str] = None
+    docs: Optional[str] = None
+    health: Optional[str] = None
+    model: Optional[str] = None
+    device: Optional[str] = None
+
+
+# --- synchronous inpainting ----------------------------------------------------------------
+
+
+def _num(headers: Mapping[str, str], name: str, kind=float):
+    v = headers.get(name)
+    if v is None or v == "":
+        return None
+    try:
+        return kind(v)
+    except ValueError:
+        return None
+
+
+@dataclass
+class InpaintResult:
+    """An image answer (inpaint, inpaint-regions, task-result): the bytes plus what the headers say."""
+
+    image: bytes
+    media_type: str = "image/png"
+    processing_time: Optional[float] = None  # X-Processing-Time, seconds
+    regions_count: Optional[int] = None  # X-Regions-Count
+    total_area: Optional[int] = None  # X-Total-Area, pixels
+    mask_area: Optional[int] = None  # X-Mask-Area, pixels
+    text_lines_detected: Optional[int] = None  # X-Text-Lines-Detected (detect: true)
+    timestamp: Optional[str] = None  # X-Timestamp, ISO 8601
+    task_id: Optional[str] = None  # X-Task-Id (task-result)
+    headers: Dict[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_response(cls, content: bytes, headers: Mapping[str, str]) -> "InpaintResult":
+        return cls(
+            image=content,
+            media_type=(headers.get("content-type") or "application/octet-stream").split(";")[0].strip(),
+            processing_time=_num(headers, "x-processing-time"),
+            regions_count=_num(headers, "x-regions-count", int),
+            total_area=_num(headers, "x-total-area", int),
+            mask_area=_num(headers, "x-mask-area", int),
+            text_lines_detected=_num(headers, "x-text-lines-detected", int),
+            timestamp=headers.get("x-timestamp"),
+            task_id=headers.get("x-task-id"),
+            headers={k.lower(): v for k, v in headers.items()},
+        )
+
+    def __repr__(self) -> str:
+        stats = ", ".join(f"{k}={getattr(self, k)!r}" for k in
+                          ("processing_time", "regions_count", "total_area", "mask_area", "text_lines_detected",
+                           "timestamp", "task_id") if getattr(self, k) is not None)
+        return f"InpaintResult(<{len(self.image)} bytes {self.media_type}>" + (f", {stats})" if stats else ")")
+
+    @property
+    def extension(self) -> str:
+        return {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
+                "application/zip": "zip"}.get(self.media_type, "bin")
+
+    def save(self, path: Union[str, Path]) -> Path:
+        p = Path(path)
+        p.write_bytes(self.image)
+        return p
+
+    def to_pil(self):
+        """The image as a PIL image (needs Pillow)."""
+        from PIL import Image
+
+        img = Image.open(io.BytesIO(self.image))
+        img.load()
+        return img
+
+    def __bytes__(self) -> bytes:
+        return self.image
+
+
+class ProcessingStats(_Model):
+    regions_processed: int
+    total_area: int
+    processing_time: float
+    image_dimensions: Dimensions
+    mask_area: Optional[int] = None
+    text_lines_detected: Optional[int] = None
+
+
+class RegionsStats(_Model):
+    """POST /api/v1/inpaint-regions-json."""
+
+    success: bool
+    message: str = ""
+    processing_stats: ProcessingStats
+    timestamp: Optional[str] = None
+
+
+# --- text detection ------------------------------------------------------------------------
+
+
+class Detection(_Model):
+    """One text line found: a polygon, its bounding box and the detector's score."""
+
+    points: List[Tuple[float, float]]
+    bounding_box: BoundingBox
+    score: Optional[float] = None
+
+    def as_region(self) -> Dict[str, Any]:
+        """The polygon, ready to send back as a region."""
+        return polygon(self.points)
+
+
+class DetectResult(_Model):
+    """POST /api/v1/detect-text."""
+
+    regions: List[Detection] = Field(default_factory=list)
+    image_dimensions: Optional[Dimensions] = None
+    processing_time: Optional[float] = None
+
+    def as_regions(self) -> List[Dict[str, Any]]:
+        return [d.as_region() for d in self.regions]
+
+    def __len__(self) -> int:
+        return len(self.regions)
+
+
+# --- asynchronous tasks --------------------------------------------------------------------
+
+
+class TaskSubmitted(_Model):
+    """The answer of inpaint-regions-async and inpaint-batch-async."""
+
+    task_id: str
+    status: str
+    message: str = ""
+    estimated_time: Optional[float] = None
+    websocket_url: Optional[str] = None
+    status_url: Optional[str] = None
+    result_url: Optional[str] = None
+
+
+class BatchItemStatus(_Model):
+    index: int
+    name: Optional[str] = None
+    status: str
+    error: Optional[str] = None
+    result_path: Optional[str] = None
+
+
+class TaskStatus(_Model):
+    """GET /api/v1/task-status/{task_id}."""
+
+    task_id: str
+    status: str
+    stage: Optional[str] = None
+    overall_progress: float = 0
+    stage_progress: Optional[float] = None
+    current_region: Optional[int] = None
+    total_regions: Optional[int] = None
+    message: Optional[str] = None
+    elapsed_time: Optional[float] = None
+    estimated_remaining: Optional[float] = None
+    error: Optional[str] = None
+    created_at: Optional[str] = None
+    started_at: Optional[str] = None
+    completed_at: Optional[str] = None
+    result_path: Optional[str] = None
+    kind: Optional[str] = None
+    processing_stats: Optional[Dict[str, Any]] = None
+    items: Optional[List[BatchItemStatus]] = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+
+class CancelResult(_Model):
+    """POST /api/v1/cancel-task/{task_id}."""
+
+    task_id: str
+    status: str
+    message: str = ""
+
+
+class TasksSummary(_Model):
+    """GET /api/v1/tasks."""
+
+    total_tasks: int
+    active_tasks: int
+    completed_tasks: int
+    error_tasks: int
+    active_task_ids: List[str] = Field(default_factory=list)
+    cancelled_tasks: Optional[int] = None
+    pending_tasks: Optional[int] = None
+    queue: Optional[Dict[str, Any]] = None
+
+
+class ProgressEvent(_Model):
+    """One server message of WS /api/v1/ws/progress: `type` plus the fields of that type
+    (connection_established, task_subscribed, progress_update, task_completed, task_failed,
+    task_cancelled, error, pong; see API.md). Missing fields are None."""
+
+    type: str
+    timestamp: Optional[str] = None
+    task_id: Optional[str] = None
+    status: Optional[str] = None
+    stage: Optional[str] = None
+    overall_progress: Optional[float] = None
+    progress: Optional[float] = None
+    stage_progress: Optional[float] = None
+    current_region: Optional[int] = None
+    total_regions: Optional[int] = None
+    message: Optional[str] = None
+    elapsed_time: Optional[float] = None
+    estimated_remaining: Optional[float] = None
+    error: Optional[str] = None
+    error_message: Optional[str] = None
+    result_path: Optional[str] = None
+    connection_id: Optional[str] = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.type in FINAL_EVENT_TYPES
+
+    @property
+    def percent(self) -> Optional[float]:
+        """0-100 for a progress_update (overall_progress, or the legacy `progress`); 100 when completed."""
+        if self.type == "task_completed":
+            return 100.0
+        return self.overall_progress if self.overall_progress is not None else self.progress
+
+    @classmethod
+    def from_status(cls, st: TaskStatus) -> "ProgressEvent":
+        """A progress_update (or final event) synthesised from a polled status."""
+        kind = {"completed": "task_completed", "error": "task_failed",
+                "cancelled": "task_cancelled"}.get(st.status, "progress_update")
+        data = st.model_dump(exclude={"items", "processing_stats", "created_at", "started_at", "completed_at", "kind"})
+        data = {k: v for k, v in data.items() if k in cls.model_fields}
+        return cls(type=kind, progress=st.overall_progress, **data)
+
+
+RegionLike = Union[Mapping[str, Any], Detection, BoundingBox, Sequence[float], Sequence[Sequence[float]]]
+
+
+@dataclass
+class BatchItem:
+    """One image of a batch: regions, a mask, or detect (at least one of them)."""
+
+    image: Any
+    regions: Optional[Sequence[RegionLike]] = None
+    mask: Any = None
+    detect: bool = False
+    name: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
