@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import detect, info, inpaint, metrics as metrics_route, tasks as task_routes, ws
+from app.api import detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
 from app.api.deps import Services
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.include_router(task_routes.router)
     app.include_router(ws.router)
     app.include_router(metrics_route.router)
+    app.include_router(playground.router)
     return app
 
 

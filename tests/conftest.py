@@ -96,3 +96,64 @@ def photo(size: int | None = None, name: str = "astronaut") -> np.ndarray:
     if size:
         img = np.asarray(Image.fromarray(img).resize((size, size), Image.LANCZOS))
     return np.ascontiguousarray(img)
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_service(tmp: Path, **env_extra: str):
+    """The real service as a subprocess (`python -m app serve`, cv2) on a free loopback port, once
+    healthy. Returns (process, base URL, log file); stop it with stop_service."""
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("IOPAINT_API_KEY", "IOPAINT_URL")}
+    env.update({
+        "IOPAINT_MODEL": "cv2", "IOPAINT_HOST": "127.0.0.1", "IOPAINT_PORT": str(port),
+        "TORCH_HOME": str(tmp / "torch"), "XDG_CACHE_HOME": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",
+        "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env_extra,
+    })
+    log = open(tmp / f"service-{port}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 180
+    while True:
+        if proc.poll() is not None:
+            log.close()
+            pytest.fail(f"the service exited with {proc.returncode}:\n{(tmp / log.name).read_text()[-3000:]}")
+        try:
+            r = httpx.get(f"{url}/api/v1/health", timeout=2)
+            if r.status_code == 200 and r.json().get("status") == "healthy":
+                break
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail("the service did not become healthy within 180 s")
+        time.sleep(0.3)
+    return proc, url, log
+
+
+def stop_service(proc, log) -> None:
+    import subprocess
+
+    proc.terminate()
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+    log.close()

@@ -39,50 +39,7 @@ RECT = (80, 60, 160, 100)  # x0, y0, x1, y1 of the dark block the tests remove
 # --- the service ---------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_service(tmp: Path, **env_extra: str):
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("IOPAINT_API_KEY", "IOPAINT_URL")}
-    env.update({
-        "IOPAINT_MODEL": "cv2", "IOPAINT_HOST": "127.0.0.1", "IOPAINT_PORT": str(port),
-        "TORCH_HOME": str(tmp / "torch"), "XDG_CACHE_HOME": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",
-        "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env_extra,
-    })
-    log = open(tmp / f"service-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 180
-    while True:
-        if proc.poll() is not None:
-            log.close()
-            pytest.fail(f"the service exited with {proc.returncode}:\n{(tmp / log.name).read_text()[-3000:]}")
-        try:
-            r = httpx.get(f"{url}/api/v1/health", timeout=2)
-            if r.status_code == 200 and r.json().get("status") == "healthy":
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            proc.kill()
-            pytest.fail("the service did not become healthy within 180 s")
-        time.sleep(0.3)
-    return proc, url, log
-
-
-def _stop_service(proc, log) -> None:
-    proc.terminate()
-    try:
-        proc.wait(20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-    log.close()
+from tests.conftest import free_port as _free_port, start_service as _start_service, stop_service as _stop_service  # noqa: E402,E501
 
 
 @pytest.fixture(scope="module")

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
-
-from app.errors import NotFound
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static" / "playground"
 
@@ -42,5 +40,5 @@ async def playground_page() -> FileResponse:
 async def playground_asset(name: str) -> FileResponse:
     media_type = _ASSETS.get(name)
     if media_type is None:
-        raise NotFound(f"no playground file {name!r}", code="not_found")
+        raise HTTPException(404, f"no playground file {name!r}")
     return FileResponse(STATIC_DIR / name, media_type=media_type, headers=_HEADERS)

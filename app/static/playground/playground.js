@@ -5,7 +5,8 @@
  * (with GET api/v1/task-status polling as a fall-back), and GET api/v1/task-result/{id}.
  * All URLs are relative to the page, so the page also works behind a path prefix.
  *
- * <html data-state> tells where the page is: empty, ready, detecting, submitting, running, done, failed.
+ * <html data-state> tells where the page is: empty, ready, detecting, submitting, running, done, failed;
+ * data-task-id the last task, data-progress-via how its progress arrived (websocket or polling).
  */
 (function () {
   "use strict";
@@ -16,7 +17,7 @@
     file: $("file"), fileInfo: $("file-info"),
     apiKey: $("api-key"), maskMode: $("mask-mode"), padding: $("padding"),
     find: $("find-text"), clear: $("clear-regions"), remove: $("remove-text"), cancel: $("cancel-task"),
-    list: $("region-list"), count: $("region-count"),
+    list: $("region-list"), count: $("region-count"), regionInfo: $("region-info"),
     canvas: $("canvas"), dropZone: $("drop-zone"), emptyHint: $("empty-hint"),
     error: $("error"),
     progressBox: $("progress-box"), bar: $("progress-bar"), pct: $("progress-pct"),
@@ -119,6 +120,7 @@
       if (st.imgUrl) URL.revokeObjectURL(st.imgUrl);
       st.file = file; st.img = img; st.imgUrl = url;
       st.regions = []; st.hover = -1; st.drag = null;
+      ui.regionInfo.textContent = "";
       ui.canvas.width = img.naturalWidth;
       ui.canvas.height = img.naturalHeight;
       ui.dropZone.classList.add("has-image");
@@ -370,9 +372,9 @@
         var secs = data.processing_time != null ? " in " + fmtNum(data.processing_time, 2) + " s" : "";
         if (found.length) {
           st.regions = found;
-          ui.fileInfo.textContent = "Found " + found.length + " text line(s)" + where + secs + ".";
+          ui.regionInfo.textContent = "Found " + found.length + " text line(s)" + where + secs + ".";
         } else {
-          ui.fileInfo.textContent = "No text found" + where + secs + "; your regions are unchanged.";
+          ui.regionInfo.textContent = "No text found" + where + secs + "; your regions are unchanged.";
         }
         st.hover = -1;
         renderList();
@@ -425,6 +427,7 @@
     var task = { id: sub.task_id, ws: null, poll: null, done: false, pct: 0 };
     st.task = task;
     ui.root.dataset.taskId = task.id;
+    delete ui.root.dataset.progressVia;
     setState("running");
     showProgress({ status: sub.status, stage: sub.status || "pending", overall_progress: 0,
                    message: sub.message || "queued" });
@@ -437,6 +440,7 @@
     }
     task.ws = ws;
     ws.onmessage = function (ev) {
+      if (task === st.task) ui.root.dataset.progressVia = "websocket";
       var m;
       try { m = JSON.parse(ev.data); } catch (e) { return; }
       onMessage(task, m);
@@ -471,6 +475,7 @@
   /** The fall-back when no WebSocket can be had: ask for the status once a second. */
   function poll(task) {
     if (task.poll || task.done) return;
+    ui.root.dataset.progressVia = "polling";
     var misses = 0;
     task.poll = setInterval(function () {
       if (task.done || task !== st.task) { clearInterval(task.poll); return; }
