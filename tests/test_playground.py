@@ -29,7 +29,7 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from app.api import playground
-from tests.conftest import free_port, start_service, stop_service
+from tests.conftest import start_service, stop_service
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = Path("/usr/bin/chromium")
