@@ -56,10 +56,13 @@ class Settings(BaseSettings):
         description="jobs admitted (running + waiting) before new ones get 503 with Retry-After",
     )
     inference_workers: int = _env("INFERENCE_WORKERS", default=1, ge=1, description="threads running the model")
-    default_padding: int = _env("DEFAULT_PADDING", default=2, ge=0, le=256, description="pixels a region mask grows by")
+    default_padding: int = _env("DEFAULT_PADDING", default=2, ge=0, le=256, description="pixels a region grows by in the box mask mode")
     default_mask_mode: Literal["box", "text"] = _env(
-        "DEFAULT_MASK_MODE", default="box", description="box: whole region; text: glyph strokes + margin"
+        "DEFAULT_MASK_MODE", default="text",
+        description="box: whole region; text: glyph strokes + margin (the default: higher PSNR in bench/quality.py)",
     )
+    text_mode_padding: int = _env("TEXT_MODE_PADDING", default=4, ge=0, le=256,
+                                  description="padding in the text mask mode (the strokes are searched within it)")
     crop_context: int = _env(
         "CROP_CONTEXT", default=64, ge=8,
         description="pixels of surrounding image given to the model around each group of regions",

@@ -107,7 +107,8 @@ def test_padding_grows_the_mask(client):
     img = text_image()
     stats = []
     for pad in (0, 6):
-        r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX], "padding": pad})
+        r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX],
+                                                             "padding": pad, "mask_mode": "box"})
         stats.append(r.json()["processing_stats"]["mask_area"])
     assert stats == [160 * 40, (160 + 12) * (40 + 12)]
 

@@ -128,13 +128,15 @@ def to_pipeline_input(parsed: ParsedBody, settings: Settings) -> InpaintInput:
     p = parsed.params
     regions = [r.to_region() for r in getattr(p, "regions", None) or []]
     strategy = p.hd_strategy
+    mode = p.mask_mode or settings.default_mask_mode
     return InpaintInput(
         image=parsed.image,
         mask=parsed.mask,
         regions=regions,
         detect=bool(getattr(p, "detect", False)),
-        padding=settings.default_padding if p.padding is None else p.padding,
-        mask_mode=p.mask_mode or settings.default_mask_mode,
+        padding=p.padding if p.padding is not None else (
+            settings.text_mode_padding if mode == "text" else settings.default_padding),
+        mask_mode=mode,
         output_format=p.output_format,
         quality=p.quality,
         model_params=p.model_params(),
