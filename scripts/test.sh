@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh dev
 bash scripts/system-packages.sh
+.venv/bin/ruff check app tests bench clients/python
 .venv/bin/python -m pytest "$@"
 if command -v node >/dev/null && command -v npm >/dev/null; then
   (cd clients/js && npm ci --no-audit --no-fund --silent && npm test)

@@ -7,17 +7,14 @@ import asyncio
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import uuid
 import zipfile
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 

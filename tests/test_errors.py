@@ -1,6 +1,5 @@
 """Bad input gets a clear 4xx JSON error and the service keeps serving; the event loop stays free."""
 
-import base64
 import io
 import threading
 import time

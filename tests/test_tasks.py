@@ -9,7 +9,6 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from app.engine.models import ModelStatus
 from app.main import build_services

@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.tasks.manager import TaskManager
-from app.tasks.progress import FINAL_TYPES, Subscriber, message
+from app.tasks.progress import Subscriber, message
 from app.tasks.registry import CANCELLED, COMPLETED, ERROR, Task
 
 log = logging.getLogger("app.ws")
@@ -49,7 +49,7 @@ class Connection:
 
     def subscribe(self, task_id: str) -> None:
         if not self.hub.subscribe(task_id, self.sub):
-            self.send(message("error", message=f"too many subscriptions on this connection", task_id=task_id))
+            self.send(message("error", message="too many subscriptions on this connection", task_id=task_id))
             return
         self.send(message("task_subscribed", task_id=task_id))
         task = self.tasks.registry.find(task_id)
