@@ -189,3 +189,22 @@ def _no_wait(services):
     from app.main import create_app
 
     return TestClient(create_app(services.settings, services), raise_server_exceptions=False)
+
+
+class BrokenModel:
+    name, device = "broken", "cpu"
+
+    def __call__(self, rgb, mask, params):
+        raise RuntimeError("CUDA out of memory at /secret/path/model.py line 12")
+
+
+def test_a_model_failure_is_a_clean_500_and_the_service_keeps_serving():
+    s = Settings(model="cv2")
+    services = build_services(s)
+    services.models.use(BrokenModel(), ModelStatus(requested="broken", device="cpu", state="ready", active="broken"))
+    with running_app(services=services) as c:
+        r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
+        assert r.status_code == 500 and r.json()["error"] == "inference_failed"
+        assert "/secret/path" not in r.text and "Traceback" not in r.text
+        assert c.get("/api/v1/health").status_code == 200
+        assert services.runner.stats["running"] == 0

@@ -7,6 +7,7 @@ Each parses its body (JSON or multipart), then hands the job to the runner, whic
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import datetime, timezone
 
@@ -18,9 +19,10 @@ from app.api.openapi import request_body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
 from app.engine import pipeline
-from app.errors import Busy, Cancelled, InvalidInput, Timeout
+from app.errors import Busy, Cancelled, InferenceFailed, InvalidInput, ServiceError, Timeout
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
+log = logging.getLogger("app.inpaint")
 
 _IMAGE_RESPONSE = {
     200: {"content": {m: {"schema": {"type": "string", "format": "binary"}}
@@ -62,6 +64,12 @@ async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintO
         stop.set()
         fut.add_done_callback(lambda f: f.cancelled() or f.exception())
         raise
+    except ServiceError:
+        raise
+    except Exception:  # a model or library failure: logged in full, answered without internals
+        log.exception("inference failed (model %s)", model.name)
+        s.metrics.observe_pipeline(model.name, {}, outcome="error")
+        raise InferenceFailed("processing failed inside the model; see the service log") from None
 
 
 async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:
