@@ -96,3 +96,12 @@ def test_images_larger_than_max_image_size_come_back_full_size():
     inside[95:805, 95:1105] = True
     assert np.array_equal(out[~inside], big[~inside])  # composited into the full-size original
     assert np.abs(out[300:600, 300:900].astype(int) - [90, 120, 150]).mean() < 20
+
+
+def test_png_exif_orientation_is_applied_too(client):
+    upright = text_image(320, 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = _encode(Image.fromarray(upright).rotate(90, expand=True), "PNG", exif=exif.tobytes())
+    out = Image.open(io.BytesIO(_post(client, data).content))
+    assert out.size == (320, 200)
