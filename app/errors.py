@@ -83,7 +83,7 @@ _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "
                405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
 
 
-def _summarise_validation(errors: list[dict]) -> str:
+def summarise_validation(errors: list[dict]) -> str:
     parts = []
     for e in errors[:5]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))
@@ -96,7 +96,7 @@ def validation_problem(errors: list[dict]) -> JSONResponse:
     """422 for pydantic errors, the input echoed back never (it may be a 50 MB base64 string)."""
     clean = [{"loc": list(e.get("loc", ())), "msg": e.get("msg"), "type": e.get("type")} for e in errors]
     return JSONResponse(
-        error_body(_summarise_validation(errors), "invalid_input", errors=clean), status_code=422
+        error_body(summarise_validation(errors), "invalid_input", errors=clean), status_code=422
     )
 
 

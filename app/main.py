@@ -17,6 +17,7 @@ from fastapi_offline import FastAPIOffline
 from app import SERVICE_NAME, __version__
 from app.api import detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
 from app.api.deps import Services
+from app.metrics import Metrics
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
 from app.engine.detect import load_detector
@@ -39,31 +40,26 @@ def configure_logging(level: str) -> None:
 
 def build_services(settings: Settings) -> Services:
     apply_model_dir(settings.model_dir)
-    services = Services(
-        settings=settings,
-        models=ModelHolder(settings.model, settings.device),
-        runner=InferenceRunner(settings.inference_workers, settings.max_queue),
-        limits=Limits.from_settings(settings),
-    )
+    models = ModelHolder(settings.model, settings.device)
+    runner = InferenceRunner(settings.inference_workers, settings.max_queue)
+    limits = Limits.from_settings(settings)
+    metrics = Metrics()
     policy = CallbackPolicy(settings.callback_allowed_hosts)
     callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout)
     tasks = TaskManager(
         TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records),
-        services.runner, ProgressHub(), callbacks, services.limits,
-        model=lambda: services.models.model, detector=lambda: services.detector,
-        observe=lambda model, timings: services.metrics.observe_pipeline(model, timings),
+        runner, ProgressHub(), callbacks, limits,
+        model=lambda: models.model, detector=lambda: models.detector,
+        observe=metrics.observe_pipeline,
     )
-    services.extra.update(tasks=tasks, callback_policy=policy)
-    services.extra["capabilities"] = ["async-tasks", "batch", "websocket-progress", "callbacks"]
-    services.extra["health"] = {"active_tasks": lambda: tasks.registry.counts()["active_tasks"],
-                                "websocket_connections": lambda: len(tasks.hub.connections)}
 
     async def stop_tasks():
         await tasks.shutdown(settings.shutdown_grace)
         tasks.hub.close_all()
         await callbacks.close()
 
-    services.extra["shutdown"] = [stop_tasks]
+    services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
+                        callback_policy=policy, metrics=metrics, on_shutdown=[stop_tasks])
     return services
 
 
@@ -74,8 +70,8 @@ async def lifespan(app: FastAPI):
     loop = asyncio.get_running_loop()
 
     def load():
-        if cfg.text_detection and s.detector is None:
-            s.detector = load_detector(max_side=cfg.detect_max_side)
+        if cfg.text_detection and s.models.detector is None:
+            s.models.detector = load_detector(max_side=cfg.detect_max_side)
         s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
 
     if s.models.model is None:
@@ -87,12 +83,10 @@ async def lifespan(app: FastAPI):
                 raise RuntimeError(f"refusing to start: {e}") from None
         else:  # load in the background: /health says "starting" meanwhile
             app.state.model_loader = loop.run_in_executor(None, load)
-    for hook in s.extra.get("startup", []):
-        await hook()
     try:
         yield
     finally:
-        for hook in reversed(s.extra.get("shutdown", [])):
+        for hook in reversed(s.on_shutdown):
             await hook()
         s.runner.shutdown(wait=False)
 

@@ -403,13 +403,13 @@ def test_shutdown_cancels_running_tasks_and_tells_clients():
             c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX], "task_id": "at-shutdown"})
             assert model.started.wait(10)
             threading.Timer(0.3, model.release.set).start()
-            for stop in services.extra["shutdown"]:  # what the lifespan runs on shutdown
+            for stop in services.on_shutdown:  # what the lifespan runs on shutdown
                 c.portal.call(stop)
             msgs = []
             with pytest.raises(Exception):  # then the service closes the connection (1001)
                 while True:
                     msgs.append(ws.receive_json())
-        assert services.extra["tasks"].registry.get("at-shutdown").status == "cancelled"
+        assert services.tasks.registry.get("at-shutdown").status == "cancelled"
         assert any(m["type"] == "task_cancelled" for m in msgs)
         refused = c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX]})
         assert refused.status_code == 503

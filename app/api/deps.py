@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
@@ -14,8 +14,10 @@ from starlette.datastructures import UploadFile
 
 from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
-from app.errors import InvalidInput, ServiceError, TooLarge
+from app.errors import InvalidInput, ServiceError, TooLarge, summarise_validation
 from app.metrics import Metrics
+from app.tasks.callbacks import CallbackPolicy
+from app.tasks.manager import TaskManager
 from app.settings import Settings
 from app.tasks.runner import InferenceRunner
 
@@ -28,9 +30,14 @@ class Services:
     models: ModelHolder
     runner: InferenceRunner
     limits: Limits
-    detector: TextDetector | None = None
+    tasks: TaskManager
+    callback_policy: CallbackPolicy
     metrics: Metrics = field(default_factory=Metrics)
-    extra: dict[str, Any] = field(default_factory=dict)  # later subsystems (tasks, hub, metrics)
+    on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def detector(self) -> TextDetector | None:
+        return self.models.detector
 
 
 def get_services(request: Request) -> Services:
@@ -67,9 +74,7 @@ async def read_json(request: Request, model: type[M]) -> M:
 
 def _validation(e: ValidationError) -> ServiceError:
     errors = e.errors(include_input=False, include_url=False)
-    from app.errors import _summarise_validation
-
-    err = InvalidInput(_summarise_validation(list(errors)), code="invalid_input")
+    err = InvalidInput(summarise_validation(list(errors)), code="invalid_input")
     err.errors = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in errors]  # type: ignore[attr-defined]
     return err
 

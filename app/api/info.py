@@ -70,7 +70,8 @@ async def health(s: ServicesDep):
         "text_detector": getattr(s.detector, "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
-        **{k: v() for k, v in s.extra.get("health", {}).items()},
+        "active_tasks": s.tasks.registry.counts()["active_tasks"],
+        "websocket_connections": len(s.tasks.hub.connections),
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 
@@ -100,7 +101,7 @@ async def info(s: ServicesDep):
     cfg = s.settings
     caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",
             "text-aware-mask", "output-formats"]
-    caps += s.extra.get("capabilities", [])
+    caps += ["async-tasks", "batch", "websocket-progress", "callbacks"]
     if s.detector is not None:
         caps.append("text-detection")
     return {

@@ -16,10 +16,8 @@ def _refresh(s: Services) -> None:
     m, q = s.metrics, s.runner.stats
     m.queue.labels("queued").set(q["queued"])
     m.queue.labels("running").set(q["running"])
-    tasks = s.extra.get("tasks")
-    if tasks is not None:
-        m.active_tasks.set(sum(not t.finished for t in tasks.registry.all()))
-        m.ws.set(len(tasks.hub.connections))
+    m.active_tasks.set(sum(not t.finished for t in s.tasks.registry.all()))
+    m.ws.set(len(s.tasks.hub.connections))
     st = s.models.status
     m.model_state.clear()
     m.model_state.labels(st.requested, st.active or "", str(st.fallback).lower()).set(1 if st.state == "ready" else 0)

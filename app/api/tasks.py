@@ -61,7 +61,7 @@ class SubmitAnswer(BaseModel):
 
 
 def get_manager(request: Request) -> TaskManager:
-    return request.app.state.services.extra["tasks"]
+    return request.app.state.services.tasks
 
 
 ManagerDep = Annotated[TaskManager, Depends(get_manager)]
@@ -77,7 +77,7 @@ def websocket_url(request: Request, task_id: str) -> str:
 
 def _options(p: Any, s: Services) -> TaskOptions:
     if p.callback_url:
-        s.extra["callback_policy"].check_url(p.callback_url)
+        s.callback_policy.check_url(p.callback_url)
     return TaskOptions(task_id=p.task_id, enable_progress=p.enable_progress,
                        progress_interval=p.progress_interval, callback_url=p.callback_url)
 

@@ -134,7 +134,7 @@ class Connection:
 
 
 async def _serve(ws: WebSocket, task_id: str | None) -> None:
-    tasks: TaskManager = ws.app.state.services.extra["tasks"]
+    tasks: TaskManager = ws.app.state.services.tasks
     limit = ws.app.state.services.settings.ws_max_connections
     await ws.accept()
     if len(tasks.hub.connections) >= limit or tasks.closing:

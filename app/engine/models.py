@@ -196,10 +196,12 @@ def load_model(
 
 
 class ModelHolder:
-    """The process's one model, loaded in the background so that /health answers meanwhile."""
+    """The process's one model (and its text detector), loaded in the background so that /health
+    answers meanwhile."""
 
     def __init__(self, requested: str, device: str):
         self.model: InpaintModel | None = None
+        self.detector: Any = None  # engine.detect.TextDetector, when TEXT_DETECTION is on
         self.status = ModelStatus(requested=requested, device=device)
         self.ready = threading.Event()
 
