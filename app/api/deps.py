@@ -128,17 +128,25 @@ async def read_body(request: Request, params_model: type[BaseModel], json_model:
     return ParsedBody(body, body.image, getattr(body, "mask", None))
 
 
-def to_pipeline_input(parsed: ParsedBody, settings: Settings) -> InpaintInput:
-    """The API's parameters -> the pipeline's input (defaults from the settings)."""
+def to_pipeline_input(parsed: ParsedBody, settings: Settings, what: str = "the request") -> InpaintInput:
+    """The API's parameters -> the pipeline's input (defaults from the settings). Requests with
+    nothing to remove, or too many regions, are refused here, before they take a queue slot."""
     p = parsed.params
     regions = [r.to_region() for r in getattr(p, "regions", None) or []]
+    detect = bool(getattr(p, "detect", False))
+    if not regions and not detect and parsed.mask is None:
+        raise InvalidInput(f"{what} has no regions: give at least one region, a mask, or detect: true",
+                           code="no_regions")
+    if len(regions) > settings.max_regions:
+        raise InvalidInput(f"{len(regions)} regions in {what}, over the limit of {settings.max_regions}",
+                           code="too_many_regions")
     strategy = p.hd_strategy
     mode = p.mask_mode or settings.default_mask_mode
     return InpaintInput(
         image=parsed.image,
         mask=parsed.mask,
         regions=regions,
-        detect=bool(getattr(p, "detect", False)),
+        detect=detect,
         padding=p.padding if p.padding is not None else (
             settings.text_mode_padding if mode == "text" else settings.default_padding),
         mask_mode=mode,

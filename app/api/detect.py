@@ -28,7 +28,7 @@ class DetectBody(DetectParams):
 
 def _detect(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict:
     started = time.perf_counter()
-    raw = images.b64decode(payload, max_bytes=s.limits.max_file_size) if isinstance(payload, str) else payload
+    raw = images.payload_bytes(payload, max_bytes=s.limits.max_file_size)
     img = images.decode_image(raw, max_bytes=s.limits.max_file_size, max_pixels=s.limits.max_image_pixels)
     masks.validate_regions(regions, img.width, img.height)
     found = s.detector.detect(img.rgb, within=regions or None)

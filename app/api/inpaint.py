@@ -19,7 +19,7 @@ from app.api.openapi import request_body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
 from app.engine import pipeline
-from app.errors import Busy, Cancelled, InferenceFailed, InvalidInput, ServiceError, Timeout
+from app.errors import Busy, Cancelled, InferenceFailed, ServiceError, Timeout
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
 log = logging.getLogger("app.inpaint")
@@ -74,12 +74,6 @@ async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintO
 
 async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:
     parsed = await read_body(request, RegionsParams, RegionsBody, s.settings.max_file_size)
-    p = parsed.params
-    if not p.regions and not p.detect and parsed.mask is None:
-        raise InvalidInput("`regions` is empty: give at least one region, a mask, or detect: true", code="no_regions")
-    if len(p.regions) > s.settings.max_regions:
-        raise InvalidInput(f"{len(p.regions)} regions, over the limit of {s.settings.max_regions}",
-                           code="too_many_regions")
     return to_pipeline_input(parsed, s.settings)
 
 

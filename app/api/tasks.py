@@ -99,12 +99,10 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
              openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
 async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
     parsed: ParsedBody = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
-    p = parsed.params
-    if not p.regions and not p.detect and parsed.mask is None:
-        raise InvalidInput("`regions` is empty: give at least one region, a mask, or detect: true", code="no_regions")
-    opts = _options(p, s)
+    job = to_pipeline_input(parsed, s.settings)
+    opts = _options(parsed.params, s)
     require_model(s)
-    task = tasks.submit([to_pipeline_input(parsed, s.settings)], opts)
+    task = tasks.submit([job], opts)
     return _answer(request, task, opts.enable_progress, "task")
 
 
@@ -118,11 +116,9 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
                            code="too_many_items")
     jobs = []
     for i, item in enumerate(b.items):
-        if not item.regions and not item.detect and item.mask is None:
-            raise InvalidInput(f"items[{i}] has no regions, mask or detect", code="no_regions")
         params = RegionsParams.model_validate({**b.model_dump(exclude={"items"}), "regions": item.regions,
                                                "detect": item.detect})
-        jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings))
+        jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings, f"items[{i}]"))
     opts = _options(b, s)
     require_model(s)
     task = tasks.submit(jobs, opts, batch=True, names=[it.name for it in b.items])

@@ -66,6 +66,11 @@ def b64decode(data: str, *, max_bytes: int, field: str = "image") -> bytes:
         raise InvalidImage(f"{field} is not valid base64", code="invalid_base64") from None
 
 
+def payload_bytes(payload: bytes | str, *, max_bytes: int, field: str = "image") -> bytes:
+    """A multipart file's bytes as they are, or a JSON field's base64 string decoded."""
+    return b64decode(payload, max_bytes=max_bytes, field=field) if isinstance(payload, str) else payload
+
+
 def _open(data: bytes, *, max_bytes: int, max_pixels: int, field: str, load: bool = True
           ) -> tuple[Image.Image, str | None]:
     """Open, check the size from the header, and (with `load`) apply EXIF orientation and decode.

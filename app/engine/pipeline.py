@@ -128,12 +128,6 @@ def plan_crops(mask: np.ndarray, context: int) -> list[PixelBox]:
     return crops
 
 
-def _raw(payload: bytes | str, field: str, limits: Limits) -> bytes:
-    if isinstance(payload, str):
-        return images.b64decode(payload, max_bytes=limits.max_file_size, field=field)
-    return payload
-
-
 def _plan(mask: np.ndarray, job: InpaintInput, limits: Limits) -> list[PixelBox]:
     """IOPaint's hd_strategy semantics on top of the crop planner: Resize hands the whole image to
     IOPaint; Crop below its trigger size runs the whole image, above it crops with the caller's
@@ -177,15 +171,15 @@ def build_mask(
             raise InvalidInput("text detection is not available on this service", code="detection_unavailable")
         found = detector(rgb, within=regions or None)
         detected = len(found)
-        lines = masks.regions_to_mask(found, w, h, job.padding) if found else np.zeros((h, w), np.uint8)
+        if job.mask_mode == "text":  # strokes, never beyond the padded lines
+            lines, _ = masks.text_aware_mask(rgb, found, job.padding, job.text_margin)
+        else:
+            lines = masks.regions_to_mask(found, w, h, job.padding)
         if regions:  # only the text inside the caller's regions
             lines &= masks.regions_to_mask(regions, w, h, job.padding)
-        if job.mask_mode == "text" and found:
-            strokes, _ = masks.text_aware_mask(rgb, found, job.padding, job.text_margin)
-            lines &= strokes
         return lines, regions, detected, 0
     if job.mask is not None:
-        m = images.decode_mask(_raw(job.mask, "mask", limits), width=w, height=h, max_bytes=limits.max_file_size,
+        m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"), width=w, height=h, max_bytes=limits.max_file_size,
                                max_pixels=limits.max_image_pixels)
         if regions:
             m |= masks.regions_to_mask(regions, w, h, job.padding)
@@ -217,7 +211,7 @@ def run(
         clock = now
 
     report(PREPARING, 0.0, 0, 0, "decoding image")
-    img = images.decode_image(_raw(job.image, "image", limits), max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+    img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size), max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     lap("decode")
     report(PREPARING, 1.0, 0, 0, f"decoded {img.width}x{img.height}")

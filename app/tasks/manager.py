@@ -21,7 +21,8 @@ from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError
 from app.tasks.callbacks import CallbackSender
 from app.tasks.progress import ProgressHub, message
-from app.tasks.registry import CANCELLED, COMPLETED, ERROR, PENDING, BatchItem, Task, TaskRegistry
+from app.tasks.registry import (CANCELLED, COMPLETED, ERROR, PENDING, BatchItem, Task, TaskRegistry,
+                                stage_percent)
 from app.tasks.runner import InferenceRunner
 
 log = logging.getLogger("app.tasks")
@@ -97,7 +98,7 @@ class TaskManager:
                 if task.cancel_event.is_set():
                     raise Cancelled("cancelled")
                 if n > 1:  # a batch: stages repeat per item, overall progress spans the items
-                    frac = (_i + _stage_fraction(stage, fraction)) / n
+                    frac = (_i + stage_percent(stage, fraction) / 100) / n
                     stage_name, msg = stage, f"item {_i + 1} of {n}: {msg}"
                     loop.call_soon_threadsafe(self._advance_batch, task, stage_name, frac, fraction,
                                               region_base + current, msg)
@@ -275,13 +276,6 @@ class TaskManager:
         for t in self.registry.all():
             if not t.finished:
                 self._end(t, CANCELLED, error="cancelled: the service is shutting down")
-
-
-def _stage_fraction(stage: str, fraction: float) -> float:
-    from app.tasks.registry import STAGE_SPAN
-
-    lo, hi = STAGE_SPAN.get(stage, (0, 100))
-    return (lo + (hi - lo) * min(1.0, max(0.0, fraction))) / 100
 
 
 def batch_zip(task: Task) -> bytes:

@@ -16,9 +16,6 @@ from typing import Any
 
 log = logging.getLogger("app.progress")
 
-FINAL_TYPES = {"task_completed", "task_failed", "task_cancelled"}
-
-
 def message(type_: str, **fields: Any) -> dict[str, Any]:
     """A server message: every one carries `type` and `timestamp` (ISO 8601, UTC)."""
     return {"type": type_, "timestamp": datetime.now(timezone.utc).isoformat(), **fields}

@@ -26,6 +26,12 @@ FINISHED = {COMPLETED, ERROR, CANCELLED}
 STAGE_SPAN = {"preparing": (0, 10), "masking": (10, 20), "inpainting": (20, 95), "finalizing": (95, 100)}
 
 
+def stage_percent(stage: str, fraction: float) -> float:
+    """Overall progress (0-100) at `fraction` (0-1) of `stage`."""
+    lo, hi = STAGE_SPAN.get(stage, (0, 100))
+    return lo + (hi - lo) * min(1.0, max(0.0, fraction))
+
+
 def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None
 
@@ -95,10 +101,9 @@ class Task:
         return round(run * (100 - p) / p, 2)
 
     def advance(self, stage: str, fraction: float, current: int, total: int, message: str) -> None:
-        lo, hi = STAGE_SPAN.get(stage, (0, 100))
         fraction = min(1.0, max(0.0, fraction))
         self.stage, self.stage_progress = stage, round(fraction * 100, 1)
-        self.overall_progress = max(self.overall_progress, round(lo + (hi - lo) * fraction, 1))
+        self.overall_progress = max(self.overall_progress, round(stage_percent(stage, fraction), 1))
         self.current_region, self.total_regions, self.message = current, total, message
         self.status = PREPARING if stage == "preparing" else PROCESSING
 
