@@ -47,6 +47,38 @@ def write_lama_standin(path: Path | None = None) -> Path:
     return path
 
 
+class SlowModel:
+    """A stand-in model that holds each call until released (or for `delay` seconds); counts calls."""
+
+    name, device = "slow", "cpu"
+
+    def __init__(self, delay: float | None = None):
+        import threading
+
+        self.release, self.started, self.calls, self.delay = threading.Event(), threading.Event(), 0, delay
+
+    def __call__(self, rgb, mask, params):
+        import time
+
+        self.calls += 1
+        self.started.set()
+        if self.delay is not None:
+            time.sleep(self.delay)
+        else:
+            self.release.wait(30)
+        return np.full_like(rgb, 200)
+
+
+def services_with_model(model, **settings):
+    """The app's services, with `model` installed as the loaded model (no IOPaint loading)."""
+    from app.engine.models import ModelStatus
+
+    s = Settings(**{"model": "cv2", **settings})
+    services = build_services(s)
+    services.models.use(model, ModelStatus(requested=model.name, device="cpu", state="ready", active=model.name))
+    return services
+
+
 @contextmanager
 def running_app(services=None, **settings):
     """The real app with its lifespan (model loading included), ready to serve."""

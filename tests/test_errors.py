@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app.engine.models import ModelStatus
 from app.main import build_services
 from app.settings import Settings
-from tests.conftest import b64, png_bytes, running_app, text_image
+from tests.conftest import SlowModel, b64, png_bytes, running_app, services_with_model, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 IMG = b64(png_bytes(text_image()))
@@ -97,28 +96,10 @@ def test_too_many_regions(client):
     _assert_error(client.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": regions}), 422, "too_many_regions")
 
 
-class SlowModel:
-    """A stand-in model that holds the worker until released."""
-
-    name, device = "slow", "cpu"
-
-    def __init__(self):
-        self.release = threading.Event()
-        self.started = threading.Event()
-
-    def __call__(self, rgb, mask, params):
-        self.started.set()
-        self.release.wait(30)
-        return rgb
-
-
 @pytest.fixture
 def slow_app():
-    s = Settings(model="cv2", max_queue=2, request_timeout=5)
-    services = build_services(s)
     model = SlowModel()
-    services.models.use(model, ModelStatus(requested="slow", device="cpu", state="ready", active="slow"))
-    with running_app(services=services) as c:
+    with running_app(services=services_with_model(model, max_queue=2, request_timeout=5)) as c:
         yield c, model
         model.release.set()
 
@@ -147,10 +128,8 @@ def test_health_answers_while_inference_runs_and_full_queue_gets_503(slow_app):
 
 
 def test_request_timeout_answers_504_and_frees_the_slot():
-    s = Settings(model="cv2", max_queue=1, request_timeout=0.5)
-    services = build_services(s)
     model = SlowModel()
-    services.models.use(model, ModelStatus(requested="slow", device="cpu", state="ready", active="slow"))
+    services = services_with_model(model, max_queue=1, request_timeout=0.5)
     with running_app(services=services) as c:
         r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
         _assert_error(r, 504, "timeout")
@@ -199,9 +178,7 @@ class BrokenModel:
 
 
 def test_a_model_failure_is_a_clean_500_and_the_service_keeps_serving():
-    s = Settings(model="cv2")
-    services = build_services(s)
-    services.models.use(BrokenModel(), ModelStatus(requested="broken", device="cpu", state="ready", active="broken"))
+    services = services_with_model(BrokenModel())
     with running_app(services=services) as c:
         r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
         assert r.status_code == 500 and r.json()["error"] == "inference_failed"

@@ -10,10 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 import numpy as np
 import pytest
 
-from app.engine.models import ModelStatus
-from app.main import build_services
-from app.settings import Settings
-from tests.conftest import b64, decode, png_bytes, running_app, text_image
+from tests.conftest import SlowModel, b64, decode, png_bytes, running_app, services_with_model, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 IMG = b64(png_bytes(text_image()))
@@ -177,28 +174,8 @@ def test_a_failing_task_reports_task_failed(client):
     assert client.get("/api/v1/task-result/fails").status_code == 409
 
 
-class SlowModel:
-    """Holds each model call until released (or for `delay` seconds); counts calls."""
-
-    name, device = "slow", "cpu"
-
-    def __init__(self, delay=None):
-        self.release, self.started, self.calls, self.delay = threading.Event(), threading.Event(), 0, delay
-
-    def __call__(self, rgb, mask, params):
-        self.calls += 1
-        self.started.set()
-        if self.delay is not None:
-            time.sleep(self.delay)
-        else:
-            self.release.wait(30)
-        return np.full_like(rgb, 200)
-
-
 def _slow_app(model, **settings):
-    s = Settings(model="cv2", **settings)
-    services = build_services(s)
-    services.models.use(model, ModelStatus(requested="slow", device="cpu", state="ready", active="slow"))
+    services = services_with_model(model, **settings)
     return running_app(services=services), services
 
 
