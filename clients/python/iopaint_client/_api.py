@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import re
 from dataclasses import dataclass, field
 from numbers import Real
@@ -20,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from ._version import __version__
 from ._images import to_base64
-from .errors import ServiceError, TaskFailed
+from .errors import ServiceError, TaskFailed, WaitTimeout
 from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Health, InpaintResult,
                      ModelInfo, ProgressEvent, RegionsStats, ServiceInfo, ServiceRoot, TasksSummary, TaskStatus,
                      TaskSubmitted, box, polygon)
@@ -341,6 +342,22 @@ def parse_event(raw: Any) -> Optional[ProgressEvent]:
         return ProgressEvent.model_construct(type=data["type"], **{k: v for k, v in data.items() if k != "type"})
 
 
+def deadline(timeout: Optional[float]) -> Optional[float]:
+    """The monotonic time by which a wait must end (None: no limit)."""
+    return None if timeout is None else time.monotonic() + timeout
+
+
+def pause(until: Optional[float], interval: float, timeout_message: str) -> float:
+    """The seconds to sleep before the next poll, never past `until`; WaitTimeout once it has passed.
+    Shared by every polling loop of both clients."""
+    if until is None:
+        return interval
+    left = until - time.monotonic()
+    if left <= 0:
+        raise WaitTimeout(timeout_message)
+    return min(interval, left)
+
+
 @dataclass
 class EventFilter:
     """Which frames of a task's channel reach the caller: this task's messages, control messages
@@ -351,6 +368,7 @@ class EventFilter:
     done: bool = False
     final: Optional[ProgressEvent] = None
     last_percent: float = field(default=-1.0)
+    _last_status: Optional[tuple] = field(default=None, repr=False)
 
     def accept(self, ev: Optional[ProgressEvent]) -> bool:
         if ev is None or self.done:
@@ -364,6 +382,15 @@ class EventFilter:
         elif ev.percent is not None:
             self.last_percent = max(self.last_percent, ev.percent)
         return True
+
+    def accept_status(self, st: TaskStatus) -> Optional[ProgressEvent]:
+        """A polled task-status as an event, or None when it says nothing new (the polling fallback)."""
+        ev = ProgressEvent.from_status(st)
+        key = (ev.type, st.status, st.stage, st.overall_progress)
+        if key == self._last_status or not self.accept(ev):
+            return None
+        self._last_status = key
+        return ev
 
 
 def raise_for_final(task_id: str, final: Optional[ProgressEvent]) -> None:

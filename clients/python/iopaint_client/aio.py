@@ -9,7 +9,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, Opti
 import httpx
 
 from . import _api
-from .client import _Base, _deadline, _left
+from .client import _Base, _left
 from .errors import ServiceError, TransportError, WaitTimeout
 from .models import (CancelResult, DetectResult, Health, InpaintResult, ModelInfo, ProgressEvent, RegionsStats,
                      ServiceInfo, ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted)
@@ -64,7 +64,7 @@ class AsyncClient(_Base):
         return await self._send(_api.health())
 
     async def wait_until_healthy(self, timeout: float = 120.0, interval: float = 1.0) -> Health:
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         last: Any = None
         while True:
             try:
@@ -73,9 +73,8 @@ class AsyncClient(_Base):
                     return last
             except (TransportError, ServiceError) as e:
                 last = e
-            if _left(deadline) <= 0:
-                raise WaitTimeout(f"the service at {self.base_url} was not healthy after {timeout:g} s: {last}")
-            await asyncio.sleep(interval)
+            await asyncio.sleep(_api.pause(deadline, interval,
+                                           f"the service at {self.base_url} was not healthy after {timeout:g} s: {last}"))
 
     async def model(self) -> ModelInfo:
         return await self._send(_api.model())
@@ -129,7 +128,7 @@ class AsyncClient(_Base):
     async def wait(self, task_id: str, *, timeout: Optional[float] = None, poll_interval: float = 0.5,
                    on_status: Optional[Callable[[TaskStatus], Any]] = None) -> TaskStatus:
         """Poll task-status until the task has finished; the final status (not raised on error)."""
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         while True:
             st = await self.task_status(task_id)
             if on_status:
@@ -138,27 +137,18 @@ class AsyncClient(_Base):
                     await r
             if st.finished:
                 return st
-            left = _left(deadline)
-            if left is not None and left <= 0:
-                raise WaitTimeout(f"task {task_id} still {st.status} after {timeout:g} s")
-            await asyncio.sleep(poll_interval if left is None else max(0.0, min(poll_interval, left)))
+            await asyncio.sleep(_api.pause(deadline, poll_interval, f"task {task_id} still {st.status} after {timeout:g} s"))
 
     async def _poll_events(self, flt: "_api.EventFilter", deadline: Optional[float],
                            interval: float) -> AsyncIterator[ProgressEvent]:
-        last = None
         while not flt.done:
             st = await self.task_status(flt.task_id)
-            ev = ProgressEvent.from_status(st)
-            key = (ev.type, st.status, st.stage, st.overall_progress)
-            if key != last and flt.accept(ev):
-                last = key
+            ev = flt.accept_status(st)
+            if ev is not None:
                 yield ev
-            if flt.done:
-                return
-            left = _left(deadline)
-            if left is not None and left <= 0:
-                raise WaitTimeout(f"task {flt.task_id} still {st.status} after the timeout")
-            await asyncio.sleep(interval if left is None else max(0.0, min(interval, left)))
+            if not flt.done:
+                await asyncio.sleep(_api.pause(deadline, interval,
+                                               f"task {flt.task_id} still {st.status} after the timeout"))
 
     async def progress(self, task_id: str, *, timeout: Optional[float] = None, include_control: bool = False,
                        poll_fallback: bool = True, poll_interval: float = 0.5) -> AsyncIterator[ProgressEvent]:
@@ -169,7 +159,7 @@ class AsyncClient(_Base):
         from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
         flt = _api.EventFilter(task_id, include_control)
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         cause: Optional[Exception] = None
         ws = None
         try:

@@ -16,10 +16,6 @@ from .models import (CancelResult, DetectResult, Health, InpaintResult, ModelInf
 ProgressCallback = Callable[[ProgressEvent], Any]
 
 
-def _deadline(timeout: Optional[float]) -> Optional[float]:
-    return None if timeout is None else time.monotonic() + timeout
-
-
 def _left(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else deadline - time.monotonic()
 
@@ -103,7 +99,7 @@ class Client(_Base):
 
     def wait_until_healthy(self, timeout: float = 120.0, interval: float = 1.0) -> Health:
         """Poll /health until it says healthy (unreachable counts as not yet); WaitTimeout otherwise."""
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         last: Any = None
         while True:
             try:
@@ -112,9 +108,8 @@ class Client(_Base):
                     return last
             except (TransportError, ServiceError) as e:
                 last = e
-            if _left(deadline) <= 0:
-                raise WaitTimeout(f"the service at {self.base_url} was not healthy after {timeout:g} s: {last}")
-            time.sleep(interval)
+            time.sleep(_api.pause(deadline, interval,
+                                  f"the service at {self.base_url} was not healthy after {timeout:g} s: {last}"))
 
     def model(self) -> ModelInfo:
         return self._send(_api.model())
@@ -174,34 +169,24 @@ class Client(_Base):
              on_status: Optional[Callable[[TaskStatus], Any]] = None) -> TaskStatus:
         """Poll task-status until the task has finished (completed, error or cancelled); returns
         the final status without raising for error/cancelled. WaitTimeout after `timeout` s."""
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         while True:
             st = self.task_status(task_id)
             if on_status:
                 on_status(st)
             if st.finished:
                 return st
-            left = _left(deadline)
-            if left is not None and left <= 0:
-                raise WaitTimeout(f"task {task_id} still {st.status} after {timeout:g} s")
-            time.sleep(poll_interval if left is None else max(0.0, min(poll_interval, left)))
+            time.sleep(_api.pause(deadline, poll_interval, f"task {task_id} still {st.status} after {timeout:g} s"))
 
     def _poll_events(self, flt: "_api.EventFilter", deadline: Optional[float],
                      interval: float) -> Iterator[ProgressEvent]:
-        last = None
         while not flt.done:
             st = self.task_status(flt.task_id)
-            ev = ProgressEvent.from_status(st)
-            key = (ev.type, st.status, st.stage, st.overall_progress)
-            if key != last and flt.accept(ev):
-                last = key
+            ev = flt.accept_status(st)
+            if ev is not None:
                 yield ev
-            if flt.done:
-                return
-            left = _left(deadline)
-            if left is not None and left <= 0:
-                raise WaitTimeout(f"task {flt.task_id} still {st.status} after the timeout")
-            time.sleep(interval if left is None else max(0.0, min(interval, left)))
+            if not flt.done:
+                time.sleep(_api.pause(deadline, interval, f"task {flt.task_id} still {st.status} after the timeout"))
 
     def progress(self, task_id: str, *, timeout: Optional[float] = None, include_control: bool = False,
                  poll_fallback: bool = True, poll_interval: float = 0.5) -> Iterator[ProgressEvent]:
@@ -212,7 +197,7 @@ class Client(_Base):
         from websockets.sync.client import connect
 
         flt = _api.EventFilter(task_id, include_control)
-        deadline = _deadline(timeout)
+        deadline = _api.deadline(timeout)
         try:
             ws = connect(self.ws_url(task_id), additional_headers=self._ws_headers(), user_agent_header=_api.USER_AGENT,
                          open_timeout=min(10.0, self.timeout), max_size=4 * 1024 * 1024)
