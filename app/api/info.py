@@ -70,7 +70,7 @@ async def health(s: ServicesDep):
         "text_detector": getattr(s.detector, "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
-        "active_tasks": s.tasks.registry.counts()["active_tasks"],
+        "active_tasks": s.tasks.registry.active_count(),
         "websocket_connections": len(s.tasks.hub.connections),
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})

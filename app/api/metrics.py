@@ -16,7 +16,7 @@ def _refresh(s: Services) -> None:
     m, q = s.metrics, s.runner.stats
     m.queue.labels("queued").set(q["queued"])
     m.queue.labels("running").set(q["running"])
-    m.active_tasks.set(sum(not t.finished for t in s.tasks.registry.all()))
+    m.active_tasks.set(s.tasks.registry.active_count())
     m.ws.set(len(s.tasks.hub.connections))
     st = s.models.status
     m.model_state.clear()

@@ -204,6 +204,9 @@ class TaskRegistry:
         del self._tasks[t.task_id]
         self.evicted += 1
 
+    def active_count(self) -> int:
+        return sum(not t.finished for t in self._tasks.values())
+
     def counts(self) -> dict[str, Any]:
         tasks = self.all()
         live = [t for t in tasks if not t.finished]
