@@ -71,7 +71,7 @@ async def lifespan(app: FastAPI):
 
     def load():
         if cfg.text_detection and s.models.detector is None:
-            s.models.detector = load_detector(max_side=cfg.detect_max_side)
+            s.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side)
         s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
 
     if s.models.model is None:

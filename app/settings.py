@@ -76,6 +76,10 @@ class Settings(BaseSettings):
                                 description="load the offline text detector (PP-OCRv4 det, ONNX) at start-up")
     detect_max_side: int = _env("DETECT_MAX_SIDE", default=1024, ge=320, le=8192,
                                 description="longest side an image is detected at (polygons map back to full size)")
+    detect_small_text_side: int = _env(
+        "DETECT_SMALL_TEXT_SIDE", default=2048, ge=0, le=8192,
+        description="images larger than DETECT_MAX_SIDE get a second pass at up to this side for small text "
+                    "(0: off)")
     task_retention: float = _env("TASK_RETENTION", default=3600.0, gt=0,
                                  description="seconds a finished task and its result are kept")
     task_result_max_bytes: int = _env("TASK_RESULT_MAX_BYTES", default=512 * 1024 * 1024, ge=0,

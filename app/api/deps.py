@@ -150,8 +150,10 @@ def to_pipeline_input(parsed: ParsedBody, settings: Settings, what: str = "the r
         padding=p.padding if p.padding is not None else (
             settings.text_mode_padding if mode == "text" else settings.default_padding),
         mask_mode=mode,
+        whole_padding=p.padding if p.padding is not None else settings.default_padding,
         output_format=p.output_format,
         quality=p.quality,
+        verify=p.verify,
         model_params=p.model_params(),
         hd_strategy=strategy if strategy != "Original" else None,
         crop_margin=p.hd_strategy_crop_margin,

@@ -85,6 +85,15 @@ def _server_timing(out: pipeline.InpaintOutput) -> str:
     return ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in out.timings.items())
 
 
+def _verification_headers(out: pipeline.InpaintOutput) -> dict[str, str]:
+    """X-Regions-Repaired and X-Residual-Text (API.md, verification); absent with verify: false."""
+    v = out.verification
+    if v is None:
+        return {}
+    return {"X-Regions-Checked": str(v["regions_checked"]), "X-Regions-Repaired": str(v["regions_repaired"]),
+            "X-Residual-Text": f"{v['residual_max']:.3f}"}
+
+
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", responses=_IMAGE_RESPONSE,
              openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask")))
 async def inpaint(request: Request, s: ServicesDep):
@@ -95,6 +104,7 @@ async def inpaint(request: Request, s: ServicesDep):
         "X-Mask-Area": str(out.mask_area),
         "X-Timestamp": _timestamp(),
         "Server-Timing": _server_timing(out),
+        **_verification_headers(out),
     })
 
 
@@ -112,6 +122,7 @@ async def inpaint_regions(request: Request, s: ServicesDep):
     }
     if out.detected is not None:
         headers["X-Text-Lines-Detected"] = str(out.detected)
+    headers.update(_verification_headers(out))
     return Response(out.data, media_type=out.media_type, headers=headers)
 
 

@@ -77,6 +77,8 @@ class InpaintParams(BaseModel):
     )
     quality: int = Field(90, ge=1, le=100, validation_alias=AliasChoices("quality", "output_quality"),
                          description="JPEG/WebP quality")
+    verify: bool = Field(True, description="after inpainting, look for text left behind in each repainted "
+                         "region and repaint what remains (false skips the check and its cost)")
 
     @field_validator("hd_strategy", mode="before")
     @classmethod
@@ -92,7 +94,7 @@ class InpaintParams(BaseModel):
 
     def model_params(self) -> dict[str, Any]:
         """What is passed to IOPaint (it ignores what it does not know)."""
-        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect"}
+        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify"}
         out = {k: v for k, v in self.model_dump().items() if k not in skip}
         out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_"))})
         return out
@@ -118,6 +120,12 @@ class Dimensions(BaseModel):
     height: int
 
 
+class Verification(BaseModel):
+    regions_checked: int = Field(description="repainted regions looked at for text left behind")
+    regions_repaired: int = Field(description="regions where text was still there and was repainted again")
+    residual_max: float = Field(description="largest share (0-1) of a region's text still detectable after repair")
+
+
 class ProcessingStats(BaseModel):
     regions_processed: int
     total_area: int
@@ -127,6 +135,7 @@ class ProcessingStats(BaseModel):
     crops: int | None = None
     stage_times: dict[str, float] | None = None
     text_lines_detected: int | None = None
+    verification: Verification | None = None
 
 
 class RegionsJsonResult(BaseModel):

@@ -100,6 +100,7 @@ class TextDetector:
         min_size: float = 3.0,
         max_candidates: int = 1000,
         crop_margin: int = 64,
+        small_text_side: int = 2048,
         threads: int | None = None,
         providers: list[str] | None = None,
     ):
@@ -118,6 +119,7 @@ class TextDetector:
         self.min_size = float(min_size)
         self.max_candidates = int(max_candidates)
         self.crop_margin = int(crop_margin)
+        self.small_text_side = int(small_text_side)
 
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or _cpu_count()
@@ -150,7 +152,7 @@ class TextDetector:
             return []
         bgr = np.ascontiguousarray(rgb[:, :, ::-1])
         if within is None:
-            found = self._detect_crop(bgr, 0, 0, w, h)
+            found = self._detect_whole(bgr)
         else:
             boxes = self._crops(within, w, h)
             if not boxes:
@@ -164,7 +166,44 @@ class TextDetector:
         found.sort(key=lambda d: (round(min(p[1] for p in d.points)), min(p[0] for p in d.points)))
         return found
 
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        """The DB text probability (0-1) of every pixel of a small RGB crop, at its own size
+        (scaled to `max_side` first where larger): what verification compares before and after."""
+        rgb = _as_rgb(rgb)
+        h, w = rgb.shape[:2]
+        prob, (sw, sh) = self._probability(np.ascontiguousarray(rgb[:, :, ::-1]))
+        return prob if (sw, sh) == (w, h) else cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
+
     # -- steps --------------------------------------------------------------------------------
+
+    def _probability(self, crop: np.ndarray, max_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
+        """The probability map of a BGR crop scaled to at most `max_side`, and that scaled size."""
+        ch, cw = crop.shape[:2]
+        scale = min(1.0, (max_side or self.max_side) / max(ch, cw))
+        sw, sh = max(1, round(cw * scale)), max(1, round(ch * scale))
+        small = crop if scale == 1.0 else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
+        # pad (not stretch) to multiples of 32: stretching hurts small text at native resolution
+        ph, pw = -(-sh // _STRIDE) * _STRIDE, -(-sw // _STRIDE) * _STRIDE
+        x = np.zeros((1, 3, ph, pw), np.float32)  # 0 = mid grey after normalisation
+        x[0, :, :sh, :sw] = small.transpose(2, 0, 1)
+        x[0, :, :sh, :sw] *= 1 / 127.5
+        x[0, :, :sh, :sw] -= 1.0
+        with self._lock:
+            prob = self._session.run(None, {self._input: x})[0][0, 0, :sh, :sw]
+        return prob, (sw, sh)
+
+    def _detect_whole(self, bgr: np.ndarray) -> list[Detection]:
+        """The whole image at `max_side`; then, where that pass was too coarse for small text (the
+        image is over 1.25x `max_side`), a second pass at `small_text_side` (at most full
+        resolution), whose lines are added where the first pass has none. Two bounded passes:
+        the time stays flat in the image's size."""
+        h, w = bgr.shape[:2]
+        found = self._detect_crop(bgr, 0, 0, w, h)
+        side = min(max(h, w), self.small_text_side)
+        if side < 1.25 * self.max_side:
+            return found
+        fine = self._detect_crop(bgr, 0, 0, w, h, max_side=side)
+        return found + _new_lines(fine, found)
 
     def _crops(self, within: list[Region], w: int, h: int) -> list[tuple[int, int, int, int]]:
         """Integer boxes (x0, y0, x1, y1) around the regions, grown by the margin, overlaps merged."""
@@ -206,20 +245,11 @@ class TextDetector:
                 a, b = max(0, a - (b - n)), n
         return a, b
 
-    def _detect_crop(self, bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> list[Detection]:
+    def _detect_crop(self, bgr: np.ndarray, x0: int, y0: int, x1: int, y1: int, max_side: int | None = None
+                     ) -> list[Detection]:
         crop = bgr[y0:y1, x0:x1]
         ch, cw = crop.shape[:2]
-        scale = min(1.0, self.max_side / max(ch, cw))
-        sw, sh = max(1, round(cw * scale)), max(1, round(ch * scale))
-        small = crop if scale == 1.0 else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
-        # pad (not stretch) to multiples of 32: stretching hurts small text at native resolution
-        ph, pw = -(-sh // _STRIDE) * _STRIDE, -(-sw // _STRIDE) * _STRIDE
-        x = np.zeros((1, 3, ph, pw), np.float32)  # 0 = mid grey after normalisation
-        x[0, :, :sh, :sw] = small.transpose(2, 0, 1)
-        x[0, :, :sh, :sw] *= 1 / 127.5
-        x[0, :, :sh, :sw] -= 1.0
-        with self._lock:
-            prob = self._session.run(None, {self._input: x})[0][0, 0, :sh, :sw]
+        prob, (sw, sh) = self._probability(crop, max_side)
         # actual scale per axis (rounding), to map map-pixels back to crop pixels
         fx, fy = cw / sw, ch / sh
         return [
@@ -358,6 +388,31 @@ def _touches_any(points: tuple[tuple[float, float], ...], regions: list[Region])
         if any(abs(pyclipper.Area(c)) > 0 for c in cut):
             return True
     return False
+
+
+def _new_lines(fine: list[Detection], known: list[Detection]) -> list[Detection]:
+    """Lines of the fine pass that neither the coarse pass nor an overlapping tile already has
+    (judged by bounding boxes: a duplicate overlaps a known box by more than half of their union).
+    A coarse line that only partly covers small text does not hide the fine one."""
+    def bbox(d: Detection) -> tuple[float, float, float, float]:
+        xs, ys = [p[0] for p in d.points], [p[1] for p in d.points]
+        return min(xs), min(ys), max(xs), max(ys)
+
+    kept: list[Detection] = []
+    boxes = [bbox(d) for d in known]
+    for d in sorted(fine, key=lambda d: -d.score):
+        b = bbox(d)
+        area = max(1e-6, (b[2] - b[0]) * (b[3] - b[1]))
+        dup = False
+        for o in boxes:
+            ix = max(0.0, min(b[2], o[2]) - max(b[0], o[0])) * max(0.0, min(b[3], o[3]) - max(b[1], o[1]))
+            if ix > 0.5 * (area + (o[2] - o[0]) * (o[3] - o[1]) - ix):
+                dup = True
+                break
+        if not dup:
+            kept.append(d)
+            boxes.append(b)
+    return kept
 
 
 def _dedupe(found: list[Detection]) -> list[Detection]:

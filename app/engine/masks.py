@@ -137,6 +137,10 @@ def regions_to_mask(regions: list[Region], width: int, height: int, padding: int
 # a cluster is the text's colour when its share inside exceeds _OVER x its share in the ring + 5 %,
 # fall back above _MAX_SHARE strokes, fill enclosed holes below _HOLE of the region
 _RING, _K, _T_MIN, _T_SPREAD, _OVER, _MAX_SHARE, _HOLE = 3, 3, 12.0, 1.5, 2.0, 0.75, 0.1
+# bench/hard_cases.py: in gray (chroma's 90th percentile under _MIN_CHROMA, OpenCV Lab units) and
+# busy surroundings (ring spread over _GRAY_BUSY) the stroke mask left far more ink than the whole
+# region on every kind of text: use the region there. Gray and flat (a page, a sky) stays safe.
+_MIN_CHROMA, _GRAY_BUSY = 8.0, 4.0
 
 
 def _kmeans(x: np.ndarray, k: int, iters: int = 6) -> tuple[np.ndarray, np.ndarray]:
@@ -182,13 +186,15 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
     that is much more common inside the region than in the ring (text in a colour the background
     also has). Holes enclosed by strokes (the fill of outlined glyphs, close to the background)
     are strokes too. Returns None where that does not hold, and the caller repaints the whole
-    region: low contrast, text covering most of the region, or a background as busy as the text.
+    region: gray and busy surroundings (no colour to tell ink by), low contrast, text covering
+    most of the region, or a background as busy as the text.
     """
     region = allowed > 0
     n_region = int(region.sum())
     if int((core > 0).sum()) < 16:
         return None
     lab = cv2.cvtColor(crop, cv2.COLOR_RGB2LAB).astype(np.float32)
+    gray = float(np.percentile(np.hypot(lab[:, :, 1] - 128, lab[:, :, 2] - 128), 90)) < _MIN_CHROMA
     ring_px = lab[~region]
     if len(ring_px) < 16:  # the region fills its surroundings (image edge): use its own border
         edge = np.zeros_like(region)
@@ -201,6 +207,8 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
     cent = cent[keep]
     ring_d, ring_j = _nearest(ring_px, cent)
     spread = float(np.percentile(ring_d, 90))
+    if gray and spread > _GRAY_BUSY:
+        return None  # gray and busy: lightness alone cannot tell ink from background safely
     t = max(_T_MIN, _T_SPREAD * spread)
     in_px = lab[region]
     in_d, in_j = _nearest(in_px, cent)
@@ -227,12 +235,14 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
     return strokes & allowed
 
 
-def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin: int) -> tuple[np.ndarray, int]:
-    """The `text` mask mode: each region's strokes plus `margin`, or the whole region where the
-    strokes cannot be told from the background. Returns the mask and how many regions fell back."""
+def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin: int,
+                    whole_padding: int | None = None) -> tuple[np.ndarray, list[bool]]:
+    """The `text` mask mode: each region's strokes plus `margin`, or the whole region (grown by
+    `whole_padding`, default `padding`) where the strokes cannot be told from the background.
+    Returns the mask and, per region, whether it is masked by its strokes (False: the whole region)."""
     h, w = rgb.shape[:2]
     mask = np.zeros((h, w), np.uint8)
-    fallbacks = 0
+    by_strokes = []
     for r in regions:
         outer = pixel_box(r, w, h).grow(padding + _RING, w, h)
         local = r.shifted(-outer.x0, -outer.y0)
@@ -242,8 +252,9 @@ def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin
         if padding:
             draw_region(allowed, local, padding)
         strokes = text_strokes(rgb[outer.slices], core, allowed, margin)
+        by_strokes.append(strokes is not None)
         if strokes is None:
-            fallbacks += 1
-            strokes = allowed
-        mask[outer.slices] |= strokes
-    return mask, fallbacks
+            draw_region(mask, r, padding if whole_padding is None else whole_padding)
+        else:
+            mask[outer.slices] |= strokes
+    return mask, by_strokes

@@ -20,7 +20,7 @@ from typing import Any, Callable, Protocol
 import cv2
 import numpy as np
 
-from app.engine import images, masks
+from app.engine import images, masks, verify
 from app.engine.masks import PixelBox, Region
 from app.engine.models import InpaintModel
 from app.errors import InvalidInput
@@ -34,6 +34,8 @@ Progress = Callable[[str, float, int, int, str], None]
 
 class TextDetector(Protocol):
     def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]: ...
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass
@@ -62,8 +64,10 @@ class InpaintInput:
     regions: list[Region] | None = None
     detect: bool = False
     padding: int = 4
+    whole_padding: int | None = None  # text mode: padding of a region repainted whole (None: padding)
     mask_mode: str = "box"  # box | text
     text_margin: int = 3
+    verify: bool = True  # look for text left behind in each repainted region, and repair it
     output_format: str | None = None
     quality: int = 90
     model_params: dict[str, Any] = field(default_factory=dict)
@@ -85,6 +89,7 @@ class InpaintOutput:
     timings: dict[str, float]
     detected: int | None = None  # text lines the detector found, when asked to detect
     text_fallbacks: int = 0  # regions where the text mode repainted the whole region
+    verification: dict[str, Any] | None = None  # {regions_checked, regions_repaired, residual_max}
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -96,6 +101,7 @@ class InpaintOutput:
             "stage_times": {k: round(v, 4) for k, v in self.timings.items()},
             "image_dimensions": {"width": self.width, "height": self.height},
             **({"text_lines_detected": self.detected} if self.detected is not None else {}),
+            **({"verification": self.verification} if self.verification is not None else {}),
         }
 
 
@@ -156,40 +162,123 @@ def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: d
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def build_mask(
-    rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None
-) -> tuple[np.ndarray, list[Region], int | None, int]:
-    """The mask for a decoded image: (mask, regions, text lines detected or None, text-mode fallbacks)."""
+@dataclass
+class MaskPlan:
+    """What to repaint, and the regions verification looks at afterwards."""
+
+    mask: np.ndarray  # H x W uint8, 255 = repaint
+    regions: list[Region]  # the caller's regions
+    detected: int | None = None  # text lines the detector found, when asked to detect
+    checked: list[Region] | None = None  # regions to verify (None: the parts of an uploaded mask)
+    by_strokes: list[bool] = field(default_factory=list)  # per checked region: masked by its strokes
+    checker: verify.Verifier | None = None  # shares its look at each checked region with the pre-check
+
+    @property
+    def text_fallbacks(self) -> int:
+        return sum(1 for s in self.by_strokes if not s)
+
+
+def _stroke_mask(rgb: np.ndarray, regions: list[Region], job: InpaintInput, checker: verify.Verifier
+                 ) -> tuple[np.ndarray, list[bool]]:
+    """The text mode's stroke mask, with the whole region wherever the strokes leave ink out."""
+    whole = job.padding if job.whole_padding is None else job.whole_padding
+    mask, by_strokes = masks.text_aware_mask(rgb, regions, job.padding, job.text_margin, whole)
+    for i, r in enumerate(regions):
+        if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_FALLBACK:
+            masks.draw_region(mask, r, whole)
+            by_strokes[i] = False
+    return mask, by_strokes
+
+
+def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None) -> MaskPlan:
+    """The mask for a decoded image, from the caller's regions, the detector or an uploaded mask."""
     h, w = rgb.shape[:2]
     regions = list(job.regions or [])
     if len(regions) > limits.max_regions:
         raise InvalidInput(f"{len(regions)} regions, over the limit of {limits.max_regions}", code="too_many_regions")
     masks.validate_regions(regions, w, h)
-    detected = None
     if job.detect:
         if detector is None:
             raise InvalidInput("text detection is not available on this service", code="detection_unavailable")
         found = detector(rgb, within=regions or None)
-        detected = len(found)
+        checker = verify.Verifier(rgb, found, job.padding, detector)
         if job.mask_mode == "text":  # strokes, never beyond the padded lines
-            lines, _ = masks.text_aware_mask(rgb, found, job.padding, job.text_margin)
+            lines, by_strokes = _stroke_mask(rgb, found, job, checker)
         else:
-            lines = masks.regions_to_mask(found, w, h, job.padding)
+            lines, by_strokes = masks.regions_to_mask(found, w, h, job.padding), [False] * len(found)
         if regions:  # only the text inside the caller's regions
             lines &= masks.regions_to_mask(regions, w, h, job.padding)
-        return lines, regions, detected, 0
+        return MaskPlan(lines, regions, len(found), found, by_strokes, checker)
     if job.mask is not None:
-        m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"), width=w, height=h, max_bytes=limits.max_file_size,
-                               max_pixels=limits.max_image_pixels)
+        m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
+                               width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
         if regions:
             m |= masks.regions_to_mask(regions, w, h, job.padding)
-        return m, regions, None, 0
+        return MaskPlan(m, regions)
     if not regions:
         raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
+    checker = verify.Verifier(rgb, regions, job.padding, detector)
     if job.mask_mode == "text":
-        m, fallbacks = masks.text_aware_mask(rgb, regions, job.padding, job.text_margin)
-        return m, regions, None, fallbacks
-    return masks.regions_to_mask(regions, w, h, job.padding), regions, None, 0
+        m, by_strokes = _stroke_mask(rgb, regions, job, checker)
+        return MaskPlan(m, regions, None, regions, by_strokes, checker)
+    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, regions, [False] * len(regions),
+                    checker)
+
+
+def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel, params: dict,
+                   limits: Limits, lap: Callable[[str], None],
+                   on_crop: Callable[[int, int, PixelBox | None], None] | None = None) -> None:
+    """Run the model on each crop and composite its masked pixels into `out` in place. Later crops
+    read `out`, so a neighbour that is already clean is clean context."""
+    for i, box in enumerate(crops):
+        if on_crop:
+            on_crop(i, len(crops), None)
+        m = mask[box.slices]
+        result = _run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(m), params,
+                            limits.max_image_size)
+        lap("model")
+        sel = m > 0
+        out[box.slices][sel] = result[sel]
+        lap("composite")
+        if on_crop:
+            on_crop(i, len(crops), box)
+
+
+def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan: MaskPlan, job: InpaintInput,
+                       model: InpaintModel, params: dict, limits: Limits, detector: TextDetector | None,
+                       lap: Callable[[str], None]) -> dict[str, Any]:
+    """Check every repainted region of `out` for text left behind and repaint what remains (up to
+    two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
+    checker = plan.checker or verify.Verifier(src, verify.regions_of_mask(mask), job.padding, detector)
+    by_strokes = plan.by_strokes if plan.checker is not None else [False] * len(checker.regions)
+    residual = [0.0] * len(checker.regions)
+    todo = list(range(len(checker.regions)))
+    repaired: set[int] = set()
+    for attempt in range(3):
+        results = checker.check(out, mask, todo)
+        lap("verify")
+        for i, c in results.items():
+            residual[i] = c.residual if c is not None else 0.0
+        todo = [i for i, c in results.items() if c is not None and c.residual > verify.REPAIR_ABOVE]
+        if not todo or attempt == 2:
+            break
+        extra = np.zeros_like(mask)
+        for i in todo:
+            c = results[i]
+            assert c is not None
+            # a stroke mask that left text misjudged the ink: the whole region. Otherwise first
+            # the pixels found left (grown), and a second round repaints the whole region
+            verify.repair_mask(extra, c, checker.regions[i], job.padding, whole_region=by_strokes[i] or attempt > 0)
+        extra &= ~mask
+        if not extra.any():
+            break
+        mask |= extra
+        repaired.update(todo)
+        # the crops around what was added, repainted with every masked pixel in them: the first
+        # fill next to a missed stroke is no context to trust
+        _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
+    return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
+            "residual_max": verify.residual_round(max(residual, default=0.0))}
 
 
 def run(
@@ -217,7 +306,8 @@ def run(
     report(PREPARING, 1.0, 0, 0, f"decoded {img.width}x{img.height}")
 
     report(MASKING, 0.0, 0, 0, "detecting text" if job.detect else "building mask")
-    mask, regions, detected, fallbacks = build_mask(img.rgb, job, limits, detector)
+    plan = build_mask(img.rgb, job, limits, detector)
+    mask, regions, detected = plan.mask, plan.regions, plan.detected
     h, w = mask.shape
     total_regions = detected if detected is not None else len(regions)
     crops = _plan(mask, job, limits)
@@ -228,25 +318,26 @@ def run(
     params = dict(job.model_params)
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
     out = img.rgb.copy() if crops else img.rgb
-    done_regions = 0
     centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
                for r in (regions if detected is None else [])]
-    for i, box in enumerate(crops):
-        report(INPAINTING, i / len(crops), done_regions, total_regions, f"inpainting area {i + 1} of {len(crops)}")
-        m = mask[box.slices]
-        # later crops read `out`, so a neighbour that is already clean is clean context
-        result = _run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(m), params,
-                            limits.max_image_size)
-        lap("model")
-        sel = m > 0
-        out[box.slices][sel] = result[sel]
-        lap("composite")
-        if centres:
-            done_regions += sum(1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1)
-            done_regions = min(done_regions, total_regions)
+
+    def on_crop(i: int, n: int, box: PixelBox | None) -> None:
+        if box is None:  # before crop i
+            report(INPAINTING, i / n, on_crop.done, total_regions, f"inpainting area {i + 1} of {n}")
+        elif centres:
+            on_crop.done = min(total_regions, on_crop.done + sum(
+                1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1))
         else:
-            done_regions = round(total_regions * (i + 1) / len(crops))
+            on_crop.done = round(total_regions * (i + 1) / n)
+
+    on_crop.done = 0  # type: ignore[attr-defined]
+    _inpaint_crops(out, mask, crops, model, params, limits, lap, on_crop)
     report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
+
+    verification = None
+    if job.verify and crops:
+        report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
+        verification = _verify_and_repair(img.rgb, out, mask, plan, job, model, params, limits, detector, lap)
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
     data = images.encode_image(
@@ -265,5 +356,6 @@ def run(
         crops=len(crops),
         timings=t,
         detected=detected,
-        text_fallbacks=fallbacks,
+        text_fallbacks=plan.text_fallbacks,
+        verification=verification,
     )

@@ -177,6 +177,12 @@ class TaskManager:
             task.media_type = "application/zip"  # built on request from the items' results
             task.stats = {"items": len(outputs), "items_completed": len(ok), "items_failed": len(outputs) - len(ok),
                           "regions_processed": sum(o.regions_count for o in ok)}
+            checks = [o.verification for o in ok if o.verification is not None]
+            if checks:  # the batch's verification: every item's regions, the worst residual
+                task.stats["verification"] = {
+                    "regions_checked": sum(v["regions_checked"] for v in checks),
+                    "regions_repaired": sum(v["regions_repaired"] for v in checks),
+                    "residual_max": max(v["residual_max"] for v in checks)}
             if not ok:
                 self._end(task, ERROR, error="every item of the batch failed", code="batch_failed")
                 return
@@ -224,6 +230,8 @@ class TaskManager:
                        "image_data": base64.b64encode(task.result or b"").decode(),
                        "timestamp": time.time(), "processing_time": task.elapsed,
                        "regions_processed": task.total_regions, "media_type": task.media_type}
+            if task.stats and "verification" in task.stats:
+                payload["verification"] = task.stats["verification"]
         else:
             payload = {"task_id": task.task_id, "status": "error", "error": task.error, "timestamp": time.time()}
         self.callbacks.send(task.callback_url, payload, task.task_id)

@@ -129,6 +129,8 @@ class Task:
         }
         if self.stats:
             body["processing_stats"] = self.stats
+            if "verification" in self.stats:  # API.md: the task's status reports it
+                body["verification"] = self.stats["verification"]
         if self.kind == "batch":
             body["items"] = [
                 {"index": i.index, "name": i.name, "status": i.status, "error": i.error,

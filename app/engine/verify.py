@@ -1,0 +1,260 @@
+"""Is the text gone? A look at each repainted region of the result, and a repair plan.
+
+A result that still shows the text is the worst answer the service can give, so every region is
+checked after inpainting, on its own crop only:
+
+- *Ink in the source.* Pixels of the region (grown by a halo band for shadows and glow) that
+  stand out from the background: far from every colour cluster of the ring around the region,
+  or far from their own neighbourhood's median (local contrast at the text's scale, which finds
+  ink even where its colour also occurs around the box).
+- *Ink left.* Those pixels that are still in the result as they were (the mask missed them) and
+  still stand out; beyond what the ring's own texture explains.
+- *The detector.* The text detector's probability map on the source crop and on the result crop:
+  the share of the region's text area that is still detected as text.
+
+The residual of a region is the larger of the two shares (0-1). Where it is above a small
+threshold, the repair grows the mask over what was left (strokes, outlines, shadows, glow) and,
+for a region masked by its strokes, over the whole region, then the region is inpainted again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from app.engine.masks import PixelBox, Region, draw_region, pixel_box
+
+# a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
+# percentile x _SPREAD, whichever is larger; unchanged: within _SAME dE of the source
+_T_MIN, _SPREAD, _SAME = 10.0, 1.5, 4.0
+_PROB = 0.3  # the detector's text threshold (its own DB default)
+MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
+REPAIR_ABOVE = 0.02  # residual above which a region is repaired
+UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole region
+_MIN_INK = 12  # fewer ink pixels than this: nothing to judge
+_TEXT_SHARE = 0.25  # share of a text line's box the detector marks as text (bench/hard_cases.py)
+
+
+class ProbabilityMap(Protocol):
+    def probability(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class RegionCheck:
+    residual: float  # share of the region's text still there (0-1)
+    leftover: np.ndarray  # crop-sized bool: pixels that still look like text
+    box: PixelBox  # the crop (image coordinates)
+    zone: np.ndarray  # crop-sized bool: where this region may be repainted (region + padding + halo)
+
+
+def line_scale(region: Region) -> float:
+    """The text's height: the short side of the region's minimum-area rectangle."""
+    pts = np.asarray(region.points, np.float32)
+    (_, _), (w, h), _ = cv2.minAreaRect(pts)
+    return float(max(1.0, min(w, h)))
+
+
+def halo(scale: float) -> int:
+    """How far beyond the padded region shadows and glow are looked for (and a repair may reach)."""
+    return int(min(MAX_HALO, max(3, round(0.25 * scale))))
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) * (1 / 255), cv2.COLOR_RGB2LAB)
+
+
+def _ring_clusters(lab_ring: np.ndarray) -> np.ndarray:
+    from app.engine.masks import _kmeans
+
+    step = max(1, len(lab_ring) // 600)
+    cent, lab_r = _kmeans(lab_ring[::step], 3)
+    keep = np.bincount(lab_r, minlength=len(cent)) >= max(4, 0.08 * len(lab_r))
+    return cent[keep] if keep.any() else cent
+
+
+def _dist(lab: np.ndarray, cent: np.ndarray) -> np.ndarray:
+    d = np.full(lab.shape[:2], np.inf, np.float32)
+    for c in cent:
+        d = np.minimum(d, np.linalg.norm(lab - c, axis=2))
+    return d
+
+
+def standout(rgb: np.ndarray, ring: np.ndarray, scale: float, cent: np.ndarray | None = None
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels of a crop that stand out from the background (see the module docstring), and the
+    ring's background clusters used (so that source and result are judged alike)."""
+    lab = _lab(rgb)
+    ring_px = lab[ring]
+    if cent is None:
+        cent = _ring_clusters(ring_px)
+    d = _dist(lab, cent)
+    t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
+    k = int(min(41, max(5, round(0.8 * scale)))) | 1
+    med = _lab(cv2.medianBlur(np.ascontiguousarray(rgb), k))
+    lc = np.linalg.norm(lab - med, axis=2)
+    t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
+    return (d > t) | (lc > t_lc), cent
+
+
+@dataclass
+class _Look:
+    """One region's crop of the source: where it may be repainted, its ring, and its ink."""
+
+    box: PixelBox
+    zone: np.ndarray  # region + padding + band
+    allowed: np.ndarray  # region + padding
+    ring: np.ndarray
+    ink: np.ndarray  # pixels of the zone that stand out in the source
+    cent: np.ndarray
+    texture: float  # share of ring pixels that stand out: what the background itself shows
+    scale: float
+
+
+def look_box(region: Region, padding: int, w: int, h: int) -> PixelBox:
+    """The crop a region is judged on: the region grown by padding, halo band and ring."""
+    band = halo(line_scale(region))
+    return pixel_box(region, w, h).grow(padding + band + max(3, band // 2), w, h)
+
+
+def _look(src: np.ndarray, region: Region, padding: int) -> _Look | None:
+    h, w = src.shape[:2]
+    scale = line_scale(region)
+    band = halo(scale)
+    box = look_box(region, padding, w, h)
+    local = region.shifted(-box.x0, -box.y0)
+    zone_u8 = np.zeros((box.height, box.width), np.uint8)
+    draw_region(zone_u8, local, padding + band)
+    allowed_u8 = np.zeros_like(zone_u8)
+    draw_region(allowed_u8, local, padding)
+    zone = zone_u8 > 0
+    ring = ~zone
+    if ring.sum() < 16 or zone.sum() < 16:
+        return None
+    ink, cent = standout(src[box.slices], ring, scale)
+    return _Look(box, zone, allowed_u8 > 0, ring, ink & zone, cent, float(ink[ring].mean()), scale)
+
+
+class Verifier:
+    """Checks one request's regions against its source image; each region's look at the source
+    (crop, ring, ink) is computed once and shared by the mask's pre-check and every round."""
+
+    def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None):
+        self.src, self.regions, self.padding, self.detector = src, regions, padding, detector
+        self._looks: dict[int, _Look | None] = {}
+
+    def look(self, i: int) -> _Look | None:
+        if i not in self._looks:
+            self._looks[i] = _look(self.src, self.regions[i], self.padding)
+        return self._looks[i]
+
+    def uncovered_share(self, i: int, mask: np.ndarray) -> float:
+        """Before inpainting: the share of region i's ink (within region + padding) that `mask` leaves
+        out, beyond what the background's own texture explains. High where a stroke mask misjudged
+        which colour is ink."""
+        look = self.look(i)
+        if look is None:
+            return 0.0
+        m = mask[look.box.slices] > 0
+        ink = look.ink & look.allowed
+        n_ink = float(ink.sum()) - look.texture * float(look.allowed.sum())
+        n_out = float((ink & ~m).sum()) - look.texture * float((look.allowed & ~m).sum())
+        return 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_out) / n_ink)
+
+    def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
+        """How much of each region's text is still in `out`. The ink measure first; the detector
+        (one pass per window of nearby regions) only where that measure finds nothing to repair."""
+        own = {i: self._own(i, out, repainted) for i in indices}
+        ask = [i for i, c in own.items() if c is not None and c.residual <= REPAIR_ABOVE]
+        if self.detector is not None and ask:
+            h, w = out.shape[:2]
+            for win, members in _windows([self.regions[i] for i in ask], w, h):
+                p = self.detector.probability(out[win.slices])
+                for j in members:
+                    i = ask[j]
+                    c, look = own[i], self.look(i)
+                    assert c is not None and look is not None
+                    b = look.box
+                    own[i] = _with_detection(c, look, p[b.y0 - win.y0:b.y1 - win.y0, b.x0 - win.x0:b.x1 - win.x0])
+        return own
+
+    def _own(self, i: int, out: np.ndarray, repainted: np.ndarray) -> RegionCheck | None:
+        look = self.look(i)
+        if look is None:
+            return None
+        sl = look.box.slices
+        s, o, m = self.src[sl], out[sl], repainted[sl] > 0
+        ink_out, _ = standout(o, look.ring, look.scale, look.cent)
+        same = np.linalg.norm(_lab(o) - _lab(s), axis=2) < _SAME
+        left = look.ink & ink_out & same
+        n_ink = float(look.ink.sum()) - look.texture * float(look.zone.sum())
+        n_left = float(left.sum()) - look.texture * float((look.zone & ~m).sum())
+        residual = 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_left) / n_ink)
+        return RegionCheck(residual, left, look.box, look.zone)
+
+
+def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
+    """A check with the detector's view added: the share of the region's box still detected as text."""
+    still = (prob > _PROB) & look.zone
+    # a line of text fills about a quarter of its box with probability above the threshold
+    det = min(1.0, float((still & look.allowed).sum()) / max(1.0, _TEXT_SHARE * float(look.allowed.sum())))
+    if det <= check.residual:
+        return check
+    left = check.leftover | (cv2.dilate(still.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
+    return RegionCheck(det, left, check.box, check.zone)
+
+
+def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
+    """Detector windows: each region with the context the detector needs to recognise its text (about
+    twice the text's height on every side, at least 24 px), overlapping windows merged."""
+    wins: list[tuple[PixelBox, list[int]]] = []
+    for i, r in enumerate(regions):
+        box = pixel_box(r, w, h).grow(int(max(48, 2 * line_scale(r))), w, h)
+        members = [i]
+        merged = True
+        while merged:
+            merged = False
+            for j, (o, mem) in enumerate(wins):
+                if box.x0 < o.x1 and o.x0 < box.x1 and box.y0 < o.y1 and o.y0 < box.y1:
+                    box = PixelBox(min(box.x0, o.x0), min(box.y0, o.y0), max(box.x1, o.x1), max(box.y1, o.y1))
+                    members += mem
+                    del wins[j]
+                    merged = True
+                    break
+        wins.append((box, members))
+    if sum(b.area for b, _ in wins) >= 0.6 * w * h:
+        return [(PixelBox(0, 0, w, h), list(range(len(regions))))]
+    return wins
+
+
+def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: int, whole_region: bool) -> int:
+    """Grow `mask` (in place) over what a check found left; returns the pixels added."""
+    sl = check.box.slices
+    crop = mask[sl]
+    before = int(np.count_nonzero(crop))
+    grow = np.zeros(crop.shape, np.uint8)
+    if whole_region:
+        draw_region(grow, region.shifted(-check.box.x0, -check.box.y0), padding)
+    left = check.leftover.astype(np.uint8)
+    if left.any():
+        k = 5
+        grow |= cv2.dilate(left, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) * 255
+    grow &= check.zone.astype(np.uint8) * 255
+    crop |= grow
+    return int(np.count_nonzero(crop)) - before
+
+
+def regions_of_mask(mask: np.ndarray, limit: int = 64) -> list[Region]:
+    """Boxes around the connected parts of an uploaded mask (the largest `limit`), to check them
+    like regions."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+    order = sorted(range(1, n), key=lambda i: -int(stats[i, cv2.CC_STAT_AREA]))[:limit]
+    return [Region.box(float(stats[i, 0]), float(stats[i, 1]), float(stats[i, 2]), float(stats[i, 3]))
+            for i in order if stats[i, cv2.CC_STAT_AREA] >= 4]
+
+
+def residual_round(x: float) -> float:
+    return math.floor(x * 1000 + 0.5) / 1000

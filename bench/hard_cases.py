@@ -1,0 +1,443 @@
+"""Hard cases: is the text gone, for every way text is drawn and every way an image is encoded?
+
+Scenes are crops of scikit-image's bundled photographs (colour and gray, smooth and busy). Text
+is rendered here, never taken from a set the service was tuned on, in eleven kinds:
+
+  plain      filled glyphs (DejaVu, Liberation)       outline    white fill, dark outline (subtitles)
+  shadow     drop shadow offset 2-4 px, soft          glow       soft halo of a contrasting colour
+  watermark  semi-transparent (alpha 0.35-0.6)        gradient   two-colour or gradient fills
+  hairline   DejaVu ExtraLight, thin strokes          bold       very bold, large
+  cjk        Noto Sans/Serif CJK                      rotated    15-40 degrees, given as polygons
+  bgcolour   ink in a colour the surroundings of the box also have
+
+and six input encodings: RGB PNG, JPEG (q 88, 4:2:0), gray PNG, palette PNG, 16-bit gray PNG,
+RGBA PNG. The regions are what OCR returns: the glyphs' tight box + 2 px (outlines included;
+shadows and glow outside it are left to the mask).
+
+Each case runs through the service's own pipeline (app.engine.pipeline.run) with the offline
+cv2 model and the service's detector, in four configurations side by side:
+
+  default        mask_mode text + verify (the service's default request)
+  text no-verify  what the default was before verification
+  box            mask_mode box (padding DEFAULT_PADDING), no verification
+  box + verify   box with verification
+
+Measured against the clean scene, per kind and per encoding:
+  ink left %   the share of ink pixels (every pixel the text changed by more than dE 15, effects
+               included) that still stand out in the result: they still look like the ink (within
+               dE 15 of the texted picture), differ from the clean scene by more than dE 15 AND
+               from the result's own median around them (a window of about the text's size) by
+               more than dE 15. A smooth but imperfect fill is not counted (it differs from the
+               clean scene but not from its own surroundings), nor is a fill that moved an edge of
+               the scene (it does not look like the ink).
+  PSNR         pooled over the text's pixels (ink grown by 2 px), in dB
+  changed away the share of pixels farther than 24 px from every region that differ from the input
+               (must be 0: the output is PNG)
+
+  .venv/bin/python bench/hard_cases.py [--scenes N] [--quick]   # writes bench/out/hard_cases.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import math
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import OUT, md_table  # noqa: E402
+
+from app.engine import pipeline  # noqa: E402
+from app.engine.detect import load_detector  # noqa: E402
+from app.engine.masks import Region  # noqa: E402
+from app.engine.models import load_model  # noqa: E402
+
+KINDS = ["plain", "outline", "shadow", "glow", "watermark", "gradient", "hairline", "bold", "cjk", "rotated",
+         "bgcolour"]
+ENCODINGS = ["png-rgb", "jpeg", "png-gray", "png-palette", "png-gray16", "png-rgba"]
+SCENES = ["astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry", "hubble_deep_field",
+          "retina", "moon", "clock", "coins", "grass", "gravel", "brick", "cell", "colorwheel", "cat"]
+LATIN = ("SALE 50% OFF", "Hello world", "Lorem ipsum", "www.example.com", "Summer 2024", "Call 555-0199",
+         "FREE SHIPPING", "new arrivals", "Watermark", "Best price!", "limited edition", "Été à Paris")
+CJK = ("東京の夏祭り", "中文字幕测试", "限时特价", "한국어 자막", "お問い合わせ", "新品上市")
+DE = 15.0  # a colour difference that reads as text (CIE dE, L in 0..100)
+AWAY = 24  # px from every region: "away from the regions"
+
+
+def fonts() -> dict[str, list[str]]:
+    import glob
+
+    every = glob.glob("/usr/share/fonts/**/*.tt[fc]", recursive=True)
+
+    def pick(*keys: str, exclude: tuple[str, ...] = ()) -> list[str]:
+        return sorted(p for p in every if any(k in p for k in keys) and not any(x in p for x in exclude))
+
+    out = {
+        "regular": pick("DejaVuSans.ttf", "DejaVuSerif.ttf", "LiberationSans-Regular", "LiberationSerif-Regular",
+                        "DejaVuSansCondensed.ttf"),
+        "bold": pick("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "DejaVuSerif-Bold.ttf"),
+        "light": pick("DejaVuSans-ExtraLight"),
+        "cjk": pick("NotoSansCJK-Regular", "NotoSerifCJK-Regular"),
+        "cjk_bold": pick("NotoSansCJK-Bold"),
+    }
+    for k in ("regular", "bold", "light", "cjk"):
+        if not out[k]:
+            raise SystemExit(f"bench/hard_cases.py: no {k} font installed (DejaVu, Noto CJK: scripts/system-packages.sh)")
+    out["cjk_bold"] = out["cjk_bold"] or out["cjk"]
+    return out
+
+
+def scene(name: str, rng: np.random.Generator, size: tuple[int, int] = (512, 384)) -> np.ndarray | None:
+    """A random crop (then resize) of a bundled photo, RGB uint8."""
+    from skimage import data
+
+    try:
+        arr = np.asarray(getattr(data, name)())
+    except Exception:
+        return None
+    if arr.dtype != np.uint8:
+        arr = (arr.astype(np.float64) * (255.0 / max(1.0, float(arr.max())))).astype(np.uint8)
+    if arr.ndim == 2:
+        arr = np.repeat(arr[:, :, None], 3, axis=2)
+    arr = arr[:, :, :3]
+    h, w = arr.shape[:2]
+    tw, th = size
+    s = max(tw / w, th / h) * float(rng.uniform(1.0, 1.6))
+    arr = cv2.resize(arr, (max(tw, round(w * s)), max(th, round(h * s))), interpolation=cv2.INTER_AREA)
+    h, w = arr.shape[:2]
+    y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
+    return np.ascontiguousarray(arr[y:y + th, x:x + tw])
+
+
+@dataclass
+class Line:
+    region: Region
+    size: int  # font size: the scale of the text (median window)
+    bounds: tuple[int, int, int, int]  # every pixel the text touches, effects included: x0, y0, x1, y1
+
+
+def _contrast(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int]:
+    """A fill that contrasts with the patch's mean luminance."""
+    patch = rgb[max(0, y0):y1, max(0, x0):x1].reshape(-1, 3).astype(np.float64)
+    lum = float((patch @ [0.299, 0.587, 0.114]).mean()) if len(patch) else 128.0
+    palette = [(255, 255, 255), (255, 230, 40), (80, 220, 255)] if lum < 128 else \
+        [(0, 0, 0), (200, 20, 20), (20, 40, 160)]
+    return palette[int(np.random.default_rng(x0 * 7 + y0).integers(len(palette)))]
+
+
+def _bg_colour(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int]:
+    """A colour the surroundings of the box also have, far from their most common colour."""
+    h, w = rgb.shape[:2]
+    ring = np.zeros((h, w), bool)
+    ring[max(0, y0 - 10):min(h, y1 + 10), max(0, x0 - 10):min(w, x1 + 10)] = True
+    ring[max(0, y0):y1, max(0, x0):x1] = False
+    px = rgb[ring].astype(np.float64)
+    med = np.median(px, axis=0)
+    d = np.linalg.norm(px - med, axis=1)
+    far = px[d >= np.percentile(d, 85)]  # the rarer, far part of the ring: still present around the box
+    c = far.mean(axis=0) if len(far) else 255 - med
+    if np.linalg.norm(c - med) < 40:  # a flat ring: there is no second colour; take a contrasting one
+        c = np.where(med > 127, med - 90, med + 90)
+    return tuple(int(v) for v in np.clip(c, 0, 255))
+
+
+def render(clean: np.ndarray, kind: str, rng: np.random.Generator, fl: dict[str, list[str]], n_lines: int = 3
+           ) -> tuple[np.ndarray, list[Line]]:
+    """Draw `n_lines` non-overlapping lines of one kind; returns the texted RGB and the lines."""
+    h, w = clean.shape[:2]
+    canvas = Image.fromarray(clean).convert("RGBA")
+    taken = np.zeros((h, w), bool)
+    lines: list[Line] = []
+    for _ in range(n_lines):
+        for _attempt in range(80):
+            text = str(rng.choice(CJK if kind == "cjk" else LATIN))
+            if kind == "bold":
+                size, font_path = int(rng.integers(40, 66)), str(rng.choice(fl["bold"] + fl["cjk_bold"][:1]))
+                if "CJK" in font_path:
+                    text = str(rng.choice(CJK))
+            elif kind == "hairline":
+                size, font_path = int(rng.integers(14, 30)), str(rng.choice(fl["light"]))
+            elif kind == "cjk":
+                size, font_path = int(rng.integers(16, 40)), str(rng.choice(fl["cjk"]))
+            else:
+                size, font_path = int(rng.integers(14, 44)), str(rng.choice(fl["regular"] + fl["bold"]))
+            font = ImageFont.truetype(font_path, size)
+            stroke = max(1, round(size / 12)) if kind == "outline" else 0
+            l, t, r, b = font.getbbox(text, stroke_width=stroke)
+            pad = 12
+            tw, th = r - l + 2 * pad, b - t + 2 * pad
+            body = Image.new("L", (tw, th), 0)
+            ImageDraw.Draw(body).text((pad - l, pad - t), text, font=font, fill=255)
+            outline = None
+            if stroke:
+                full = Image.new("L", (tw, th), 0)
+                ImageDraw.Draw(full).text((pad - l, pad - t), text, font=font, fill=255, stroke_width=stroke,
+                                          stroke_fill=255)
+                outline = full
+            angle = float(rng.uniform(15, 40) * rng.choice([-1, 1])) if kind == "rotated" else 0.0
+            layers = [body] + ([outline] if outline else [])
+            if angle:
+                layers = [im.rotate(angle, resample=Image.BICUBIC, expand=True) for im in layers]
+            a_body = np.asarray(layers[0], np.float32) / 255
+            a_outline = np.asarray(layers[1], np.float32) / 255 if outline else None
+            lh, lw = a_body.shape
+            if lw >= w - 16 or lh >= h - 16:
+                continue
+            x, y = int(rng.integers(4, w - lw - 4)), int(rng.integers(4, h - lh - 4))
+            glyph = a_outline if a_outline is not None else a_body
+            ys, xs = np.nonzero(glyph > 0.02)
+            if len(xs) == 0:
+                continue
+            gx0, gy0, gx1, gy1 = x + xs.min(), y + ys.min(), x + xs.max() + 1, y + ys.max() + 1
+            if taken[max(0, gy0 - 14):gy1 + 14, max(0, gx0 - 14):gx1 + 14].any():
+                continue
+            # colours and effects, as RGBA layers composited bottom to top
+            fill = _bg_colour(clean, gx0, gy0, gx1, gy1) if kind == "bgcolour" else _contrast(clean, gx0, gy0, gx1, gy1)
+            effects: list[tuple[np.ndarray, np.ndarray]] = []  # (alpha HxW, colour HxWx3 or 3)
+            lum = 0.299 * fill[0] + 0.587 * fill[1] + 0.114 * fill[2]
+            other = np.array((0, 0, 0) if lum > 110 else (255, 255, 255), np.float32)
+            if kind == "glow":
+                r_ = int(rng.integers(2, 5))
+                g = Image.fromarray((a_body * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(2 * r_ + 1))
+                g = g.filter(ImageFilter.GaussianBlur(r_ / 1.5))
+                effects.append((np.asarray(g, np.float32) / 255, other))
+            if kind == "shadow":
+                dx, dy = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+                sh = np.zeros_like(a_body)
+                sh[dy:, dx:] = a_body[:lh - dy, :lw - dx]
+                sh = cv2.GaussianBlur(sh, (0, 0), float(rng.uniform(0.5, 1.5))) * 0.85
+                effects.append((sh, other))
+            if a_outline is not None:
+                effects.append((a_outline, np.array((20, 20, 20), np.float32) if lum > 110 else
+                                np.array((250, 250, 250), np.float32)))
+                fill = (255, 255, 255) if lum > 110 else (255, 235, 60)
+            colour: np.ndarray = np.array(fill, np.float32)
+            alpha_body = a_body
+            if kind == "watermark":
+                alpha_body = a_body * float(rng.uniform(0.35, 0.6))
+                colour = np.array((255, 255, 255) if rng.random() < 0.6 else (0, 0, 0), np.float32)
+            if kind == "gradient":
+                c2 = np.array(_contrast(clean, gx0 + 3, gy0 + 5, gx1, gy1), np.float32)
+                c1 = np.array((255, 60, 60) if lum > 110 else (255, 255, 120), np.float32)
+                c2 = c2 if np.abs(c2 - c1).sum() > 60 else 255 - c1
+                tt = np.linspace(0, 1, lw if rng.random() < 0.5 else lh, dtype=np.float32)
+                ramp = tt[None, :, None] if len(tt) == lw else tt[:, None, None]
+                if rng.random() < 0.4:  # two-colour: a hard split
+                    ramp = (ramp > 0.5).astype(np.float32)
+                colour = c1 * (1 - ramp) + c2 * ramp
+            effects.append((alpha_body, colour))
+            base = np.asarray(canvas, np.float32)
+            patch = base[y:y + lh, x:x + lw, :3]
+            for a, c in effects:
+                a3 = a[:, :, None]
+                patch = patch * (1 - a3) + np.broadcast_to(c, patch.shape) * a3
+            base[y:y + lh, x:x + lw, :3] = patch
+            canvas = Image.fromarray(np.clip(base + 0.5, 0, 255).astype(np.uint8), "RGBA")
+            every = np.maximum.reduce([a for a, _ in effects])
+            ey, ex = np.nonzero(every > 0.02)
+            bounds = (x + int(ex.min()), y + int(ey.min()), x + int(ex.max()) + 1, y + int(ey.max()) + 1)
+            taken[bounds[1]:bounds[3], bounds[0]:bounds[2]] = True
+            if angle:
+                pts = np.stack([xs + x, ys + y], axis=1).astype(np.float32)
+                (cx, cy), (rw, rh), a = cv2.minAreaRect(pts)
+                quad = cv2.boxPoints(((cx + 0.5, cy + 0.5), (rw + 1 + 4, rh + 1 + 4), a))
+                region = Region(tuple((float(px), float(py)) for px, py in quad))
+            else:
+                region = Region.box(gx0 - 2, gy0 - 2, gx1 - gx0 + 4, gy1 - gy0 + 4)
+            lines.append(Line(region, size, bounds))
+            break
+    return np.ascontiguousarray(np.asarray(canvas.convert("RGB"))), lines
+
+
+def encode_as(rgb: np.ndarray, enc: str) -> tuple[bytes, np.ndarray]:
+    """The upload bytes for one encoding, and the picture they decode to (RGB, for the metrics)."""
+    buf = io.BytesIO()
+    img = Image.fromarray(rgb)
+    if enc == "png-rgb":
+        img.save(buf, "PNG", compress_level=1)
+    elif enc == "jpeg":
+        img.save(buf, "JPEG", quality=88)
+    elif enc == "png-gray":
+        img.convert("L").save(buf, "PNG", compress_level=1)
+    elif enc == "png-palette":
+        img.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(buf, "PNG")
+    elif enc == "png-gray16":
+        g = np.asarray(img.convert("L")).astype(np.uint16) * 257
+        Image.fromarray(g).save(buf, "PNG")  # uint16 -> mode I;16
+    elif enc == "png-rgba":
+        a = np.full(rgb.shape[:2], 255, np.uint8)
+        a[:24, :24] = 0  # a transparent corner, away from the text: the alpha path
+        Image.fromarray(np.dstack((rgb, a)), "RGBA").save(buf, "PNG", compress_level=1)
+    data = buf.getvalue()
+    seen = Image.open(io.BytesIO(data))
+    seen = seen.convert("RGB") if seen.mode != "I;16" else Image.fromarray(
+        (np.asarray(seen).astype(np.uint32) >> 8).astype(np.uint8)).convert("RGB")
+    return data, np.asarray(seen)
+
+
+def clean_as(clean: np.ndarray, enc: str) -> np.ndarray:
+    """The clean scene in the encoding's colour space (gray encodings compare in gray)."""
+    if enc in ("png-gray", "png-gray16"):
+        return np.asarray(Image.fromarray(clean).convert("L").convert("RGB"))
+    return clean
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def ink_left(out: np.ndarray, clean: np.ndarray, texted: np.ndarray, lines: list[Line]) -> tuple[int, int]:
+    """(ink pixels still standing out, ink pixels): see the module docstring."""
+    left = total = 0
+    h, w = out.shape[:2]
+    for ln in lines:
+        x0, y0, x1, y1 = ln.bounds
+        k = int(min(61, max(9, round(1.2 * ln.size)))) | 1
+        m = k
+        X0, Y0, X1, Y1 = max(0, x0 - m), max(0, y0 - m), min(w, x1 + m), min(h, y1 + m)
+        o, c, t = out[Y0:Y1, X0:X1], clean[Y0:Y1, X0:X1], texted[Y0:Y1, X0:X1]
+        lo, lc, lt = _lab(o), _lab(c), _lab(t)
+        ink = np.linalg.norm(lt - lc, axis=2) > DE
+        ink[: y0 - Y0, :] = False  # only this line's pixels
+        ink[y1 - Y0:, :] = False
+        ink[:, : x0 - X0] = False
+        ink[:, x1 - X0:] = False
+        med = cv2.medianBlur(np.ascontiguousarray(o), k)
+        still = ((np.linalg.norm(lo - lc, axis=2) > DE) & (np.linalg.norm(lo - _lab(med), axis=2) > DE)
+                 & (np.linalg.norm(lo - lt, axis=2) < DE))
+        total += int(ink.sum())
+        left += int((ink & still).sum())
+    return left, total
+
+
+def text_pixels(clean: np.ndarray, texted: np.ndarray) -> np.ndarray:
+    ink = np.linalg.norm(_lab(texted) - _lab(clean), axis=2) > 2.0
+    return cv2.dilate(ink.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+
+
+def away_mask(lines: list[Line], h: int, w: int) -> np.ndarray:
+    near = np.zeros((h, w), np.uint8)
+    for ln in lines:
+        x0, y0, x1, y1 = ln.region.bounds()
+        near[max(0, math.floor(y0) - AWAY):math.ceil(y1) + AWAY, max(0, math.floor(x0) - AWAY):math.ceil(x1) + AWAY] = 1
+    return near == 0
+
+
+CONFIGS = {  # name: (mask_mode, padding, verify)
+    "default": ("text", 4, True),
+    "text no-verify": ("text", 4, False),
+    "box": ("box", 2, False),
+    "box + verify": ("box", 2, True),
+}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scenes", type=int, default=6, help="scenes per kind and encoding (3 lines each)")
+    ap.add_argument("--quick", action="store_true", help="2 scenes, 3 encodings: a smoke run")
+    ap.add_argument("--kinds", default=",".join(KINDS))
+    ap.add_argument("--encodings", default=",".join(ENCODINGS))
+    ap.add_argument("--configs", default=",".join(CONFIGS))
+    ap.add_argument("--save", action="store_true", help="write every result under bench/out/hard_cases/")
+    args = ap.parse_args()
+    n_scenes = 2 if args.quick else args.scenes
+    kinds = args.kinds.split(",")
+    encs = ["png-rgb", "jpeg", "png-gray"] if args.quick else args.encodings.split(",")
+    configs = args.configs.split(",")
+    fl = fonts()
+    model = load_model("cv2", "cpu", fallback=None)[0]
+    detector = load_detector()
+    limits = pipeline.Limits()
+    # acc[(config, kind, enc)] = [ink_left, ink_total, sq_err, n_text_px, changed_away, n_away, repaired, checked, secs]
+    acc: dict[tuple[str, str, str], list[float]] = {}
+    t_start = time.perf_counter()
+    save_dir = OUT / "hard_cases"
+    if args.save:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    for ki, kind in enumerate(kinds):
+        for si in range(n_scenes):
+            rng = np.random.default_rng(1000 * ki + si)
+            clean = None
+            while clean is None:
+                clean = scene(str(rng.choice(SCENES)), rng)
+            texted, lines = render(clean, kind, rng, fl)
+            if not lines:
+                continue
+            for enc in encs:
+                data, seen = encode_as(texted, enc)
+                ref = clean_as(clean, enc)
+                tpx = text_pixels(ref, clean_as(texted, enc))
+                away = away_mask(lines, *seen.shape[:2])
+                for cfg in configs:
+                    mode, padding, verify = CONFIGS[cfg]
+                    job = pipeline.InpaintInput(image=data, regions=[ln.region for ln in lines], mask_mode=mode,
+                                                padding=padding, whole_padding=2, verify=verify)
+                    t0 = time.perf_counter()
+                    res = pipeline.run(job, model, limits, detector=detector)
+                    secs = time.perf_counter() - t0
+                    out = np.asarray(Image.open(io.BytesIO(res.data)).convert("RGB"))
+                    left, total = ink_left(out, ref, clean_as(texted, enc), lines)
+                    err = ((out.astype(np.float64) - ref) ** 2)[tpx].sum()
+                    changed = (out != seen).any(axis=2)[away].sum()
+                    v = res.verification or {}
+                    a = acc.setdefault((cfg, kind, enc), [0.0] * 9)
+                    for i, val in enumerate((left, total, err, tpx.sum() * 3, changed, away.sum(),
+                                             v.get("regions_repaired", 0), v.get("regions_checked", 0), secs)):
+                        a[i] += float(val)
+                    if args.save:
+                        Image.fromarray(out).save(save_dir / f"{kind}-{si}-{enc}-{cfg.replace(' ', '').replace(',', '_')}.png")
+                if args.save:
+                    Image.fromarray(seen).save(save_dir / f"{kind}-{si}-{enc}-input.png")
+        print(f"[hard_cases] {kind} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
+
+    def pct(a: list[float]) -> float:
+        return 100.0 * a[0] / max(1.0, a[1])
+
+    def psnr(a: list[float]) -> float:
+        return 10 * math.log10(255.0 ** 2 / max(1e-9, a[2] / max(1.0, a[3])))
+
+    def pooled(cfg: str, kind: str | None = None, enc: str | None = None) -> list[float]:
+        tot = [0.0] * 9
+        for (c, k, e), a in acc.items():
+            if c == cfg and (kind is None or k == kind) and (enc is None or e == enc):
+                tot = [x + y for x, y in zip(tot, a)]
+        return tot
+
+    parts = [f"# Hard cases: ink left after removal\n\n{n_scenes} scenes x 3 lines per kind and encoding; "
+             f"cv2 model; {time.perf_counter() - t_start:.0f} s in all.\n"]
+    head = ["kind"] + [f"{c}: ink left %" for c in configs] + [f"{c}: PSNR dB" for c in configs]
+    rows = [[k] + [pct(pooled(c, k)) for c in configs] + [psnr(pooled(c, k)) for c in configs] for k in kinds]
+    rows.append(["**all**"] + [pct(pooled(c)) for c in configs] + [psnr(pooled(c)) for c in configs])
+    parts += ["## By kind of text (every encoding pooled)\n", md_table(head, rows), ""]
+    head = ["encoding"] + [f"{c}: ink left %" for c in configs] + [f"{c}: PSNR dB" for c in configs]
+    rows = [[e] + [pct(pooled(c, None, e)) for c in configs] + [psnr(pooled(c, None, e)) for c in configs] for e in encs]
+    parts += ["## By input encoding (every kind pooled)\n", md_table(head, rows), ""]
+    worst = {c: max(pct(a) for (cc, _, _), a in acc.items() if cc == c) for c in configs}
+    worst_over_box = max((pct(acc[("default", k, e)]) - pct(acc[("box", k, e)])) for k in kinds for e in encs
+                         ) if "default" in configs and "box" in configs else float("nan")
+    rows = [[c, worst[c], 100.0 * pooled(c)[4] / max(1.0, pooled(c)[5]), int(pooled(c)[6]), int(pooled(c)[7]),
+             1000 * pooled(c)[8] / max(1, n_scenes * len(kinds) * len(encs))] for c in configs]
+    parts += ["## Worst cell, pixels changed away from the regions, repairs, time\n",
+              md_table(["config", "worst kind x encoding: ink left %", "changed away %", "regions repaired",
+                        "regions checked", "ms per image"], rows), "",
+              f"Worst (default - box) over all kind x encoding cells: {worst_over_box:+.2f} points.\n"]
+    if "default" in configs and "box" in configs:
+        cells = sorted(((k, e) for k in kinds for e in encs), key=lambda ke: -pct(acc[("default", *ke)]))[:8]
+        parts += ["## The eight worst cells of the default\n",
+                  md_table(["kind", "encoding", "default: ink left %", "box: ink left %"],
+                           [[k, e, pct(acc[("default", k, e)]), pct(acc[("box", k, e)])] for k, e in cells]), ""]
+    text = "\n".join(parts)
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "hard_cases.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""No text left behind (API.md, "Text left behind: verification"): the default request removes
+every kind of text on every kind of input, checks its own result, repairs what it missed, and says
+so; `verify: false` skips the check."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from app.engine.verify import MAX_HALO
+from tests.conftest import b64, decode, running_app, text_image
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+import hard_cases as hc  # noqa: E402  (the hard-case scenes of bench/hard_cases.py)
+
+LEFT_BOUND = 2.0  # % of ink pixels still standing out: the text is not readable
+
+
+def scene(kind: str, seed: int = 7, enc: str = "png-rgb"):
+    """A photo with three lines of one kind of text: (upload bytes, clean, texted, lines)."""
+    rng = np.random.default_rng(seed)
+    clean = None
+    while clean is None:
+        clean = hc.scene(str(rng.choice(hc.SCENES)), rng)
+    texted, lines = hc.render(clean, kind, rng, hc.fonts())
+    data, _ = hc.encode_as(texted, enc)
+    return data, hc.clean_as(clean, enc), hc.clean_as(texted, enc), lines
+
+
+def regions_of(lines) -> list[dict]:
+    out = []
+    for ln in lines:
+        if ln.region.is_box:
+            x0, y0, x1, y1 = ln.region.bounds()
+            out.append({"x": float(x0), "y": float(y0), "width": float(x1 - x0), "height": float(y1 - y0)})
+        else:
+            out.append({"points": [[float(x), float(y)] for x, y in ln.region.points]})
+    return out
+
+
+def ink_left_pct(out: np.ndarray, clean, texted, lines) -> float:
+    left, total = hc.ink_left(out, clean, texted, lines)
+    assert total > 200  # the scene really has text to remove
+    return 100.0 * left / total
+
+
+def far_from(lines, shape) -> np.ndarray:
+    """Pixels farther than padding + the verification halo from every region."""
+    far = np.ones(shape[:2], bool)
+    for ln in lines:
+        x0, y0, x1, y1 = ln.region.bounds()
+        m = 8 + MAX_HALO
+        far[max(0, int(y0) - m):int(y1) + m + 1, max(0, int(x0) - m):int(x1) + m + 1] = False
+    return far
+
+
+@pytest.mark.parametrize("kind", hc.KINDS)
+def test_default_request_removes_every_kind_of_text(client, kind):
+    data, clean, texted, lines = scene(kind)
+    r = client.post("/api/v1/inpaint-regions", files={"image": ("x.png", data, "image/png")},
+                    data={"regions": __import__("json").dumps(regions_of(lines))})
+    assert r.status_code == 200, r.text
+    out = decode(r.content)
+    assert ink_left_pct(out, clean, texted, lines) <= LEFT_BOUND
+    seen = np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    far = far_from(lines, out.shape)
+    assert np.array_equal(out[far], seen[far])  # pixels away from the regions are the input's own
+    assert int(r.headers["X-Regions-Checked"]) == len(lines)
+    assert 0.0 <= float(r.headers["X-Residual-Text"]) <= 1.0
+
+
+@pytest.mark.parametrize("enc", hc.ENCODINGS)
+def test_every_input_encoding_gets_the_text_removed(client, enc):
+    for kind in ("outline", "bgcolour"):  # the two kinds where a stroke mask misjudges the ink most
+        data, clean, texted, lines = scene(kind, seed=7, enc=enc)
+        r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(data), "regions": regions_of(lines)})
+        assert r.status_code == 200, r.text
+        r = client.post("/api/v1/inpaint-regions", json={"image": b64(data), "regions": regions_of(lines)})
+        assert ink_left_pct(decode(r.content), clean, texted, lines) <= LEFT_BOUND, (kind, enc)
+
+
+def test_a_wrong_first_mask_is_repaired_and_reported(client):
+    # ink in a colour the fur around it also has: the stroke mask misses most of it
+    data, clean, texted, lines = scene("bgcolour", seed=7)
+    body = {"image": b64(data), "regions": regions_of(lines)}
+    unchecked = client.post("/api/v1/inpaint-regions", json={**body, "verify": False})
+    assert unchecked.status_code == 200
+    assert "X-Regions-Repaired" not in unchecked.headers
+    assert ink_left_pct(decode(unchecked.content), clean, texted, lines) > 10  # the first mask was wrong
+    r = client.post("/api/v1/inpaint-regions-json", json=body)
+    v = r.json()["processing_stats"]["verification"]
+    assert v["regions_checked"] == len(lines) and v["regions_repaired"] >= 1 and v["residual_max"] <= 0.05
+    img = client.post("/api/v1/inpaint-regions", json=body)
+    assert int(img.headers["X-Regions-Repaired"]) >= 1
+    assert ink_left_pct(decode(img.content), clean, texted, lines) <= LEFT_BOUND
+
+
+def test_an_easy_case_needs_no_repair(client):
+    img = text_image()  # a dark bar on a flat background
+    r = client.post("/api/v1/inpaint-regions-json",
+                    json={"image": b64(png(img)), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}]})
+    v = r.json()["processing_stats"]["verification"]
+    assert v == {"regions_checked": 1, "regions_repaired": 0, "residual_max": 0.0}
+
+
+def test_verify_false_skips_the_check(client):
+    body = {"image": b64(png(text_image())), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}],
+            "verify": False}
+    r = client.post("/api/v1/inpaint-regions-json", json=body)
+    assert "verification" not in {k for k, v in r.json()["processing_stats"].items() if v is not None}
+    r = client.post("/api/v1/inpaint-regions", json=body)
+    assert not {"X-Regions-Repaired", "X-Residual-Text"} & set(r.headers)
+    form = client.post("/api/v1/inpaint-regions", files={"image": ("x.png", png(text_image()), "image/png")},
+                       data={"regions": '[{"x": 40, "y": 80, "width": 160, "height": 40}]', "verify": "false"})
+    assert form.status_code == 200 and "X-Residual-Text" not in form.headers
+
+
+def test_uploaded_mask_is_verified_too(client):
+    img = text_image()
+    mask = np.zeros(img.shape[:2], np.uint8)
+    mask[80:120, 40:200] = 255
+    r = client.post("/api/v1/inpaint", json={"image": b64(png(img)), "mask": b64(png(mask))})
+    assert r.status_code == 200 and r.headers["X-Regions-Checked"] == "1"
+    assert r.headers["X-Regions-Repaired"] == "0"
+
+
+def test_tasks_and_callbacks_report_verification():
+    from tests.test_tasks import Receiver, wait_status
+
+    rec = Receiver()
+    data, _, _, lines = scene("outline")
+    with running_app(model="cv2") as c:
+        tid = c.post("/api/v1/inpaint-regions-async",
+                     json={"image": b64(data), "regions": regions_of(lines), "callback_url": rec.url}).json()["task_id"]
+        status = wait_status(c, tid)
+        assert status["status"] == "completed"
+        assert status["verification"]["regions_checked"] == len(lines)
+        cb = rec.wait(1)[-1]
+        assert cb["verification"] == status["verification"]
+    rec.server.shutdown()
+
+
+def test_small_text_on_a_large_photo_is_found(client):
+    # 12-16 px text on a 2048 px photo: too small for the whole-image pass at DETECT_MAX_SIDE
+    rng = np.random.default_rng(3)
+    clean = hc.scene("astronaut", rng, size=(2048, 1536))
+    from PIL import ImageDraw, ImageFont
+
+    canvas = Image.fromarray(clean)
+    draw = ImageDraw.Draw(canvas)
+    boxes = []
+    for i, (x, y) in enumerate([(300, 400), (1200, 900), (700, 1300)]):
+        font = ImageFont.truetype(hc.fonts()["regular"][0], 12 + 2 * i)
+        draw.text((x, y), "Photo by J. Smith", font=font, fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
+        boxes.append(draw.textbbox((x, y), "Photo by J. Smith", font=font, stroke_width=1))
+    r = client.post("/api/v1/detect-text", json={"image": b64(png(np.asarray(canvas)))})
+    assert r.status_code == 200
+    found = r.json()["regions"]
+    for x0, y0, x1, y1 in boxes:  # every line is covered by a detected polygon's box
+        assert any(f["bounding_box"]["x"] <= x0 + 2 and f["bounding_box"]["y"] <= y0 + 2
+                   and f["bounding_box"]["x"] + f["bounding_box"]["width"] >= x1 - 2
+                   and f["bounding_box"]["y"] + f["bounding_box"]["height"] >= y1 - 2 for f in found), (x0, y0)
+
+
+def png(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
