@@ -212,7 +212,7 @@ def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list
     twice the text's height on every side, at least 24 px), overlapping windows merged."""
     wins: list[tuple[PixelBox, list[int]]] = []
     for i, r in enumerate(regions):
-        box = pixel_box(r, w, h).grow(int(max(48, 2 * line_scale(r))), w, h)
+        box = pixel_box(r, w, h).grow(int(max(16, line_scale(r))), w, h)
         members = [i]
         merged = True
         while merged:
