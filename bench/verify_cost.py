@@ -1,0 +1,100 @@
+"""What verification and the small-text search cost, side by side in one run.
+
+  * a 1024 px photo with three lines of text (the service's pipeline in-process, offline cv2 model,
+    and IOPaint's real LaMa code over a TorchScript stand-in): the default request against the same
+    request with `verify: false`, interleaved, median of N rounds; the verify stage's own time
+  * detection of a whole 2048 px photo: one pass at DETECT_MAX_SIDE against the two-pass small-text
+    search (DETECT_SMALL_TEXT_SIDE=2048), interleaved
+
+Targets (issue 12): verification adds at most 15 % to the 1024 px request; detection with the
+small-text search at most 1 s at 2048 px. Other load on the machine is printed with the figures.
+
+  .venv/bin/python bench/verify_cost.py [--rounds 15]       # writes bench/out/verify_cost.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp(prefix="torch-home-"))
+from common import OUT, ForeignLoad, md_table  # noqa: E402
+from hard_cases import encode_as, fonts, render, scene  # noqa: E402
+
+from app.engine import pipeline  # noqa: E402
+from app.engine.detect import TextDetector  # noqa: E402
+from app.engine.models import load_model  # noqa: E402
+
+
+def lama_standin():
+    """IOPaint's LaMa over a tiny TorchScript module (as tests/conftest.py writes it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests.conftest import write_lama_standin
+
+    write_lama_standin()
+    return load_model("lama", "cpu", fallback=None)[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    args = ap.parse_args()
+    rng = np.random.default_rng(11)
+    clean = scene("astronaut", rng, size=(1024, 1024))
+    texted, lines = render(clean, "plain", rng, fonts())
+    data, _ = encode_as(texted, "png-rgb")
+    regions = [ln.region for ln in lines]
+    det = TextDetector()
+    load = ForeignLoad()
+    rows = []
+    for label, model in (("cv2", load_model("cv2", "cpu", fallback=None)[0]), ("lama stand-in", lama_standin())):
+        times: dict[bool, list[float]] = {True: [], False: []}
+        stage: list[float] = []
+        for _ in range(args.rounds + 1):
+            for verify in (False, True):
+                job = pipeline.InpaintInput(image=data, regions=regions, mask_mode="text", padding=4, whole_padding=2,
+                                            verify=verify)
+                t0 = time.perf_counter()
+                out = pipeline.run(job, model, pipeline.Limits(), detector=det)
+                times[verify].append(time.perf_counter() - t0)
+                if verify:
+                    stage.append(out.timings.get("verify", 0.0))
+        off, on = statistics.median(times[False][1:]), statistics.median(times[True][1:])
+        rows.append([label, f"{1000 * off:.1f}", f"{1000 * on:.1f}", f"{1000 * statistics.median(stage[1:]):.1f}",
+                     f"{100 * (on - off) / off:+.1f} %"])
+    big = scene("astronaut", np.random.default_rng(12), size=(2048, 1536))
+    one, two = TextDetector(small_text_side=0), TextDetector(small_text_side=2048)
+    dt: dict[str, list[float]] = {"one": [], "two": []}
+    for _ in range(max(3, args.rounds // 3) + 1):
+        for name, d in (("one", one), ("two", two)):
+            t0 = time.perf_counter()
+            d.detect(big)
+            dt[name].append(time.perf_counter() - t0)
+    cores = load.cores()
+    text = "\n".join([
+        "# Verification and small-text search: cost", "",
+        f"1024 px photo, {len(lines)} lines of text; median of {args.rounds} interleaved rounds; other processes "
+        f"kept {cores:.2f} of {os.cpu_count()} cores busy meanwhile.", "",
+        md_table(["model", "verify: false, ms", "default (verify), ms", "verify stage, ms", "added"],
+                 [[str(c) for c in r] for r in rows]), "",
+        "Detection of a whole 2048x1536 photo:", "",
+        md_table(["passes", "median s", "min s"],
+                 [["one (DETECT_MAX_SIDE 1024)", f"{statistics.median(dt['one'][1:]):.3f}", f"{min(dt['one'][1:]):.3f}"],
+                  ["two (+ small text at 2048)", f"{statistics.median(dt['two'][1:]):.3f}", f"{min(dt['two'][1:]):.3f}"]]),
+        "",
+    ])
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "verify_cost.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
