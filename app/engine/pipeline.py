@@ -246,7 +246,7 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 
 def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan: MaskPlan, job: InpaintInput,
                        model: InpaintModel, params: dict, limits: Limits, detector: TextDetector | None,
-                       lap: Callable[[str], None]) -> dict[str, Any]:
+                       lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
     """Check every repainted region of `out` for text left behind and repaint what remains (up to
     two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
     checker = plan.checker or verify.Verifier(src, verify.regions_of_mask(mask), job.padding, detector)
@@ -274,6 +274,7 @@ def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan:
             break
         mask |= extra
         repaired.update(todo)
+        note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
@@ -321,23 +322,25 @@ def run(
     centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
                for r in (regions if detected is None else [])]
 
-    def on_crop(i: int, n: int, box: PixelBox | None) -> None:
-        if box is None:  # before crop i
-            report(INPAINTING, i / n, on_crop.done, total_regions, f"inpainting area {i + 1} of {n}")
-        elif centres:
-            on_crop.done = min(total_regions, on_crop.done + sum(
-                1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1))
-        else:
-            on_crop.done = round(total_regions * (i + 1) / n)
+    done = 0  # regions whose crop is inpainted (for progress)
 
-    on_crop.done = 0  # type: ignore[attr-defined]
+    def on_crop(i: int, n: int, box: PixelBox | None) -> None:
+        nonlocal done
+        if box is None:  # before crop i
+            report(INPAINTING, i / n, done, total_regions, f"inpainting area {i + 1} of {n}")
+        elif centres:
+            done = min(total_regions, done + sum(1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1))
+        else:
+            done = round(total_regions * (i + 1) / n)
+
     _inpaint_crops(out, mask, crops, model, params, limits, lap, on_crop)
     report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
 
     verification = None
     if job.verify and crops:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        verification = _verify_and_repair(img.rgb, out, mask, plan, job, model, params, limits, detector, lap)
+        verification = _verify_and_repair(img.rgb, out, mask, plan, job, model, params, limits, detector, lap,
+                                          lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
     data = images.encode_image(
