@@ -143,7 +143,7 @@ _RING, _K, _T_MIN, _T_SPREAD, _OVER, _MAX_SHARE, _HOLE = 3, 3, 12.0, 1.5, 2.0, 0
 _MIN_CHROMA, _GRAY_BUSY = 8.0, 4.0
 
 
-def _kmeans(x: np.ndarray, k: int, iters: int = 6) -> tuple[np.ndarray, np.ndarray]:
+def kmeans(x: np.ndarray, k: int, iters: int = 6) -> tuple[np.ndarray, np.ndarray]:
     """Deterministic k-means (farthest-point start from the median): centres and labels."""
     c = [np.median(x, axis=0)]
     d = ((x - c[0]) ** 2).sum(axis=1)
@@ -202,7 +202,7 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
         edge[:, [0, -1]] = True
         ring_px = lab[edge]
     step = max(1, len(ring_px) // 1500)
-    cent, lab_r = _kmeans(ring_px[::step], _K)
+    cent, lab_r = kmeans(ring_px[::step], _K)
     keep = np.bincount(lab_r, minlength=len(cent)) >= max(4, 0.08 * len(lab_r))  # drop stray clusters
     cent = cent[keep]
     ring_d, ring_j = _nearest(ring_px, cent)

@@ -279,7 +279,7 @@ def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan:
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
     return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
-            "residual_max": verify.residual_round(max(residual, default=0.0))}
+            "residual_max": round(max(residual, default=0.0), 3)}
 
 
 def run(

@@ -9,24 +9,26 @@ checked after inpainting, on its own crop only:
   ink even where its colour also occurs around the box).
 - *Ink left.* Those pixels that are still in the result as they were (the mask missed them) and
   still stand out; beyond what the ring's own texture explains.
-- *The detector.* The text detector's probability map on the source crop and on the result crop:
-  the share of the region's text area that is still detected as text.
+- *The detector.* Where the ink measure finds nothing to repair, the text detector's probability
+  on the result, over a window around the region with the context it needs: the region's area
+  still detected as text, against the share a line of text fills (so 1 = a whole line is there).
 
 The residual of a region is the larger of the two shares (0-1). Where it is above a small
-threshold, the repair grows the mask over what was left (strokes, outlines, shadows, glow) and,
-for a region masked by its strokes, over the whole region, then the region is inpainted again.
+threshold, the repair grows the mask over what was left (strokes, outlines, shadows, glow, up to
+a halo beyond region + padding) or, for a region masked by its strokes (whose stroke mask has
+proven wrong) and on a second round, over the whole region; then the region is inpainted again.
+The pre-check of the text mask mode (`Verifier.uncovered_share`) uses the same look at the source.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol
 
 import cv2
 import numpy as np
 
-from app.engine.masks import PixelBox, Region, draw_region, pixel_box
+from app.engine.masks import PixelBox, Region, draw_region, kmeans, pixel_box
 
 # a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
 # percentile x _SPREAD, whichever is larger; unchanged: within _SAME dE of the source
@@ -68,10 +70,8 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
 
 
 def _ring_clusters(lab_ring: np.ndarray) -> np.ndarray:
-    from app.engine.masks import _kmeans
-
     step = max(1, len(lab_ring) // 600)
-    cent, lab_r = _kmeans(lab_ring[::step], 3)
+    cent, lab_r = kmeans(lab_ring[::step], 3)
     keep = np.bincount(lab_r, minlength=len(cent)) >= max(4, 0.08 * len(lab_r))
     return cent[keep] if keep.any() else cent
 
@@ -208,8 +208,9 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
 
 
 def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
-    """Detector windows: each region with the context the detector needs to recognise its text (about
-    twice the text's height on every side, at least 24 px), overlapping windows merged."""
+    """Detector windows: each region with the context the detector needs to recognise its text (the
+    text's height on every side, at least 16 px), overlapping windows merged; one window for the
+    whole image where they would cover most of it anyway."""
     wins: list[tuple[PixelBox, list[int]]] = []
     for i, r in enumerate(regions):
         box = pixel_box(r, w, h).grow(int(max(16, line_scale(r))), w, h)
@@ -255,6 +256,3 @@ def regions_of_mask(mask: np.ndarray, limit: int = 64) -> list[Region]:
     return [Region.box(float(stats[i, 0]), float(stats[i, 1]), float(stats[i, 2]), float(stats[i, 3]))
             for i in order if stats[i, cv2.CC_STAT_AREA] >= 4]
 
-
-def residual_round(x: float) -> float:
-    return math.floor(x * 1000 + 0.5) / 1000
