@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Debian packages the tests need: a CJK font for the text-detection tests, Chromium for the
-# playground's browser test. Installs only what is
+# playground's browser test, redis-server for the replica tests (started by the tests themselves). Installs only what is
 # missing; needs root (or sudo) and Debian's package registry.
 set -euo pipefail
 need=()
 [ -n "$(fc-list 2>/dev/null | grep -i 'Noto Sans CJK' | head -1)" ] || need+=(fonts-noto-cjk fontconfig)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the playground's browser test
+[ -x /usr/bin/redis-server ] || need+=(redis-server)  # tests/test_replicas.py (TASK_BACKEND=redis)
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 echo "[system-packages] installing ${need[*]}" >&2
