@@ -28,7 +28,9 @@ from app.settings import Settings, get_settings
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.tasks.manager import TaskManager
 from app.tasks.progress import ProgressHub
+from app.tasks.redis_store import RedisStore
 from app.tasks.registry import TaskRegistry
+from app.tasks.replicated import RedisTaskManager
 from app.tasks.runner import InferenceRunner
 
 log = logging.getLogger("app")
@@ -46,12 +48,18 @@ def build_services(settings: Settings) -> Services:
     metrics = Metrics()
     policy = CallbackPolicy(settings.callback_allowed_hosts)
     callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout)
-    tasks = TaskManager(
-        TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records),
-        runner, ProgressHub(), callbacks, limits,
-        model=lambda: models.model, detector=lambda: models.detector,
-        observe=metrics.observe_pipeline,
-    )
+    registry = TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records)
+    if settings.task_backend == "redis":  # shared by every replica: see app/tasks/replicated.py
+        store = RedisStore(settings.redis_url, settings.redis_timeout, settings.task_retention,
+                           settings.task_result_max_bytes, settings.task_max_records)
+        tasks: TaskManager = RedisTaskManager(
+            store, registry, runner, callbacks, limits, model=lambda: models.model,
+            detector=lambda: models.detector, observe=metrics.observe_pipeline, max_live=settings.max_queue,
+            claim_idle=settings.queue_claim_idle, runs_work=settings.role != "api", replica=settings.replica_name)
+    else:
+        tasks = TaskManager(registry, runner, ProgressHub(), callbacks, limits,
+                            model=lambda: models.model, detector=lambda: models.detector,
+                            observe=metrics.observe_pipeline)
 
     async def stop_tasks():
         await tasks.shutdown(settings.shutdown_grace)
@@ -83,6 +91,7 @@ async def lifespan(app: FastAPI):
                 raise RuntimeError(f"refusing to start: {e}") from None
         else:  # load in the background: /health says "starting" meanwhile
             app.state.model_loader = loop.run_in_executor(None, load)
+    await s.tasks.start()
     try:
         yield
     finally:

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     request_timeout: float = _env("REQUEST_TIMEOUT", default=300.0, gt=0, description="seconds a request may take")
     log_level: str = _env("LOG_LEVEL", default="INFO")
     cors_origins: str = _env("CORS_ORIGINS", default="*", description="comma-separated origins")
+    task_backend: Literal["memory", "redis"] = _env(
+        "TASK_BACKEND", default="memory",
+        description="where tasks live: memory (this process) or redis (shared by every replica)")
+    redis_url: str = _env("REDIS_URL", default="redis://localhost:6379/0", description="the Redis of TASK_BACKEND=redis")
+    role: Literal["all", "api", "worker"] = _env(
+        "ROLE", default="all",
+        description="all: API and inference; api: API only, no model (work goes to workers); worker: queued work only")
 
     # --- ours ---
     model_fallback: str = _env(
@@ -97,6 +104,13 @@ class Settings(BaseSettings):
                                    description="open WebSocket connections; beyond it new ones are closed (1001)")
     shutdown_grace: float = _env("SHUTDOWN_GRACE", default=10.0, ge=0,
                                  description="seconds running tasks get to stop on shutdown")
+    queue_claim_idle: float = _env(
+        "QUEUE_CLAIM_IDLE", default=10.0, gt=0, le=3600,
+        description="TASK_BACKEND=redis: seconds without a heartbeat after which a dead replica's task is taken over")
+    redis_timeout: float = _env("REDIS_TIMEOUT", default=2.0, gt=0, le=60,
+                                description="seconds one Redis call may take before the backend counts as down")
+    replica_name: str = _env("REPLICA_NAME", default="",
+                             description="this replica's name in the shared queue (default: host name and pid)")
 
     @field_validator("model", "model_fallback", "device")
     @classmethod

@@ -1,10 +1,157 @@
-"""Several replicas sharing tasks through a real Redis (TASK_BACKEND=redis)."""
+"""Several replicas sharing tasks through a real Redis (TASK_BACKEND=redis): live uvicorn
+processes of the real app (tests/replica_app.py, a stand-in model that takes a set time per
+call), one redis-server started by the test."""
 
 from __future__ import annotations
 
-import redis
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 
+import httpx
+import numpy as np
+import pytest
+import redis
+from websockets.sync.client import connect
+
+from tests.conftest import REPO, b64, free_port, png_bytes
 from tests.redis_server import persistent_redis, redis_server  # noqa: F401  (fixtures)
+
+CLAIM_IDLE = "1.5"  # seconds before a dead replica's task is taken over (short, for the tests)
+
+
+def wide_image() -> str:
+    img = np.full((240, 1600, 3), (200, 180, 160), np.uint8)
+    for x in (60, 460, 860, 1260):
+        img[100:130, x:x + 120] = 10
+    return b64(png_bytes(img))
+
+
+WIDE = wide_image()
+REGIONS = [{"x": x - 5, "y": 95, "width": 130, "height": 40} for x in (60, 460, 860, 1260)]  # 4 model calls
+
+
+class Replica:
+    def __init__(self, tmp: Path, redis_url: str, name: str, **env: str):
+        self.port, self.name = free_port(), name
+        self.url = f"http://127.0.0.1:{self.port}"
+        full = {k: v for k, v in os.environ.items() if k not in ("IOPAINT_API_KEY",)}
+        full.update({"TASK_BACKEND": "redis", "REDIS_URL": redis_url, "IOPAINT_PORT": str(self.port),
+                     "REPLICA_NAME": name, "QUEUE_CLAIM_IDLE": CLAIM_IDLE, "REDIS_TIMEOUT": "1",
+                     "TEXT_DETECTION": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1",
+                     "TORCH_HOME": str(tmp / "torch"), "XDG_CACHE_HOME": str(tmp / "cache"), "HF_HUB_OFFLINE": "1",
+                     "TEST_MODEL_DELAY": "0.05", "SHUTDOWN_GRACE": "1", **env})
+        self.log_path = tmp / f"replica-{name}.log"
+        self.proc = subprocess.Popen([sys.executable, "-m", "tests.replica_app"], cwd=REPO, env=full,
+                                     stdout=open(self.log_path, "wb"), stderr=subprocess.STDOUT)
+
+    def wait_healthy(self, timeout: float = 120) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                pytest.fail(f"replica {self.name} exited:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                r = httpx.get(f"{self.url}/api/v1/health", timeout=2)
+                if r.status_code == 200 and r.json().get("status") == "healthy" \
+                        and r.json()["task_backend"]["state"] == "up":
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"replica {self.name} not healthy:\n{self.log_path.read_text()[-3000:]}")
+
+    def get(self, path: str, **kw) -> httpx.Response:
+        return httpx.get(self.url + path, timeout=10, **kw)
+
+    def post(self, path: str, **kw) -> httpx.Response:
+        return httpx.post(self.url + path, timeout=30, **kw)
+
+    def running(self) -> list[str]:
+        return self.get("/api/v1/health").json()["task_backend"]["running_here"]
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def replicas(tmp_path):
+    started: list[Replica] = []
+
+    def start(redis_url: str, n: int = 2, **env: str) -> list[Replica]:
+        new = [Replica(tmp_path, redis_url, f"r{len(started) + i}", **env) for i in range(n)]
+        started.extend(new)
+        for r in new:
+            r.wait_healthy()
+        return new
+
+    yield start
+    for r in started:
+        r.stop(signal.SIGKILL)
+
+
+def submit(replica: Replica, task_id: str, **extra) -> dict:
+    r = replica.post("/api/v1/inpaint-regions-async", json={"image": WIDE, "regions": REGIONS, "task_id": task_id,
+                                                            **extra})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def wait_status(replica: Replica, task_id: str, want=("completed", "error", "cancelled"), timeout: float = 30) -> dict:
+    deadline = time.monotonic() + timeout
+    body = {}
+    while time.monotonic() < deadline:
+        body = replica.get(f"/api/v1/task-status/{task_id}").json()
+        if body.get("status") in want:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout} s")
+
+
+def read_until_final(ws, limit: int = 500) -> list[dict]:
+    msgs = []
+    for _ in range(limit):
+        m = json.loads(ws.recv(timeout=30))
+        msgs.append(m)
+        if m["type"] in ("task_completed", "task_failed", "task_cancelled"):
+            return msgs
+    raise AssertionError("no final message")
+
+
+class CallbackSink:
+    """An HTTP receiver of callbacks that counts them per task."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        sink = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                sink.received.append(json.loads(body))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
 
 
 def test_the_redis_server_has_the_primitives_the_queue_uses(redis_server):  # noqa: F811
@@ -16,3 +163,84 @@ def test_the_redis_server_has_the_primitives_the_queue_uses(redis_server):  # no
     assert r.xreadgroup("g", "c1", {"s": ">"}, count=1)[0][1][0][1] == {b"task_id": b"a"}
     _, claimed, _ = r.xautoclaim("s", "g", "c2", min_idle_time=0, count=1)
     assert claimed[0][1] == {b"task_id": b"a"}
+
+
+def test_a_task_is_followed_cancelled_and_fetched_through_any_replica(redis_server, replicas):  # noqa: F811
+    a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.1")
+    # a general-channel subscription on b, and a task channel on a, both before the task exists
+    with connect(f"ws://127.0.0.1:{b.port}/api/v1/ws/progress") as general, \
+            connect(f"ws://127.0.0.1:{a.port}/api/v1/ws/progress/shared-1") as channel:
+        assert json.loads(general.recv(timeout=10))["type"] == "connection_established"
+        general.send(json.dumps({"type": "subscribe_task", "task_id": "shared-1"}))
+        assert json.loads(general.recv(timeout=10))["type"] == "task_subscribed"
+        assert [json.loads(channel.recv(timeout=10))["type"] for _ in range(2)] == \
+            ["connection_established", "task_subscribed"]
+        answer = submit(a, "shared-1")
+        assert answer["task_id"] == "shared-1" and answer["status"] == "pending"
+        assert submit_conflict(b, "shared-1")  # the id is taken on every replica
+        for ws in (general, channel):
+            msgs = read_until_final(ws)
+            assert msgs[-1]["type"] == "task_completed" and msgs[-1]["task_id"] == "shared-1"
+            progress = [m["overall_progress"] for m in msgs if m["type"] == "progress_update"]
+            assert progress == sorted(progress) and progress[-1] == 100
+            assert sum(m["type"] == "task_completed" for m in msgs) == 1
+    for r in (a, b):
+        st = r.get("/api/v1/task-status/shared-1").json()
+        assert st["status"] == "completed" and st["total_regions"] == 4
+        res = r.get("/api/v1/task-result/shared-1")
+        assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+    counts = b.get("/api/v1/tasks").json()
+    assert counts["completed_tasks"] == 1 and counts["active_tasks"] == 0
+
+    # cancel through the replica that does not run it: the running one stops at its next step
+    submit(b, "shared-2")
+    deadline = time.monotonic() + 20
+    while not (runner := [r for r in (a, b) if "shared-2" in r.running()]):
+        assert time.monotonic() < deadline, "no replica took the task"
+        time.sleep(0.05)
+    other = b if runner[0] is a else a
+    wait_status(other, "shared-2", want=("processing",))
+    r = other.post("/api/v1/cancel-task/shared-2")
+    assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    final = wait_status(other, "shared-2")
+    assert final["status"] == "cancelled"
+    time.sleep(0.5)
+    assert runner[0].running() == [] and other.get("/api/v1/task-status/shared-2").json()["status"] == "cancelled"
+    assert other.get("/api/v1/task-result/shared-2").status_code == 409
+    assert a.get("/api/v1/task-status/nope").status_code == 404
+
+
+def submit_conflict(replica: Replica, task_id: str) -> bool:
+    r = replica.post("/api/v1/inpaint-regions-async", json={"image": WIDE, "regions": REGIONS, "task_id": task_id})
+    return r.status_code == 409 and r.json()["error"] == "task_id_conflict"
+
+
+def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_server, replicas):  # noqa: F811
+    sink = CallbackSink()
+    try:
+        a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.6")
+        with connect(f"ws://127.0.0.1:{b.port}/api/v1/ws/progress/crash-1") as ws:
+            submit(a, "crash-1", callback_url=sink.url)
+            deadline = time.monotonic() + 20
+            while not (runner := [r for r in (a, b) if "crash-1" in r.running()]):
+                assert time.monotonic() < deadline
+                time.sleep(0.05)
+            survivor = b if runner[0] is a else a
+            wait_status(survivor, "crash-1", want=("processing",))
+            killed_at = time.monotonic()
+            runner[0].stop(signal.SIGKILL)  # no chance to clean up
+            final = wait_status(survivor, "crash-1", timeout=30)
+            assert final["status"] == "completed", final
+            assert time.monotonic() - killed_at < 15
+            if survivor is b:  # the WebSocket was on the survivor: it saw one completion
+                msgs = read_until_final(ws)
+                assert msgs[-1]["type"] == "task_completed"
+        assert survivor.get("/api/v1/task-result/crash-1").status_code == 200
+        deadline = time.monotonic() + 10
+        while not sink.received and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # room for a duplicate, were there one
+        assert [c["task_id"] for c in sink.received] == ["crash-1"]
+        assert sink.received[0]["status"] == "completed"
+    finally:
+        sink.close()

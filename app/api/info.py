@@ -71,6 +71,7 @@ async def health(s: ServicesDep):
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
         "active_tasks": s.tasks.registry.active_count(),
+        "task_backend": s.tasks.backend_state(),
         "websocket_connections": len(s.tasks.hub.connections),
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})

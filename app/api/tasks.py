@@ -101,8 +101,9 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
     parsed: ParsedBody = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
     job = to_pipeline_input(parsed, s.settings)
     opts = _options(parsed.params, s)
-    require_model(s)
-    task = tasks.submit([job], opts)
+    if s.settings.task_backend == "memory":  # shared: any replica with a model runs it
+        require_model(s)
+    task = await tasks.admit([job], opts)
     return _answer(request, task, opts.enable_progress, "task")
 
 
@@ -120,19 +121,20 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
                                                "detect": item.detect})
         jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings, f"items[{i}]"))
     opts = _options(b, s)
-    require_model(s)
-    task = tasks.submit(jobs, opts, batch=True, names=[it.name for it in b.items])
+    if s.settings.task_backend == "memory":
+        require_model(s)
+    task = await tasks.admit(jobs, opts, batch=True, names=[it.name for it in b.items])
     return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")
 
 
 @router.get("/task-status/{task_id}", summary="A task's state and progress")
 async def task_status(task_id: TaskId, tasks: ManagerDep):
-    return tasks.registry.get(task_id).snapshot()
+    return (await tasks.get(task_id)).snapshot()
 
 
 @router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step")
 async def cancel_task(task_id: TaskId, tasks: ManagerDep):
-    task = tasks.cancel(task_id)
+    task = await tasks.cancel_task(task_id)
     if task.status == COMPLETED:
         raise Conflict(f"task {task_id!r} has already completed", code="task_finished")
     if task.finished and task.status != "cancelled":
@@ -144,7 +146,7 @@ async def cancel_task(task_id: TaskId, tasks: ManagerDep):
 @router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)",
             responses={200: {"content": {"image/png": {}, "application/zip": {}}}, 404: {}, 409: {}})
 async def task_result(task_id: TaskId, tasks: ManagerDep):
-    task = tasks.registry.get(task_id)
+    task = await tasks.get_with_result(task_id)
     if task.status != COMPLETED:
         raise Conflict(f"task {task_id!r} is {task.status}, not completed", code="task_not_finished")
     data = batch_zip(task) if task.kind == "batch" else task.result
@@ -154,7 +156,7 @@ async def task_result(task_id: TaskId, tasks: ManagerDep):
 
 @router.get("/task-result/{task_id}/{index}", summary="One item of a finished batch")
 async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
-    task = tasks.registry.get(task_id)
+    task = await tasks.get_with_result(task_id)
     if task.kind != "batch" or not 0 <= index < len(task.items):
         raise NotFound(f"task {task_id!r} has no item {index}", code="item_not_found")
     item = task.items[index]
@@ -166,5 +168,5 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
 
 @router.get("/tasks", summary="Counts of tasks, and the queue")
 async def list_tasks(s: ServicesDep, tasks: ManagerDep):
-    return {**tasks.registry.counts(), "queue": s.runner.stats,
+    return {**(await tasks.counts()), "queue": s.runner.stats,
             "websocket_connections": len(tasks.hub.connections)}

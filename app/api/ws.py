@@ -12,6 +12,7 @@ from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from app.errors import ServiceError
 from app.tasks.manager import TaskManager
 from app.tasks.progress import Subscriber, message
 from app.tasks.registry import CANCELLED, COMPLETED, ERROR, Task
@@ -47,19 +48,25 @@ class Connection:
             msg = await self.sub.outbox.get()
             await asyncio.wait_for(self.ws.send_text(json.dumps(msg)), SEND_TIMEOUT)
 
-    def subscribe(self, task_id: str) -> None:
+    async def subscribe(self, task_id: str) -> None:
         if not self.hub.subscribe(task_id, self.sub):
             self.send(message("error", message="too many subscriptions on this connection", task_id=task_id))
             return
         self.send(message("task_subscribed", task_id=task_id))
-        task = self.tasks.registry.find(task_id)
+        task = await self._find(task_id)
         if task is not None:  # a late subscriber learns the current (or final) state at once
             self.send(self.tasks.progress_message(task))
             final = final_message(task)
             if final:
                 self.send(final)
 
-    def handle(self, raw: str) -> None:
+    async def _find(self, task_id: str) -> Task | None:
+        try:
+            return await self.tasks.find(task_id)
+        except ServiceError:  # the task store is unreachable: no current state to tell
+            return None
+
+    async def handle(self, raw: str) -> None:
         if raw.strip().lower() == "ping":
             return self.send(message("pong"))
         try:
@@ -77,17 +84,20 @@ class Connection:
         if not isinstance(task_id, str) or not task_id or len(task_id) > 200:
             return self.send(message("error", message=f"{kind} needs a task_id"))
         if kind == "subscribe_task":
-            return self.subscribe(task_id)
+            return await self.subscribe(task_id)
         if kind == "unsubscribe_task":
             self.hub.unsubscribe(task_id, self.sub)
             return self.send(message("task_unsubscribed", task_id=task_id))
-        task = self.tasks.registry.find(task_id)
+        task = await self._find(task_id)
         if task is None:
             return self.send(message("error", message=f"unknown task {task_id!r}", task_id=task_id))
         if kind == "get_task_status":
             return self.send(self.tasks.progress_message(task))
         was_subscribed = task_id in self.sub.tasks
-        self.tasks.cancel(task_id)
+        try:
+            task = await self.tasks.cancel_task(task_id)
+        except ServiceError as e:
+            return self.send(message("error", message=e.detail, task_id=task_id))
         if not was_subscribed:  # subscribers hear it from the hub; tell the asker directly
             self.send(self.tasks.progress_message(task))
 
@@ -97,7 +107,7 @@ class Connection:
         closer = asyncio.create_task(self.sub.close_requested.wait())
         self.send(message("connection_established", connection_id=self.sub.connection_id, task_id=task_id))
         if task_id:
-            self.subscribe(task_id)
+            await self.subscribe(task_id)
         try:
             while True:
                 receive = asyncio.create_task(self.ws.receive())
@@ -116,7 +126,7 @@ class Connection:
                 if text is None or len(text) > MAX_MESSAGE:
                     self.send(message("error", message=f"messages must be text JSON under {MAX_MESSAGE} bytes"))
                     continue
-                self.handle(text)
+                await self.handle(text)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
             pass
         finally:

@@ -49,6 +49,34 @@ class TaskManager:
         self._intervals: dict[str, float] = {}
         self.closing = False
 
+    # --- the interface the routes use (the Redis manager implements the same, over the network) ---
+    async def start(self) -> None:
+        """Background work the backend needs (none in memory)."""
+
+    async def admit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
+                    names: list[str | None] | None = None) -> Task:
+        return self.submit(jobs, opts, batch=batch, names=names)
+
+    async def find(self, task_id: str) -> Task | None:
+        return self.registry.find(task_id)
+
+    async def get(self, task_id: str) -> Task:
+        return self.registry.get(task_id)
+
+    async def get_with_result(self, task_id: str) -> Task:
+        """The task with its result bytes (in memory they are always there)."""
+        return self.registry.get(task_id)
+
+    async def cancel_task(self, task_id: str) -> Task:
+        return self.cancel(task_id)
+
+    async def counts(self) -> dict[str, Any]:
+        return self.registry.counts()
+
+    def backend_state(self) -> dict[str, Any]:
+        """For /health: where tasks live and whether that store answers."""
+        return {"backend": "memory", "state": "up"}
+
     # --- submit ---
     def submit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
                names: list[str | None] | None = None) -> Task:
@@ -195,6 +223,11 @@ class TaskManager:
     def _end(self, task: Task, status: str, error: str | None = None, code: str | None = None) -> None:
         if task.finished:
             return
+        self._mark_end(task, status, error, code)
+        self._announce_end(task)
+
+    def _mark_end(self, task: Task, status: str, error: str | None, code: str | None) -> None:
+        """The record's final state (no messages yet: a shared store first decides who ended it)."""
         task.status, task.completed_at = status, time.time()
         task.error, task.error_code = error, code
         if status == COMPLETED:
@@ -204,6 +237,10 @@ class TaskManager:
             task.message = error or "cancelled"
         else:
             task.message = f"failed: {error}"
+
+    def _announce_end(self, task: Task) -> None:
+        """The final messages, the callback, and the record's place in the eviction order."""
+        status, error = task.status, task.error
         self._publish_progress(task, force=True)
         base = {"task_id": task.task_id, "elapsed_time": task.elapsed}
         if status == COMPLETED:

@@ -161,6 +161,10 @@ class TaskRegistry:
         self._tasks[tid] = task
         return task
 
+    def adopt(self, task: Task) -> None:
+        """Keep a task made elsewhere (a shared store's record that this replica runs)."""
+        self._tasks[task.task_id] = task
+
     def discard(self, task_id: str) -> None:
         """Forget a task that was never admitted."""
         self._tasks.pop(task_id, None)

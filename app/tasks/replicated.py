@@ -1,0 +1,469 @@
+"""Tasks shared by every replica through Redis (TASK_BACKEND=redis).
+
+The same interface as `TaskManager` (the routes do not know which one they talk to), and the
+same pipeline, progress and end-of-task code: only where records live, how work is taken, and
+how messages reach other replicas differ.
+
+- Submit: one script checks the id and the global bound (the number of live tasks, MAX_QUEUE_SIZE)
+  and adds the record and a queue entry. No local work: any replica with a free slot takes it.
+- Work: a replica reads the stream (consumer group) only when it has a free inference slot, keeps
+  its entries claimed with a heartbeat, and takes over entries whose replica stopped heartbeating
+  (QUEUE_CLAIM_IDLE seconds). A task run again keeps its id; ending it is one script that only the
+  first replica to end it wins, so it completes once and its callback (claimed with SET NX) goes
+  out once.
+- Messages: every progress and final message is published locally and to the `events` channel;
+  each replica fans what it hears out to its own WebSocket subscribers, so a subscription made on
+  any replica, before or after the task exists, hears it.
+- Redis down: calls fail within REDIS_TIMEOUT; submits and lookups answer 503
+  `task_backend_unavailable`; running tasks keep running and their end is written when Redis is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any, Callable
+
+from app.engine import pipeline
+from app.engine.models import InpaintModel
+from app.errors import Busy, Conflict, NotFound
+from app.tasks.callbacks import CallbackSender
+from app.tasks.manager import TaskManager, TaskOptions
+from app.tasks.progress import ProgressHub
+from app.tasks.redis_store import (CANCELS, EVENTS, RedisError, RedisStore, decode_jobs, decode_task, encode_jobs,
+                                   encode_task)
+from app.tasks.registry import CANCELLED, FINISHED, PENDING, BatchItem, Task, TaskRegistry
+from app.tasks.runner import InferenceRunner
+
+log = logging.getLogger("app.tasks.redis")
+
+RETRY_AFTER = 5  # seconds a client is told to wait while Redis is unreachable
+MAX_OUTBOX = 10_000  # progress messages waiting to be published; beyond it intermediate ones are dropped
+
+
+def backend_unavailable(e: Exception) -> Busy:
+    return Busy(f"the task store (Redis) is unreachable: {type(e).__name__}; retry shortly",
+                retry_after=RETRY_AFTER, code="task_backend_unavailable")
+
+
+class RelayHub(ProgressHub):
+    """This replica's WebSocket fan-out, and a relay of everything published here to the others."""
+
+    def __init__(self, forward: Callable[[str, dict[str, Any]], None]):
+        super().__init__()
+        self._forward = forward
+
+    def publish(self, task_id: str, msg: dict[str, Any]) -> None:
+        super().publish(task_id, msg)
+        self._forward(task_id, msg)
+
+    def deliver(self, task_id: str, msg: dict[str, Any]) -> None:
+        """A message another replica published: to local subscribers only."""
+        super().publish(task_id, msg)
+
+
+class RedisTaskManager(TaskManager):
+    def __init__(self, store: RedisStore, registry: TaskRegistry, runner: InferenceRunner,
+                 callbacks: CallbackSender, limits: pipeline.Limits, model: Callable[[], InpaintModel | None],
+                 detector: Callable[[], Any] = lambda: None,
+                 observe: Callable[[str, dict], None] = lambda model, timings: None, *,
+                 max_live: int = 16, claim_idle: float = 10.0, runs_work: bool = True, replica: str = ""):
+        super().__init__(registry, runner, RelayHub(self._relay), callbacks, limits, model, detector, observe)
+        self.store, self.max_live, self.claim_idle, self.runs_work = store, max_live, claim_idle, runs_work
+        self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
+        self._local: dict[str, Task] = {}  # tasks this replica runs now
+        self._runs: dict[str, asyncio.Task] = {}  # task id -> its run here (from taking the entry on)
+        self._entries: dict[str, str] = {}  # task id -> its queue entry
+        self._commits: dict[str, asyncio.Task] = {}
+        self._handed_back: set[str] = set()
+        self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
+        self._events: list[str] = []
+        self._wake: asyncio.Event | None = None
+        self._loops: list[asyncio.Task] = []
+        self._consumer: asyncio.Task | None = None
+        self.state: dict[str, Any] = {"backend": "redis", "state": "connecting", "replica": self.replica}
+        self.queue_figures: dict[str, int] = {}
+        self.taken_over = 0
+
+    # --- lifecycle ---
+    async def start(self) -> None:
+        if self._loops:
+            return
+        self._wake = asyncio.Event()
+        self._loops = [asyncio.create_task(self._writer()), asyncio.create_task(self._listener()),
+                       asyncio.create_task(self._monitor())]
+        if self.runs_work:
+            self._consumer = asyncio.create_task(self._consume())
+            self._loops.append(self._consumer)
+
+    def _up(self) -> None:
+        if self.state["state"] != "up":
+            if self.state["state"] == "down":
+                log.warning("task store reachable again (Redis)")
+            self.state = {**self.state, "state": "up", "error": None}
+
+    def _down(self, e: Exception) -> None:
+        if self.state["state"] != "down":
+            log.warning("task store unreachable (Redis): %s: %s", type(e).__name__, e)
+        self.state = {**self.state, "state": "down", "error": f"{type(e).__name__}: {e}"[:200]}
+
+    def backend_state(self) -> dict[str, Any]:
+        return {**self.state, "role_runs_work": self.runs_work, "queue": self.queue_figures,
+                "running_here": sorted(self._local)}
+
+    # --- the routes' interface ---
+    async def admit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
+                    names: list[str | None] | None = None) -> Task:
+        if self.closing:
+            raise Busy("the service is shutting down", retry_after=10, code="shutting_down")
+        task = Task(task_id=opts.task_id or str(uuid.uuid4()), kind="batch" if batch else "inpaint",
+                    callback_url=opts.callback_url)
+        if batch:
+            task.items = [BatchItem(index=i, name=(names or [None] * len(jobs))[i]) for i in range(len(jobs))]
+        task.estimate_seconds = self.runner.estimate_seconds() * max(1, len(jobs))
+        interval = opts.progress_interval if opts.enable_progress else -1.0
+        payload = encode_jobs(jobs) if sum(_size(j) for j in jobs) < 1_000_000 else \
+            await asyncio.to_thread(encode_jobs, jobs)
+        try:
+            kind, val = await self.store.submit(task.task_id, self.max_live, encode_task(task, {"interval": interval}),
+                                                payload)
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+        self._up()
+        if kind == "conflict":
+            raise Conflict(f"task {task.task_id!r} is already {val}; choose another task_id", code="task_id_conflict")
+        if kind == "busy":
+            raise Busy(f"the queue is full ({val} tasks waiting or running, limit {self.max_live}); retry later",
+                       retry_after=self.runner.retry_after(), code="queue_full")
+        task.message = f"queued ({val} ahead)"
+        # to subscribers only: the record was just written, and a replica may already be running it
+        self.hub.publish(task.task_id, self.progress_message(task))
+        log.info("task submitted task_id=%s kind=%s items=%d replica=%s", task.task_id, task.kind, len(jobs),
+                 self.replica)
+        return task
+
+    async def find(self, task_id: str) -> Task | None:
+        local = self._local.get(task_id)
+        if local is not None:
+            return local
+        try:
+            found = await self.store.load(task_id)
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+        return found[0] if found else None
+
+    async def get(self, task_id: str) -> Task:
+        task = await self.find(task_id)
+        if task is None:
+            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+        return task
+
+    async def get_with_result(self, task_id: str) -> Task:
+        try:
+            found = await self.store.load(task_id, results=True)
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+        if found is None:
+            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+        task, _extra, blobs = found
+        task.result = blobs.get("result")
+        for item in task.items:
+            item.result = blobs.get(f"item:{item.index}")
+        return task
+
+    async def cancel_task(self, task_id: str) -> Task:
+        try:
+            status = await self.store.request_cancel(task_id)
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+        if status is None:
+            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+        local = self._local.get(task_id)
+        if local is not None:
+            local.cancel_event.set()
+            return local
+        task = await self.get(task_id)
+        if status == PENDING:  # no replica has started it: it ends now (the entry is skipped when taken)
+            task.cancel_event.set()
+            self._mark_end(task, CANCELLED, None, None)
+            await self._commit(task)
+        return task
+
+    async def counts(self) -> dict[str, Any]:
+        try:
+            return await self.store.counts()
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+
+    # --- taking work ---
+    def _free_slot(self) -> bool:
+        q = self.runner.stats
+        return len(self._runs) < self.runner.workers and q["queued"] + q["running"] < self.runner.workers
+
+    async def _consume(self) -> None:
+        idle_ms = int(self.claim_idle * 1000)
+        while not self.closing:
+            if self._model() is None or not self._free_slot():
+                await asyncio.sleep(0.02)
+                continue
+            try:
+                got = await self.store.take_over(self.replica, idle_ms)
+                if got is not None:
+                    self.taken_over += 1
+                    log.warning("taking over task_id=%s: its replica stopped (no heartbeat for %.0f s)",
+                                got[1], self.claim_idle)
+                else:
+                    got = await self.store.take(self.replica, block_ms=500)
+                self._up()
+            except RedisError as e:
+                self._down(e)
+                await asyncio.sleep(0.5)
+                continue
+            if got is not None:
+                entry_id, task_id = got
+                self._entries[task_id] = entry_id
+                self._runs[task_id] = asyncio.create_task(self._run_entry(entry_id, task_id))
+
+    async def _run_entry(self, entry_id: str, task_id: str) -> None:
+        try:
+            try:
+                found = await self.store.load_for_run(task_id)
+            except RedisError as e:  # the entry stays ours; another try after the claim idle time
+                self._down(e)
+                return
+            if found is None or found[0] in FINISHED:  # ended (cancelled while pending) or evicted
+                await self.store.ack(entry_id)
+                return
+            status, rec, raw_jobs, cancelled = found
+            task, extra = decode_task(rec)
+            self._local[task_id] = task
+            try:
+                jobs = await asyncio.to_thread(decode_jobs, raw_jobs)
+            except (ValueError, TypeError, KeyError) as e:  # unreadable input: it fails, never loops
+                log.error("task %s has an unreadable input: %s", task_id, e)
+                self._end(task, "error", error="the task's input could not be read", code="invalid_task")
+                await self._commits.pop(task_id)
+                return
+            self.registry.adopt(task)
+            self._intervals[task_id] = _interval(extra.get("interval", 0.0))
+            if status != PENDING:  # its replica died mid-run: run again, same id; progress never goes down
+                task.status, task.message = PENDING, "restarted on another replica"
+            if cancelled:
+                task.cancel_event.set()
+            loop = asyncio.get_running_loop()
+            while True:  # a synchronous request may have taken the slot meanwhile
+                try:
+                    slot = self.runner.reserve()
+                    break
+                except Busy:
+                    await asyncio.sleep(0.05)
+            cf = self.runner.submit(slot, self._work, task, jobs, self._model(), loop)
+            await self._finish_when_done(task, cf)
+            commit = self._commits.pop(task_id, None)
+            if commit is not None:
+                await commit
+        except Exception:
+            log.exception("task %s could not be run here; another replica takes it over", task_id)
+        finally:
+            self._runs.pop(task_id, None)
+            self._local.pop(task_id, None)
+            self._entries.pop(task_id, None)
+            self._intervals.pop(task_id, None)
+            self._last_publish.pop(task_id, None)
+
+    # --- ending: the first replica to end a task wins ---
+    def _end(self, task: Task, status: str, error: str | None = None, code: str | None = None) -> None:
+        if task.finished or task.task_id in self._handed_back:
+            return
+        self._mark_end(task, status, error, code)
+        self._commits[task.task_id] = asyncio.create_task(self._commit(task))
+
+    async def _commit(self, task: Task) -> None:
+        """Write the end (retrying while Redis is down); announce it only if this replica ended it."""
+        blobs: dict[str, bytes] = {}
+        if task.result is not None:
+            blobs["result"] = task.result
+        for item in task.items:
+            if item.result is not None:
+                blobs[f"item:{item.index}"] = item.result
+        rec = encode_task(task, {"interval": -1.0})
+        delay = 0.2
+        while True:
+            try:
+                won = await self.store.finish(task, rec, self._entries.get(task.task_id), blobs)
+                self._up()
+                break
+            except RedisError as e:
+                self._down(e)
+                if self.closing and delay > 5:  # shutting down with Redis gone: the entry is taken over later
+                    return
+                await asyncio.sleep(delay)
+                delay = min(2.0, delay * 2)
+        if won:
+            self._announce_end(task)
+
+    def _send_callback(self, task: Task) -> None:
+        if not task.callback_url or task.status == CANCELLED:
+            return
+
+        async def claim_then_send() -> None:
+            for attempt in range(10):
+                try:
+                    if await self.store.claim_callback(task.task_id, self.replica):
+                        TaskManager._send_callback(self, task)
+                    return
+                except RedisError as e:
+                    self._down(e)
+                    await asyncio.sleep(min(5.0, 0.5 * 2 ** attempt))
+            log.warning("callback of task_id=%s not sent: the task store stayed unreachable", task.task_id)
+
+        asyncio.create_task(claim_then_send())
+
+    # --- progress: saved to the record and relayed to every replica ---
+    def _publish_progress(self, task: Task, force: bool = False) -> None:
+        tid = task.task_id
+        if not task.finished:
+            self._saves[tid] = (task.status, encode_task(task, {"interval": self._interval_of(tid)}))
+            self._kick()
+        interval = self._intervals.get(tid, 0.0)
+        now = time.monotonic()
+        if not force and (interval == float("inf") or now - self._last_publish.get(tid, 0) < interval):
+            return
+        self._last_publish[tid] = now
+        self.hub.publish(tid, self.progress_message(task))
+
+    def _interval_of(self, tid: str) -> float:
+        i = self._intervals.get(tid, 0.0)
+        return -1.0 if i == float("inf") else i
+
+    def _relay(self, task_id: str, msg: dict[str, Any]) -> None:
+        if len(self._events) >= MAX_OUTBOX and msg.get("type") == "progress_update":
+            return
+        self._events.append(json.dumps({"o": self.replica, "t": task_id, "m": msg}, separators=(",", ":")))
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+    async def _writer(self) -> None:
+        """Publishes and saves in batches: one round trip per batch, order kept."""
+        assert self._wake is not None
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            saves, events = self._saves, self._events
+            self._saves, self._events = {}, []
+            try:
+                answers = await self.store.save([(t, st, rec) for t, (st, rec) in saves.items()], events)
+                self._up()
+            except RedisError as e:  # these messages are lost; the next ones go out once Redis is back
+                self._down(e)
+                await asyncio.sleep(0.5)
+                continue
+            for tid, answer in zip(saves, answers):
+                if answer == -1 and tid in self._local:  # cancelled elsewhere: stop at the next step
+                    self._local[tid].cancel_event.set()
+
+    async def _listener(self) -> None:
+        """Hears other replicas' messages and cancels; reconnects after an outage."""
+        while not self.closing:
+            pubsub = self.store.pubsub_client.pubsub()
+            try:
+                await pubsub.subscribe(EVENTS, CANCELS)
+                self._up()
+                while not self.closing:
+                    m = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+                    if m is None:
+                        continue
+                    if m["channel"] == CANCELS.encode():
+                        local = self._local.get(m["data"].decode())
+                        if local is not None:
+                            local.cancel_event.set()
+                        continue
+                    ev = json.loads(m["data"])
+                    if ev.get("o") != self.replica:
+                        self.hub.deliver(ev["t"], ev["m"])
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, ValueError) as e:
+                self._down(e)
+                await asyncio.sleep(0.5)
+            finally:
+                try:
+                    await asyncio.wait_for(pubsub.aclose(), 1)
+                except Exception:
+                    pass
+
+    async def _monitor(self) -> None:
+        """Heartbeats for the entries run here, cancel flags, reachability and the queue figures."""
+        period = max(0.2, min(1.0, self.claim_idle / 4))
+        while True:
+            try:
+                entries = [self._entries[t] for t in list(self._local) if t in self._entries]
+                if entries:
+                    await self.store.heartbeat(self.replica, entries)
+                    ids = [t for t in list(self._local) if t in self._entries]
+                    for tid, flag in zip(ids, await self.store.cancel_flags(ids)):
+                        if flag and tid in self._local:
+                            self._local[tid].cancel_event.set()
+                self.queue_figures = await self.store.queue_figures()
+                self._up()
+            except RedisError as e:
+                self._down(e)
+            await asyncio.sleep(period)
+
+    def _commits_pending(self) -> bool:
+        return any(not c.done() for c in self._commits.values())
+
+    # --- stopping: finish, or hand the work back to the queue ---
+    async def shutdown(self, grace: float) -> None:
+        self.closing = True
+        if self._consumer is not None:
+            self._consumer.cancel()
+        if self._runs:
+            await asyncio.wait(list(self._runs.values()), timeout=grace)
+        kept = False  # an entry still held here: keep this consumer, so the entry is taken over later
+        for tid, task in list(self._local.items()):
+            if task.finished:
+                continue
+            try:
+                await asyncio.wait_for(self.store.hand_back(tid, self._entries.get(tid)), self.store.timeout + 1)
+                log.info("task handed back to the queue task_id=%s", tid)
+            except (RedisError, asyncio.TimeoutError) as e:
+                self._down(e if isinstance(e, RedisError) else RedisError("timeout"))
+                kept = True
+            self._handed_back.add(tid)
+            task.cancel_event.set()
+        if self._commits:
+            await asyncio.wait(list(self._commits.values()), timeout=max(1.0, self.store.timeout * 2))
+        if self._wake is not None:  # let the last messages out
+            self._wake.set()
+            await asyncio.sleep(0.05)
+        if not kept and not self._commits_pending():
+            try:
+                await asyncio.wait_for(self.store.forget_consumer(self.replica), self.store.timeout)
+            except (RedisError, asyncio.TimeoutError):
+                pass
+        for t in self._loops:
+            t.cancel()
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        await self.store.close()
+
+
+def _interval(stored: float | None) -> float:
+    return float("inf") if stored is None or stored < 0 else float(stored)
+
+
+def _size(job: pipeline.InpaintInput) -> int:
+    return len(job.image or b"") + len(job.mask or b"")
