@@ -24,6 +24,11 @@ class Metrics:
         self.queue = Gauge("iopaint_queue_jobs", "Jobs admitted to the inference queue", ["state"], registry=r)
         self.active_tasks = Gauge("iopaint_active_tasks", "Async tasks pending or running", registry=r)
         self.ws = Gauge("iopaint_websocket_connections", "Open WebSocket progress connections", registry=r)
+        self.backend_up = Gauge("iopaint_task_backend_up", "1 when the task store answers (Redis; always 1 in memory)",
+                                ["backend"], registry=r)
+        self.shared_queue = Gauge("iopaint_shared_queue_jobs",
+                                  "TASK_BACKEND=redis: the queue every replica shares (waiting, held by a replica, live)",
+                                  ["state"], registry=r)
         self.model_state = Gauge("iopaint_model_loaded", "1 when the model is loaded and serving",
                                  ["requested", "active", "fallback"], registry=r)
 

@@ -244,3 +244,84 @@ def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_serv
         assert sink.received[0]["status"] == "completed"
     finally:
         sink.close()
+
+
+def test_a_replica_stopping_gracefully_hands_its_task_back(redis_server, replicas):  # noqa: F811
+    # a long claim idle time: the task can only move on this fast if it is handed back
+    a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.8", QUEUE_CLAIM_IDLE="60", SHUTDOWN_GRACE="0.2")
+    submit(a, "graceful-1")
+    deadline = time.monotonic() + 20
+    while not (runner := [r for r in (a, b) if "graceful-1" in r.running()]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    survivor = b if runner[0] is a else a
+    wait_status(survivor, "graceful-1", want=("processing",))
+    runner[0].stop(signal.SIGTERM)
+    assert runner[0].proc.returncode is not None
+    final = wait_status(survivor, "graceful-1", timeout=20)
+    assert final["status"] == "completed", final
+    assert survivor.get("/api/v1/tasks").json()["completed_tasks"] == 1
+
+
+def test_redis_down_then_back(persistent_redis, replicas):  # noqa: F811
+    (a,) = replicas(persistent_redis.url, 1, TEST_MODEL_DELAY="0.5")
+    submit(a, "outage-1")
+    wait_status(a, "outage-1", want=("processing",))
+    persistent_redis.stop()
+
+    started = time.monotonic()
+    r = a.post("/api/v1/inpaint-regions-async", json={"image": WIDE, "regions": REGIONS})
+    assert r.status_code == 503 and r.json()["error"] == "task_backend_unavailable"
+    assert int(r.headers["Retry-After"]) > 0
+    assert time.monotonic() - started < 5  # fails fast, never hangs
+    deadline = time.monotonic() + 10
+    while (h := a.get("/api/v1/health")).json()["task_backend"]["state"] != "down":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert h.status_code == 200 and h.json()["status"] == "healthy"
+    assert 'iopaint_task_backend_up{backend="redis"} 0.0' in a.get("/metrics").text
+    sync = a.post("/api/v1/inpaint-regions", json={"image": WIDE, "regions": REGIONS[:1]})
+    assert sync.status_code == 200 and sync.headers["content-type"] == "image/png"
+    assert a.get("/api/v1/task-status/outage-1").status_code == 200  # it runs here: answered from memory
+    assert a.get("/api/v1/task-status/elsewhere").json()["error"] == "task_backend_unavailable"
+    time.sleep(2.5)  # the running task ends while Redis is away: its end waits to be written
+
+    persistent_redis.start()
+    final = wait_status(a, "outage-1", timeout=20)  # lookups work again without a restart
+    assert final["status"] == "completed", final
+    assert a.get("/api/v1/task-result/outage-1").status_code == 200
+    submit(a, "outage-2")
+    assert wait_status(a, "outage-2")["status"] == "completed"
+    assert a.get("/api/v1/health").json()["task_backend"]["state"] == "up"
+    assert 'iopaint_shared_queue_jobs{state="live"} 0.0' in a.get("/metrics").text
+
+
+def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):  # noqa: F811
+    import asyncio
+
+    from app.engine.pipeline import InpaintInput
+    from app.engine.masks import Region
+    from app.tasks.redis_store import RedisStore, decode_jobs, encode_jobs, encode_task
+    from app.tasks.registry import COMPLETED, Task
+
+    async def run():
+        store = RedisStore(redis_server.url, retention=60, max_result_bytes=250, max_records=100)
+        job = InpaintInput(image=b"\x89PNG raw", regions=[Region.box(1, 2, 3, 4)], model_params={"k": [1, 2]})
+        assert decode_jobs(encode_jobs([job])) == [job]  # JSON, no pickle: what Redis returns is data
+        for i in range(3):
+            task = Task(task_id=f"t{i}")
+            assert (await store.submit(task.task_id, 2, encode_task(task), encode_jobs([job])))[0] == "ok"
+            if i == 0:
+                assert (await store.submit("x", 1, encode_task(Task(task_id="x")), "[]"))[0] == "busy"
+            task.status, task.completed_at = COMPLETED, time.time()
+            assert await store.finish(task, encode_task(task), None, {"result": b"r" * 100}) is True
+            assert await store.finish(task, encode_task(task), None, {"result": b"r" * 100}) is False  # once
+        r = redis.Redis.from_url(redis_server.url)
+        assert 0 < r.ttl("iopaint:task:t2") <= 60  # a finished record expires after TASK_RETENTION
+        assert not r.exists("iopaint:task:t0")  # 300 bytes of results > 250: the oldest went
+        assert r.hget("iopaint:task:t2", "input") is None  # the input is dropped when the task ends
+        counts = await store.counts()
+        assert counts["completed_tasks"] == 2 and counts["stored_result_bytes"] == 200
+        await store.close()
+
+    asyncio.run(run())

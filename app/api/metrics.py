@@ -18,6 +18,11 @@ def _refresh(s: Services) -> None:
     m.queue.labels("running").set(q["running"])
     m.active_tasks.set(s.tasks.registry.active_count())
     m.ws.set(len(s.tasks.hub.connections))
+    backend = s.tasks.backend_state()
+    m.backend_up.clear()
+    m.backend_up.labels(backend["backend"]).set(1 if backend["state"] == "up" else 0)
+    for state, n in (backend.get("queue") or {}).items():
+        m.shared_queue.labels(state).set(n)
     st = s.models.status
     m.model_state.clear()
     m.model_state.labels(st.requested, st.active or "", str(st.fallback).lower()).set(1 if st.state == "ready" else 0)

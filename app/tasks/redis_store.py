@@ -248,17 +248,17 @@ class RedisStore:
         return status.decode(), rec, jobs or b"", cancel is not None
 
     async def cancel_flags(self, task_ids: list[str]) -> list[bool]:
-        pipe = self.redis.pipeline(transaction=False)
-        for tid in task_ids:
-            pipe.hexists(self.key(tid), "cancel")
-        return [bool(x) for x in await pipe.execute()]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for tid in task_ids:
+                pipe.hexists(self.key(tid), "cancel")
+            return [bool(x) for x in await pipe.execute()]
 
     async def counts(self) -> dict[str, Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.smembers(PREFIX + "live")
-        pipe.hvals(PREFIX + "fin")
-        pipe.get(PREFIX + "result_bytes")
-        live, fin, rbytes = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.smembers(PREFIX + "live")
+            pipe.hvals(PREFIX + "fin")
+            pipe.get(PREFIX + "result_bytes")
+            live, fin, rbytes = await pipe.execute()
         statuses = [v.decode().split("|", 1)[0] for v in fin]
         ids = sorted(x.decode() for x in live)
         return {
@@ -274,23 +274,23 @@ class RedisStore:
     async def queue_figures(self) -> dict[str, int]:
         """Shared queue: entries waiting for a replica, entries a replica holds, live tasks."""
         await self.ensure_group()
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xlen(self.queue)
-        pipe.xpending(self.queue, GROUP)
-        pipe.scard(PREFIX + "live")
-        length, pending, live = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xlen(self.queue)
+            pipe.xpending(self.queue, GROUP)
+            pipe.scard(PREFIX + "live")
+            length, pending, live = await pipe.execute()
         held = int(pending["pending"]) if isinstance(pending, dict) else 0
         return {"waiting": max(0, int(length) - held), "held": held, "live": int(live)}
 
     # --- changes ---
     async def save(self, saves: list[tuple[str, str, str]], events: list[str]) -> list[int]:
         """Progress saves (task id, status, record) and event publications in one round trip."""
-        pipe = self.redis.pipeline(transaction=False)
-        for tid, status, rec in saves:
-            await self._update(keys=[self.key(tid)], args=[status, rec], client=pipe)  # queued
-        for ev in events:
-            pipe.publish(EVENTS, ev)
-        out = await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for tid, status, rec in saves:
+                await self._update(keys=[self.key(tid)], args=[status, rec], client=pipe)  # queued
+            for ev in events:
+                pipe.publish(EVENTS, ev)
+            out = await pipe.execute()
         return [int(x) for x in out[:len(saves)]]
 
     async def finish(self, task: Task, rec: str, entry_id: str | None, blobs: dict[str, bytes]) -> bool:
@@ -316,10 +316,10 @@ class RedisStore:
                                          args=[task_id, entry_id or "", GROUP])) == 1
 
     async def ack(self, entry_id: str) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.xack(self.queue, GROUP, entry_id)
-        pipe.xdel(self.queue, entry_id)
-        await pipe.execute()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.queue, GROUP, entry_id)
+            pipe.xdel(self.queue, entry_id)
+            await pipe.execute()
 
     async def claim_callback(self, task_id: str, owner: str) -> bool:
         """The one right to send a task's callback (kept as long as the record, an hour at least)."""

@@ -166,6 +166,9 @@ class RedisTaskManager(TaskManager):
         return task
 
     async def get_with_result(self, task_id: str) -> Task:
+        local = self._local.get(task_id)
+        if local is not None and local.finished:  # ended here, its end maybe not yet written
+            return local
         try:
             found = await self.store.load(task_id, results=True)
         except RedisError as e:
