@@ -82,7 +82,7 @@ async def lifespan(app: FastAPI):
             s.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side)
         s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
 
-    if s.models.model is None:
+    if s.models.model is None and cfg.role != "api":  # an API-only replica loads no model
         if cfg.model_fallback == "none":
             # no fallback: refuse to start, with the one-line reason, rather than serve nothing
             try:
@@ -120,6 +120,11 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.add_middleware(RequestContext, metrics=services.metrics)
     app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                        allow_headers=["*"], expose_headers=["*"])
+    if settings.role == "worker":  # takes queued work only: health and metrics, no API
+        app.add_api_route("/api/v1/health", info.health, methods=["GET"], tags=["info"],
+                          summary="Readiness of this worker")
+        app.include_router(metrics_route.router)
+        return app
     app.include_router(info.root)
     app.include_router(info.router)
     app.include_router(inpaint.router)

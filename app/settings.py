@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     @classmethod
     def _lower(cls, v: str) -> str:
         return v.strip().lower()
+
+    @model_validator(mode="after")
+    def _roles_need_a_shared_store(self) -> "Settings":
+        if self.role != "all" and self.task_backend != "redis":
+            raise ValueError(f"ROLE={self.role} needs TASK_BACKEND=redis (API and workers share work through it)")
+        return self
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -325,3 +325,36 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
         await store.close()
 
     asyncio.run(run())
+
+
+def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
+    (api,) = replicas(redis_server.url, 1, ROLE="api")
+    (worker,) = replicas(redis_server.url, 1, ROLE="worker")
+    health = api.get("/api/v1/health").json()
+    assert health["status"] == "healthy" and health["model"] is None  # no model on the API replica
+    assert worker.get("/api/v1/inpaint-regions").status_code == 404  # a worker serves no API
+    assert worker.get("/api/v1/health").status_code == 200 and worker.get("/metrics").status_code == 200
+
+    # a synchronous request on the API replica is run by the worker and answered when done
+    r = api.post("/api/v1/inpaint-regions", json={"image": WIDE, "regions": REGIONS})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
+    assert r.headers["X-Regions-Count"] == "4"
+    from tests.conftest import decode
+    assert np.abs(decode(r.content)[100:130, 60:180].astype(int) - 200).mean() < 5  # the model's fill
+    stats = api.post("/api/v1/inpaint-regions-json", json={"image": WIDE, "regions": REGIONS}).json()
+    assert stats["success"] and stats["processing_stats"]["regions_processed"] == 4
+    bad = api.post("/api/v1/inpaint-regions", json={"image": b64(b"not an image"), "regions": REGIONS})
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_image"
+    submit(api, "role-1")
+    assert wait_status(api, "role-1")["status"] == "completed"
+
+
+def test_roles_other_than_all_need_the_shared_store():
+    from pydantic import ValidationError
+
+    from app.settings import Settings
+
+    with pytest.raises(ValidationError, match="needs TASK_BACKEND=redis"):
+        Settings(role="worker")
+    assert Settings(role="api", task_backend="redis").role == "api"
+    assert Settings().task_backend == "memory" and Settings().role == "all"  # the defaults: no Redis

@@ -46,7 +46,10 @@ async def index(s: ServicesDep):
 @router.get("/health", summary="Readiness: 200 and status=healthy once requests can be served, else 503")
 async def health(s: ServicesDep):
     st = s.models.status
-    if st.state == "ready":
+    if s.settings.role == "api":  # no model here: the workers run the work
+        status, code = "healthy", 200
+        message = "API only (ROLE=api): work runs on the workers through the shared queue"
+    elif st.state == "ready":
         status, code = "healthy", 200
         if st.fallback:
             message = (f"serving fallback model {st.active!r} because {st.requested!r} could not load: {st.reason}")

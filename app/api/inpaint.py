@@ -43,7 +43,10 @@ def require_model(s: Services):
 
 async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
     """Run one job through the queue, bounded by REQUEST_TIMEOUT. On timeout the job is told to
-    stop at its next step, so it gives its slot back soon after the client is answered."""
+    stop at its next step, so it gives its slot back soon after the client is answered. On an
+    API-only replica (ROLE=api) a worker runs it, through the shared queue."""
+    if s.settings.role == "api":
+        return await s.tasks.run_remote(job, s.settings.request_timeout)  # type: ignore[attr-defined]
     model = require_model(s)
     stop = threading.Event()
 

@@ -31,13 +31,13 @@ from typing import Any, Callable
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
-from app.errors import Busy, Conflict, NotFound
+from app.errors import Busy, Cancelled, Conflict, NotFound, ServiceError, Timeout
 from app.tasks.callbacks import CallbackSender
 from app.tasks.manager import TaskManager, TaskOptions
-from app.tasks.progress import ProgressHub
+from app.tasks.progress import ProgressHub, Subscriber
 from app.tasks.redis_store import (CANCELS, EVENTS, RedisError, RedisStore, decode_jobs, decode_task, encode_jobs,
                                    encode_task)
-from app.tasks.registry import CANCELLED, FINISHED, PENDING, BatchItem, Task, TaskRegistry
+from app.tasks.registry import CANCELLED, COMPLETED, FINISHED, PENDING, BatchItem, Task, TaskRegistry
 from app.tasks.runner import InferenceRunner
 
 log = logging.getLogger("app.tasks.redis")
@@ -207,6 +207,50 @@ class RedisTaskManager(TaskManager):
         except RedisError as e:
             self._down(e)
             raise backend_unavailable(e) from None
+
+    # --- ROLE=api: synchronous requests run on a worker, through the same queue ---
+    async def run_remote(self, job: pipeline.InpaintInput, timeout: float) -> pipeline.InpaintOutput:
+        """Queue one job, wait for its end (pub/sub, with a store check each second), answer as a sync route."""
+        tid = f"sync-{uuid.uuid4()}"
+        sub = Subscriber(tid, maxsize=16)
+        self.hub.subscribe(tid, sub)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await self.admit([job], TaskOptions(task_id=tid, enable_progress=False))
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    await self._cancel_quietly(tid)
+                    raise Timeout(f"processing took longer than REQUEST_TIMEOUT ({timeout:g} s)")
+                try:
+                    msg = await asyncio.wait_for(sub.outbox.get(), min(1.0, remaining))
+                    if msg.get("type") not in ("task_completed", "task_failed", "task_cancelled"):
+                        continue
+                except asyncio.TimeoutError:
+                    task = await self.find(tid)
+                    if task is None or not task.finished:
+                        continue
+                task = await self.get_with_result(tid)
+                if task.finished:
+                    break
+        except asyncio.CancelledError:  # the client went away: the work stops too
+            await self._cancel_quietly(tid)
+            raise
+        finally:
+            self.hub.unsubscribe(tid, sub)
+        if task.status == COMPLETED and task.result is not None:
+            return _output(task)
+        if task.status == CANCELLED:
+            raise Cancelled("the request was cancelled", code="cancelled")
+        raise ServiceError(task.error or "processing failed", code=task.error_code or "inference_failed",
+                           status_code=_status_of(task.error_code))
+
+    async def _cancel_quietly(self, tid: str) -> None:
+        try:
+            await asyncio.shield(self.cancel_task(tid))
+        except (ServiceError, RedisError):
+            pass
 
     # --- taking work ---
     def _free_slot(self) -> bool:
@@ -462,6 +506,28 @@ class RedisTaskManager(TaskManager):
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.store.close()
+
+
+def _output(task: Task) -> pipeline.InpaintOutput:
+    """A sync answer from a finished task's record (its stats) and result."""
+    st = task.stats or {}
+    dims = st.get("image_dimensions") or {}
+    return pipeline.InpaintOutput(
+        data=task.result or b"", media_type=task.media_type or "application/octet-stream",
+        width=dims.get("width", 0), height=dims.get("height", 0), regions_count=st.get("regions_processed", 0),
+        total_area=st.get("total_area", 0), mask_area=st.get("mask_area", 0), crops=st.get("crops", 0),
+        timings=dict(st.get("stage_times") or {}), detected=st.get("text_lines_detected"))
+
+
+def _status_of(code: str | None) -> int:
+    """The HTTP status of an error a worker reported by its code (the exception stayed there)."""
+    if not code or code == "inference_failed":
+        return 500
+    if "too_large" in code:
+        return 413
+    if code in ("invalid_image", "invalid_base64"):
+        return 400
+    return {"timeout": 504, "cancelled": 409}.get(code, 422)
 
 
 def _interval(stored: float | None) -> float:
