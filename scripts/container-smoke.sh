@@ -4,6 +4,9 @@
 #   health is "healthy"; the container runs as non-root; POST /api/v1/inpaint-regions repaints
 #   inside the region and leaves far pixels alone; an async task
 #   (POST /api/v1/inpaint-regions-async, WS /api/v1/ws/progress/{task_id}) ends in task_completed.
+# Then the `replicas` profile (Redis, two replicas, nginx): a task submitted through the balancer
+#   is followed on a replica directly, the replica running it is killed (SIGKILL), and the task
+#   completes on the other one (scripts/replicas-smoke.py).
 # Always tears the stack down (compose down -v). Prints the image size and build time.
 #
 #   bash scripts/container-smoke.sh
@@ -56,7 +59,7 @@ cleanup() {
   if [ "$rc" != 0 ] && [ -s "$WORK/up" ]; then
     log "container log (last 60 lines):"; "${COMPOSE[@]}" logs --no-color --tail 60 >&2 2>&1 || true
   fi
-  "${COMPOSE[@]}" down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
+  "${COMPOSE[@]}" --profile replicas down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
   rm -rf "$WORK"
   exit "$rc"
 }
@@ -227,5 +230,23 @@ else
   log "client: the container's python (no $PY with websockets and Pillow)"
   "${COMPOSE[@]}" exec -T iopaint python - "http://127.0.0.1:8081" <"$WORK/smoke.py"
 fi
+
+# --- 5. the replicas profile: Redis, two replicas, nginx ------------------------------------
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+BALANCER_PUBLISH_PORT=$(free_port); REPLICA1_PUBLISH_PORT=$(free_port); REPLICA2_PUBLISH_PORT=$(free_port)
+export BALANCER_PUBLISH_PORT REPLICA1_PUBLISH_PORT REPLICA2_PUBLISH_PORT QUEUE_CLAIM_IDLE=3
+"${COMPOSE[@]}" stop iopaint >/dev/null 2>&1 || true  # its CPU goes to the replicas
+t0=$(date +%s)
+"${COMPOSE[@]}" --profile replicas build redis balancer >"$WORK/replicas-build.log" 2>&1 \
+  || { tail -30 "$WORK/replicas-build.log" >&2; die "building the redis and nginx images failed"; }
+"${COMPOSE[@]}" --profile replicas up -d --no-build --wait --wait-timeout "${SMOKE_WAIT_TIMEOUT:-300}" \
+  redis replica-1 replica-2 balancer >"$WORK/replicas.log" 2>&1 \
+  || { cat "$WORK/replicas.log" >&2; "${COMPOSE[@]}" --profile replicas logs --no-color --tail 40 >&2 || true
+       die "the replicas profile did not become healthy"; }
+log "replicas profile up in $(( $(date +%s) - t0 ))s (balancer 127.0.0.1:$BALANCER_PUBLISH_PORT)"
+python3 "$ROOT/scripts/replicas-smoke.py" "http://127.0.0.1:$BALANCER_PUBLISH_PORT" \
+  "http://127.0.0.1:$REPLICA1_PUBLISH_PORT" "http://127.0.0.1:$REPLICA2_PUBLISH_PORT" -- "${COMPOSE[@]}" --profile replicas \
+  || { "${COMPOSE[@]}" --profile replicas logs --no-color --tail 40 replica-1 replica-2 >&2 || true; die "replicas profile"; }
+"${COMPOSE[@]}" --profile replicas down -v --remove-orphans --timeout 10 >/dev/null 2>&1 || true
 
 echo "OK: container smoke test passed. image $IMAGE: ${size_mb} MB; build ${build_s}s; healthy ${up_s}s after start; total $(( $(date +%s) - t_start ))s"
