@@ -76,6 +76,7 @@ class RedisTaskManager(TaskManager):
         super().__init__(registry, runner, RelayHub(self._relay), callbacks, limits, model, detector, observe)
         self.store, self.max_live, self.claim_idle, self.runs_work = store, max_live, claim_idle, runs_work
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
+        self._own_prefix = json.dumps({"o": self.replica}, separators=(",", ":"))[:-1].encode() + b","
         self._local: dict[str, Task] = {}  # tasks this replica runs now
         self._runs: dict[str, asyncio.Task] = {}  # task id -> its run here (from taking the entry on)
         self._entries: dict[str, str] = {}  # task id -> its queue entry
@@ -295,7 +296,8 @@ class RedisTaskManager(TaskManager):
             task, extra = decode_task(rec)
             self._local[task_id] = task
             try:
-                jobs = await asyncio.to_thread(decode_jobs, raw_jobs)
+                jobs = decode_jobs(raw_jobs) if len(raw_jobs) < 1_000_000 else \
+                    await asyncio.to_thread(decode_jobs, raw_jobs)
             except (ValueError, TypeError, KeyError) as e:  # unreadable input: it fails, never loops
                 log.error("task %s has an unreadable input: %s", task_id, e)
                 self._end(task, "error", error="the task's input could not be read", code="invalid_task")
@@ -438,9 +440,10 @@ class RedisTaskManager(TaskManager):
                         if local is not None:
                             local.cancel_event.set()
                         continue
+                    if m["data"].startswith(self._own_prefix):  # this replica's own: delivered already
+                        continue
                     ev = json.loads(m["data"])
-                    if ev.get("o") != self.replica:
-                        self.hub.deliver(ev["t"], ev["m"])
+                    self.hub.deliver(ev["t"], ev["m"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ValueError) as e:
