@@ -293,7 +293,10 @@ def test_redis_down_then_back(persistent_redis, replicas):  # noqa: F811
     submit(a, "outage-2")
     assert wait_status(a, "outage-2")["status"] == "completed"
     assert a.get("/api/v1/health").json()["task_backend"]["state"] == "up"
-    assert 'iopaint_shared_queue_jobs{state="live"} 0.0' in a.get("/metrics").text
+    deadline = time.monotonic() + 5  # the shared queue's figures are read once per heartbeat
+    while 'iopaint_shared_queue_jobs{state="live"} 0.0' not in a.get("/metrics").text:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
 
 
 def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):  # noqa: F811

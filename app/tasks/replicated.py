@@ -78,13 +78,15 @@ class RedisTaskManager(TaskManager):
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
         self._own_prefix = json.dumps({"o": self.replica}, separators=(",", ":"))[:-1].encode() + b","
         self._local: dict[str, Task] = {}  # tasks this replica runs now
-        self._runs: dict[str, asyncio.Task] = {}  # task id -> its run here (from taking the entry on)
+        self._runs: dict[str, asyncio.Task] = {}  # task id -> its run here, while it holds a slot
+        self._all_runs: set[asyncio.Task] = set()  # every run here until its end is written
         self._entries: dict[str, str] = {}  # task id -> its queue entry
         self._commits: dict[str, asyncio.Task] = {}
         self._handed_back: set[str] = set()
         self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
         self._events: list[str] = []
         self._wake: asyncio.Event | None = None
+        self._slot_freed: asyncio.Event | None = None
         self._loops: list[asyncio.Task] = []
         self._consumer: asyncio.Task | None = None
         self.state: dict[str, Any] = {"backend": "redis", "state": "connecting", "replica": self.replica}
@@ -95,7 +97,7 @@ class RedisTaskManager(TaskManager):
     async def start(self) -> None:
         if self._loops:
             return
-        self._wake = asyncio.Event()
+        self._wake, self._slot_freed = asyncio.Event(), asyncio.Event()
         self._loops = [asyncio.create_task(self._writer()), asyncio.create_task(self._listener()),
                        asyncio.create_task(self._monitor())]
         if self.runs_work:
@@ -262,7 +264,11 @@ class RedisTaskManager(TaskManager):
         idle_ms = int(self.claim_idle * 1000)
         while not self.closing:
             if self._model() is None or not self._free_slot():
-                await asyncio.sleep(0.02)
+                self._slot_freed.clear()
+                try:  # woken when a task here ends; the timeout covers sync requests and model loading
+                    await asyncio.wait_for(self._slot_freed.wait(), 0.05)
+                except asyncio.TimeoutError:
+                    pass
                 continue
             try:
                 got = await self.store.take_over(self.replica, idle_ms)
@@ -280,7 +286,9 @@ class RedisTaskManager(TaskManager):
             if got is not None:
                 entry_id, task_id = got
                 self._entries[task_id] = entry_id
-                self._runs[task_id] = asyncio.create_task(self._run_entry(entry_id, task_id))
+                run = self._runs[task_id] = asyncio.create_task(self._run_entry(entry_id, task_id))
+                self._all_runs.add(run)
+                run.add_done_callback(self._all_runs.discard)
 
     async def _run_entry(self, entry_id: str, task_id: str) -> None:
         try:
@@ -318,17 +326,22 @@ class RedisTaskManager(TaskManager):
                     await asyncio.sleep(0.05)
             cf = self.runner.submit(slot, self._work, task, jobs, self._model(), loop)
             await self._finish_when_done(task, cf)
+            self._free(task_id)  # the slot is free: the next entry is taken while this end is written
             commit = self._commits.pop(task_id, None)
             if commit is not None:
                 await commit
         except Exception:
             log.exception("task %s could not be run here; another replica takes it over", task_id)
         finally:
-            self._runs.pop(task_id, None)
+            self._free(task_id)
             self._local.pop(task_id, None)
             self._entries.pop(task_id, None)
             self._intervals.pop(task_id, None)
             self._last_publish.pop(task_id, None)
+
+    def _free(self, task_id: str) -> None:
+        if self._runs.pop(task_id, None) is not None and self._slot_freed is not None:
+            self._slot_freed.set()
 
     # --- ending: the first replica to end a task wins ---
     def _end(self, task: Task, status: str, error: str | None = None, code: str | None = None) -> None:
@@ -481,8 +494,8 @@ class RedisTaskManager(TaskManager):
         self.closing = True
         if self._consumer is not None:
             self._consumer.cancel()
-        if self._runs:
-            await asyncio.wait(list(self._runs.values()), timeout=grace)
+        if self._all_runs:
+            await asyncio.wait(list(self._all_runs), timeout=grace)
         kept = False  # an entry still held here: keep this consumer, so the entry is taken over later
         for tid, task in list(self._local.items()):
             if task.finished:
