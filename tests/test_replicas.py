@@ -4,6 +4,7 @@ call), one redis-server started by the test."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
@@ -208,6 +210,18 @@ def test_a_task_is_followed_cancelled_and_fetched_through_any_replica(redis_serv
     assert runner[0].running() == [] and other.get("/api/v1/task-status/shared-2").json()["status"] == "cancelled"
     assert other.get("/api/v1/task-result/shared-2").status_code == 409
     assert a.get("/api/v1/task-status/nope").status_code == 404
+
+    # a batch: its ZIP and its items through the replica it was not submitted to
+    items = [{"image": WIDE, "regions": REGIONS[:1], "name": "one"}, {"image": b64(b"junk"), "regions": REGIONS[:1]}]
+    r = a.post("/api/v1/inpaint-batch-async", json={"items": items, "task_id": "shared-3"})
+    assert r.status_code == 200, r.text
+    assert wait_status(b, "shared-3")["status"] == "completed"
+    st = b.get("/api/v1/task-status/shared-3").json()
+    assert [i["status"] for i in st["items"]] == ["completed", "error"]
+    with zipfile.ZipFile(io.BytesIO(b.get("/api/v1/task-result/shared-3").content)) as z:
+        assert z.namelist() == ["000-one.png"]
+    assert b.get("/api/v1/task-result/shared-3/0").headers["content-type"] == "image/png"
+    assert b.get("/api/v1/task-result/shared-3/1").status_code == 409
 
 
 def submit_conflict(replica: Replica, task_id: str) -> bool:

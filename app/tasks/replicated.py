@@ -83,6 +83,7 @@ class RedisTaskManager(TaskManager):
         self._entries: dict[str, str] = {}  # task id -> its queue entry
         self._commits: dict[str, asyncio.Task] = {}
         self._handed_back: set[str] = set()
+        self._claims: set[asyncio.Task] = set()  # callbacks waiting for their SET NX claim
         self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
         self._events: list[str] = []
         self._wake: asyncio.Event | None = None
@@ -389,7 +390,9 @@ class RedisTaskManager(TaskManager):
                     await asyncio.sleep(min(5.0, 0.5 * 2 ** attempt))
             log.warning("callback of task_id=%s not sent: the task store stayed unreachable", task.task_id)
 
-        asyncio.create_task(claim_then_send())
+        claim = asyncio.create_task(claim_then_send())
+        self._claims.add(claim)
+        claim.add_done_callback(self._claims.discard)
 
     # --- progress: saved to the record and relayed to every replica ---
     def _publish_progress(self, task: Task, force: bool = False) -> None:
@@ -510,6 +513,8 @@ class RedisTaskManager(TaskManager):
             task.cancel_event.set()
         if self._commits:
             await asyncio.wait(list(self._commits.values()), timeout=max(1.0, self.store.timeout * 2))
+        if self._claims:  # a callback claimed now is then delivered by the callback sender's close()
+            await asyncio.wait(list(self._claims), timeout=self.store.timeout + 1)
         if self._wake is not None:  # let the last messages out
             self._wake.set()
             await asyncio.sleep(0.05)
