@@ -117,7 +117,7 @@ class RedisTaskManager(TaskManager):
         self.state = {**self.state, "state": "down", "error": f"{type(e).__name__}: {e}"[:200]}
 
     def backend_state(self) -> dict[str, Any]:
-        return {**self.state, "role_runs_work": self.runs_work, "queue": self.queue_figures,
+        return {**self.state, "runs_work": self.runs_work, "taken_over": self.taken_over, "queue": self.queue_figures,
                 "running_here": sorted(self._local)}
 
     # --- the routes' interface ---
