@@ -7,6 +7,7 @@ thread) -> `app.engine.pipeline.run` (pixels). Async tasks add `app.tasks` betwe
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from contextlib import asynccontextmanager
 
@@ -68,6 +69,8 @@ def build_services(settings: Settings) -> Services:
 
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
                         callback_policy=policy, metrics=metrics, on_shutdown=[stop_tasks])
+    if isinstance(tasks, RedisTaskManager):  # detect-text asked on an API-only replica runs here
+        tasks.detect_job = functools.partial(detect.run_detection, services)
     return services
 
 

@@ -346,7 +346,7 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
 
 def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     (api,) = replicas(redis_server.url, 1, ROLE="api")
-    (worker,) = replicas(redis_server.url, 1, ROLE="worker")
+    (worker,) = replicas(redis_server.url, 1, ROLE="worker", TEST_DETECTOR="1")
     health = api.get("/api/v1/health").json()
     assert health["status"] == "healthy" and health["model"] is None  # no model on the API replica
     assert worker.get("/api/v1/inpaint-regions").status_code == 404  # a worker serves no API
@@ -364,6 +364,14 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_image"
     submit(api, "role-1")
     assert wait_status(api, "role-1")["status"] == "completed"
+
+    # detect-text too: the detector lives on the worker
+    from tests.test_detect_api import render
+    from tests.conftest import photo
+    img, _ = render(photo(512, "chelsea"), [("SALE 50% OFF", (40, 60), 44)])
+    found = api.post("/api/v1/detect-text", json={"image": b64(png_bytes(img))})
+    assert found.status_code == 200, found.text
+    assert len(found.json()["regions"]) >= 1 and found.json()["image_dimensions"] == {"width": 512, "height": 512}
 
 
 def test_roles_other_than_all_need_the_shared_store():

@@ -26,7 +26,11 @@ class DetectBody(DetectParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
-def _detect(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict:
+def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict:
+    """The /detect-text answer, in a worker thread (here, or on a worker replica for ROLE=api)."""
+    if s.detector is None:  # a worker without the detector, asked through the queue
+        raise InvalidInput("text detection is not available on this worker (TEXT_DETECTION is off, or its "
+                           "model could not load)", code="detection_unavailable")
     started = time.perf_counter()
     raw = images.payload_bytes(payload, max_bytes=s.limits.max_file_size)
     img = images.decode_image(raw, max_bytes=s.limits.max_file_size, max_pixels=s.limits.max_image_pixels)
@@ -46,10 +50,13 @@ def _detect(s: Services, payload: bytes | str, regions: list[masks.Region]) -> d
              openapi_extra=request_body(DetectBody, DetectParams, files=("image",)))
 async def detect_text(request: Request, s: ServicesDep):
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
+    if s.settings.role == "api":  # no detector here: a worker runs it, through the shared queue
+        regions = [r.to_region() for r in parsed.params.regions]
+        return await s.tasks.run_remote_detect(parsed.image, regions, s.settings.request_timeout)  # type: ignore[attr-defined]
     if s.detector is None:
         if s.settings.text_detection and not s.models.ready.is_set():
             raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
         raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
                            "model could not load: see the log)", code="detection_unavailable")
     regions = [r.to_region() for r in parsed.params.regions]
-    return await s.runner.run(_detect, s, parsed.image, regions)
+    return await s.runner.run(run_detection, s, parsed.image, regions)

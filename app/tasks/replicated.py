@@ -31,7 +31,8 @@ from typing import Any, Callable
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
-from app.errors import Busy, Cancelled, Conflict, NotFound, ServiceError, Timeout
+from app.engine.masks import Region
+from app.errors import Busy, Cancelled, Conflict, InvalidInput, NotFound, ServiceError, Timeout
 from app.tasks.callbacks import CallbackSender
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import ProgressHub, Subscriber
@@ -93,6 +94,8 @@ class RedisTaskManager(TaskManager):
         self.state: dict[str, Any] = {"backend": "redis", "state": "connecting", "replica": self.replica}
         self.queue_figures: dict[str, int] = {}
         self.taken_over = 0
+        # /detect-text's work for jobs of kind `detect` (set by app.main: it needs this replica's detector)
+        self.detect_job: Callable[[bytes | str, list[Region]], dict[str, Any]] | None = None
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -122,10 +125,10 @@ class RedisTaskManager(TaskManager):
 
     # --- the routes' interface ---
     async def admit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
-                    names: list[str | None] | None = None) -> Task:
+                    names: list[str | None] | None = None, kind: str = "inpaint") -> Task:
         if self.closing:
             raise Busy("the service is shutting down", retry_after=10, code="shutting_down")
-        task = Task(task_id=opts.task_id or str(uuid.uuid4()), kind="batch" if batch else "inpaint",
+        task = Task(task_id=opts.task_id or str(uuid.uuid4()), kind="batch" if batch else kind,
                     callback_url=opts.callback_url)
         if batch:
             task.items = [BatchItem(index=i, name=(names or [None] * len(jobs))[i]) for i in range(len(jobs))]
@@ -215,13 +218,21 @@ class RedisTaskManager(TaskManager):
     # --- ROLE=api: synchronous requests run on a worker, through the same queue ---
     async def run_remote(self, job: pipeline.InpaintInput, timeout: float) -> pipeline.InpaintOutput:
         """Queue one job, wait for its end (pub/sub, with a store check each second), answer as a sync route."""
+        return _output(await self._run_remote(job, timeout, "inpaint"))
+
+    async def run_remote_detect(self, image: bytes | str, regions: list[Region], timeout: float) -> dict[str, Any]:
+        """/detect-text on a worker: the image and search regions travel as a job of kind `detect`."""
+        task = await self._run_remote(pipeline.InpaintInput(image=image, regions=regions), timeout, "detect")
+        return json.loads(task.result or b"{}")
+
+    async def _run_remote(self, job: pipeline.InpaintInput, timeout: float, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"
         sub = Subscriber(tid, maxsize=16)
         self.hub.subscribe(tid, sub)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         try:
-            await self.admit([job], TaskOptions(task_id=tid, enable_progress=False))
+            await self.admit([job], TaskOptions(task_id=tid, enable_progress=False), kind=kind)
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
@@ -244,7 +255,7 @@ class RedisTaskManager(TaskManager):
         finally:
             self.hub.unsubscribe(tid, sub)
         if task.status == COMPLETED and task.result is not None:
-            return _output(task)
+            return task
         if task.status == CANCELLED:
             raise Cancelled("the request was cancelled", code="cancelled")
         raise ServiceError(task.error or "processing failed", code=task.error_code or "inference_failed",
@@ -255,6 +266,19 @@ class RedisTaskManager(TaskManager):
             await asyncio.shield(self.cancel_task(tid))
         except (ServiceError, RedisError):
             pass
+
+    def _work(self, task: Task, jobs: list[pipeline.InpaintInput], model: InpaintModel,
+              loop: asyncio.AbstractEventLoop) -> Any:
+        if task.kind != "detect":
+            return super()._work(task, jobs, model, loop)
+        if task.cancel_event.is_set():
+            raise Cancelled("cancelled before it started")
+        if self.detect_job is None:
+            raise InvalidInput("text detection is not available on the workers (TEXT_DETECTION is off, or its model "
+                               "could not load)", code="detection_unavailable")
+        loop.call_soon_threadsafe(self._started, task)
+        found = self.detect_job(jobs[0].image, jobs[0].regions or [])
+        return [_Answer(json.dumps(found).encode(), len(found.get("regions", [])))]
 
     # --- taking work ---
     def _free_slot(self) -> bool:
@@ -527,6 +551,18 @@ class RedisTaskManager(TaskManager):
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
         await self.store.close()
+
+
+class _Answer:
+    """A JSON answer (detect-text) in the shape the end of a task reads an output in."""
+
+    media_type = "application/json"
+
+    def __init__(self, data: bytes, regions_count: int):
+        self.data, self.regions_count = data, regions_count
+
+    def stats(self) -> dict[str, Any]:
+        return {"regions_found": self.regions_count}
 
 
 def _output(task: Task) -> pipeline.InpaintOutput:
