@@ -383,3 +383,20 @@ def test_roles_other_than_all_need_the_shared_store():
         Settings(role="worker")
     assert Settings(role="api", task_backend="redis").role == "api"
     assert Settings().task_backend == "memory" and Settings().role == "all"  # the defaults: no Redis
+
+
+def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(redis_server, replicas):  # noqa: F811
+    a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.4", MAX_QUEUE_SIZE="2")
+    submit(a, "bound-1")
+    submit(a, "bound-2")  # both through one replica: one slot each, so each replica runs one
+    full = b.post("/api/v1/inpaint-regions-async", json={"image": WIDE, "regions": REGIONS, "task_id": "bound-3"})
+    assert full.status_code == 503 and full.json()["error"] == "queue_full" and int(full.headers["Retry-After"]) > 0
+    deadline = time.monotonic() + 20
+    while sorted(a.running() + b.running()) != ["bound-1", "bound-2"]:
+        assert time.monotonic() < deadline, (a.running(), b.running())
+        time.sleep(0.05)
+    assert len(a.running()) == 1 and len(b.running()) == 1
+    for tid in ("bound-1", "bound-2"):
+        assert wait_status(b, tid)["status"] == "completed"
+    submit(b, "bound-3")  # room again
+    assert wait_status(a, "bound-3")["status"] == "completed"
