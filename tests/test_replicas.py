@@ -400,3 +400,41 @@ def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(r
         assert wait_status(b, tid)["status"] == "completed"
     submit(b, "bound-3")  # room again
     assert wait_status(a, "bound-3")["status"] == "completed"
+
+
+def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
+    """The admitting replica's `pending` and the running replica's progress can cross on the way."""
+    import asyncio
+
+    from app.tasks.progress import Subscriber
+    from app.tasks.replicated import RelayHub
+
+    async def run() -> list[tuple]:
+        relayed: list[str] = []
+        hub = RelayHub(lambda tid, msg: relayed.append(msg["type"]))
+        sub = Subscriber("c")
+        hub.subscribe("t", sub)
+
+        def progress(status, p, created=100.0):
+            return {"type": "progress_update", "status": status, "overall_progress": p, "created": created}
+
+        hub.deliver("t", progress("preparing", 0.0))   # from the replica running it
+        hub.deliver("t", progress("processing", 40.0))
+        hub.deliver("t", progress("pending", 0.0))     # the admitting replica's, late
+        hub.deliver("t", progress("processing", 30.0))  # an older step, late
+        hub.deliver("t", progress("completed", 100.0))
+        hub.deliver("t", {"type": "task_completed"})
+        hub.deliver("t", {"type": "task_completed"})    # twice: once only
+        hub.deliver("t", progress("processing", 60.0))  # after the end
+        hub.publish("t", progress("pending", 0.0, created=200.0))  # the id reused by a new task
+        out = []
+        while not sub.outbox.empty():
+            m = sub.outbox.get_nowait()
+            out.append((m["type"], m.get("status"), m.get("overall_progress")))
+        assert relayed == ["progress_update"]  # what this replica publishes goes to the others too
+        return out
+
+    assert asyncio.run(run()) == [
+        ("progress_update", "preparing", 0.0), ("progress_update", "processing", 40.0),
+        ("progress_update", "completed", 100.0), ("task_completed", None, None),
+        ("progress_update", "pending", 0.0)]

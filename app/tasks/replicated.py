@@ -27,6 +27,7 @@ import os
 import socket
 import time
 import uuid
+from collections import OrderedDict
 from typing import Any, Callable
 
 from app.engine import pipeline
@@ -52,20 +53,61 @@ def backend_unavailable(e: Exception) -> Busy:
                 retry_after=RETRY_AFTER, code="task_backend_unavailable")
 
 
-class RelayHub(ProgressHub):
-    """This replica's WebSocket fan-out, and a relay of everything published here to the others."""
+_FINALS = ("task_completed", "task_failed", "task_cancelled")
 
-    def __init__(self, forward: Callable[[str, dict[str, Any]], None]):
+
+class RelayHub(ProgressHub):
+    """This replica's WebSocket fan-out, and a relay of everything published here to the others.
+
+    Messages about one task can come from two replicas (the one that admitted it, the one that runs
+    it, or a new one after a crash), so they may cross on the way. A stale one is dropped, so that
+    subscribers still see progress that never goes down and one final message. Progress messages
+    carry the task's `created_at`, which tells a new task that reuses an id from the old one.
+    """
+
+    def __init__(self, forward: Callable[[str, dict[str, Any]], None], remember: int = 10_000):
         super().__init__()
         self._forward = forward
+        self._seen: OrderedDict[str, list[Any]] = OrderedDict()  # id -> [created, progress, started, ended, final]
+        self._remember = remember
 
     def publish(self, task_id: str, msg: dict[str, Any]) -> None:
-        super().publish(task_id, msg)
+        self._fan_out(task_id, msg)
         self._forward(task_id, msg)
 
     def deliver(self, task_id: str, msg: dict[str, Any]) -> None:
         """A message another replica published: to local subscribers only."""
-        super().publish(task_id, msg)
+        self._fan_out(task_id, msg)
+
+    def _fan_out(self, task_id: str, msg: dict[str, Any]) -> None:
+        if self._fresh(task_id, msg):
+            super().publish(task_id, msg)
+
+    def _fresh(self, task_id: str, msg: dict[str, Any]) -> bool:
+        kind = msg.get("type")
+        seen = self._seen.get(task_id)
+        if kind == "progress_update":
+            created = float(msg.get("created", 0.0))
+            if seen is None or created > seen[0]:  # the first message of this task (or of a new one)
+                seen = [created, 0.0, False, False, False]
+            elif created < seen[0] or seen[3]:  # an older task's, or after this one ended
+                return False
+            progress, status = float(msg.get("overall_progress") or 0.0), msg.get("status")
+            if progress < seen[1] or (seen[2] and status == PENDING):
+                return False
+            seen[1], seen[2], seen[3] = progress, seen[2] or status != PENDING, status in FINISHED
+        elif kind in _FINALS:
+            if seen is not None and seen[4]:
+                return False  # one final message per task
+            seen = seen or [0.0, 100.0, True, True, False]
+            seen[3] = seen[4] = True
+        else:
+            return True
+        self._seen[task_id] = seen
+        self._seen.move_to_end(task_id)
+        if len(self._seen) > self._remember:
+            self._seen.popitem(last=False)
+        return True
 
 
 class RedisTaskManager(TaskManager):
@@ -430,6 +472,9 @@ class RedisTaskManager(TaskManager):
             return
         self._last_publish[tid] = now
         self.hub.publish(tid, self.progress_message(task))
+
+    def progress_message(self, task: Task) -> dict[str, Any]:
+        return {**super().progress_message(task), "created": task.created_at}
 
     def _interval_of(self, tid: str) -> float:
         i = self._intervals.get(tid, 0.0)
