@@ -356,6 +356,7 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     r = api.post("/api/v1/inpaint-regions", json={"image": WIDE, "regions": REGIONS})
     assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
     assert r.headers["X-Regions-Count"] == "4"
+    assert "X-Regions-Checked" in r.headers  # the worker's verification reaches the answer
     from tests.conftest import decode
     assert np.abs(decode(r.content)[100:130, 60:180].astype(int) - 200).mean() < 5  # the model's fill
     stats = api.post("/api/v1/inpaint-regions-json", json={"image": WIDE, "regions": REGIONS}).json()

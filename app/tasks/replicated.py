@@ -618,7 +618,8 @@ def _output(task: Task) -> pipeline.InpaintOutput:
         data=task.result or b"", media_type=task.media_type or "application/octet-stream",
         width=dims.get("width", 0), height=dims.get("height", 0), regions_count=st.get("regions_processed", 0),
         total_area=st.get("total_area", 0), mask_area=st.get("mask_area", 0), crops=st.get("crops", 0),
-        timings=dict(st.get("stage_times") or {}), detected=st.get("text_lines_detected"))
+        timings=dict(st.get("stage_times") or {}), detected=st.get("text_lines_detected"),
+        verification=st.get("verification"))
 
 
 def _status_of(code: str | None) -> int:
