@@ -38,6 +38,7 @@ MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
 REPAIR_ABOVE = 0.02  # residual above which a region is repaired
 UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole region
 _MIN_INK = 12  # fewer ink pixels than this: nothing to judge
+_VISIBLE = 0.12  # ink measure trusted alone where it finds this share of region + padding as ink
 _TEXT_SHARE = 0.25  # share of a text line's box the detector marks as text (bench/hard_cases.py)
 
 
@@ -166,9 +167,12 @@ class Verifier:
 
     def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
         """How much of each region's text is still in `out`. The ink measure first; the detector
-        (one pass per window of nearby regions) only where that measure finds nothing to repair."""
+        (one pass per window of nearby regions) where that measure finds nothing to repair but
+        could not see the region's text well in the source either (ink camouflaged by its
+        surroundings): a measure that saw the text before will see it after."""
         own = {i: self._own(i, out, repainted) for i in indices}
-        ask = [i for i, c in own.items() if c is not None and c.residual <= REPAIR_ABOVE]
+        ask = [i for i, c in own.items() if c is not None and c.residual <= REPAIR_ABOVE
+               and not self._sees_text(i)]
         if self.detector is not None and ask:
             h, w = out.shape[:2]
             for win, members in _windows([self.regions[i] for i in ask], w, h):
@@ -180,6 +184,14 @@ class Verifier:
                     b = look.box
                     own[i] = _with_detection(c, look, p[b.y0 - win.y0:b.y1 - win.y0, b.x0 - win.x0:b.x1 - win.x0])
         return own
+
+    def _sees_text(self, i: int) -> bool:
+        """Whether the ink measure finds, in the source, as much ink as a line of text has."""
+        look = self.look(i)
+        if look is None:
+            return False
+        n_ink = float((look.ink & look.allowed).sum()) - look.texture * float(look.allowed.sum())
+        return n_ink >= _VISIBLE * float(look.allowed.sum())
 
     def _own(self, i: int, out: np.ndarray, repainted: np.ndarray) -> RegionCheck | None:
         look = self.look(i)
