@@ -74,7 +74,7 @@ class Settings(BaseSettings):
         "CROP_CONTEXT", default=64, ge=8,
         description="pixels of surrounding image given to the model around each group of regions",
     )
-    png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output")
+    png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output where fpng does not apply (gray, no fpng wheel)")
     max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
 
     api_key: str | None = _env("IOPAINT_API_KEY", default=None,

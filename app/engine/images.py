@@ -15,7 +15,9 @@ import base64
 import binascii
 import io
 import re
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 
 import cv2
@@ -23,6 +25,15 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.errors import InvalidImage, InvalidInput, TooLarge
+
+try:  # fpng: an SSE/NEON PNG writer, ~10x faster than zlib level 1 at the same size (README)
+    from fpng import fpng_ext as _fpng
+except ImportError:  # pragma: no cover - the pinned wheel exists for x86_64 and aarch64
+    _fpng = None
+try:  # libspng: ~30% faster PNG decoding than OpenCV's libpng
+    import pyspng as _spng
+except ImportError:  # pragma: no cover
+    _spng = None
 
 # We check sizes ourselves against the service's limits (and with a clear 413), so Pillow's
 # own bomb warning (a warning at 89 Mpx, an error at 2x that) would only get in the way.
@@ -113,10 +124,24 @@ def _orientation(raw_exif: bytes) -> int:
     return e.get(0x0112, 1)
 
 
+def _png_spng(data: bytes) -> np.ndarray | None:
+    """8- or 16-bit truecolor/gray PNG through libspng (16-bit keeps its high byte, as Pillow does)."""
+    if _spng is None or len(data) < 26 or data[24] not in (8, 16) or data[25] not in (0, 2):
+        return None
+    try:
+        arr = _spng.load(data)
+    except Exception:  # corrupt or truncated: let Pillow say so
+        return None
+    if arr.ndim == 3:  # 16-bit comes back with an opaque alpha channel; 1-channel gray as H x W x 1
+        arr = arr[:, :, :3] if data[25] == 2 else arr[:, :, 0]
+    return np.ascontiguousarray(_to_uint8(arr))
+
+
 def _fast_pixels(data: bytes, img: Image.Image, fmt: str | None) -> np.ndarray | None:
-    """Plain upright 8-bit RGB or gray PNG/JPEG: OpenCV decodes those straight into the array we
-    need, about 40% faster than Pillow plus a conversion. Anything else takes Pillow's path."""
-    if fmt not in ("PNG", "JPEG") or img.mode not in ("RGB", "L") or "transparency" in img.info:
+    """Plain upright RGB or gray PNG/JPEG/WebP: libspng (PNG) and OpenCV (JPEG through
+    libjpeg-turbo, WebP through libwebp) decode those straight into the array we need, about
+    twice as fast as Pillow plus a conversion. Anything else takes Pillow's path."""
+    if fmt not in ("PNG", "JPEG", "WEBP") or img.mode not in ("RGB", "L") or "transparency" in img.info:
         return None
     try:
         if fmt == "PNG":  # Pillow's getexif() would decode a whole PNG to look for a late eXIf chunk;
@@ -127,9 +152,11 @@ def _fast_pixels(data: bytes, img: Image.Image, fmt: str | None) -> np.ndarray |
             return None
     except Exception:
         return None
-    flags = (cv2.IMREAD_COLOR_RGB if img.mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
-    if arr is None or arr.shape[:2] != (img.height, img.width):
+    arr = _png_spng(data) if fmt == "PNG" else None
+    if arr is None:
+        flags = (cv2.IMREAD_COLOR_RGB if img.mode == "RGB" else cv2.IMREAD_GRAYSCALE) | cv2.IMREAD_IGNORE_ORIENTATION
+        arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if arr is None or arr.shape[:2] != (img.height, img.width) or arr.ndim != (3 if img.mode == "RGB" else 2):
         return None  # corrupt or truncated: let Pillow say so
     return arr
 
@@ -234,7 +261,8 @@ def encode_image(
     png_compress_level: int = 1,
 ) -> bytes:
     """Encode the result like the input: grayscale stays grayscale, alpha and ICC are kept
-    (JPEG has no alpha: it is dropped there). PNG uses a fast zlib level by default."""
+    (JPEG has no alpha: it is dropped there). PNG is lossless at every setting: fpng for 8-bit
+    RGB/RGBA, OpenCV's zlib (RLE strategy, `png_compress_level`) for gray and where fpng is missing."""
     if grayscale:
         base = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # exact for unchanged (g, g, g) pixels
         arr, mode = (np.dstack((base, alpha)), "LA") if alpha is not None and fmt != "JPEG" else (base, "L")
@@ -242,16 +270,14 @@ def encode_image(
         arr, mode = np.dstack((rgb, alpha)), "RGBA"
     else:
         arr, mode = rgb, "RGB"
-    if fmt == "PNG" and not icc_profile:
-        return _png_cv2(arr, mode, png_compress_level)
+    if fmt == "PNG":
+        return encode_png(arr, mode, png_compress_level, icc_profile)
     img = Image.fromarray(np.ascontiguousarray(arr), mode)
     buf = io.BytesIO()
     opts: dict = {}
     if icc_profile:
         opts["icc_profile"] = icc_profile
-    if fmt == "PNG":
-        opts["compress_level"] = png_compress_level
-    elif fmt == "JPEG":
+    if fmt == "JPEG":
         opts.update(quality=quality, subsampling=0 if quality >= 90 else 2)
     elif fmt == "WEBP":
         opts.update(quality=quality, method=4)
@@ -262,9 +288,35 @@ def encode_image(
 _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
 
 
+def encode_png(arr: np.ndarray, mode: str, level: int = 1, icc_profile: bytes | None = None,
+               *, writer: str = "auto") -> bytes:
+    """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies),
+    fpng, or cv2 (bench/speed.py compares them). The ICC profile goes in an iCCP chunk."""
+    arr = np.ascontiguousarray(arr)
+    if writer != "cv2" and _fpng is not None and mode in ("RGB", "RGBA"):
+        data = _fpng.encode_ndarray(arr)
+    elif writer == "fpng":
+        raise RuntimeError("fpng is not installed or cannot write this mode")
+    elif mode == "LA":  # OpenCV writes 1, 3 or 4 channels only
+        buf = io.BytesIO()
+        Image.fromarray(arr, mode).save(buf, "PNG", compress_level=level)
+        data = buf.getvalue()
+    else:
+        data = _png_cv2(arr, mode, level)
+    return _with_iccp(data, icc_profile) if icc_profile else data
+
+
+def _with_iccp(png: bytes, icc_profile: bytes) -> bytes:
+    """Insert an iCCP chunk right after IHDR (PNG requires it before PLTE and IDAT)."""
+    body = b"iCCP" + b"ICC Profile\0\0" + zlib.compress(icc_profile)
+    chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+    end_ihdr = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR data, CRC
+    return png[:end_ihdr] + chunk + png[end_ihdr:]
+
+
 def _png_cv2(arr: np.ndarray, mode: str, level: int) -> bytes:
     """OpenCV's PNG encoder with the RLE strategy: about twice as fast as Pillow's at level 1 on
-    photos, and smaller (bench/speed.py). Pillow is used where an ICC profile must be embedded."""
+    photos, and smaller (bench/speed.py); the fallback where fpng does not apply."""
     if mode in _TO_BGR:
         arr = cv2.cvtColor(arr, _TO_BGR[mode])
     ok, buf = cv2.imencode(".png", arr, [cv2.IMWRITE_PNG_COMPRESSION, level,
