@@ -97,6 +97,11 @@ def _verification_headers(out: pipeline.InpaintOutput) -> dict[str, str]:
             "X-Residual-Text": f"{v['residual_max']:.3f}"}
 
 
+def _jpeg_header(out) -> dict[str, str]:
+    """JPEG answered as JPEG (`original`): the share of its 8x8 blocks encoded again (1 = all)."""
+    return {"X-Jpeg-Blocks-Reencoded": str(out.jpeg.share)} if out.jpeg else {}
+
+
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", responses=_IMAGE_RESPONSE,
              openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask")))
 async def inpaint(request: Request, s: ServicesDep):
@@ -108,6 +113,7 @@ async def inpaint(request: Request, s: ServicesDep):
         "X-Timestamp": _timestamp(),
         "Server-Timing": _server_timing(out),
         **_verification_headers(out),
+        **_jpeg_header(out),
     })
 
 
@@ -126,6 +132,7 @@ async def inpaint_regions(request: Request, s: ServicesDep):
     if out.detected is not None:
         headers["X-Text-Lines-Detected"] = str(out.detected)
     headers.update(_verification_headers(out))
+    headers.update(_jpeg_header(out))
     return Response(out.data, media_type=out.media_type, headers=headers)
 
 

@@ -136,6 +136,10 @@ class ProcessingStats(BaseModel):
     stage_times: dict[str, float] | None = None
     text_lines_detected: int | None = None
     verification: Verification | None = None
+    jpeg_blocks_reencoded: float | None = Field(
+        None, description="JPEG in, JPEG out (`original`): share of the 8x8 blocks encoded again (1 = all)")
+    jpeg_blocks: dict[str, Any] | None = Field(
+        None, description="kept_untouched_blocks, blocks_total, blocks_reencoded, and the reason when none were kept")
 
 
 class RegionsJsonResult(BaseModel):

@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from app.engine import jpeg_blocks
 from app.errors import InvalidImage, InvalidInput, TooLarge
 
 try:  # fpng: an SSE/NEON PNG writer, ~10x faster than zlib level 1 at the same size (README)
@@ -54,6 +55,8 @@ class DecodedImage:
     grayscale: bool = False  # answer in grayscale too
     format: str | None = None  # Pillow's name of the input format: PNG, JPEG, WEBP, ...
     icc_profile: bytes | None = None
+    source: bytes | None = None  # a JPEG input's bytes: its untouched blocks can be kept
+    upright_as_stored: bool = True  # no EXIF orientation had to be applied
 
     @property
     def width(self) -> int:
@@ -181,7 +184,13 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     if fast is not None:
         gray = fast.ndim == 2
         return DecodedImage(rgb=cv2.cvtColor(fast, cv2.COLOR_GRAY2RGB) if gray else fast, grayscale=gray,
-                            format=fmt, icc_profile=icc)
+                            format=fmt, icc_profile=icc, source=data if fmt == "JPEG" else None)
+    upright = True
+    if fmt == "JPEG":
+        try:
+            upright = img.getexif().get(0x0112, 1) == 1
+        except Exception:
+            upright = False
     img = _load(img, "image")
     mode = img.mode
     alpha = None
@@ -215,6 +224,8 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
         grayscale=gray,
         format=fmt,
         icc_profile=icc,
+        source=data if fmt == "JPEG" else None,
+        upright_as_stored=upright,
     )
 
 
@@ -283,6 +294,33 @@ def encode_image(
         opts.update(quality=quality, method=4)
     img.save(buf, fmt, **opts)
     return buf.getvalue()
+
+
+def encode_answer(
+    rgb: np.ndarray,
+    img: DecodedImage,
+    fmt: str,
+    touched: np.ndarray,
+    *,
+    requested: str | None,
+    quality: int = 90,
+    png_compress_level: int = 1,
+) -> tuple[bytes, jpeg_blocks.BlockStats | None]:
+    """The answer's bytes, and for a JPEG answered as JPEG with `original`, how many of its blocks
+    were encoded again: there only the MCUs that `touched` (non-zero = repainted) covers are, with
+    the input's own tables (jpeg_blocks); elsewhere, or where that cannot apply, the whole image is."""
+    stats = None
+    if fmt == "JPEG" and img.source is not None and (requested or "").lower() in ("original", "input", "same"):
+        reason = jpeg_blocks.why_not(img.source, img.upright_as_stored)
+        if reason is None:
+            try:
+                return jpeg_blocks.reencode_touched(img.source, rgb, touched)
+            except jpeg_blocks.NotApplicable as e:
+                reason = str(e)
+        stats = jpeg_blocks.BlockStats(reason=reason)
+    data = encode_image(rgb, fmt=fmt, alpha=img.alpha, grayscale=img.grayscale, icc_profile=img.icc_profile,
+                        quality=quality, png_compress_level=png_compress_level)
+    return data, stats
 
 
 _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from app.engine import images, masks, verify
+from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import InpaintModel
 from app.errors import InvalidInput
@@ -90,6 +91,7 @@ class InpaintOutput:
     detected: int | None = None  # text lines the detector found, when asked to detect
     text_fallbacks: int = 0  # regions where the text mode repainted the whole region
     verification: dict[str, Any] | None = None  # {regions_checked, regions_repaired, residual_max}
+    jpeg: BlockStats | None = None  # JPEG answered as JPEG with `original`: blocks kept or not
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -102,6 +104,7 @@ class InpaintOutput:
             "image_dimensions": {"width": self.width, "height": self.height},
             **({"text_lines_detected": self.detected} if self.detected is not None else {}),
             **({"verification": self.verification} if self.verification is not None else {}),
+            **({"jpeg_blocks_reencoded": self.jpeg.share, "jpeg_blocks": self.jpeg.as_stats()} if self.jpeg else {}),
         }
 
 
@@ -343,10 +346,8 @@ def run(
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
-    data = images.encode_image(
-        out, fmt=fmt, alpha=img.alpha, grayscale=img.grayscale, icc_profile=img.icc_profile,
-        quality=job.quality, png_compress_level=limits.png_compression,
-    )
+    data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
+                                      png_compress_level=limits.png_compression)
     lap("encode")
     return InpaintOutput(
         data=data,
@@ -361,4 +362,5 @@ def run(
         detected=detected,
         text_fallbacks=plan.text_fallbacks,
         verification=verification,
+        jpeg=jpeg,
     )
