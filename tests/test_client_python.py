@@ -482,3 +482,87 @@ def test_detect_true(client, service, tmp_path):
     assert dark_pixels(out.read_bytes(), bbox) < dark_pixels(png(img), bbox) * 0.05
     r = cli("detect", str(src), url=service)
     assert r.returncode == 0 and len(json.loads(r.stdout)["regions"]) >= 1
+
+
+# --- transport: multipart files by default, base64 JSON on request ---------------------------
+
+
+def _recording(kind: str = "sync"):
+    sent: list[tuple[str, str]] = []
+
+    def record(request):
+        sent.append((request.url.path, request.headers.get("content-type", "")))
+
+    async def arecord(request):
+        record(request)
+
+    return sent, {"request": [arecord if kind == "async" else record]}
+
+
+def test_uploads_are_multipart_files_by_default_and_answers_binary(service):
+    sent, hooks = _recording()
+    with Client(service, event_hooks=hooks) as c:
+        r = c.inpaint_regions(scene(), [block_region()])
+        m = c.inpaint(png(scene()), block_mask())
+        s = c.inpaint_regions_json(scene(), [block_region()])
+        d = c.detect_text(png(scene()))
+        sub = c.submit(scene(), [block_region()])
+        c.wait(sub.task_id, timeout=60)
+        t = c.task_result(sub.task_id)
+    assert [ct.split(";")[0] for _, ct in sent[:5]] == ["multipart/form-data"] * 5, sent
+    assert r.media_type == "image/png" and r.image[:8] == b"\x89PNG\r\n\x1a\n"
+    for data in (r.image, m.image, t.image):
+        assert_block_removed(data)
+    assert s.processing_stats.regions_processed == 1 and isinstance(d, DetectResult)
+    # the same request as base64 JSON gives the same pixels
+    sent2, hooks2 = _recording()
+    with Client(service, transport="json", event_hooks=hooks2) as c:
+        j = c.inpaint_regions(scene(), [block_region()])
+    assert sent2[0][1].startswith("application/json")
+    assert Image.open(io.BytesIO(j.image)).tobytes() == Image.open(io.BytesIO(r.image)).tobytes()
+
+
+def test_base64_given_by_the_caller_goes_as_json(service):
+    import base64
+
+    sent, hooks = _recording()
+    with Client(service, event_hooks=hooks) as c:
+        r = c.inpaint_regions(base64.b64encode(png(scene())).decode(), [block_region()])
+    assert sent[0][1].startswith("application/json")
+    assert_block_removed(r.image)
+
+
+def test_async_client_uploads_multipart(service):
+    async def go():
+        sent, hooks = _recording("async")
+        async with AsyncClient(service, event_hooks=hooks) as c:
+            r = await c.inpaint_regions(scene(), [block_region()], output_format="jpeg")
+            sub = await c.submit(png(scene()), [block_region()], mask=png(block_mask()))
+            await c.wait(sub.task_id, timeout=60)
+            t = await c.task_result(sub.task_id)
+        return sent, r, t
+
+    sent, r, t = asyncio.run(go())
+    assert all(ct.startswith("multipart/form-data") for path, ct in sent if path.endswith(("-regions", "-async")))
+    assert r.media_type == "image/jpeg"
+    assert_block_removed(r.image)
+    assert_block_removed(t.image)
+
+
+def test_cli_remove_with_either_transport(service, tmp_path):
+    src = tmp_path / "in.png"
+    src.write_bytes(png(scene()))
+    outs = []
+    for transport in ("multipart", "json"):
+        out = tmp_path / f"out-{transport}.png"
+        r = cli("remove", str(src), "-o", str(out), "--regions", json.dumps([block_region()]), "--transport",
+                transport, "-q", url=service)
+        assert r.returncode == 0, r.stderr
+        outs.append(Image.open(out).tobytes())
+    assert outs[0] == outs[1]
+    assert cli("remove", str(src), "-o", "x.png", "--transport", "base64", url=service).returncode == 2
+
+
+def test_unknown_transport_is_refused():
+    with pytest.raises(ValueError):
+        Client("http://127.0.0.1:9", transport="xml")

@@ -289,6 +289,11 @@ export interface ClientOptions {
   headers?: Record<string, string>;
   /** default timeout of an HTTP request in ms (0 = none) */
   timeout?: number;
+  /**
+   * 'multipart' (default): image and mask travel as multipart/form-data files, no base64;
+   * 'json': base64 in JSON bodies (also used whenever an image is given as a base64 string)
+   */
+  transport?: 'multipart' | 'json';
 }
 
 export interface RemoveRequest extends SubmitRequest {

@@ -97,6 +97,15 @@ export async function toBase64(image) {
   throw new TypeError('image must be a Uint8Array, ArrayBuffer, Blob or base64 string');
 }
 
+/** An image given as bytes, ArrayBuffer or Blob -> a Blob for a multipart file part. */
+async function toBlob(image) {
+  if (typeof Blob !== 'undefined' && image instanceof Blob) return image;
+  if (image instanceof ArrayBuffer) return new Blob([image]);
+  if (ArrayBuffer.isView(image)) return new Blob([new Uint8Array(image.buffer, image.byteOffset, image.byteLength)]);
+  if (image && typeof image.arrayBuffer === 'function') return new Blob([await image.arrayBuffer()]);
+  throw new TypeError('image must be a Uint8Array, ArrayBuffer, Blob or base64 string');
+}
+
 function randomId() {
   const c = globalThis.crypto;
   if (c && typeof c.randomUUID === 'function') return c.randomUUID();
@@ -349,6 +358,9 @@ export class TextRemovalClient {
     this._WebSocket = 'WebSocket' in options ? options.WebSocket || null : globalThis.WebSocket ?? null;
     this.headers = { ...(options.headers ?? {}) };
     this.timeout = options.timeout ?? 0;
+    // 'multipart' (default): images travel as files, no base64; 'json': base64 in JSON bodies
+    this.transport = options.transport ?? 'multipart';
+    if (!['multipart', 'json'].includes(this.transport)) throw new TypeError("transport must be 'multipart' or 'json'");
   }
 
   // ------------------------------------------------------------ plumbing
@@ -376,10 +388,12 @@ export class TextRemovalClient {
    * One HTTP request; `read(res)` reads the answer while the timeout still applies. Throws
    * ServiceError for a non-2xx answer (unless `allow` lists the status).
    */
-  async _request(method, path, { json, signal, timeout, allow } = {}, read = (r) => r.json()) {
+  async _request(method, path, { json, form, signal, timeout, allow } = {}, read = (r) => r.json()) {
     const headers = { Accept: 'application/json, image/*, */*', ...this.headers, ...this._authHeaders() };
     const init = { method, headers };
-    if (json !== undefined) {
+    if (form !== undefined) {
+      init.body = form; // fetch sets multipart/form-data with its boundary
+    } else if (json !== undefined) {
       headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(json);
     }
@@ -431,6 +445,26 @@ export class TextRemovalClient {
     if (requireImage || body.image !== undefined) body.image = await toBase64(body.image);
     if (body.mask != null) body.mask = await toBase64(body.mask);
     return body;
+  }
+
+  /**
+   * The body of a route that takes files (API.md): multipart/form-data with the image and mask as
+   * files by default; base64 JSON with `transport: 'json'`, or where the caller gave base64 strings.
+   */
+  async _payload(params) {
+    const images = [params?.image, params?.mask].filter((v) => v != null);
+    if (this.transport !== 'multipart' || images.some((v) => typeof v === 'string')) {
+      return { json: await this._body(params) };
+    }
+    const form = new FormData();
+    for (const [k, v] of Object.entries(params ?? {})) {
+      if (v === undefined || v === null || k === 'signal' || k === 'timeout' || k === 'onProgress') continue;
+      const key = CAMEL_TO_SNAKE[k] ?? k;
+      if (key === 'image' || key === 'mask') form.append(key, await toBlob(v), key);
+      else form.append(key, typeof v === 'object' ? JSON.stringify(v) : String(v));
+    }
+    if (params?.image == null) throw new TypeError('an image is required');
+    return { form };
   }
 
   // ------------------------------------------------------------ service information
@@ -487,22 +521,22 @@ export class TextRemovalClient {
   /** POST /api/v1/inpaint: repaint the white pixels of `mask`. */
   async inpaint(params, opts = {}) {
     if (params?.mask == null) throw new TypeError('inpaint needs a mask');
-    return this._image('POST', '/api/v1/inpaint', { ...pickOpts(params, opts), json: await this._body(params) });
+    return this._image('POST', '/api/v1/inpaint', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
 
   /** POST /api/v1/inpaint-regions: the image, with X-Processing-Time etc. parsed. */
   async inpaintRegions(params, opts = {}) {
-    return this._image('POST', '/api/v1/inpaint-regions', { ...pickOpts(params, opts), json: await this._body(params) });
+    return this._image('POST', '/api/v1/inpaint-regions', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
 
   /** POST /api/v1/inpaint-regions-json: `{success, message, processing_stats, timestamp}`. */
   async inpaintRegionsJson(params, opts = {}) {
-    return this._json('POST', '/api/v1/inpaint-regions-json', { ...pickOpts(params, opts), json: await this._body(params) });
+    return this._json('POST', '/api/v1/inpaint-regions-json', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
 
   /** POST /api/v1/detect-text: every text line, as polygons that can be sent back as regions. */
   async detectText(params, opts = {}) {
-    return this._json('POST', '/api/v1/detect-text', { ...pickOpts(params, opts), json: await this._body(params) });
+    return this._json('POST', '/api/v1/detect-text', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
 
   // ------------------------------------------------------------ asynchronous tasks
@@ -512,7 +546,7 @@ export class TextRemovalClient {
    * `progressInterval` (or their snake_case names) travel as the API's fields.
    */
   async submit(params, opts = {}) {
-    return this._json('POST', '/api/v1/inpaint-regions-async', { ...pickOpts(params, opts), json: await this._body(params) });
+    return this._json('POST', '/api/v1/inpaint-regions-async', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
 
   /**

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { ServiceError, bytesToBase64 } from '../src/index.js';
+import { ServiceError, TextRemovalClient, bytesToBase64 } from '../src/index.js';
 import { decodePng, encodePng, fillRect, makeImage, meanBrightness, service } from './helpers.js';
 
 let svc;
@@ -127,4 +127,57 @@ test('an undecodable image: ServiceError 400', async () => {
 
 test('inpaint without a mask is refused before sending', async () => {
   await assert.rejects(svc.client.inpaint({ image: png }), TypeError);
+});
+
+// ------------------------------------------------------------ transport
+
+function recordingClient(transport) {
+  const sent = [];
+  const client = new TextRemovalClient({
+    baseUrl: svc.url, apiKey: svc.apiKey, transport,
+    fetch: async (url, init) => {
+      sent.push({ path: new URL(url).pathname, body: init.body, contentType: init.headers['Content-Type'] });
+      return fetch(url, init);
+    },
+  });
+  return { client, sent };
+}
+
+test('uploads are multipart files by default, base64 JSON with transport json; answers are bytes', async () => {
+  const { client, sent } = recordingClient(undefined);
+  const r = await client.inpaintRegions({ image: png, regions: [BLOCK], padding: 2, maskMode: 'box' });
+  const j = await client.inpaintRegionsJson({ image: new Blob([png]), regions: [BLOCK] });
+  const maskImg = makeImage(160, 120, [0, 0, 0]);
+  fillRect(maskImg, BLOCK.x - 2, BLOCK.y - 2, BLOCK.width + 4, BLOCK.height + 4, [255, 255, 255]);
+  const m = await client.inpaint({ image: png, mask: encodePng(maskImg) });
+  const d = await client.detectText({ image: png });
+  const sub = await client.submit({ image: png, regions: [BLOCK] });
+  await client.waitForTask(sub.task_id, { timeout: 60000 });
+  const t = await client.taskResult(sub.task_id);
+  assert.equal(sent.length >= 5, true);
+  for (const s of sent.slice(0, 5)) {
+    assert.ok(s.body instanceof FormData, `${s.path} was not sent as multipart`);
+    assert.equal(s.body.get('image') instanceof Blob, true);
+  }
+  assert.equal(sent[0].body.get('regions'), JSON.stringify([BLOCK]));
+  assert.equal(sent[0].body.get('mask_mode'), 'box');
+  assert.equal(r.mediaType, 'image/png');
+  assert.ok(r.bytes instanceof Uint8Array && r.bytes[0] === 0x89);
+  assert.equal(j.processing_stats.regions_processed, 1);
+  const removed = (bytes) => meanBrightness(decodePng(bytes), BLOCK.x + 5, BLOCK.y + 4, BLOCK.width - 10, BLOCK.height - 8) > 150;
+  assert.ok(removed(m.bytes) && removed(r.bytes));
+  assert.ok(Array.isArray(d.regions));
+  assert.ok(removed(t.bytes));
+
+  const json = recordingClient('json');
+  const r2 = await json.client.inpaintRegions({ image: png, regions: [BLOCK], padding: 2, maskMode: 'box' });
+  assert.equal(json.sent[0].contentType, 'application/json');
+  assert.equal(JSON.parse(json.sent[0].body).image, bytesToBase64(png));
+  assert.deepEqual(decodePng(r2.bytes).data, decodePng(r.bytes).data);
+
+  // an image the caller already has as base64 goes as JSON, as it is
+  const b = recordingClient(undefined);
+  await b.client.inpaintRegionsJson({ image: bytesToBase64(png), regions: [BLOCK] });
+  assert.equal(b.sent[0].contentType, 'application/json');
+  assert.throws(() => new TextRemovalClient({ baseUrl: svc.url, transport: 'xml' }), TypeError);
 });

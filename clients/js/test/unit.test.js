@@ -8,7 +8,7 @@ import TextRemovalClientDefault, {
 
 function fakeFetch(answer = () => new Response('{"ok":true}', { headers: { 'content-type': 'application/json' } })) {
   const calls = [];
-  const f = async (url, init) => { calls.push({ url, init, body: init.body ? JSON.parse(init.body) : undefined }); return answer(url, init); };
+  const f = async (url, init) => { calls.push({ url, init, body: typeof init.body === 'string' ? JSON.parse(init.body) : init.body }); return answer(url, init); };
   return { f, calls };
 }
 
@@ -47,14 +47,33 @@ test('API key goes in X-API-Key (or Bearer) and in ?api_key= for WebSockets', as
   assert.equal(new TextRemovalClient({ baseUrl: 'http://h', fetch: f }).websocketUrl('t'), 'ws://h/api/v1/ws/progress/t');
 });
 
-test('submit: image to base64, camelCase options to snake_case, other fields passed through', async () => {
+const SUBMIT = {
+  image: new Uint8Array([1, 2, 3]), mask: new Uint8Array([4]).buffer, regions: [{ x: 1, y: 2, width: 3, height: 4 }],
+  taskId: 'T', callbackUrl: 'http://cb', enableProgress: false, progressInterval: 0.5, maskMode: 'text',
+  sd_seed: 7, undefinedField: undefined, signal: undefined,
+};
+
+test('submit (default transport): image and mask as multipart files, options as form fields', async () => {
   const { f, calls } = fakeFetch();
   const c = new TextRemovalClient({ baseUrl: 'http://h', fetch: f });
-  await c.submit({
-    image: new Uint8Array([1, 2, 3]), mask: new Uint8Array([4]).buffer, regions: [{ x: 1, y: 2, width: 3, height: 4 }],
-    taskId: 'T', callbackUrl: 'http://cb', enableProgress: false, progressInterval: 0.5, maskMode: 'text',
-    sd_seed: 7, undefinedField: undefined, signal: undefined,
+  await c.submit(SUBMIT);
+  const { url, init, body } = calls[0];
+  assert.equal(url, 'http://h/api/v1/inpaint-regions-async');
+  assert.equal(init.headers['Content-Type'], undefined); // fetch adds the multipart boundary
+  assert.ok(body instanceof FormData);
+  assert.deepEqual([...new Uint8Array(await body.get('image').arrayBuffer())], [1, 2, 3]);
+  assert.deepEqual([...new Uint8Array(await body.get('mask').arrayBuffer())], [4]);
+  const fields = Object.fromEntries([...body.entries()].filter(([k]) => k !== 'image' && k !== 'mask'));
+  assert.deepEqual(fields, {
+    regions: '[{"x":1,"y":2,"width":3,"height":4}]', task_id: 'T', callback_url: 'http://cb',
+    enable_progress: 'false', progress_interval: '0.5', mask_mode: 'text', sd_seed: '7',
   });
+});
+
+test('submit (transport json): image to base64, camelCase options to snake_case, other fields passed through', async () => {
+  const { f, calls } = fakeFetch();
+  const c = new TextRemovalClient({ baseUrl: 'http://h', fetch: f, transport: 'json' });
+  await c.submit(SUBMIT);
   const { url, init, body } = calls[0];
   assert.equal(url, 'http://h/api/v1/inpaint-regions-async');
   assert.equal(init.method, 'POST');

@@ -7,6 +7,7 @@ so both stay thin and always agree on the contract.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -20,7 +21,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from ._version import __version__
-from ._images import to_base64
+from ._images import to_base64, to_bytes
 from .errors import ServiceError, TaskFailed, WaitTimeout
 from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Health, InpaintResult,
                      ModelInfo, ProgressEvent, RegionsStats, ServiceInfo, ServiceRoot, TasksSummary, TaskStatus,
@@ -35,6 +36,21 @@ USER_AGENT = f"iopaint-client/{__version__}"
 CONTROL_EVENTS = frozenset({"connection_established", "task_subscribed", "task_unsubscribed", "pong"})
 
 
+TRANSPORTS = ("multipart", "json")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An image to send: file bytes (multipart file, or base64 in JSON), or a base64 string / data
+    URL the caller already had (sent as it is, in a form field or in JSON)."""
+
+    data: Optional[bytes] = None
+    text: Optional[str] = None
+
+    def base64(self) -> str:
+        return self.text if self.text is not None else base64.b64encode(self.data or b"").decode("ascii")
+
+
 @dataclass(frozen=True)
 class Call(Generic[T]):
     method: str
@@ -42,10 +58,38 @@ class Call(Generic[T]):
     parse: Callable[[httpx.Response], T]
     json: Any = None
     ok_statuses: Tuple[int, ...] = ()  # error statuses that are answers, not errors (health's 503)
+    multipart: bool = False  # the route also takes multipart/form-data (API.md)
 
-    @property
-    def request_kwargs(self) -> Dict[str, Any]:
-        return {} if self.json is None else {"json": self.json}
+    def request_kwargs(self, transport: str = "multipart") -> Dict[str, Any]:
+        """httpx arguments: multipart/form-data (files as bytes, no base64) where the route takes
+        it and `transport` is "multipart"; otherwise JSON with images in base64."""
+        if self.json is None:
+            return {}
+        if transport not in TRANSPORTS:
+            raise ValueError(f"transport must be one of {TRANSPORTS}")
+        texts = any(isinstance(v, Upload) and v.text is not None for v in self.json.values())
+        if transport == "multipart" and self.multipart and not texts:  # base64 given: JSON carries it as is
+            return form_body(self.json)
+        return {"json": {k: v.base64() if isinstance(v, Upload) else v for k, v in self.json.items()}}
+
+
+def form_body(body: Mapping[str, Any]) -> Dict[str, Any]:
+    """A JSON body as multipart: images as files, lists/objects as JSON text, booleans as true/false."""
+    files: Dict[str, Any] = {}
+    data: Dict[str, str] = {}
+    for key, value in body.items():
+        if isinstance(value, Upload):
+            if value.data is not None:
+                files[key] = (key, value.data, "application/octet-stream")
+            else:
+                data[key] = value.text or ""
+        elif isinstance(value, bool):
+            data[key] = "true" if value else "false"
+        elif isinstance(value, (dict, list, tuple)):
+            data[key] = json.dumps(value)
+        else:
+            data[key] = str(value)
+    return {"files": files, "data": data}
 
 
 # --- connection settings -------------------------------------------------------------------
@@ -156,12 +200,23 @@ def _image(response: httpx.Response) -> InpaintResult:
 _B64 = re.compile(r"^[A-Za-z0-9+/=\s]+$")
 
 
+def _is_base64_text(image: Any) -> bool:
+    return isinstance(image, str) and (image.startswith("data:") or (
+        len(image) >= 64 and not os.path.exists(image) and bool(_B64.match(image[:4096]))))
+
+
 def image_field(image: Any, what: str = "image") -> str:
     """Base64 of bytes/path/PIL/file; a data URL or a long base64 string (not a file) as given."""
-    if isinstance(image, str) and not image.startswith("data:") and len(image) >= 64 \
-            and not os.path.exists(image) and _B64.match(image[:4096]):
+    if _is_base64_text(image):
         return image
     return to_base64(image, what=what)
+
+
+def upload(image: Any, what: str = "image") -> Upload:
+    """The bytes of bytes/path/PIL/file, read once; a data URL or base64 string kept as text."""
+    if _is_base64_text(image):
+        return Upload(text=image)
+    return Upload(data=to_bytes(image, what=what))
 
 
 def region(r: Any) -> Dict[str, Any]:
@@ -199,10 +254,10 @@ def params_field(params: Mapping[str, Any]) -> Dict[str, Any]:
 
 
 def _regions_body(image: Any, regions: Any, mask: Any, detect: Optional[bool], params: Mapping[str, Any]) -> Dict[str, Any]:
-    body: Dict[str, Any] = {**params_field(params), "image": image_field(image)}
+    body: Dict[str, Any] = {**params_field(params), "image": upload(image)}
     body["regions"] = regions_field(regions)
     if mask is not None:
-        body["mask"] = image_field(mask, "mask")
+        body["mask"] = upload(mask, "mask")
     if detect is not None:
         body["detect"] = bool(detect)
     return body
@@ -238,26 +293,27 @@ def info() -> Call[ServiceInfo]:
 
 
 def inpaint(image: Any, mask: Any, params: Mapping[str, Any]) -> Call[InpaintResult]:
-    body = {**params_field(params), "image": image_field(image), "mask": image_field(mask, "mask")}
-    return Call("POST", f"{API}/inpaint", _image, json=body)
+    body = {**params_field(params), "image": upload(image), "mask": upload(mask, "mask")}
+    return Call("POST", f"{API}/inpaint", _image, json=body, multipart=True)
 
 
 def inpaint_regions(image: Any, regions: Any, params: Mapping[str, Any], mask: Any = None,
                     detect: Optional[bool] = None) -> Call[InpaintResult]:
-    return Call("POST", f"{API}/inpaint-regions", _image, json=_regions_body(image, regions, mask, detect, params))
+    return Call("POST", f"{API}/inpaint-regions", _image, json=_regions_body(image, regions, mask, detect, params),
+                multipart=True)
 
 
 def inpaint_regions_json(image: Any, regions: Any, params: Mapping[str, Any], mask: Any = None,
                          detect: Optional[bool] = None) -> Call[RegionsStats]:
     return Call("POST", f"{API}/inpaint-regions-json", _json_model(RegionsStats),
-                json=_regions_body(image, regions, mask, detect, params))
+                json=_regions_body(image, regions, mask, detect, params), multipart=True)
 
 
 def detect_text(image: Any, regions: Any = None, params: Optional[Mapping[str, Any]] = None) -> Call[DetectResult]:
-    body: Dict[str, Any] = {**params_field(params or {}), "image": image_field(image)}
+    body: Dict[str, Any] = {**params_field(params or {}), "image": upload(image)}
     if regions is not None:
         body["regions"] = regions_field(regions)
-    return Call("POST", f"{API}/detect-text", _json_model(DetectResult), json=body)
+    return Call("POST", f"{API}/detect-text", _json_model(DetectResult), json=body, multipart=True)
 
 
 def _task_options(task_id: Optional[str], callback_url: Optional[str], enable_progress: Optional[bool],
@@ -271,7 +327,7 @@ def submit(image: Any, regions: Any, params: Mapping[str, Any], *, mask: Any = N
            progress_interval: Optional[float] = None) -> Call[TaskSubmitted]:
     body = {**_regions_body(image, regions, mask, detect, params),
             **_task_options(task_id, callback_url, enable_progress, progress_interval)}
-    return Call("POST", f"{API}/inpaint-regions-async", _json_model(TaskSubmitted), json=body)
+    return Call("POST", f"{API}/inpaint-regions-async", _json_model(TaskSubmitted), json=body, multipart=True)
 
 
 def batch_item(item: Any) -> Dict[str, Any]:

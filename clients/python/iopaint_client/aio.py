@@ -29,8 +29,8 @@ class AsyncClient(_Base):
 
     def __init__(self, base_url: Optional[str] = None, api_key: Optional[str] = None, *, timeout: float = 300.0,
                  auth: str = "header", headers: Optional[Dict[str, str]] = None, ws_key_in_query: bool = False,
-                 http_client: Optional[httpx.AsyncClient] = None, **httpx_kwargs: Any):
-        super().__init__(base_url, api_key, timeout, auth, headers, ws_key_in_query)
+                 http_client: Optional[httpx.AsyncClient] = None, transport: str = "multipart", **httpx_kwargs: Any):
+        super().__init__(base_url, api_key, timeout, auth, headers, ws_key_in_query, transport)
         self._owns_http = http_client is None
         self._http = http_client or httpx.AsyncClient(base_url=self.base_url, headers=self._headers,
                                                       timeout=self._timeout, **httpx_kwargs)
@@ -40,7 +40,7 @@ class AsyncClient(_Base):
         try:
             response = await self._http.request(call.method, self.base_url + call.path,
                                                 headers=None if self._owns_http else self._headers,
-                                                **call.request_kwargs)
+                                                **call.request_kwargs(self.transport))
         except httpx.HTTPError as e:
             raise TransportError(f"{call.method} {call.path}: {type(e).__name__}: {e}") from e
         return call.parse(_api.check(response, call.ok_statuses))

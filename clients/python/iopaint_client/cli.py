@@ -119,7 +119,7 @@ class _Bar:
 
 def _client_kwargs(args: argparse.Namespace) -> dict:
     return {"base_url": args.url, "api_key": args.api_key, "timeout": args.timeout,
-            "auth": "bearer" if args.bearer else "header"}
+            "auth": "bearer" if args.bearer else "header", "transport": args.transport}
 
 
 async def _remove(args: argparse.Namespace) -> int:
@@ -267,6 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--timeout", type=_positive_timeout, default=argparse.SUPPRESS,
                         help="seconds for one request / for a task (default 300)")
     common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS, help="no summary lines")
+    common.add_argument("--transport", choices=["multipart", "json"], default=argparse.SUPPRESS,
+                        help="multipart (default): images as files; json: base64 in JSON bodies")
 
     p = argparse.ArgumentParser(prog="iopaint-client", parents=[common],
                                 description="Client of the IOPaint text-removal service.",
@@ -321,7 +323,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, default in (("url", None), ("api_key", None), ("bearer", False), ("timeout", 300.0), ("quiet", False)):
+    for name, default in (("url", None), ("api_key", None), ("bearer", False), ("timeout", 300.0), ("quiet", False),
+                          ("transport", "multipart")):
         if not hasattr(args, name):
             setattr(args, name, default)
     if not getattr(args, "fn", None):

@@ -24,7 +24,10 @@ class _Base:
     """What both clients keep: where the service is, and how to authenticate."""
 
     def __init__(self, base_url: Optional[str], api_key: Optional[str], timeout: float, auth: str,
-                 headers: Optional[Dict[str, str]], ws_key_in_query: bool):
+                 headers: Optional[Dict[str, str]], ws_key_in_query: bool, transport: str = "multipart"):
+        if transport not in _api.TRANSPORTS:
+            raise ValueError(f"transport must be one of {_api.TRANSPORTS}")
+        self.transport = transport  # multipart: image files as bytes; json: base64 in JSON bodies
         self.base_url = _api.normalize_base_url(base_url)
         self.api_key = _api.resolve_api_key(api_key)
         self.auth = auth
@@ -64,8 +67,8 @@ class Client(_Base):
 
     def __init__(self, base_url: Optional[str] = None, api_key: Optional[str] = None, *, timeout: float = 300.0,
                  auth: str = "header", headers: Optional[Dict[str, str]] = None, ws_key_in_query: bool = False,
-                 http_client: Optional[httpx.Client] = None, **httpx_kwargs: Any):
-        super().__init__(base_url, api_key, timeout, auth, headers, ws_key_in_query)
+                 http_client: Optional[httpx.Client] = None, transport: str = "multipart", **httpx_kwargs: Any):
+        super().__init__(base_url, api_key, timeout, auth, headers, ws_key_in_query, transport)
         self._owns_http = http_client is None
         self._http = http_client or httpx.Client(base_url=self.base_url, headers=self._headers,
                                                  timeout=self._timeout, **httpx_kwargs)
@@ -74,7 +77,7 @@ class Client(_Base):
     def _send(self, call: "_api.Call[Any]") -> Any:
         try:
             response = self._http.request(call.method, self.base_url + call.path,
-                                          headers=None if self._owns_http else self._headers, **call.request_kwargs)
+                                          headers=None if self._owns_http else self._headers, **call.request_kwargs(self.transport))
         except httpx.HTTPError as e:
             raise TransportError(f"{call.method} {call.path}: {type(e).__name__}: {e}") from e
         return call.parse(_api.check(response, call.ok_statuses))
