@@ -34,6 +34,20 @@ class InpaintModel(Protocol):
     def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray: ...
 
 
+class BatchInpaintModel(InpaintModel, Protocol):
+    """A model that can also repaint several crops in one forward pass (LaMa's N x C x H x W)."""
+
+    pad_mod: int
+
+    def inpaint_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray], params: dict[str, Any]
+                      ) -> list[np.ndarray]: ...
+
+
+def batch_capable(model: Any) -> bool:
+    """True where `model.inpaint_batch` exists and applies (IOPaintModel only for LaMa)."""
+    return callable(getattr(model, "inpaint_batch", None)) and bool(getattr(model, "batches", True))
+
+
 def apply_model_dir(model_dir: Path | None) -> None:
     """Point every weights cache IOPaint uses (torch hub, its own, Hugging Face) at one folder.
     Must run before IOPaint is imported: some of its paths are read at import time."""
@@ -99,6 +113,10 @@ class IOPaintModel:
         self.pad_mod = int(getattr(inner, "pad_mod", 8))
         self.min_size = getattr(inner, "min_size", None)
         self.is_erase_model = bool(getattr(inner, "is_erase_model", False))
+        # IOPaint's LaMa runs a TorchScript module that takes N x 3 x H x W: crops can share a call
+        from iopaint.model.lama import LaMa
+
+        self.batches = isinstance(inner, LaMa) and not getattr(inner, "pad_to_square", False)
         from iopaint.schema import InpaintRequest
 
         self._fields = set(InpaintRequest.model_fields)
@@ -117,8 +135,36 @@ class IOPaintModel:
         bgr = self.manager(rgb, mask, self.config(params))  # mask must be 2-D [H, W]
         return np.ascontiguousarray(bgr[:, :, ::-1])
 
+    def inpaint_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray], params: dict[str, Any]
+                      ) -> list[np.ndarray]:
+        """LaMa on several crops in one forward pass: each is padded (symmetric, as IOPaint pads to
+        its modulo) to the largest height and width among them, rounded up to `pad_mod`. Crops of
+        that very shape get exactly what one call each would give. RGB out, each its own size."""
+        import torch
+
+        if not self.batches:
+            return [self(r, m, params) for r, m in zip(rgbs, masks)]
+        inner = self.manager.model
+        mod = self.pad_mod
+        height = -(-max(r.shape[0] for r in rgbs) // mod) * mod
+        width = -(-max(r.shape[1] for r in rgbs) // mod) * mod
+        if self.min_size:
+            height, width = max(height, self.min_size), max(width, self.min_size)
+        batch = np.empty((len(rgbs), 3, height, width), np.float32)
+        holes = np.empty((len(rgbs), 1, height, width), np.float32)
+        for i, (rgb, mask) in enumerate(zip(rgbs, masks)):
+            h, w = mask.shape
+            pad = ((0, height - h), (0, width - w))
+            batch[i] = np.pad(rgb, (*pad, (0, 0)), mode="symmetric").transpose(2, 0, 1).astype(np.float32) / 255
+            holes[i, 0] = np.pad(mask, pad, mode="symmetric") > 0
+        with torch.no_grad():
+            out = inner.model(torch.from_numpy(batch).to(inner.device), torch.from_numpy(holes).to(inner.device))
+        res = np.clip(out.permute(0, 2, 3, 1).detach().cpu().numpy() * 255, 0, 255).astype(np.uint8)
+        return [np.ascontiguousarray(res[i, :m.shape[0], :m.shape[1]]) for i, m in enumerate(masks)]
+
     def describe(self) -> dict[str, Any]:
-        return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model}
+        return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model,
+                "batches_crops": self.batches}
 
 
 @dataclass

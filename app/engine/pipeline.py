@@ -23,7 +23,7 @@ import numpy as np
 from app.engine import images, masks, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
-from app.engine.models import InpaintModel
+from app.engine.models import InpaintModel, batch_capable
 from app.errors import InvalidInput
 
 # stage names of the async API (API.md): the same for every caller
@@ -165,6 +165,47 @@ def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: d
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
+def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: float = 1.5) -> list[list[int]]:
+    """Crop indices grouped into shared forward passes. Crops go together while the group's common
+    padded shape (largest height x largest width, rounded up to `mod`) costs at most `waste` times
+    their own padded areas and at most max_side^2 pixels in all; crops the model would see scaled
+    down run alone. Order within the image is kept for single crops."""
+    def padded(b: PixelBox) -> tuple[int, int]:
+        return -(-b.height // mod) * mod, -(-b.width // mod) * mod
+
+    alone = [i for i, b in enumerate(crops) if max(b.height, b.width) > max_side]
+    rest = sorted((i for i, b in enumerate(crops) if max(b.height, b.width) <= max_side),
+                  key=lambda i: padded(crops[i]))
+    groups: list[list[int]] = []
+    current: list[int] = []
+    own = 0
+    for i in rest:
+        ph, pw = padded(crops[i])
+        if current:
+            hs = [padded(crops[j]) for j in current] + [(ph, pw)]
+            common = max(h for h, _ in hs) * max(w for _, w in hs) * len(hs)
+            if common <= waste * (own + ph * pw) and common <= max_side * max_side:
+                current.append(i)
+                own += ph * pw
+                continue
+            groups.append(current)
+        current, own = [i], ph * pw
+    if current:
+        groups.append(current)
+    return sorted(groups + [[i] for i in alone], key=lambda g: g[0])
+
+
+def _run_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict,
+               max_side: int) -> list[np.ndarray]:
+    """The model on a group of crops of `out`: one call per crop, or one batched call."""
+    if len(boxes) == 1:
+        box = boxes[0]
+        return [_run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(mask[box.slices]),
+                           params, max_side)]
+    return model.inpaint_batch([np.ascontiguousarray(out[b.slices]) for b in boxes],  # type: ignore[attr-defined]
+                               [np.ascontiguousarray(mask[b.slices]) for b in boxes], params)
+
+
 @dataclass
 class MaskPlan:
     """What to repaint, and the regions verification looks at afterwards."""
@@ -231,20 +272,25 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
 def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel, params: dict,
                    limits: Limits, lap: Callable[[str], None],
                    on_crop: Callable[[int, int, PixelBox | None], None] | None = None) -> None:
-    """Run the model on each crop and composite its masked pixels into `out` in place. Later crops
-    read `out`, so a neighbour that is already clean is clean context."""
-    for i, box in enumerate(crops):
+    """Run the model on the crops and composite their masked pixels into `out` in place. With a
+    model that takes a batch, crops of similar size share forward passes (plan_batches). Later
+    passes read `out`, so a neighbour that is already clean is clean context. `on_crop(k, n, box)`
+    counts crops in the order they are done (box None: before the pass that does crop k)."""
+    groups = plan_batches(crops, limits.max_image_size) if batch_capable(model) else [[i] for i in range(len(crops))]
+    done = 0
+    for group in groups:
         if on_crop:
-            on_crop(i, len(crops), None)
-        m = mask[box.slices]
-        result = _run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(m), params,
-                            limits.max_image_size)
+            on_crop(done, len(crops), None)
+        results = _run_group(model, out, mask, [crops[i] for i in group], params, limits.max_image_size)
         lap("model")
-        sel = m > 0
-        out[box.slices][sel] = result[sel]
+        for i, result in zip(group, results):
+            box = crops[i]
+            sel = mask[box.slices] > 0
+            out[box.slices][sel] = result[sel]
+            if on_crop:
+                on_crop(done, len(crops), box)
+            done += 1
         lap("composite")
-        if on_crop:
-            on_crop(i, len(crops), box)
 
 
 def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan: MaskPlan, job: InpaintInput,
