@@ -367,7 +367,10 @@ def run(
 
     params = dict(job.model_params)
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
-    out = img.rgb.copy() if crops else img.rgb
+    # the result is composited into the decoded image itself (no second full-size copy), except
+    # where verification reads the input's own pixels afterwards
+    keep_source = bool(job.verify and crops) or not img.rgb.flags.writeable
+    out = img.rgb.copy() if keep_source else img.rgb
     centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
                for r in (regions if detected is None else [])]
 
