@@ -19,6 +19,7 @@ import struct
 import warnings
 import zlib
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -57,6 +58,7 @@ class DecodedImage:
     icc_profile: bytes | None = None
     source: bytes | None = None  # a JPEG input's bytes: its untouched blocks can be kept
     upright_as_stored: bool = True  # no EXIF orientation had to be applied
+    coefficients: Any = None  # Future of the source's DCT coefficients, once `prepare_answer` started it
 
     @property
     def width(self) -> int:
@@ -296,6 +298,17 @@ def encode_image(
     return buf.getvalue()
 
 
+def _keeps_blocks(img: DecodedImage, fmt: str, requested: str | None) -> bool:
+    return fmt == "JPEG" and img.source is not None and (requested or "").lower() in ("original", "input", "same")
+
+
+def prepare_answer(img: DecodedImage, fmt: str, requested: str | None) -> None:
+    """Right after decoding: where the answer will keep a JPEG's blocks, start reading its
+    coefficients in the background (they are needed only by `encode_answer`)."""
+    if _keeps_blocks(img, fmt, requested) and jpeg_blocks.why_not(img.source, img.upright_as_stored) is None:
+        img.coefficients = jpeg_blocks.prefetch(img.source)
+
+
 def encode_answer(
     rgb: np.ndarray,
     img: DecodedImage,
@@ -310,11 +323,11 @@ def encode_answer(
     were encoded again: there only the MCUs that `touched` (non-zero = repainted) covers are, with
     the input's own tables (jpeg_blocks); elsewhere, or where that cannot apply, the whole image is."""
     stats = None
-    if fmt == "JPEG" and img.source is not None and (requested or "").lower() in ("original", "input", "same"):
+    if _keeps_blocks(img, fmt, requested):
         reason = jpeg_blocks.why_not(img.source, img.upright_as_stored)
         if reason is None:
             try:
-                return jpeg_blocks.reencode_touched(img.source, rgb, touched)
+                return jpeg_blocks.reencode_touched(img.source, rgb, touched, img.coefficients)
             except jpeg_blocks.NotApplicable as e:
                 reason = str(e)
         stats = jpeg_blocks.BlockStats(reason=reason)

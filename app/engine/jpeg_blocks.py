@@ -19,6 +19,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,17 +108,35 @@ def _sof(data: bytes) -> int | None:
     return None
 
 
-def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray) -> tuple[bytes, BlockStats]:
-    """The input JPEG with only the MCUs that `touched` (H x W, non-zero = repainted) covers encoded
-    again from `pixels` (H x W x 3 RGB). Raises NotApplicable (the reason is its message) where the
-    coefficients cannot be reused."""
-    src = Image.open(io.BytesIO(source))
-    qtables, sampling = src.quantization, JpegImagePlugin.get_sampling(src) if src.mode == "RGB" else -1
+_PREFETCH = ThreadPoolExecutor(max_workers=2, thread_name_prefix="jpeg-coefficients")
+
+
+def read_coefficients(source: bytes) -> Any:
+    """The input's quantized DCT coefficients (a loaded jpeglib.DCTJPEG)."""
     with tempfile.TemporaryDirectory(prefix="jpegblocks-") as tmp:
         path = os.path.join(tmp, "in.jpg")
         with open(path, "wb") as f:
             f.write(source)
-        dct = jpeglib.read_dct(path)
+        dct = jpeglib.read_dct(path)  # takes the file's bytes: the file may go
+    dct.load()
+    return dct
+
+
+def prefetch(source: bytes) -> Future:
+    """Start reading the coefficients in the background (libjpeg runs without the GIL), so that
+    it overlaps masking and the model instead of adding to the encode stage."""
+    return _PREFETCH.submit(read_coefficients, source)
+
+
+def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coefficients: Future | None = None
+                     ) -> tuple[bytes, BlockStats]:
+    """The input JPEG with only the MCUs that `touched` (H x W, non-zero = repainted) covers encoded
+    again from `pixels` (H x W x 3 RGB). `coefficients`: a `prefetch` of the same source. Raises
+    NotApplicable (the reason is its message) where the coefficients cannot be reused."""
+    src = Image.open(io.BytesIO(source))
+    qtables, sampling = src.quantization, JpegImagePlugin.get_sampling(src) if src.mode == "RGB" else -1
+    dct = coefficients.result() if coefficients is not None else read_coefficients(source)
+    with tempfile.TemporaryDirectory(prefix="jpegblocks-") as tmp:
         n = dct.num_components
         if (n, dct.jpeg_color_space.name) not in ((3, "JCS_YCbCr"), (1, "JCS_GRAYSCALE")):
             raise NotApplicable(f"{n}-component {dct.jpeg_color_space.name} JPEG: the whole image was re-encoded")
@@ -125,10 +144,8 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray) -> 
         factors = [tuple(int(v) for v in dct.samp_factor[c]) for c in range(n)]  # (v, h) per component
         mcu_h, mcu_w = 8 * max(f[0] for f in factors), 8 * max(f[1] for f in factors)
         h, w = touched.shape
-        gh, gw = -(-h // mcu_h), -(-w // mcu_w)
-        padded = np.zeros((gh * mcu_h, gw * mcu_w), bool)
-        padded[:h, :w] = touched > 0
-        grid = padded.reshape(gh, mcu_h, gw, mcu_w).any(axis=(1, 3))
+        rows = np.maximum.reduceat(touched, np.arange(0, h, mcu_h), axis=0)  # MCU rows x W
+        grid = np.maximum.reduceat(rows, np.arange(0, w, mcu_w), axis=1) > 0  # MCU rows x MCU columns
         stats = BlockStats(blocks_total=sum(c.shape[0] * c.shape[1] for c in comps))
         count, labels, boxes, _ = cv2.connectedComponentsWithStats(grid.astype(np.uint8), connectivity=8)
         for i in range(1, count):

@@ -352,6 +352,7 @@ def run(
     report(PREPARING, 0.0, 0, 0, "decoding image")
     img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size), max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
+    images.prepare_answer(img, fmt, job.output_format)
     lap("decode")
     report(PREPARING, 1.0, 0, 0, f"decoded {img.width}x{img.height}")
 
