@@ -134,3 +134,17 @@ def test_service_reports_the_share_of_blocks(client):
     assert stats["jpeg_blocks_reencoded"] == share and stats["jpeg_blocks"]["kept_untouched_blocks"]
     png = client.post("/api/v1/inpaint-regions-json", json={**body, "output_format": "png"}).json()
     assert png["processing_stats"].get("jpeg_blocks_reencoded") is None
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, bool])
+def test_one_touched_pixel_reencodes_exactly_its_mcu(dtype):
+    data = _jpeg(photo(256)[:, :200], quality=85, subsampling=2)  # 16 x 16 MCUs
+    img = images.decode_image(data, **LIMITS)
+    touched = np.zeros(img.rgb.shape[:2], dtype)
+    touched[37, 101] = 255 if dtype is np.uint8 else True  # MCU (row 2, col 6)
+    touched[255, 199] = 1  # the image's last pixel: MCU (15, 12), a partial MCU at the right edge
+    answer, stats = images.encode_answer(img.rgb, img, "JPEG", touched, requested="original")
+    # a whole MCU: 4 Y + 2 chroma blocks; the edge MCU holds only the 2 Y blocks of column 24 (200 px
+    # wide) beside its 2 chroma blocks
+    assert stats.blocks_reencoded == 6 + 4
+    assert np.array_equal(_pixels(answer)[:16], _pixels(data)[:16])  # MCU row 0 untouched

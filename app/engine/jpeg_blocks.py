@@ -182,9 +182,11 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coe
     mcu_h, mcu_w = 8 * vmax, 8 * hmax
     h, w = touched.shape
     gh, gw = -(-h // mcu_h), -(-w // mcu_w)
-    # MCUs with any touched pixel: an exact block mean over the mask padded to whole MCUs
-    on = cv2.copyMakeBorder((touched > 0).astype(np.float32), 0, gh * mcu_h - h, 0, gw * mcu_w - w,
-                            cv2.BORDER_CONSTANT, value=0)
+    # MCUs with any touched pixel: the rounded block mean of a 0/255 mask padded to whole MCUs is
+    # non-zero as soon as one pixel is on (255 / 256 rounds to 1)
+    on = touched.view(np.uint8) if touched.dtype in (np.uint8, np.bool_) else (touched > 0).view(np.uint8)
+    _, on = cv2.threshold(on, 0, 255, cv2.THRESH_BINARY)
+    on = cv2.copyMakeBorder(on, 0, gh * mcu_h - h, 0, gw * mcu_w - w, cv2.BORDER_CONSTANT, value=0)
     grid = cv2.resize(on, (gw, gh), interpolation=cv2.INTER_AREA) > 0
     stats = BlockStats(blocks_total=sum(c.shape[0] * c.shape[1] for c in comps))
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(grid.astype(np.uint8), connectivity=8)
