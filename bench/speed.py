@@ -536,7 +536,8 @@ def main() -> int:
         + ", ".join(f"{n} ({s} px)" for s, n in reps.items())
         + " sequential requests per server, interleaved, after one warm-up",
         "requests: astronaut resized to the size (+ grain sigma 3), three 160x34 px text boxes at every size; PNG "
-        f"input saved at zlib level 6, JPEG at q{JPEG_IN_Q}; answers in the input's format (JPEG q{JPEG_OUT_Q})",
+        f"input saved at zlib level 6, JPEG at q{JPEG_IN_Q}; answers in the input's format: IOPaint's JPEG at "
+        f"q{JPEG_OUT_Q}, the service's (`original`) with the input's own blocks and tables outside the repaint",
         "service: POST /api/v1/inpaint-regions, padding 4, box mode, cv2 (NS r4), default settings, LOG_LEVEL=WARNING; "
         "IOPaint: `iopaint start --model cv2 --device cpu` (1.6.0, bench/.venv-iopaint), POST /api/v1/inpaint with "
         "the equivalent mask, its schema's defaults",
