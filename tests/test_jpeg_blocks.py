@@ -148,3 +148,22 @@ def test_one_touched_pixel_reencodes_exactly_its_mcu(dtype):
     # wide) beside its 2 chroma blocks
     assert stats.blocks_reencoded == 6 + 4
     assert np.array_equal(_pixels(answer)[:16], _pixels(data)[:16])  # MCU row 0 untouched
+
+
+def test_data_libjpeg_only_warns_about_is_reencoded_not_an_error(client):
+    """A stray marker in the entropy-coded data: decoders warn and go on, reading the coefficients
+    fails; the answer is still a JPEG, re-encoded whole, and says why."""
+    from tests.conftest import b64
+
+    data = bytearray(_jpeg(photo(256), quality=90))
+    at = len(data) // 2
+    data[at:at + 2] = b"\xff\xaf"
+    img = images.decode_image(bytes(data), **LIMITS)  # decodes (with a warning)
+    touched = np.zeros(img.rgb.shape[:2], np.uint8)
+    touched[10:20, 10:20] = 255
+    answer, stats = images.encode_answer(img.rgb, img, "JPEG", touched, requested="original")
+    assert Image.open(io.BytesIO(answer)).size == (256, 256)
+    assert stats.share == 1.0 and "could not be read" in stats.reason
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(bytes(data)), "output_format": "original",
+                                                           "regions": [{"x": 10, "y": 10, "width": 40, "height": 20}]})
+    assert r.status_code == 200 and r.json()["processing_stats"]["jpeg_blocks_reencoded"] == 1.0

@@ -169,7 +169,11 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coe
     """The input JPEG with only the MCUs that `touched` (H x W, non-zero = repainted) covers encoded
     again from `pixels` (H x W x 3 RGB). `coefficients`: a `prefetch` of the same source. Raises
     NotApplicable (the reason is its message) where the coefficients cannot be reused."""
-    dct = coefficients.result() if coefficients is not None else read_coefficients(source)
+    try:
+        dct = coefficients.result() if coefficients is not None else read_coefficients(source)
+    except Exception as e:  # libjpeg refuses data that decoders only warn about (a stray marker ...)
+        raise NotApplicable(f"the input's coefficients could not be read ({e.__class__.__name__}: corrupt "
+                            "data?): the whole image was re-encoded") from e
     n = dct.num_components
     if (n, dct.jpeg_color_space.name) not in ((3, "JCS_YCbCr"), (1, "JCS_GRAYSCALE")):
         raise NotApplicable(f"{n}-component {dct.jpeg_color_space.name} JPEG: the whole image was re-encoded")
@@ -211,6 +215,10 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coe
         # without the source attached, jpeglib writes the header from the coefficients' own tables
         # and sampling instead of parsing the whole input again (a third faster; same pixels)
         dct.content = None
-        dct.write_dct(out)
+        try:
+            dct.write_dct(out)
+        except Exception as e:
+            raise NotApplicable(f"the coefficients could not be written ({e.__class__.__name__}): "
+                                "the whole image was re-encoded") from e
         with open(out, "rb") as f:
             return f.read(), stats
