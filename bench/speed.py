@@ -487,7 +487,7 @@ def main() -> int:
     have_iop = not args.no_iopaint
     header = ["size", "input", "service, multipart (ms)", "service, base64 JSON (ms)", "IOPaint server (ms)",
               "IOPaint / service", "floor cv2 codecs (ms)", "floor Pillow codecs (ms)", "floor fast codecs (ms)",
-              "service / best floor", "service stages (ms): decode/mask/model/composite/encode",
+              "service / best floor", "service stages (ms): decode/mask/model/composite/verify/encode",
               "floor stages fast (ms): decode/model/encode", "service vs IOPaint output"]
     rows = []
     for (size, fmt) in cases:
@@ -498,7 +498,8 @@ def main() -> int:
         st = stages[(size, fmt)]
         rows.append([f"{size}", fmt, ms(s), ms(s64), ms(i), round(i / s, 2), ms(fc["total"]), ms(fp["total"]),
                      ms(ff["total"]), round(s / min(fc["total"], fp["total"], ff["total"]), 2),
-                     "/".join(f"{1000 * st.get(k, 0):.0f}" for k in ("decode", "mask", "model", "composite", "encode")),
+                     "/".join(f"{1000 * st.get(k, 0):.0f}"
+                              for k in ("decode", "mask", "model", "composite", "verify", "encode")),
                      "/".join(f"{1000 * ff[k]:.0f}" for k in ("decode", "model", "encode")),
                      agree.get((size, fmt), "-")])
     t_rows = [[f"{size} PNG", args.clients, tput_total[size], round(tput[("service", size)][0], 2),
