@@ -293,13 +293,11 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
         lap("composite")
 
 
-def _verify_and_repair(src: np.ndarray, out: np.ndarray, mask: np.ndarray, plan: MaskPlan, job: InpaintInput,
-                       model: InpaintModel, params: dict, limits: Limits, detector: TextDetector | None,
+def _verify_and_repair(checker: verify.Verifier, by_strokes: list[bool], out: np.ndarray, mask: np.ndarray,
+                       job: InpaintInput, model: InpaintModel, params: dict, limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
     """Check every repainted region of `out` for text left behind and repaint what remains (up to
     two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
-    checker = plan.checker or verify.Verifier(src, verify.regions_of_mask(mask), job.padding, detector)
-    by_strokes = plan.by_strokes if plan.checker is not None else [False] * len(checker.regions)
     residual = [0.0] * len(checker.regions)
     todo = list(range(len(checker.regions)))
     repaired: set[int] = set()
@@ -368,10 +366,12 @@ def run(
 
     params = dict(job.model_params)
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
-    # the result is composited into the decoded image itself (no second full-size copy), except
-    # where verification reads the input's own pixels afterwards
-    keep_source = bool(job.verify and crops) or not img.rgb.flags.writeable
-    out = img.rgb.copy() if keep_source else img.rgb
+    checker = None
+    if job.verify and crops:  # what verification needs of the source, before the result overwrites it
+        checker = plan.checker or verify.Verifier(img.rgb, verify.regions_of_mask(mask), job.padding, detector)
+        checker.keep_looks()
+    # the result is composited into the decoded image itself: no second full-size copy
+    out = img.rgb if img.rgb.flags.writeable else img.rgb.copy()
     centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
                for r in (regions if detected is None else [])]
 
@@ -390,9 +390,10 @@ def run(
     report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
 
     verification = None
-    if job.verify and crops:
+    if checker is not None:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        verification = _verify_and_repair(img.rgb, out, mask, plan, job, model, params, limits, detector, lap,
+        strokes = plan.by_strokes if plan.checker is not None else [False] * len(checker.regions)
+        verification = _verify_and_repair(checker, strokes, out, mask, job, model, params, limits, lap,
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")

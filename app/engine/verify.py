@@ -106,6 +106,7 @@ class _Look:
     """One region's crop of the source: where it may be repainted, its ring, and its ink."""
 
     box: PixelBox
+    src: np.ndarray  # the source's pixels in the box (a copy: the result may be written over the source)
     zone: np.ndarray  # region + padding + band
     allowed: np.ndarray  # region + padding
     ring: np.ndarray
@@ -135,22 +136,34 @@ def _look(src: np.ndarray, region: Region, padding: int) -> _Look | None:
     ring = ~zone
     if ring.sum() < 16 or zone.sum() < 16:
         return None
-    ink, cent = standout(src[box.slices], ring, scale)
-    return _Look(box, zone, allowed_u8 > 0, ring, ink & zone, cent, float(ink[ring].mean()), scale)
+    crop = src[box.slices].copy()
+    ink, cent = standout(crop, ring, scale)
+    return _Look(box, crop, zone, allowed_u8 > 0, ring, ink & zone, cent, float(ink[ring].mean()), scale)
 
 
 class Verifier:
     """Checks one request's regions against its source image; each region's look at the source
-    (crop, ring, ink) is computed once and shared by the mask's pre-check and every round."""
+    (crop, ring, ink) is computed once and shared by the mask's pre-check and every round.
+    `keep_looks()` takes every look before the result is written over the source, so that the
+    pipeline needs no full-size copy of the image: only the regions' crops are kept."""
 
     def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None):
-        self.src, self.regions, self.padding, self.detector = src, regions, padding, detector
+        self.src: np.ndarray | None = src
+        self.regions, self.padding, self.detector = regions, padding, detector
         self._looks: dict[int, _Look | None] = {}
 
     def look(self, i: int) -> _Look | None:
         if i not in self._looks:
+            if self.src is None:
+                raise RuntimeError("the source is gone: call keep_looks() before writing over it")
             self._looks[i] = _look(self.src, self.regions[i], self.padding)
         return self._looks[i]
+
+    def keep_looks(self) -> None:
+        """Look at every region now and let go of the full-size source."""
+        for i in range(len(self.regions)):
+            self.look(i)
+        self.src = None
 
     def uncovered_share(self, i: int, mask: np.ndarray) -> float:
         """Before inpainting: the share of region i's ink (within region + padding) that `mask` leaves
@@ -198,7 +211,7 @@ class Verifier:
         if look is None:
             return None
         sl = look.box.slices
-        s, o, m = self.src[sl], out[sl], repainted[sl] > 0
+        s, o, m = look.src, out[sl], repainted[sl] > 0
         ink_out, _ = standout(o, look.ring, look.scale, look.cent)
         same = np.linalg.norm(_lab(o) - _lab(s), axis=2) < _SAME
         left = look.ink & ink_out & same
