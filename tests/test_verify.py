@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app.engine.verify import MAX_HALO
-from tests.conftest import b64, decode, running_app, text_image
+from tests.conftest import b64, decode, png_bytes, running_app, text_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import hard_cases as hc  # noqa: E402  (the hard-case scenes of bench/hard_cases.py)
@@ -103,28 +103,27 @@ def test_a_wrong_first_mask_is_repaired_and_reported(client):
 def test_an_easy_case_needs_no_repair(client):
     img = text_image()  # a dark bar on a flat background
     r = client.post("/api/v1/inpaint-regions-json",
-                    json={"image": b64(png(img)), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}]})
+                    json={"image": b64(png_bytes(img)), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}]})
     v = r.json()["processing_stats"]["verification"]
     assert v == {"regions_checked": 1, "regions_repaired": 0, "residual_max": 0.0}
 
 
 def test_verify_false_skips_the_check(client):
-    body = {"image": b64(png(text_image())), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}],
+    body = {"image": b64(png_bytes(text_image())), "regions": [{"x": 40, "y": 80, "width": 160, "height": 40}],
             "verify": False}
     r = client.post("/api/v1/inpaint-regions-json", json=body)
     assert "verification" not in {k for k, v in r.json()["processing_stats"].items() if v is not None}
     r = client.post("/api/v1/inpaint-regions", json=body)
     assert not {"X-Regions-Repaired", "X-Residual-Text"} & set(r.headers)
-    form = client.post("/api/v1/inpaint-regions", files={"image": ("x.png", png(text_image()), "image/png")},
+    form = client.post("/api/v1/inpaint-regions", files={"image": ("x.png", png_bytes(text_image()), "image/png")},
                        data={"regions": '[{"x": 40, "y": 80, "width": 160, "height": 40}]', "verify": "false"})
     assert form.status_code == 200 and "X-Residual-Text" not in form.headers
 
 
 def test_uploaded_mask_is_verified_too(client):
-    img = text_image()
-    mask = np.zeros(img.shape[:2], np.uint8)
-    mask[80:120, 40:200] = 255
-    r = client.post("/api/v1/inpaint", json={"image": b64(png(img)), "mask": b64(png(mask))})
+    mask = np.zeros((200, 320), np.uint8)
+    mask[80:120, 40:200] = 255  # the parts of the mask are checked like regions
+    r = client.post("/api/v1/inpaint", json={"image": b64(png_bytes(text_image())), "mask": b64(png_bytes(mask))})
     assert r.status_code == 200 and r.headers["X-Regions-Checked"] == "1"
     assert r.headers["X-Regions-Repaired"] == "0"
 
@@ -158,16 +157,10 @@ def test_small_text_on_a_large_photo_is_found(client):
         font = ImageFont.truetype(hc.fonts()["regular"][0], 12 + 2 * i)
         draw.text((x, y), "Photo by J. Smith", font=font, fill=(255, 255, 255), stroke_width=1, stroke_fill=(0, 0, 0))
         boxes.append(draw.textbbox((x, y), "Photo by J. Smith", font=font, stroke_width=1))
-    r = client.post("/api/v1/detect-text", json={"image": b64(png(np.asarray(canvas)))})
+    r = client.post("/api/v1/detect-text", json={"image": b64(png_bytes(np.asarray(canvas)))})
     assert r.status_code == 200
     found = r.json()["regions"]
     for x0, y0, x1, y1 in boxes:  # every line is covered by a detected polygon's box
         assert any(f["bounding_box"]["x"] <= x0 + 2 and f["bounding_box"]["y"] <= y0 + 2
                    and f["bounding_box"]["x"] + f["bounding_box"]["width"] >= x1 - 2
                    and f["bounding_box"]["y"] + f["bounding_box"]["height"] >= y1 - 2 for f in found), (x0, y0)
-
-
-def png(arr: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, "PNG")
-    return buf.getvalue()
