@@ -339,6 +339,29 @@ def test_batch_with_one_bad_item(client):
     assert sorted(z.namelist()) == ["000-first.png", "002.png"]
 
 
+def test_batch_of_one_keeps_its_result(client):
+    r = client.post("/api/v1/inpaint-batch-async",
+                    json={"items": [{"image": IMG, "regions": [BOX], "name": "only.png"}], "task_id": "batch-one"})
+    assert r.status_code == 200, r.text
+    status = wait_status(client, "batch-one")
+    assert status["status"] == "completed"
+    assert [i["status"] for i in status["items"]] == ["completed"]
+    one = client.get("/api/v1/task-result/batch-one/0")
+    assert one.status_code == 200 and one.headers["content-type"] == "image/png"
+    assert (decode(one.content)[85:115, 45:195] != 10).all()  # the bar is repainted
+    z = zipfile.ZipFile(io.BytesIO(client.get("/api/v1/task-result/batch-one").content))
+    assert z.namelist() == ["000-only.png"] and z.read("000-only.png") == one.content
+
+
+def test_batch_of_one_bad_item_fails_the_task_and_says_why(client):
+    r = client.post("/api/v1/inpaint-batch-async",
+                    json={"items": [{"image": b64(b"broken"), "regions": [BOX]}], "task_id": "batch-one-bad"})
+    assert r.status_code == 200, r.text
+    status = wait_status(client, "batch-one-bad")
+    assert status["status"] == "error" and status["error"] == "every item of the batch failed"
+    assert status["items"][0]["status"] == "error" and status["items"][0]["error"]
+
+
 def test_finished_tasks_are_evicted_by_age_and_by_size():
     with running_app(model="cv2", task_retention=0.5) as c:
         tid = c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX]}).json()["task_id"]

@@ -115,6 +115,7 @@ class TaskManager:
               loop: asyncio.AbstractEventLoop) -> Any:
         detector = self._detector()
         n = len(jobs)
+        batch = task.kind == "batch"  # a batch of one still reports per item (its result lives there)
         region_base = 0
 
         if task.cancel_event.is_set():
@@ -125,7 +126,7 @@ class TaskManager:
             def report(stage, fraction, current, total, msg, _i=i):
                 if task.cancel_event.is_set():
                     raise Cancelled("cancelled")
-                if n > 1:  # a batch: stages repeat per item, overall progress spans the items
+                if batch:  # stages repeat per item, overall progress spans the items
                     frac = (_i + stage_percent(stage, fraction) / 100) / n
                     stage_name, msg = stage, f"item {_i + 1} of {n}: {msg}"
                     loop.call_soon_threadsafe(self._advance_batch, task, stage_name, frac, fraction,
@@ -138,12 +139,12 @@ class TaskManager:
                 self._observe(model.name, out.timings)
                 outputs.append(out)
                 region_base += out.regions_count
-                if n > 1:
+                if batch:
                     loop.call_soon_threadsafe(self._item_done, task, i, out, None)
             except Cancelled:
                 raise
             except ServiceError as e:
-                if n == 1:
+                if not batch:
                     raise
                 outputs.append(e)
                 loop.call_soon_threadsafe(self._item_done, task, i, None, e)
