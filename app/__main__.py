@@ -9,21 +9,21 @@ import sys
 
 
 def serve(_: argparse.Namespace) -> int:
+    """Serve `app.main:app` (the same app, settings and start-up as `python -m uvicorn app.main:app`)
+    on IOPAINT_HOST:IOPAINT_PORT."""
     import uvicorn
 
-    from app.main import build_services, configure_logging, create_app
-    from app.settings import get_settings
+    from app.main import get_app, load_engine
 
-    s = get_settings()
-    configure_logging(s.log_level)
-    services = build_services(s)
+    app = get_app()
+    s = app.state.services.settings
     if s.model_fallback == "none":  # no fallback: load first, and refuse to start in one line
         try:
-            services.models.load(fallback=None, low_mem=s.low_mem, cpu_offload=s.cpu_offload)
+            load_engine(app.state.services)  # the lifespan's own start-up; it then finds all loaded
         except Exception as e:
             print(f"refusing to start: {e}", file=sys.stderr)
             return 1
-    uvicorn.run(create_app(s, services), host=s.host, port=s.port, log_level=s.log_level.lower(), ws_ping_interval=20,
+    uvicorn.run(app, host=s.host, port=s.port, log_level=s.log_level.lower(), ws_ping_interval=20,
                 ws_ping_timeout=20, timeout_graceful_shutdown=int(s.shutdown_grace) + 5, access_log=False)
     return 0
 

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import logging
 from contextlib import asynccontextmanager
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -74,26 +75,31 @@ def build_services(settings: Settings) -> Services:
     return services
 
 
+def load_engine(services: Services) -> None:
+    """The one start-up path, for every entry point: the text detector (when TEXT_DETECTION is on),
+    then the model (or its fallback). Loads only what is not loaded yet, so calling it twice is free."""
+    cfg = services.settings
+    if cfg.role == "api":  # an API-only replica loads nothing: workers run the work
+        return
+    if cfg.text_detection and services.models.detector is None:
+        services.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side)
+    if services.models.model is None:
+        services.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
+
+
 @asynccontextmanager
-async def lifespan(app: FastAPI):
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     s: Services = app.state.services
-    cfg = s.settings
     loop = asyncio.get_running_loop()
-
-    def load():
-        if cfg.text_detection and s.models.detector is None:
-            s.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side)
-        s.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
-
-    if s.models.model is None and cfg.role != "api":  # an API-only replica loads no model
-        if cfg.model_fallback == "none":
+    if s.settings.role != "api":  # an API-only replica loads no model: workers run the work
+        if s.settings.model_fallback == "none":
             # no fallback: refuse to start, with the one-line reason, rather than serve nothing
             try:
-                await loop.run_in_executor(None, load)
+                await loop.run_in_executor(None, load_engine, s)
             except Exception as e:
                 raise RuntimeError(f"refusing to start: {e}") from None
         else:  # load in the background: /health says "starting" meanwhile
-            app.state.model_loader = loop.run_in_executor(None, load)
+            app.state.model_loader = loop.run_in_executor(None, load_engine, s)
     await s.tasks.start()
     try:
         yield
@@ -142,3 +148,29 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
 def max_request_bytes(settings: Settings) -> int:
     """An image and a mask, both base64 (4/3 of their size), plus room for the JSON around them."""
     return 2 * (settings.max_file_size * 4 // 3 + 4) + 1024 * 1024
+
+
+_app: FastAPI | None = None
+
+
+def get_app() -> FastAPI:
+    """The process's app, built once from the environment's settings (logging included). It is what
+    `python -m uvicorn app.main:app`, `fastapi run app/main.py` and `python -m app serve` all serve."""
+    global _app
+    if _app is None:
+        settings = get_settings()
+        configure_logging(settings.log_level)
+        _app = create_app(settings)
+    return _app
+
+
+def __getattr__(name: str) -> Any:
+    # `app` is built on first use, not at import: tests and tools import this module for
+    # create_app() without building a second service from the environment.
+    if name == "app":
+        return get_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "app"])  # so that tools that look for an `app` (fastapi-cli) find it

@@ -141,9 +141,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_service(tmp: Path, **env_extra: str):
-    """The real service as a subprocess (`python -m app serve`, cv2) on a free loopback port, once
-    healthy. Returns (process, base URL, log file); stop it with stop_service."""
+def start_service(tmp: Path, command: list[str] | None = None, **env_extra: str):
+    """The real service as a subprocess (`python -m app serve`, or `command` with "{port}" filled in;
+    cv2) on a free loopback port, once healthy. Returns (process, base URL, log file); stop it with
+    stop_service."""
     import subprocess
     import sys
     import time
@@ -158,7 +159,8 @@ def start_service(tmp: Path, **env_extra: str):
         "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **env_extra,
     })
     log = open(tmp / f"service-{port}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "app", "serve"], cwd=REPO, env=env, stdout=log,
+    argv = [a.replace("{port}", str(port)) for a in command or [sys.executable, "-m", "app", "serve"]]
+    proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 180

@@ -67,9 +67,31 @@ def _quiet_offline_env() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", category=FutureWarning)  # IOPaint's old torch.cuda.amp calls
+    _mark_hf_cache_current()
     from loguru import logger
 
     logger.disable("iopaint.schema")  # "Generate random seed" on every request
+    logger.disable("iopaint.model_manager")  # "Loading model: x": our own "model ready" line says it
+
+
+def _mark_hf_cache_current() -> None:
+    """Write the Hugging Face cache's layout version, as Transformers itself does on first import.
+    Without it, a cache that Diffusers touched first makes Transformers print a misleading "you are
+    offline ... your cache is from a previous version" warning and an empty tqdm `0it` migration
+    bar at every fresh start. The service reads no pre-2022 Transformers cache, so nothing is lost."""
+    from huggingface_hub import constants
+
+    cache = next((os.environ[k] for k in ("TRANSFORMERS_CACHE", "PYTORCH_TRANSFORMERS_CACHE",
+                                          "PYTORCH_PRETRAINED_BERT_CACHE") if os.environ.get(k)),
+                 constants.HF_HUB_CACHE)
+    version = Path(cache) / "version.txt"
+    if version.is_file():
+        return
+    try:
+        version.parent.mkdir(parents=True, exist_ok=True)
+        version.write_text("1")
+    except OSError:  # a read-only cache: Transformers will say what it says
+        pass
 
 
 def resolve_device(requested: str) -> tuple[str, str | None]:
