@@ -42,6 +42,10 @@ class TooLarge(ServiceError):
     status_code, code = 413, "too_large"
 
 
+class UnsupportedMediaType(ServiceError):
+    status_code, code = 415, "unsupported_media_type"
+
+
 class InvalidInput(ServiceError):
     status_code, code = 422, "invalid_input"
 

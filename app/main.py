@@ -127,8 +127,9 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.api_key:
         app.add_middleware(ApiKeyAuth, key=settings.api_key)
     app.add_middleware(RequestContext, metrics=services.metrics)
-    app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
-                       allow_headers=["*"], expose_headers=["*"])
+    if settings.cors_origin_list:  # none by default: same-origin only (backends call server to server)
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["*"])
     if settings.role == "worker":  # takes queued work only: health and metrics, no API
         app.add_api_route("/api/v1/health", info.health, methods=["GET"], tags=["info"],
                           summary="Readiness of this worker")

@@ -36,7 +36,10 @@ class Settings(BaseSettings):
     max_file_size: int = _env("MAX_FILE_SIZE", default=50 * 1024 * 1024, ge=1024, description="largest upload in bytes")
     request_timeout: float = _env("REQUEST_TIMEOUT", default=300.0, gt=0, description="seconds a request may take")
     log_level: str = _env("LOG_LEVEL", default="INFO")
-    cors_origins: str = _env("CORS_ORIGINS", default="*", description="comma-separated origins")
+    cors_origins: str = _env(
+        "CORS_ORIGINS", default="",
+        description="comma-separated origins a browser may call from; empty: same-origin only; '*': any (opt-in)",
+    )
     task_backend: Literal["memory", "redis"] = _env(
         "TASK_BACKEND", default="memory",
         description="where tasks live: memory (this process) or redis (shared by every replica)")

@@ -1,6 +1,7 @@
 """Bad input gets a clear 4xx JSON error and the service keeps serving; the event loop stays free."""
 
 import io
+import json
 import threading
 import time
 
@@ -36,6 +37,10 @@ def _assert_error(r, status, code=None):
     ({"image": IMG, "regions": []}, 422, "no_regions"),
     ({"image": IMG, "regions": [{"x": 1000, "y": 1000, "width": 10, "height": 10}]}, 422, "region_outside_image"),
     ({"image": IMG, "regions": [{"x": 10, "y": 10, "width": 0, "height": 10}]}, 422, "invalid_region"),
+    ({"image": IMG, "regions": [{"x": 200, "y": 120, "width": -160, "height": 40}]}, 422, "invalid_region"),
+    ({"image": IMG, "regions": [{"x": 40, "y": 120, "width": 160, "height": -40}]}, 422, "invalid_region"),
+    ({"image": IMG, "regions": [BOX, {"bounding_box": {"x": 200, "y": 80, "width": -1, "height": 4}}]}, 422,
+     "invalid_region"),
     ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5], [9, 9]]}]}, 422, "invalid_region"),
     ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5]]}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": [{"x": 1, "y": 2}]}, 422, "invalid_input"),
@@ -58,6 +63,29 @@ def test_bad_bodies(client):
     _assert_error(client.post("/api/v1/inpaint-regions", files={"mask": ("m.png", b"x")}), 422, "missing_image")
     _assert_error(client.post("/api/v1/inpaint-regions", files={"image": ("a.png", png_bytes(text_image()))},
                               data={"regions": "[{not json"}), 422)
+
+
+@pytest.mark.parametrize("ctype", ["text/plain", "text/plain;charset=UTF-8", "application/x-www-form-urlencoded",
+                                   "application/octet-stream", None])
+def test_a_body_neither_json_nor_a_form_is_415(client, ctype):
+    # text/plain is what a page on another site may POST without a CORS preflight: never run its work
+    body = json.dumps({"image": IMG, "regions": [BOX]}).encode()
+    headers = {"content-type": ctype} if ctype else {}
+    for path in ("/api/v1/inpaint-regions", "/api/v1/inpaint-regions-json", "/api/v1/inpaint",
+                 "/api/v1/inpaint-regions-async", "/api/v1/inpaint-batch-async", "/api/v1/detect-text"):
+        r = client.post(path, content=body, headers=headers)
+        _assert_error(r, 415, "unsupported_media_type")
+        assert "application/json" in r.json()["detail"]
+    # the batch route takes JSON only
+    r = client.post("/api/v1/inpaint-batch-async", files={"image": ("a.png", b"x")})
+    _assert_error(r, 415, "unsupported_media_type")
+
+
+def test_negative_region_names_the_region(client):
+    r = client.post("/api/v1/inpaint-regions-json",
+                    json={"image": IMG, "regions": [BOX, {"x": 200, "y": 120, "width": -160, "height": 40}]})
+    _assert_error(r, 422, "invalid_region")
+    assert "regions[1]" in r.json()["detail"]
 
 
 def test_mask_errors(client):

@@ -79,3 +79,30 @@ def test_api_key_guards_websockets(secured):
         assert ws.receive_json()["type"] == "connection_established"
     with c.websocket_connect("/api/v1/ws/progress/t1", headers={"X-API-Key": "s3cret-key"}) as ws:
         assert ws.receive_json()["type"] == "connection_established"
+
+
+def _preflight(c, origin):
+    return c.options("/api/v1/inpaint-regions", headers={
+        "origin": origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type"})
+
+
+def test_cors_is_same_origin_only_by_default(client):
+    # any web page a user opens must not be able to call the service from the user's browser
+    assert "access-control-allow-origin" not in _preflight(client, "https://evil.example").headers
+    r = client.get("/api/v1/health", headers={"origin": "https://evil.example"})
+    assert r.status_code == 200 and "access-control-allow-origin" not in r.headers
+
+
+def test_cors_allows_the_listed_origins_only():
+    with running_app(model="cv2", cors_origins="https://app.example, https://admin.example") as c:
+        for origin in ("https://app.example", "https://admin.example"):
+            assert _preflight(c, origin).headers["access-control-allow-origin"] == origin
+            assert c.get("/api/v1/health", headers={"origin": origin}).headers["access-control-allow-origin"] == origin
+        assert "access-control-allow-origin" not in _preflight(c, "https://evil.example").headers
+        assert "access-control-allow-origin" not in c.get("/api/v1/health",
+                                                          headers={"origin": "https://evil.example"}).headers
+
+
+def test_cors_any_origin_is_an_explicit_opt_in():
+    with running_app(model="cv2", cors_origins="*") as c:
+        assert _preflight(c, "https://any.example").headers["access-control-allow-origin"] == "*"

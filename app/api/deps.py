@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
-from app.errors import InvalidInput, ServiceError, TooLarge, summarise_validation
+from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 from app.metrics import Metrics
 from app.tasks.callbacks import CallbackPolicy
 from app.tasks.manager import TaskManager
@@ -60,7 +60,21 @@ class ParsedBody:
 _FILE_FIELDS = ("image", "mask")
 
 
+def body_kind(request: Request, *, form: bool = True) -> str:
+    """"json" or "form" from the Content-Type; anything else is 415. A JSON body sent as text/plain
+    (or with no type) is refused, as FastAPI does: it is what a page on another site may POST
+    without a CORS preflight."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json")):
+        return "json"
+    if form and ctype == "multipart/form-data":
+        return "form"
+    accepted = "application/json or multipart/form-data" if form else "application/json"
+    raise UnsupportedMediaType(f"the body's Content-Type is {ctype or 'missing'}; send {accepted}")
+
+
 async def read_json(request: Request, model: type[M]) -> M:
+    body_kind(request, form=False)
     body = await request.body()
     if not body:
         raise InvalidInput("the request body is empty; send JSON or multipart/form-data", code="empty_body")
@@ -116,8 +130,7 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
 async def read_body(request: Request, params_model: type[BaseModel], json_model: type[BaseModel],
                     max_file_size: int, mask_required: bool = False) -> ParsedBody:
     """Parse a JSON body (json_model, images as base64) or a multipart one (params_model + files)."""
-    ctype = request.headers.get("content-type", "").lower()
-    if ctype.startswith("multipart/form-data") or ctype.startswith("application/x-www-form-urlencoded"):
+    if body_kind(request) == "form":
         params, payloads = await _read_form(request, params_model, max_file_size)
         if "image" not in payloads:
             raise InvalidInput("an `image` file (or base64 field) is required", code="missing_image")
@@ -132,7 +145,8 @@ def to_pipeline_input(parsed: ParsedBody, settings: Settings, what: str = "the r
     """The API's parameters -> the pipeline's input (defaults from the settings). Requests with
     nothing to remove, or too many regions, are refused here, before they take a queue slot."""
     p = parsed.params
-    regions = [r.to_region() for r in getattr(p, "regions", None) or []]
+    regions = [r.to_region(f"regions[{i}]" if what == "the request" else f"{what}.regions[{i}]")
+               for i, r in enumerate(getattr(p, "regions", None) or [])]
     detect = bool(getattr(p, "detect", False))
     if not regions and not detect and parsed.mask is None:
         raise InvalidInput(f"{what} has no regions: give at least one region, a mask, or detect: true",

@@ -58,5 +58,5 @@ async def detect_text(request: Request, s: ServicesDep):
             raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
         raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
                            "model could not load: see the log)", code="detection_unavailable")
-    regions = [r.to_region() for r in parsed.params.regions]
+    regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
     return await s.runner.run(run_detection, s, parsed.image, regions)

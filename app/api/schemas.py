@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from app.engine.masks import Region
+from app.errors import InvalidInput
 
 _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
@@ -41,10 +42,16 @@ class RegionIn(BaseModel):
             raise ValueError("a region needs x, y, width and height, a bounding_box, or points")
         return self
 
-    def to_region(self) -> Region:
+    def to_region(self, where: str = "a region") -> Region:
+        """The engine's region; a box with a negative or zero width or height is refused (422), never
+        turned around."""
         if self.points is not None:
             return Region(tuple((float(x), float(y)) for x, y in self.points))
         b = self.bounding_box or self
+        assert b.x is not None and b.y is not None and b.width is not None and b.height is not None
+        if b.width <= 0 or b.height <= 0:
+            raise InvalidInput(f"{where} has width {b.width:g} and height {b.height:g}; both must be positive",
+                               code="invalid_region")
         return Region.box(b.x, b.y, b.width, b.height)
 
 
