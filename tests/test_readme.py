@@ -65,3 +65,32 @@ def test_javascript_example(live, workdir):
     r = subprocess.run(["node", "example.mjs"], cwd=workdir, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert _cleaned(workdir / "clean.png")
+
+
+def _product_files():
+    """What a user of the repository reads or runs: the READMEs, docs/, app/ and the clients (their
+    own tests aside, which import the sources beside them)."""
+    files = [*REPO.glob("README*.md"), *(REPO / "docs").rglob("*")]
+    for top in ("app", "clients"):
+        files += [p for p in (REPO / top).rglob("*")
+                  if not {"node_modules", "test", "__pycache__", ".pytest_cache"} & set(p.parts)
+                  and "egg-info" not in str(p)]
+    return [p for p in files if p.is_file() and p.suffix in (".md", ".py", ".js", ".ts", ".mjs", ".json", ".html",
+                                                             ".css", ".toml", ".txt")]
+
+
+def test_no_path_outside_the_repository():
+    assert (REPO / "docs" / "API.md").is_file()
+    for path in _product_files():
+        text = path.read_text()
+        for bad in ("../", "/work/", "/root/", "/home/"):
+            assert bad not in text, f"{path.relative_to(REPO)} names {bad!r}"
+
+
+@pytest.mark.parametrize("name", ["README.md", "README.ja.md", "README.zh.md"])
+def test_readme_links_resolve_inside_the_repository(name):
+    text = (REPO / name).read_text()
+    links = [t for t in re.findall(r"\]\(([^)\s]+)\)", text) if not t.startswith(("http://", "https://", "#"))]
+    assert "docs/API.md" in links  # the contract travels with the repository
+    for target in links:
+        assert (REPO / target.split("#")[0]).resolve().is_relative_to(REPO) and (REPO / target.split("#")[0]).exists(), target

@@ -1,4 +1,4 @@
-// Types for the text-removal service client (src/index.js). Contract: API.md of the service.
+// Types for the text-removal service client (src/index.js). Contract: docs/API.md of the service's repository.
 
 /** An image: raw bytes (Uint8Array/Buffer or any ArrayBufferView), ArrayBuffer, Blob, or base64 (a data: URL allowed). */
 export type ImageInput = Uint8Array | ArrayBuffer | ArrayBufferView | Blob | string;

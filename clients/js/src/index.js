@@ -1,6 +1,7 @@
-// Client for the IOPaint text-removal service (see /work/shared/docs/API.md).
+// Client for the IOPaint text-removal service. Its contract: docs/API.md at the root of the
+// service's repository (the live schema is served at /docs and /openapi.json).
 // Plain ES module for Node 18+ and browsers: fetch for HTTP, WebSocket for progress.
-// Types: ../index.d.ts.
+// Types: index.d.ts at the package root.
 
 const FINAL_TYPES = new Set(['task_completed', 'task_failed', 'task_cancelled']);
 
