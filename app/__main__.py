@@ -58,7 +58,10 @@ def show_settings(_: argparse.Namespace) -> int:
     s = Settings()
     for name, f in Settings.model_fields.items():
         env = f.validation_alias.choices[0] if f.validation_alias else name.upper()
-        print(f"{env:24} = {getattr(s, name)!s:30} {f.description or ''}")
+        value = getattr(s, name)
+        if name in ("api_key", "callback_secret") and value:
+            value = "(set)"  # a secret is never printed
+        print(f"{env:24} = {value!s:30} {f.description or ''}")
     return 0
 
 

@@ -49,7 +49,8 @@ def build_services(settings: Settings) -> Services:
     limits = Limits.from_settings(settings)
     metrics = Metrics()
     policy = CallbackPolicy(settings.callback_allowed_hosts)
-    callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout)
+    callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout,
+                               secret=settings.callback_secret)
     registry = TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records)
     if settings.task_backend == "redis":  # shared by every replica: see app/tasks/replicated.py
         store = RedisStore(settings.redis_url, settings.redis_timeout, settings.task_retention,

@@ -102,6 +102,10 @@ class Settings(BaseSettings):
     )
     callback_retries: int = _env("CALLBACK_RETRIES", default=3, ge=0, le=10, description="retries of a failed callback")
     callback_backoff: float = _env("CALLBACK_BACKOFF", default=1.0, ge=0, description="first retry delay (doubles)")
+    callback_secret: str | None = _env(
+        "CALLBACK_SECRET", default=None,
+        description="when set, callbacks carry X-IOPaint-Signature (HMAC-SHA256 of the timestamp and body)",
+    )
     callback_timeout: float = _env("CALLBACK_TIMEOUT", default=10.0, gt=0, description="seconds per callback attempt")
     ws_max_connections: int = _env("WS_MAX_CONNECTIONS", default=10_000, ge=1,
                                    description="open WebSocket connections; beyond it new ones are closed (1001)")

@@ -20,6 +20,13 @@ os.environ["TORCH_HOME"] = _TORCH_HOME
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("XDG_CACHE_HOME", tempfile.mkdtemp(prefix="xdg-cache-"))
 
+try:  # the Python client from this checkout, unless it is installed (pip install -e clients/python)
+    import iopaint_client  # noqa: F401
+except ImportError:
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
+
 from fastapi.testclient import TestClient  # noqa: E402
 
 from app.main import build_services, create_app  # noqa: E402

@@ -25,8 +25,8 @@ try:
 except ImportError:
     sys.path.insert(0, str(CLIENT_DIR))
 
-from iopaint_client import (AsyncClient, BatchItem, Client, DetectResult, ServiceError, TaskFailed,  # noqa: E402
-                            TransportError, box, polygon)
+from iopaint_client import (AsyncClient, BatchItem, Client, DetectResult, InvalidSignature,  # noqa: E402
+                            ServiceError, TaskFailed, TransportError, box, polygon, verify_signature)
 
 API_KEY = "client-test-key"
 W, H = 240, 160
@@ -566,3 +566,23 @@ def test_cli_remove_with_either_transport(service, tmp_path):
 def test_unknown_transport_is_refused():
     with pytest.raises(ValueError):
         Client("http://127.0.0.1:9", transport="xml")
+def _signed(secret: str, body: bytes, t: int) -> str:
+    import hashlib
+    import hmac
+
+    return f"t={t},v1=" + hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def test_verify_signature_accepts_the_right_one_and_refuses_the_rest():
+    body, t = b'{"task_id":"a","status":"completed"}', 1_700_000_000
+    good = _signed("k", body, t)
+    assert verify_signature(body, good, "k", now=t + 10) == t
+    assert verify_signature(body.decode(), good, "k", now=t - 10) == t  # a str body, a slightly fast clock
+    assert verify_signature(body, f"{_signed('old', body, t)},v1={good.split('v1=')[1]}", "k", now=t) == t  # rotation
+    for sig, now in [(good, t + 301), (good, t - 301), (_signed("k", body + b" ", t), t), (_signed("x", body, t), t),
+                     ("", t), (None, t), ("v1=abc", t), (f"t={t}", t), ("t=soon,v1=ab", t), ("garbage", t)]:
+        with pytest.raises(InvalidSignature):
+            verify_signature(body, sig, "k", now=now)
+    assert verify_signature(body, good, "k", now=t + 3000, tolerance=3600) == t
+    with pytest.raises(ValueError):
+        verify_signature(body, good, "", now=t)

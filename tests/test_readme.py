@@ -94,3 +94,44 @@ def test_readme_links_resolve_inside_the_repository(name):
     assert "docs/API.md" in links  # the contract travels with the repository
     for target in links:
         assert (REPO / target.split("#")[0]).resolve().is_relative_to(REPO) and (REPO / target.split("#")[0]).exists(), target
+
+
+def test_callback_receiver_example_checks_signatures_and_drops_repeats(tmp_path):
+    import time
+
+    import httpx
+
+    from app.tasks.callbacks import sign
+    from tests.conftest import free_port
+
+    port = free_port()
+    code = next(b for b in blocks("python") if "verify_signature" in b)
+    assert all(code in (REPO / name).read_text() for name in ("README.ja.md", "README.zh.md"))  # one example
+    code = code.replace('("0.0.0.0", 8000)', f'("127.0.0.1", {port})')
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={"PYTHONPATH": str(REPO / "clients" / "python"), "PATH": "/usr/bin:/bin",
+                                            "CALLBACK_SECRET": "shh"})
+    try:
+        url = f"http://127.0.0.1:{port}/hook"
+        body = b'{"task_id":"job-1","status":"completed","timestamp":1.0}'
+
+        def post(signature, delivery="d-1", data=body):
+            return httpx.post(url, content=data, headers={"X-IOPaint-Signature": signature,
+                                                          "X-IOPaint-Delivery": delivery}).status_code
+
+        for _ in range(100):  # until it listens
+            try:
+                httpx.get(url)
+                break
+            except httpx.TransportError:
+                time.sleep(0.05)
+        now = int(time.time())
+        assert post(sign("shh", body, now)) == 204
+        assert post(sign("shh", body, now + 1)) == 204  # a retry: same delivery id, handled once
+        assert post(sign("wrong", body, now), "d-2") == 401
+        assert post(sign("shh", body, now - 3600), "d-3") == 401  # replayed an hour later
+        assert post(sign("shh", body, now), "d-4", body.replace(b"completed", b"error")) == 401
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert out.splitlines() == ["job-1 completed"]

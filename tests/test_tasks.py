@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
+from iopaint_client import InvalidSignature, verify_signature
 
 from tests.conftest import SlowModel, b64, decode, png_bytes, running_app, services_with_model, text_image
 
@@ -248,11 +249,14 @@ class Receiver:
 
     def __init__(self, fail=0):
         self.calls, self.fail = [], fail
+        self.received = []  # (headers, raw body) of every attempt
         rec = self
 
         class H(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                raw = self.rfile.read(int(self.headers["content-length"]))
+                rec.received.append((dict(self.headers), raw))
+                body = json.loads(raw)
                 rec.calls.append(body)
                 code = 500 if len(rec.calls) <= rec.fail else 200
                 self.send_response(code)
@@ -289,6 +293,42 @@ def test_callback_is_delivered_and_retried():
         calls = rec.wait(3)
         assert calls[-1]["task_id"] == bad and calls[-1]["status"] == "error" and calls[-1]["error"]
     rec.server.shutdown()
+
+
+def test_signed_callbacks_keep_their_delivery_id_on_every_retry():
+    secret = "s3cret-for-tests"
+    rec = Receiver(fail=2)
+    with running_app(model="cv2", callback_backoff=0.05, callback_secret=secret) as c:
+        c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX], "callback_url": rec.url})
+        assert len(rec.wait(3)) == 3  # two 500s, then delivered
+        c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX], "callback_url": rec.url})
+        assert len(rec.wait(4)) == 4
+    rec.server.shutdown()
+    first, second = rec.received[:3], rec.received[3]
+    deliveries = {h["X-IOPaint-Delivery"] for h, _ in first}
+    assert len(deliveries) == 1 and deliveries.pop() != second[0]["X-IOPaint-Delivery"]
+    assert len({raw for _, raw in first}) == 1  # a retry sends the very same body
+    for headers, raw in rec.received:
+        sig = headers["X-IOPaint-Signature"]
+        t = int(sig.split(",")[0].removeprefix("t="))
+        assert abs(time.time() - t) < 60
+        assert verify_signature(raw, sig, secret) == t
+        with pytest.raises(InvalidSignature):
+            verify_signature(raw, sig, "another secret")
+        with pytest.raises(InvalidSignature):
+            verify_signature(raw.replace(b'"completed"', b'"error"'), sig, secret)
+        with pytest.raises(InvalidSignature):  # replayed an hour later
+            verify_signature(raw, sig, secret, now=t + 3600)
+
+
+def test_unsigned_callbacks_still_carry_a_delivery_id():
+    rec = Receiver()
+    with running_app(model="cv2") as c:
+        c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX], "callback_url": rec.url})
+        rec.wait(1)
+    rec.server.shutdown()
+    headers, _ = rec.received[0]
+    assert "X-IOPaint-Signature" not in headers and len(headers["X-IOPaint-Delivery"]) >= 16
 
 
 def test_callback_to_an_unresolvable_host_does_not_fail_the_task():

@@ -370,3 +370,32 @@ export declare function bytesToBase64(bytes: Uint8Array): string;
 export declare function base64ToBytes(b64: string): Uint8Array;
 
 export default TextRemovalClient;
+
+// ---------------------------------------------------------------- signed callbacks
+
+export declare const SIGNATURE_HEADER: 'X-IOPaint-Signature';
+export declare const DELIVERY_HEADER: 'X-IOPaint-Delivery';
+
+/** A callback whose signature is missing, malformed, wrong, or older than the tolerance. */
+export declare class InvalidSignature extends Error {
+  constructor(message: string);
+  readonly code: 'invalid_signature';
+}
+
+export interface VerifySignatureOptions {
+  /** Seconds a signature stays valid (default 300). */
+  tolerance?: number;
+  /** The current unix time in seconds (default: the clock). */
+  now?: number;
+}
+
+/**
+ * Check a callback's X-IOPaint-Signature against the raw request body (before any JSON parsing).
+ * Resolves to the signed unix time; rejects with InvalidSignature otherwise.
+ */
+export declare function verifySignature(
+  body: string | Uint8Array | ArrayBuffer | ArrayBufferView,
+  signature: string | null | undefined,
+  secret: string,
+  options?: VerifySignatureOptions,
+): Promise<number>;

@@ -39,6 +39,74 @@ export class ServiceError extends Error {
   }
 }
 
+// ---------------------------------------------------------------- signed callbacks
+
+export const SIGNATURE_HEADER = 'X-IOPaint-Signature';
+export const DELIVERY_HEADER = 'X-IOPaint-Delivery';
+
+/** A callback whose signature is missing, malformed, wrong, or older than the tolerance. */
+export class InvalidSignature extends Error {
+  constructor(message) {
+    super(message);
+    this.name = 'InvalidSignature';
+    this.code = 'invalid_signature';
+  }
+}
+
+async function hmacSha256Hex(secret, data) {
+  const subtle = globalThis.crypto?.subtle ?? (await import('node:crypto')).webcrypto.subtle;
+  const enc = new TextEncoder();
+  const key = await subtle.importKey('raw', enc.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
+  const mac = new Uint8Array(await subtle.sign('HMAC', key, data));
+  return Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+function sameText(a, b) {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/**
+ * Check a callback's X-IOPaint-Signature (`t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`)
+ * against the raw request body, exactly as received (before any JSON parsing). Resolves to the signed
+ * unix time; rejects with InvalidSignature for a wrong or missing signature, or one more than
+ * `tolerance` seconds (default 300) away from `now` (unix seconds, default the clock).
+ */
+export async function verifySignature(body, signature, secret, { tolerance = 300, now } = {}) {
+  if (!secret) throw new TypeError('verifySignature needs the CALLBACK_SECRET the service signs with');
+  if (!signature) throw new InvalidSignature(`no ${SIGNATURE_HEADER} header`);
+  const raw = typeof body === 'string' ? new TextEncoder().encode(body)
+    : body instanceof ArrayBuffer ? new Uint8Array(body)
+      : new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  let timestamp = null;
+  const candidates = [];
+  for (const part of String(signature).split(',')) {
+    const i = part.indexOf('=');
+    const key = part.slice(0, i).trim();
+    const value = part.slice(i + 1).trim();
+    if (key === 't' && /^[0-9]+$/.test(value)) timestamp = Number(value);
+    else if (key === 'v1' && value) candidates.push(value); // several while a secret is rotated
+  }
+  if (timestamp === null || candidates.length === 0) {
+    throw new InvalidSignature(`malformed ${SIGNATURE_HEADER}: expected t=<unix seconds>,v1=<hex>`);
+  }
+  const age = (now ?? Date.now() / 1000) - timestamp;
+  if (Math.abs(age) > tolerance) {
+    throw new InvalidSignature(`signature is ${Math.round(age)} s old, beyond the tolerance of ${tolerance} s`);
+  }
+  const prefix = new TextEncoder().encode(`${timestamp}.`);
+  const data = new Uint8Array(prefix.length + raw.length);
+  data.set(prefix, 0);
+  data.set(raw, prefix.length);
+  const expected = await hmacSha256Hex(secret, data);
+  if (!candidates.some((c) => sameText(expected, c))) {
+    throw new InvalidSignature('signature does not match the body and the secret');
+  }
+  return timestamp;
+}
+
 // ---------------------------------------------------------------- base64 and images
 
 /** Bytes -> base64, with Buffer in Node and btoa in browsers. */

@@ -234,3 +234,23 @@ test('remove(): a WebSocket that cannot connect falls back to polling task-statu
   assert.equal(calls[0].body.task_id, 'P');
   assert.equal(calls[0].body.enable_progress, false);
 });
+
+test('verifySignature accepts the service signature and refuses wrong, malformed or old ones', async () => {
+  const { createHmac } = await import('node:crypto');
+  const { verifySignature, InvalidSignature } = await import('../src/index.js');
+  const body = '{"task_id":"a","status":"completed"}';
+  const t = 1700000000;
+  const sign = (secret, b, ts) => `t=${ts},v1=${createHmac('sha256', secret).update(`${ts}.${b}`).digest('hex')}`;
+  const good = sign('k', body, t);
+  assert.equal(await verifySignature(body, good, 'k', { now: t + 10 }), t);
+  assert.equal(await verifySignature(new TextEncoder().encode(body), good, 'k', { now: t }), t);
+  assert.equal(await verifySignature(new TextEncoder().encode(body).buffer, good, 'k', { now: t }), t);
+  assert.equal(await verifySignature(Buffer.from(body), `${sign('old', body, t)},v1=${good.split('v1=')[1]}`, 'k', { now: t }), t);
+  const refused = [[good, t + 301], [good, t - 301], [sign('k', `${body} `, t), t], [sign('x', body, t), t],
+    ['', t], [null, t], ['v1=abc', t], [`t=${t}`, t], ['t=soon,v1=ab', t], ['garbage', t]];
+  for (const [sig, now] of refused) {
+    await assert.rejects(verifySignature(body, sig, 'k', { now }), InvalidSignature, String(sig));
+  }
+  assert.equal(await verifySignature(body, good, 'k', { now: t + 3000, tolerance: 3600 }), t);
+  await assert.rejects(verifySignature(body, good, '', { now: t }), TypeError);
+});

@@ -1,5 +1,6 @@
 """Client of the IOPaint text-removal service (API.md): a sync `Client`, an `AsyncClient`, typed
-results, region helpers and a CLI (`python -m iopaint_client`, `iopaint-client`).
+results, region helpers, `verify_signature` for signed callbacks, and a CLI (`python -m
+iopaint_client`, `iopaint-client`).
 
     from iopaint_client import Client, box
     with Client("http://localhost:8081") as c:
@@ -13,6 +14,7 @@ from .errors import ClientError, ServiceError, TaskFailed, TransportError, WaitT
 from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Dimensions, Health,
                      InpaintResult, ModelInfo, ProcessingStats, ProgressEvent, RegionsStats, ServiceInfo,
                      ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted, box, polygon)
+from .webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, InvalidSignature, verify_signature
 
 __all__ = [
     "__version__", "Client", "AsyncClient",
@@ -20,4 +22,5 @@ __all__ = [
     "BatchItem", "BoundingBox", "CancelResult", "DetectResult", "Detection", "Dimensions", "Health",
     "InpaintResult", "ModelInfo", "ProcessingStats", "ProgressEvent", "RegionsStats", "ServiceInfo",
     "ServiceRoot", "TasksSummary", "TaskStatus", "TaskSubmitted", "box", "polygon",
+    "verify_signature", "InvalidSignature", "SIGNATURE_HEADER", "DELIVERY_HEADER",
 ]

@@ -1,5 +1,7 @@
 // Compiled by `npm run typecheck` (tsc --noEmit) only: checks that index.d.ts describes real usage.
-import TextRemovalClient, { ServiceError, TextRemovalClient as Named, type ProgressMessage, type Region } from 'iopaint-text-removal-client';
+import TextRemovalClient, {
+  InvalidSignature, ServiceError, TextRemovalClient as Named, verifySignature, type ProgressMessage, type Region,
+} from 'iopaint-text-removal-client';
 
 async function usage(ws: new (url: string) => unknown): Promise<void> {
   const client: Named = new TextRemovalClient({ baseUrl: 'http://localhost:8081', apiKey: 'k', WebSocket: ws });
@@ -37,3 +39,14 @@ async function usage(ws: new (url: string) => unknown): Promise<void> {
   void healthy; void maxSide; void bytes; void t; void w; void s; void id;
 }
 void usage;
+
+async function receiver(body: Uint8Array, header: string | undefined): Promise<number | null> {
+  try {
+    const t: number = await verifySignature(body, header, 'secret', { tolerance: 60 });
+    return t;
+  } catch (e) {
+    if (e instanceof InvalidSignature) return null;
+    throw e;
+  }
+}
+void receiver;
