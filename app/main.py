@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
-    install_openapi(app)
+    install_openapi(app, ApiKeyAuth.OPEN, api_key=bool(settings.api_key))
     # outermost last: CORS -> request id, log line, metrics -> API key -> body size -> routes
     app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
     if settings.api_key:

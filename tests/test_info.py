@@ -55,3 +55,25 @@ def test_openapi_documents_json_and_multipart_bodies(client):
     assert "application/json" in body and "multipart/form-data" in body
     assert "RegionsBody" in spec["components"]["schemas"]
     assert "regions" in spec["components"]["schemas"]["RegionsBody"]["properties"]
+
+
+def test_openapi_documents_every_error_with_the_real_body(client):
+    doc = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in doc["components"]["schemas"]
+    assert set(doc["components"]["schemas"]["ErrorBody"]["properties"]) == {"detail", "error", "errors"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            for status, answer in op["responses"].items():
+                if status.startswith(("4", "5")) and path != "/api/v1/health":
+                    assert answer["content"]["application/json"]["schema"] == {
+                        "$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+                elif status == "200" and "application/json" in answer.get("content", {}):
+                    assert answer["content"]["application/json"]["schema"].get("$ref"), (method, path)
+            if "requestBody" in op:
+                assert {"413", "415", "422"} <= set(op["responses"]), (method, path)
+    assert list(doc["paths"]["/metrics"]["get"]["responses"]["200"]["content"]) == ["text/plain"]
+    assert doc["paths"]["/api/v1/health"]["get"]["responses"]["503"]
+    form = doc["components"]["schemas"]["RegionsParamsForm"]["properties"]
+    assert form["padding"] == {"type": "integer", "minimum": 0, "maximum": 256, "title": "Padding",
+                               "description": form["padding"]["description"]}  # no null a form cannot send
+    assert form["detect"]["enum"] == ["true", "false"] and form["image"]["format"] == "binary"

@@ -465,3 +465,27 @@ ANY = _Any()
 
 def ws_subscribed(tid):
     return {"type": "task_subscribed", "task_id": tid}
+
+
+@pytest.mark.parametrize("item,where", [
+    ({"image": "", "regions": [BOX]}, ["items", 1, "image"]),
+    ({"image": IMG, "regions": [{"x": "left", "y": 0, "width": 10, "height": 10}]}, ["items", 1, "regions", 0, "x"]),
+    ({"image": IMG, "regions": [{"bounding_box": {"x": True, "y": 0, "width": 10, "height": 10}}]},
+     ["items", 1, "regions", 0, "bounding_box", "x"]),
+    ({"image": IMG, "regions": [BOX], "detect": "yes"}, ["items", 1, "detect"]),
+])
+def test_invalid_batch_items_are_refused_at_submit_naming_the_item(client, item, where):
+    before = client.get("/api/v1/tasks").json()["total_tasks"]
+    r = client.post("/api/v1/inpaint-batch-async", json={"items": [{"image": IMG, "regions": [BOX]}, item]})
+    assert r.status_code == 422, r.text
+    body = r.json()
+    assert body["error"] == "invalid_input" and "items.1." in body["detail"]
+    assert any(e["loc"][:len(where)] == where for e in body["errors"]), body["errors"]
+    assert client.get("/api/v1/tasks").json()["total_tasks"] == before  # nothing was queued
+
+
+def test_a_batch_item_region_of_negative_size_is_refused_at_submit(client):
+    r = client.post("/api/v1/inpaint-batch-async", json={"items": [
+        {"image": IMG, "regions": [BOX]}, {"image": IMG, "regions": [BOX, {"x": 5, "y": 5, "width": -3, "height": 9}]}]})
+    assert r.status_code == 422 and r.json()["error"] == "invalid_region"
+    assert "items[1].regions[1]" in r.json()["detail"]

@@ -58,6 +58,7 @@ class ParsedBody:
 
 
 _FILE_FIELDS = ("image", "mask")
+_FORM_BOOLS = {"true": True, "false": False}
 
 
 def body_kind(request: Request, *, form: bool = True) -> str:
@@ -113,7 +114,10 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
                 else:
                     payloads[key] = value  # a base64 string in a text field
             elif isinstance(value, str):
-                if key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
+                field = model.model_fields.get(key)
+                if field is not None and field.annotation is bool and value in _FORM_BOOLS:
+                    value = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
+                elif key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
                     try:
                         value = json.loads(value)
                     except json.JSONDecodeError:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.api.deps import Services, ServicesDep, read_body
 from app.api.openapi import request_body
-from app.api.schemas import ERROR_RESPONSES, RegionIn
+from app.api.schemas import ERROR_RESPONSES, DetectResult, RegionIn
 from app.engine import images, masks
 from app.errors import Busy, InvalidInput
 
@@ -46,7 +46,8 @@ def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]
     }
 
 
-@router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", responses=ERROR_RESPONSES,
+@router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,
+             responses=ERROR_RESPONSES,
              openapi_extra=request_body(DetectBody, DetectParams, files=("image",)))
 async def detect_text(request: Request, s: ServicesDep):
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app import SERVICE_NAME, __version__
 from app.api.deps import ServicesDep
+from app.api.schemas import Health, ModelInfo, ServiceInfo, ServiceRoot
 
 root = APIRouter(tags=["info"])
 router = APIRouter(prefix="/api/v1", tags=["info"])
@@ -29,7 +30,7 @@ def _memory_mb() -> float | None:
     return None
 
 
-@root.get("/", summary="Service summary")
+@root.get("/", summary="Service summary", response_model=ServiceRoot)
 async def index(s: ServicesDep):
     st = s.models.status
     return {
@@ -43,7 +44,8 @@ async def index(s: ServicesDep):
     }
 
 
-@router.get("/health", summary="Readiness: 200 and status=healthy once requests can be served, else 503")
+@router.get("/health", summary="Readiness: 200 and status=healthy once requests can be served, else 503",
+            response_model=Health, responses={503: {"model": Health, "description": "starting, or the model failed"}})
 async def health(s: ServicesDep):
     st = s.models.status
     if s.settings.role == "api":  # no model here: the workers run the work
@@ -80,7 +82,7 @@ async def health(s: ServicesDep):
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 
 
-@router.get("/model", summary="The active model")
+@router.get("/model", summary="The active model", response_model=ModelInfo)
 async def model_info(s: ServicesDep):
     st = s.models.status
     return {
@@ -100,7 +102,7 @@ async def model_info(s: ServicesDep):
     }
 
 
-@router.get("/info", summary="Capabilities and limits")
+@router.get("/info", summary="Capabilities and limits", response_model=ServiceInfo)
 async def info(s: ServicesDep):
     cfg = s.settings
     caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",

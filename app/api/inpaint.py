@@ -24,11 +24,26 @@ from app.errors import Busy, Cancelled, InferenceFailed, ServiceError, Timeout
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
 log = logging.getLogger("app.inpaint")
 
+_IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
+
+
+def _headers(**described: tuple[str, str]) -> dict[str, dict]:
+    return {name: {"description": text, "schema": {"type": kind}} for name, (kind, text) in described.items()}
+
+
 _IMAGE_RESPONSE = {
-    200: {"content": {m: {"schema": {"type": "string", "format": "binary"}}
-                      for m in ("image/png", "image/jpeg", "image/webp")},
-          "description": "the image with the masked pixels repainted"},
+    200: {"content": _IMAGE_CONTENT, "description": "the image with the masked pixels repainted",
+          "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
+                                 "X-Timestamp": ("string", "ISO 8601")})},
     **ERROR_RESPONSES,
+}
+_REGIONS_IMAGE_RESPONSE = {
+    **_IMAGE_RESPONSE,
+    200: {"content": _IMAGE_CONTENT, "description": "the image with the text regions repainted",
+          "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
+                                 "X-Regions-Count": ("integer", "regions processed"),
+                                 "X-Total-Area": ("integer", "pixels inside the regions"),
+                                 "X-Timestamp": ("string", "ISO 8601")})},
 }
 
 
@@ -102,8 +117,10 @@ def _jpeg_header(out) -> dict[str, str]:
     return {"X-Jpeg-Blocks-Reencoded": str(out.jpeg.share)} if out.jpeg else {}
 
 
-@router.post("/inpaint", summary="Repaint the white pixels of a mask", responses=_IMAGE_RESPONSE,
-             openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask")))
+@router.post("/inpaint", summary="Repaint the white pixels of a mask", response_class=Response,
+             responses=_IMAGE_RESPONSE,
+             openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask"),
+                                        required_files=("image", "mask")))
 async def inpaint(request: Request, s: ServicesDep):
     parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
     out = await run_sync(s, to_pipeline_input(parsed, s.settings))
@@ -117,7 +134,8 @@ async def inpaint(request: Request, s: ServicesDep):
     })
 
 
-@router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", responses=_IMAGE_RESPONSE,
+@router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", response_class=Response,
+             responses=_REGIONS_IMAGE_RESPONSE,
              openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
 async def inpaint_regions(request: Request, s: ServicesDep):
     out = await run_sync(s, await _regions_job(request, s))

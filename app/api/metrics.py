@@ -28,6 +28,8 @@ def _refresh(s: Services) -> None:
     m.model_state.labels(st.requested, st.active or "", str(st.fallback).lower()).set(1 if st.state == "ready" else 0)
 
 
-@router.get("/metrics", summary="Prometheus metrics", include_in_schema=True)
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
+    "description": "Prometheus text exposition format",
+    "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(s: ServicesDep):
     return Response(s.metrics.render(lambda: _refresh(s)), media_type=CONTENT_TYPE_LATEST)

@@ -1,54 +1,96 @@
-"""OpenAPI for routes that read their body by hand (JSON or multipart), so /docs still shows
-both forms with their full schemas."""
+"""OpenAPI for routes that read their body by hand (JSON or multipart), so that /openapi.json
+describes both forms as they are parsed: the JSON model as it is, and the multipart form as
+text fields (JSON text for lists and objects) plus files, without the `null`s a form cannot send."""
 
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from app.api.schemas import ErrorBody
+
 _MODELS: dict[str, type[BaseModel]] = {}
+_FORMS: dict[str, tuple[type[BaseModel], tuple[str, ...], tuple[str, ...]]] = {}
 
 
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    _MODELS[model.__name__] = model
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def request_body(json_model: type[BaseModel], form_model: type[BaseModel] | None = None,
-                 files: tuple[str, ...] = ("image",)) -> dict:
-    """openapi_extra for a route taking `json_model` as JSON or `form_model`'s fields + files as multipart."""
-    if form_model is None:
-        return {"requestBody": {"required": True, "content": {"application/json": {"schema": _ref(json_model)}}}}
-    form_schema = {
-        "allOf": [
-            _ref(form_model),
-            {"type": "object", "properties": {f: {"type": "string", "format": "binary"} for f in files},
-             "required": ["image"]},
-        ]
-    }
-    return {"requestBody": {"required": True, "content": {
-        "application/json": {"schema": _ref(json_model)},
-        "multipart/form-data": {"schema": form_schema},
-    }}}
+                 files: tuple[str, ...] = ("image",), required_files: tuple[str, ...] = ("image",)) -> dict[str, Any]:
+    """openapi_extra for a route taking `json_model` as JSON, or `form_model`'s fields + `files` as
+    multipart/form-data."""
+    _MODELS[json_model.__name__] = json_model
+    content: dict[str, Any] = {"application/json": {"schema": _ref(json_model.__name__)}}
+    if form_model is not None:
+        name = f"{form_model.__name__}Form"
+        _FORMS[name] = (form_model, files, required_files)
+        content["multipart/form-data"] = {"schema": _ref(name), "encoding": {
+            "regions": {"contentType": "application/json"}}}
+    return {"requestBody": {"required": True, "content": content}}
 
 
-def install_openapi(app: FastAPI) -> None:
-    """Add the hand-parsed bodies' models to the generated components."""
+def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """A form field can be left out but not sent as null: drop the null branch and null default."""
+    prop = dict(prop)
+    options = prop.get("anyOf")
+    if options and any(o.get("type") == "null" for o in options):
+        rest = [o for o in options if o.get("type") != "null"]
+        prop.pop("anyOf")
+        if len(rest) == 1:
+            prop.update(rest[0])
+        else:
+            prop["anyOf"] = rest
+    if prop.get("default", 0) is None:
+        prop.pop("default")
+    if prop.get("type") == "boolean":  # sent as text: exactly true or false
+        prop["type"], prop["enum"] = "string", ["true", "false"]
+        if "default" in prop:
+            prop["default"] = str(prop["default"]).lower()
+    return prop
+
+
+def _form_schema(model: type[BaseModel], files: tuple[str, ...], required: tuple[str, ...]) -> dict[str, Any]:
+    js = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+    props = {k: _without_null(v) for k, v in js.get("properties", {}).items()}
+    props.update({f: {"type": "string", "format": "binary"} for f in files})
+    return {"title": js.get("title"), "type": "object", "properties": props,
+            "required": sorted({*js.get("required", []), *required}), "$defs": js.get("$defs", {})}
+
+
+def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False) -> None:
+    """Add the hand-parsed bodies' models to the generated components; with an API key, document
+    the 401 of every operation it guards (all but `open_paths`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        for name, model in _MODELS.items():
-            js = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+        models: dict[str, dict[str, Any]] = {
+            name: m.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
+            for name, m in _MODELS.items()}
+        models.update({name: _form_schema(*spec) for name, spec in _FORMS.items()})
+        for name, js in models.items():
+            js = deepcopy(js)
             for dname, d in js.pop("$defs", {}).items():
                 comps.setdefault(dname, d)
             comps[name] = js
+        if api_key:
+            comps.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
+            for path, ops in schema.get("paths", {}).items():
+                if path.startswith(open_paths):
+                    continue
+                for op in ops.values():
+                    op.setdefault("responses", {})["401"] = {
+                        "description": "a valid API key is required (X-API-Key or Authorization: Bearer)",
+                        "content": {"application/json": {"schema": _ref("ErrorBody")}}}
         app.openapi_schema = schema
         return schema
 
-    app.openapi = openapi
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
+                      model_validator)
 
 from app.engine.masks import Region
 from app.errors import InvalidInput
@@ -13,25 +14,42 @@ from app.errors import InvalidInput
 _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
 
+_POSITIVE: dict[str, Any] = {"exclusiveMinimum": 0}  # documented; refused as invalid_region (see to_region)
+
+
 class BoundingBox(BaseModel):
     model_config = _lenient
-    x: float
-    y: float
-    width: float
-    height: float
+    x: StrictFloat  # numbers, never true/false or "12" (API.md: numbers)
+    y: StrictFloat
+    width: StrictFloat = Field(json_schema_extra=_POSITIVE)
+    height: StrictFloat = Field(json_schema_extra=_POSITIVE)
+
+
+def _region_shapes(schema: dict[str, Any]) -> None:
+    """Document the three accepted shapes (the model validator enforces them)."""
+    box_ref = next(o for o in schema["properties"]["bounding_box"]["anyOf"] if "$ref" in o)
+    number, positive = {"type": "number"}, {"type": "number", **_POSITIVE}
+    schema["anyOf"] = [
+        {"required": ["x", "y", "width", "height"],
+         "properties": {"x": number, "y": number, "width": positive, "height": positive}},
+        {"required": ["bounding_box"], "properties": {"bounding_box": box_ref}},
+        {"required": ["points"], "properties": {"points": {"type": "array"}}},
+    ]
 
 
 class RegionIn(BaseModel):
     """A region: flat `{x, y, width, height}`, nested `{bounding_box: {...}}`, or a polygon
     `{points: [[x, y], ...]}` (3+ points, filled as a polygon)."""
 
-    model_config = _lenient
-    x: float | None = None
-    y: float | None = None
-    width: float | None = None
-    height: float | None = None
+    model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False,
+                              json_schema_extra=_region_shapes)
+    x: StrictFloat | None = None
+    y: StrictFloat | None = None
+    width: StrictFloat | None = None
+    height: StrictFloat | None = None
     bounding_box: BoundingBox | None = None
-    points: list[tuple[float, float]] | None = Field(None, description="polygon, 3 or more [x, y] points")
+    points: list[tuple[StrictFloat, StrictFloat]] | None = Field(None, min_length=3,
+                                                                  description="polygon, 3 or more [x, y] points")
 
     @model_validator(mode="after")
     def _one_shape(self) -> RegionIn:
@@ -109,7 +127,7 @@ class InpaintParams(BaseModel):
 
 class RegionsParams(InpaintParams):
     regions: list[RegionIn] = Field(default_factory=list, description="text regions to remove")
-    detect: bool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
+    detect: StrictBool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
 
 
 class InpaintBody(InpaintParams):
@@ -120,6 +138,9 @@ class InpaintBody(InpaintParams):
 class RegionsBody(RegionsParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)")
     mask: str | None = Field(None, description="optional base64 mask, added to the regions")
+
+
+_open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)
 
 
 class Dimensions(BaseModel):
@@ -134,6 +155,7 @@ class Verification(BaseModel):
 
 
 class ProcessingStats(BaseModel):
+    model_config = _open
     regions_processed: int
     total_area: int
     processing_time: float
@@ -150,24 +172,167 @@ class ProcessingStats(BaseModel):
 
 
 class RegionsJsonResult(BaseModel):
+    model_config = _open
     success: bool
     message: str
     processing_stats: ProcessingStats
     timestamp: str
 
 
+class ServiceRoot(BaseModel):
+    model_config = _open
+    name: str
+    version: str
+    status: Literal["running"]
+    docs: str
+    health: str
+    model: str
+    device: str
+
+
+class Health(BaseModel):
+    """200 with status "healthy" once requests can be served; 503 with "starting" or "unhealthy"."""
+
+    model_config = _open
+    status: Literal["healthy", "starting", "unhealthy"]
+    message: str
+    timestamp: str
+    version: str
+    model: str | None = Field(None, description="the model really serving (null while loading)")
+    requested_model: str | None = None
+    fallback: bool | None = None
+    fallback_reason: str | None = None
+    device: str | None = None
+    text_detector: str | None = None
+
+
+class ModelInfo(BaseModel):
+    model_config = _open
+    name: str
+    device: str
+    status: str = Field(description="loaded, loading or failed")
+    parameters: dict[str, Any]
+
+
+class ServiceLimits(BaseModel):
+    model_config = _open
+    max_image_size: int
+    max_file_size: int
+    request_timeout: float
+
+
+class ServiceInfo(BaseModel):
+    model_config = _open
+    name: str
+    version: str
+    model: ModelInfo
+    capabilities: list[str]
+    limits: ServiceLimits
+
+
+class DetectedRegion(BaseModel):
+    points: list[tuple[float, float]]
+    bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
+    score: float
+
+
+class DetectResult(BaseModel):
+    model_config = _open
+    regions: list[DetectedRegion]
+    image_dimensions: Dimensions
+    processing_time: float
+
+
+TaskState = Literal["pending", "preparing", "processing", "completed", "error", "cancelled"]
+
+
+class SubmitAnswer(BaseModel):
+    task_id: str
+    status: TaskState
+    message: str
+    estimated_time: float | None
+    websocket_url: str | None = Field(description="ws://<host>/api/v1/ws/progress/<task_id>; null without progress")
+    status_url: str
+    result_url: str
+
+
+class BatchItemStatus(BaseModel):
+    index: int
+    name: str | None
+    status: TaskState
+    error: str | None
+    result_path: str | None
+
+
+class TaskStatus(BaseModel):
+    model_config = _open
+    task_id: str
+    status: TaskState
+    stage: str | None = Field(description="preparing, masking, inpainting or finalizing")
+    overall_progress: float = Field(ge=0, le=100)
+    stage_progress: float = Field(ge=0, le=100)
+    current_region: int
+    total_regions: int
+    message: str
+    elapsed_time: float
+    estimated_remaining: float | None
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    items: list[BatchItemStatus] | None = Field(None, description="a batch's items")
+
+
+class CancelAnswer(BaseModel):
+    task_id: str
+    status: Literal["cancelled"]
+    message: str
+
+
+class TasksSummary(BaseModel):
+    model_config = _open
+    total_tasks: int
+    active_tasks: int
+    completed_tasks: int
+    error_tasks: int
+    active_task_ids: list[str]
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: field names and list indexes")
+    msg: str
+    type: str
+
+
 class ErrorBody(BaseModel):
+    """Every error answer: existing clients read `detail`; `error` is a stable machine code."""
+
     detail: str = Field(description="human-readable message")
     error: str = Field(description="stable machine-readable code")
+    errors: list[FieldError] | None = Field(None, description="each invalid field (422 only)")
 
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": desc}
-    for code, desc in {
-        400: "undecodable image or base64",
-        413: "upload or image too large",
-        422: "invalid fields",
-        503: "queue full or model not ready (see Retry-After)",
-        504: "took longer than REQUEST_TIMEOUT",
-    }.items()
+_ERRORS: dict[int, str] = {
+    400: "undecodable image or base64",
+    401: "a valid API key is required (with IOPAINT_API_KEY set)",
+    404: "no such task (or item)",
+    409: "conflict: the task id is in use, or the task is not finished / already ended",
+    413: "the body, an upload or the image is too large",
+    415: "the body is neither application/json nor multipart/form-data",
+    422: "invalid fields; `errors` lists them",
+    500: "the model failed (details in the service log, never in the answer)",
+    503: "the queue is full or the model is not ready: retry after Retry-After seconds",
+    504: "processing took longer than REQUEST_TIMEOUT",
 }
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the real body (ErrorBody)."""
+    return {code: {"model": ErrorBody, "description": _ERRORS[code],
+                   **({"headers": _RETRY_AFTER} if code == 503 else {})} for code in codes}
+
+
+BODY_ERRORS = (413, 415, 422)  # any route that reads a body
+WORK_ERRORS = (400, 500, 503, 504)  # any route that runs the model
+ERROR_RESPONSES = error_responses(*BODY_ERRORS, *WORK_ERRORS)

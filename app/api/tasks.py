@@ -6,12 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
 from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
 from app.api.inpaint import require_model
 from app.api.openapi import request_body
-from app.api.schemas import ERROR_RESPONSES, InpaintParams, RegionIn, RegionsBody, RegionsParams
+from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer,
+                             TasksSummary, TaskStatus, error_responses)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions, batch_zip
 from app.tasks.registry import COMPLETED, Task
@@ -24,7 +25,7 @@ TaskId = Annotated[str, Path(min_length=1, max_length=200)]
 class AsyncOptions(BaseModel):
     task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
                                 description="caller-chosen id, used as given (a new UUID otherwise)")
-    enable_progress: bool = True
+    enable_progress: StrictBool = True
     progress_interval: float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
     callback_url: str | None = Field(None, max_length=2048)
 
@@ -39,10 +40,10 @@ class AsyncRegionsBody(RegionsBody, AsyncOptions):
 
 class BatchItemIn(BaseModel):
     model_config = {"extra": "allow"}
-    image: str = Field(description="base64 image")
+    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)")
     regions: list[RegionIn] = Field(default_factory=list)
     mask: str | None = None
-    detect: bool = False
+    detect: StrictBool = False
     name: str | None = Field(None, max_length=200, description="echoed in the result file name")
 
 
@@ -50,14 +51,10 @@ class BatchBody(InpaintParams, AsyncOptions):
     items: list[BatchItemIn] = Field(min_length=1, description="images, each with its regions, mask or detect")
 
 
-class SubmitAnswer(BaseModel):
-    task_id: str
-    status: str
-    message: str
-    estimated_time: float | None
-    websocket_url: str | None
-    status_url: str
-    result_url: str
+_SUBMIT_ERRORS = error_responses(409, 413, 415, 422, 503)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_RESULT = {"description": "the result image (a ZIP of the items' images for a batch)",
+           "content": {m: _BINARY for m in ("image/png", "image/jpeg", "image/webp", "application/zip")}}
 
 
 def get_manager(request: Request) -> TaskManager:
@@ -95,7 +92,7 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
 
 
 @router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
-             response_model=SubmitAnswer, responses={**ERROR_RESPONSES, 409: {"description": "task_id in use"}},
+             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS,
              openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
 async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
     parsed: ParsedBody = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
@@ -108,8 +105,7 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
 
 
 @router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
-             response_model=SubmitAnswer, responses={**ERROR_RESPONSES, 409: {"description": "task_id in use"}},
-             openapi_extra=request_body(BatchBody))
+             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=request_body(BatchBody))
 async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
     b = await read_json(request, BatchBody)
     if len(b.items) > s.settings.max_batch_items:
@@ -127,12 +123,14 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
     return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")
 
 
-@router.get("/task-status/{task_id}", summary="A task's state and progress")
+@router.get("/task-status/{task_id}", summary="A task's state and progress", response_model=TaskStatus,
+            responses=error_responses(404, 422))
 async def task_status(task_id: TaskId, tasks: ManagerDep):
     return (await tasks.get(task_id)).snapshot()
 
 
-@router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step")
+@router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step",
+             response_model=CancelAnswer, responses=error_responses(404, 409, 422))
 async def cancel_task(task_id: TaskId, tasks: ManagerDep):
     task = await tasks.cancel_task(task_id)
     if task.status == COMPLETED:
@@ -143,8 +141,8 @@ async def cancel_task(task_id: TaskId, tasks: ManagerDep):
             "message": "cancelled" if task.status == "cancelled" else "cancelling: stops at its next step"}
 
 
-@router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)",
-            responses={200: {"content": {"image/png": {}, "application/zip": {}}}, 404: {}, 409: {}})
+@router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)", response_class=Response,
+            responses={200: _RESULT, **error_responses(404, 409, 422)})
 async def task_result(task_id: TaskId, tasks: ManagerDep):
     task = await tasks.get_with_result(task_id)
     if task.status != COMPLETED:
@@ -154,7 +152,8 @@ async def task_result(task_id: TaskId, tasks: ManagerDep):
                     headers={"X-Task-Id": task.task_id, "X-Regions-Count": str(task.total_regions)})
 
 
-@router.get("/task-result/{task_id}/{index}", summary="One item of a finished batch")
+@router.get("/task-result/{task_id}/{index}", summary="One item of a finished batch", response_class=Response,
+            responses={200: _RESULT, **error_responses(404, 409, 422)})
 async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
     task = await tasks.get_with_result(task_id)
     if task.kind != "batch" or not 0 <= index < len(task.items):
@@ -166,7 +165,7 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
     return Response(item.result, media_type=item.media_type)
 
 
-@router.get("/tasks", summary="Counts of tasks, and the queue")
+@router.get("/tasks", summary="Counts of tasks, and the queue", response_model=TasksSummary)
 async def list_tasks(s: ServicesDep, tasks: ManagerDep):
     return {**(await tasks.counts()), "queue": s.runner.stats,
             "websocket_connections": len(tasks.hub.connections)}
