@@ -19,13 +19,13 @@ from fastapi_offline import FastAPIOffline
 from app import SERVICE_NAME, __version__
 from app.api import detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
 from app.api.deps import Services
+from app.api.errors import install_error_handlers
 from app.metrics import Metrics
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
 from app.engine.detect import load_detector
 from app.engine.models import ModelHolder, apply_model_dir
 from app.engine.pipeline import Limits
-from app.errors import install_error_handlers
 from app.settings import Settings, get_settings
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.tasks.manager import TaskManager

@@ -89,9 +89,8 @@ async def read_json(request: Request, model: type[M]) -> M:
 
 def _validation(e: ValidationError) -> ServiceError:
     errors = e.errors(include_input=False, include_url=False)
-    err = InvalidInput(summarise_validation(list(errors)), code="invalid_input")
-    err.errors = [{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in errors]  # type: ignore[attr-defined]
-    return err
+    return InvalidInput(summarise_validation(list(errors)), code="invalid_input",
+                        errors=[{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in errors])
 
 
 async def _read_form(request: Request, model: type[M], max_file_size: int) -> tuple[M, dict[str, bytes | str]]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import hmac
 import json
 import logging
@@ -10,10 +9,10 @@ import re
 import time
 import uuid
 
+from app.context import request_id
 from app.errors import TooLarge
 
 access = logging.getLogger("app.access")
-request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 _SAFE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,128}")
 
 

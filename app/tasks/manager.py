@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from app.api.middleware import request_id
+from app.context import request_id
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError
