@@ -53,11 +53,14 @@ def download(args: argparse.Namespace) -> int:
 
 
 def show_settings(_: argparse.Namespace) -> int:
+    from pydantic import AliasChoices
+
     from app.settings import Settings
 
     s = Settings()
     for name, f in Settings.model_fields.items():
-        env = f.validation_alias.choices[0] if f.validation_alias else name.upper()
+        alias = f.validation_alias
+        env = str(alias.choices[0]) if isinstance(alias, AliasChoices) else name.upper()
         value = getattr(s, name)
         if name in ("api_key", "callback_secret") and value:
             value = "(set)"  # a secret is never printed

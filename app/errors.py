@@ -8,7 +8,7 @@ rides along so that the edge does not need a mapping table.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 
 class ServiceError(Exception):
@@ -78,7 +78,7 @@ def error_body(detail: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"detail": detail, "error": code, **extra}
 
 
-def summarise_validation(errors: list[dict[str, Any]]) -> str:
+def summarise_validation(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = []
     for e in errors[:5]:
         loc = ".".join(str(p) for p in e.get("loc", ()) if p not in ("body",))

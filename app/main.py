@@ -61,10 +61,10 @@ def build_services(settings: Settings) -> Services:
             claim_idle=settings.queue_claim_idle, runs_work=settings.role != "api", replica=settings.replica_name)
     else:
         tasks = TaskManager(registry, runner, ProgressHub(), callbacks, limits,
-                            model=lambda: models.model, detector=lambda: models.detector,
+                            model=models.require, detector=lambda: models.detector,
                             observe=metrics.observe_pipeline)
 
-    async def stop_tasks():
+    async def stop_tasks() -> None:
         await tasks.shutdown(settings.shutdown_grace)
         tasks.hub.close_all()
         await callbacks.close()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
-def _env(name: str, **kw):
+def _env(name: str, **kw: Any) -> Any:
     """A field read from environment variable `name` (and settable by field name in code)."""
     return Field(validation_alias=AliasChoices(name, name.lower()), **kw)
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Awaitable, Callable, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Generic, TypeVar
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from app.api.schemas import InpaintParams
 from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
@@ -37,23 +38,26 @@ class Services:
 
     @property
     def detector(self) -> TextDetector | None:
-        return self.models.detector
+        detector: TextDetector | None = self.models.detector
+        return detector
 
 
 def get_services(request: Request) -> Services:
-    return request.app.state.services
+    services: Services = request.app.state.services
+    return services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound=BaseModel, covariant=True)
 
 
-class ParsedBody:
+class ParsedBody(Generic[P]):
     """A request body parsed into `params` (validated fields) plus the image and mask payloads
     (bytes from a multipart file, or a base64 string from JSON, decoded later off the loop)."""
 
-    def __init__(self, params: BaseModel, image: bytes | str, mask: bytes | str | None):
+    def __init__(self, params: P, image: bytes | str, mask: bytes | str | None):
         self.params, self.image, self.mask = params, image, mask
 
 
@@ -114,14 +118,15 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
                     payloads[key] = value  # a base64 string in a text field
             elif isinstance(value, str):
                 field = model.model_fields.get(key)
+                parsed: Any = value
                 if field is not None and field.annotation is bool and value in _FORM_BOOLS:
-                    value = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
+                    parsed = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
                 elif key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
                     try:
-                        value = json.loads(value)
+                        parsed = json.loads(value)
                     except json.JSONDecodeError:
                         raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
-                fields[key] = value
+                fields[key] = parsed
     finally:
         await form.close()
     try:
@@ -130,8 +135,8 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
         raise _validation(e) from None
 
 
-async def read_body(request: Request, params_model: type[BaseModel], json_model: type[BaseModel],
-                    max_file_size: int, mask_required: bool = False) -> ParsedBody:
+async def read_body(request: Request, params_model: type[M], json_model: type[M], max_file_size: int,
+                    mask_required: bool = False) -> ParsedBody[M]:
     """Parse a JSON body (json_model, images as base64) or a multipart one (params_model + files)."""
     if body_kind(request) == "form":
         params, payloads = await _read_form(request, params_model, max_file_size)
@@ -141,10 +146,13 @@ async def read_body(request: Request, params_model: type[BaseModel], json_model:
             raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
         return ParsedBody(params, payloads["image"], payloads.get("mask"))
     body = await read_json(request, json_model)
-    return ParsedBody(body, body.image, getattr(body, "mask", None))
+    image = getattr(body, "image", None)  # every JSON body model has `image` (and maybe `mask`)
+    if not isinstance(image, str):
+        raise InvalidInput("an `image` (base64) is required", code="missing_image")
+    return ParsedBody(body, image, getattr(body, "mask", None))
 
 
-def to_pipeline_input(parsed: ParsedBody, settings: Settings, what: str = "the request") -> InpaintInput:
+def to_pipeline_input(parsed: ParsedBody[InpaintParams], settings: Settings, what: str = "the request") -> InpaintInput:
     """The API's parameters -> the pipeline's input (defaults from the settings). Requests with
     nothing to remove, or too many regions, are refused here, before they take a queue slot."""
     p = parsed.params

@@ -4,6 +4,7 @@ as regions. Runs in the shared queue, off the event loop."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -12,6 +13,7 @@ from app.api.deps import Services, ServicesDep, read_body
 from app.api.openapi import request_body
 from app.api.schemas import ERROR_RESPONSES, DetectResult, RegionIn
 from app.engine import images, masks
+from app.engine.detect import TextDetector
 from app.errors import Busy, InvalidInput
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
@@ -26,38 +28,41 @@ class DetectBody(DetectParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
-def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict:
+def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict[str, Any]:
     """The /detect-text answer, in a worker thread (here, or on a worker replica for ROLE=api)."""
-    if s.detector is None:  # a worker without the detector, asked through the queue
+    detector: TextDetector | None = s.models.detector
+    if detector is None:  # a worker without the detector, asked through the queue
         raise InvalidInput("text detection is not available on this worker (TEXT_DETECTION is off, or its "
                            "model could not load)", code="detection_unavailable")
     started = time.perf_counter()
     raw = images.payload_bytes(payload, max_bytes=s.limits.max_file_size)
     img = images.decode_image(raw, max_bytes=s.limits.max_file_size, max_pixels=s.limits.max_image_pixels)
     masks.validate_regions(regions, img.width, img.height)
-    found = s.detector.detect(img.rgb, within=regions or None)
+    found = detector.detect(img.rgb, within=regions or None)
     return {
         "regions": [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
                      "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
                      "score": round(float(d.score), 4)} for d in found],
         "image_dimensions": {"width": img.width, "height": img.height},
         "processing_time": round(time.perf_counter() - started, 4),
-        "detector": s.detector.name,
+        "detector": detector.name,
     }
 
 
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,
              responses=ERROR_RESPONSES,
              openapi_extra=request_body(DetectBody, DetectParams, files=("image",)))
-async def detect_text(request: Request, s: ServicesDep):
+async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
+    regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
     if s.settings.role == "api":  # no detector here: a worker runs it, through the shared queue
-        regions = [r.to_region() for r in parsed.params.regions]
-        return await s.tasks.run_remote_detect(parsed.image, regions, s.settings.request_timeout)  # type: ignore[attr-defined]
+        remote: dict[str, Any] = await s.tasks.run_remote_detect(  # type: ignore[attr-defined]
+            parsed.image, regions, s.settings.request_timeout)
+        return remote
     if s.detector is None:
         if s.settings.text_detection and not s.models.ready.is_set():
             raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
         raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
                            "model could not load: see the log)", code="detection_unavailable")
-    regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
-    return await s.runner.run(run_detection, s, parsed.image, regions)
+    found: dict[str, Any] = await s.runner.run(run_detection, s, parsed.image, regions)
+    return found

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -31,7 +32,7 @@ def _memory_mb() -> float | None:
 
 
 @root.get("/", summary="Service summary", response_model=ServiceRoot)
-async def index(s: ServicesDep):
+async def index(s: ServicesDep) -> dict[str, Any]:
     st = s.models.status
     return {
         "name": SERVICE_NAME,
@@ -46,7 +47,7 @@ async def index(s: ServicesDep):
 
 @router.get("/health", summary="Readiness: 200 and status=healthy once requests can be served, else 503",
             response_model=Health, responses={503: {"model": Health, "description": "starting, or the model failed"}})
-async def health(s: ServicesDep):
+async def health(s: ServicesDep) -> JSONResponse:
     st = s.models.status
     if s.settings.role == "api":  # no model here: the workers run the work
         status, code = "healthy", 200
@@ -83,7 +84,7 @@ async def health(s: ServicesDep):
 
 
 @router.get("/model", summary="The active model", response_model=ModelInfo)
-async def model_info(s: ServicesDep):
+async def model_info(s: ServicesDep) -> dict[str, Any]:
     st = s.models.status
     return {
         "name": st.active or st.requested,
@@ -103,7 +104,7 @@ async def model_info(s: ServicesDep):
 
 
 @router.get("/info", summary="Capabilities and limits", response_model=ServiceInfo)
-async def info(s: ServicesDep):
+async def info(s: ServicesDep) -> dict[str, Any]:
     cfg = s.settings
     caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",
             "text-aware-mask", "output-formats"]

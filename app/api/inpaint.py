@@ -10,6 +10,7 @@ import asyncio
 import logging
 import threading
 from datetime import datetime, timezone
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -19,7 +20,8 @@ from app.api.openapi import request_body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
 from app.engine import pipeline
-from app.errors import Busy, Cancelled, InferenceFailed, ServiceError, Timeout
+from app.engine.models import InpaintModel
+from app.errors import Cancelled, InferenceFailed, ServiceError, Timeout
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
 log = logging.getLogger("app.inpaint")
@@ -27,7 +29,7 @@ log = logging.getLogger("app.inpaint")
 _IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
 
 
-def _headers(**described: tuple[str, str]) -> dict[str, dict]:
+def _headers(**described: tuple[str, str]) -> dict[str, dict[str, Any]]:
     return {name: {"description": text, "schema": {"type": kind}} for name, (kind, text) in described.items()}
 
 
@@ -47,13 +49,8 @@ _REGIONS_IMAGE_RESPONSE = {
 }
 
 
-def require_model(s: Services):
-    if s.models.model is None:
-        st = s.models.status
-        if st.state == "failed":
-            raise Busy(f"model {st.requested!r} failed to load: {st.reason}", retry_after=30, code="model_unavailable")
-        raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
-    return s.models.model
+def require_model(s: Services) -> InpaintModel:
+    return s.models.require()
 
 
 async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
@@ -65,13 +62,13 @@ async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintO
     model = require_model(s)
     stop = threading.Event()
 
-    def progress(*_):
+    def progress(*_: Any) -> None:
         if stop.is_set():
             raise Cancelled("the request timed out", code="timeout")
 
     fut = s.runner.execute(s.runner.reserve(), pipeline.run, job, model, s.limits, progress, s.detector)
     try:
-        out = await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
+        out: pipeline.InpaintOutput = await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
         s.metrics.observe_pipeline(model.name, out.timings)
         return out
     except asyncio.TimeoutError:
@@ -121,7 +118,7 @@ def _jpeg_header(out) -> dict[str, str]:
              responses=_IMAGE_RESPONSE,
              openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask"),
                                         required_files=("image", "mask")))
-async def inpaint(request: Request, s: ServicesDep):
+async def inpaint(request: Request, s: ServicesDep) -> Response:
     parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
     out = await run_sync(s, to_pipeline_input(parsed, s.settings))
     return Response(out.data, media_type=out.media_type, headers={
@@ -137,7 +134,7 @@ async def inpaint(request: Request, s: ServicesDep):
 @router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", response_class=Response,
              responses=_REGIONS_IMAGE_RESPONSE,
              openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
-async def inpaint_regions(request: Request, s: ServicesDep):
+async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
     out = await run_sync(s, await _regions_job(request, s))
     headers = {
         "X-Processing-Time": f"{sum(out.timings.values()):.4f}",
@@ -157,7 +154,7 @@ async def inpaint_regions(request: Request, s: ServicesDep):
 @router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
              response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
              openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
-async def inpaint_regions_json(request: Request, s: ServicesDep):
+async def inpaint_regions_json(request: Request, s: ServicesDep) -> dict[str, Any]:
     out = await run_sync(s, await _regions_job(request, s))
     found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
     return {

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.api.deps import Services, ServicesDep
-from app.metrics import CONTENT_TYPE_LATEST
+from prometheus_client import CONTENT_TYPE_LATEST
 
 router = APIRouter(tags=["info"])
 
@@ -31,5 +31,5 @@ def _refresh(s: Services) -> None:
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response, responses={200: {
     "description": "Prometheus text exposition format",
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
-async def metrics(s: ServicesDep):
+async def metrics(s: ServicesDep) -> Response:
     return Response(s.metrics.render(lambda: _refresh(s)), media_type=CONTENT_TYPE_LATEST)

@@ -9,7 +9,10 @@ import re
 import time
 import uuid
 
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from app.context import request_id
+from app.metrics import Metrics
 from app.errors import TooLarge
 
 access = logging.getLogger("app.access")
@@ -20,10 +23,10 @@ class BodySizeLimit:
     """Refuse bodies over `limit` bytes with 413 before they are read into memory: at once when
     Content-Length says so, and mid-stream for chunked uploads."""
 
-    def __init__(self, app, limit: int):
+    def __init__(self, app: ASGIApp, limit: int):
         self.app, self.limit = app, limit
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         length = dict(scope["headers"]).get(b"content-length")
@@ -36,7 +39,7 @@ class BodySizeLimit:
             return
         seen = 0
 
-        async def limited_receive():
+        async def limited_receive() -> Message:
             nonlocal seen
             message = await receive()
             if message["type"] == "http.request":
@@ -52,10 +55,10 @@ class RequestContext:
     """Per request: an id (the caller's X-Request-ID, or a new one; echoed back), one structured
     log line, and the request metrics by route template (not raw path, to keep labels bounded)."""
 
-    def __init__(self, app, metrics=None):
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None):
         self.app, self.metrics = app, metrics
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = dict(scope["headers"])
@@ -66,7 +69,7 @@ class RequestContext:
         started = time.perf_counter()
         status = {"code": 101 if scope["type"] == "websocket" else 500}
 
-        async def send_with_id(message):
+        async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message.setdefault("headers", [])
@@ -99,11 +102,11 @@ class ApiKeyAuth:
     OPEN = ("/api/v1/health", "/metrics", "/docs", "/redoc", "/openapi.json", "/static-offline-docs/",
             "/playground")
 
-    def __init__(self, app, key: str):
+    def __init__(self, app: ASGIApp, key: str):
         self.app, self.key = app, key.encode()
 
-    def _presented(self, scope) -> bytes | None:
-        headers = dict(scope["headers"])
+    def _presented(self, scope: Scope) -> bytes | None:
+        headers: dict[bytes, bytes] = dict(scope["headers"])
         if b"x-api-key" in headers:
             return headers[b"x-api-key"]
         auth = headers.get(b"authorization", b"")
@@ -114,10 +117,10 @@ class ApiKeyAuth:
 
             values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("api_key")
             if values:
-                return values[0].encode("latin-1")
+                return str(values[0]).encode("latin-1")
         return None
 
-    async def __call__(self, scope, receive, send):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or scope["path"].startswith(self.OPEN) \
                 or scope.get("method") == "OPTIONS":
             return await self.app(scope, receive, send)

@@ -34,7 +34,7 @@ class AsyncRegionsParams(RegionsParams, AsyncOptions):
     pass
 
 
-class AsyncRegionsBody(RegionsBody, AsyncOptions):
+class AsyncRegionsBody(RegionsBody, AsyncRegionsParams):
     pass
 
 
@@ -58,7 +58,8 @@ _RESULT = {"description": "the result image (a ZIP of the items' images for a ba
 
 
 def get_manager(request: Request) -> TaskManager:
-    return request.app.state.services.tasks
+    manager: TaskManager = request.app.state.services.tasks
+    return manager
 
 
 ManagerDep = Annotated[TaskManager, Depends(get_manager)]
@@ -79,7 +80,7 @@ def _options(p: Any, s: Services) -> TaskOptions:
                        progress_interval=p.progress_interval, callback_url=p.callback_url)
 
 
-def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> dict:
+def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> dict[str, Any]:
     return {
         "task_id": task.task_id,
         "status": task.status,
@@ -94,8 +95,8 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
 @router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS,
              openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
-async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
-    parsed: ParsedBody = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
+async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
+    parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
     job = to_pipeline_input(parsed, s.settings)
     opts = _options(parsed.params, s)
     if s.settings.task_backend == "memory":  # shared: any replica with a model runs it
@@ -106,7 +107,7 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep):
 
 @router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=request_body(BatchBody))
-async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
+async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     b = await read_json(request, BatchBody)
     if len(b.items) > s.settings.max_batch_items:
         raise InvalidInput(f"{len(b.items)} items, over the limit of {s.settings.max_batch_items}",
@@ -125,13 +126,13 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep):
 
 @router.get("/task-status/{task_id}", summary="A task's state and progress", response_model=TaskStatus,
             responses=error_responses(404, 422))
-async def task_status(task_id: TaskId, tasks: ManagerDep):
+async def task_status(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
     return (await tasks.get(task_id)).snapshot()
 
 
 @router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step",
              response_model=CancelAnswer, responses=error_responses(404, 409, 422))
-async def cancel_task(task_id: TaskId, tasks: ManagerDep):
+async def cancel_task(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
     task = await tasks.cancel_task(task_id)
     if task.status == COMPLETED:
         raise Conflict(f"task {task_id!r} has already completed", code="task_finished")
@@ -143,7 +144,7 @@ async def cancel_task(task_id: TaskId, tasks: ManagerDep):
 
 @router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)", response_class=Response,
             responses={200: _RESULT, **error_responses(404, 409, 422)})
-async def task_result(task_id: TaskId, tasks: ManagerDep):
+async def task_result(task_id: TaskId, tasks: ManagerDep) -> Response:
     task = await tasks.get_with_result(task_id)
     if task.status != COMPLETED:
         raise Conflict(f"task {task_id!r} is {task.status}, not completed", code="task_not_finished")
@@ -154,7 +155,7 @@ async def task_result(task_id: TaskId, tasks: ManagerDep):
 
 @router.get("/task-result/{task_id}/{index}", summary="One item of a finished batch", response_class=Response,
             responses={200: _RESULT, **error_responses(404, 409, 422)})
-async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
+async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep) -> Response:
     task = await tasks.get_with_result(task_id)
     if task.kind != "batch" or not 0 <= index < len(task.items):
         raise NotFound(f"task {task_id!r} has no item {index}", code="item_not_found")
@@ -166,6 +167,6 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep):
 
 
 @router.get("/tasks", summary="Counts of tasks, and the queue", response_model=TasksSummary)
-async def list_tasks(s: ServicesDep, tasks: ManagerDep):
+async def list_tasks(s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     return {**(await tasks.counts()), "queue": s.runner.stats,
             "websocket_connections": len(tasks.hub.connections)}

@@ -154,12 +154,12 @@ async def _serve(ws: WebSocket, task_id: str | None) -> None:
 
 
 @router.websocket("/ws/progress/{task_id}")
-async def progress_for_task(websocket: WebSocket, task_id: str):
+async def progress_for_task(websocket: WebSocket, task_id: str) -> None:
     """Subscribed to `task_id` from the start (it may be submitted after connecting)."""
     await _serve(websocket, task_id)
 
 
 @router.websocket("/ws/progress")
-async def progress_channel(websocket: WebSocket):
+async def progress_channel(websocket: WebSocket) -> None:
     """The general channel: subscribe with {"type": "subscribe_task", "task_id": ...}."""
     await _serve(websocket, None)

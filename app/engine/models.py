@@ -18,6 +18,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from app.errors import Busy
+
 log = logging.getLogger("app.model")
 
 
@@ -290,6 +292,16 @@ class ModelHolder:
             status.active, status.requested, status.device, status.fallback,
             f" reason={status.reason}" if status.reason else "", status.load_seconds or 0,
         )
+
+    def require(self) -> InpaintModel:
+        """The loaded model; Busy (503 with Retry-After) while it loads, or after it failed to."""
+        if self.model is None:
+            st = self.status
+            if st.state == "failed":
+                raise Busy(f"model {st.requested!r} failed to load: {st.reason}", retry_after=30,
+                           code="model_unavailable")
+            raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
+        return self.model
 
     def use(self, model: InpaintModel, status: ModelStatus) -> None:
         """Install an already-loaded model (tests, tools)."""

@@ -37,7 +37,7 @@ _REFUSED_NETS = [ipaddress.ip_network(n) for n in (
 class CallbackPolicy:
     def __init__(self, allowed: str = ""):
         self.allowed_hosts: set[str] = set()
-        self.allowed_nets: list[ipaddress._BaseNetwork] = []
+        self.allowed_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for item in (x.strip() for x in allowed.split(",") if x.strip()):
             try:
                 self.allowed_nets.append(ipaddress.ip_network(item, strict=False))
@@ -71,8 +71,8 @@ class CallbackPolicy:
                                    code="callback_refused")
         return url
 
-    def check_address(self, ip: ipaddress._BaseAddress, host: str) -> None:
-        if getattr(ip, "ipv4_mapped", None):
+    def check_address(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> None:
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
             ip = ip.ipv4_mapped
         if any(ip in net for net in _REFUSED_NETS):
             raise InvalidInput(f"callback_url target {ip} is link-local, metadata or not routable",
@@ -88,7 +88,7 @@ class CallbackPolicy:
         port = parts.port or (443 if parts.scheme == "https" else 80)
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
         for info in infos:
-            self.check_address(ipaddress.ip_address(info[4][0].split("%")[0]), host)
+            self.check_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]), host)
 
 
 SIGNATURE_HEADER = "X-IOPaint-Signature"

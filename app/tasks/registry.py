@@ -109,7 +109,7 @@ class Task:
 
     def snapshot(self) -> dict[str, Any]:
         """GET /task-status: the fields API.md lists, plus a few of ours."""
-        body = {
+        body: dict[str, Any] = {
             "task_id": self.task_id,
             "status": self.status,
             "stage": self.stage,

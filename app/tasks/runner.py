@@ -86,7 +86,11 @@ class InferenceRunner:
         except BaseException:
             slot.release()
             raise
-        cf.add_done_callback(lambda f: f.cancelled() and slot.release())
+        def release_if_dropped(f: Future[Any]) -> None:
+            if f.cancelled():  # dropped before a worker took it
+                slot.release()
+
+        cf.add_done_callback(release_if_dropped)
         return cf
 
     def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future:

@@ -14,7 +14,7 @@ import time
 import re
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, TypeVar
+from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -28,6 +28,7 @@ from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detecti
                      TaskSubmitted, box, polygon)
 
 T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
 
 API = "/api/v1"
 DEFAULT_URL = "http://localhost:8081"
@@ -178,8 +179,8 @@ def check(response: httpx.Response, ok_statuses: Tuple[int, ...] = ()) -> httpx.
     return response
 
 
-def _json_model(model: type) -> Callable[[httpx.Response], Any]:
-    def parse(response: httpx.Response):
+def _json_model(model: Type[M]) -> Callable[[httpx.Response], M]:
+    def parse(response: httpx.Response) -> M:
         try:
             return model.model_validate(response.json())
         except (ValueError, ValidationError) as e:
@@ -424,7 +425,7 @@ class EventFilter:
     done: bool = False
     final: Optional[ProgressEvent] = None
     last_percent: float = field(default=-1.0)
-    _last_status: Optional[tuple] = field(default=None, repr=False)
+    _last_status: Optional[Tuple[Any, ...]] = field(default=None, repr=False)
 
     def accept(self, ev: Optional[ProgressEvent]) -> bool:
         if ev is None or self.done:

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, Optional, Union
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Iterable, Optional, TypeVar, Union
 
 import httpx
 
 from . import _api
 from .client import _Base, _left
-from .errors import ServiceError, TransportError, WaitTimeout
+from .errors import ClientError, ServiceError, TransportError, WaitTimeout
 from .models import (CancelResult, DetectResult, Health, InpaintResult, ModelInfo, ProgressEvent, RegionsStats,
                      ServiceInfo, ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted)
 
 AsyncProgressCallback = Callable[[ProgressEvent], Union[Any, Awaitable[Any]]]
 
+
+T = TypeVar("T")
 
 class AsyncClient(_Base):
     """Asynchronous client of the text-removal service; same methods as `Client`, awaited.
@@ -36,7 +38,7 @@ class AsyncClient(_Base):
                                                       timeout=self._timeout, **httpx_kwargs)
 
     # plumbing
-    async def _send(self, call: "_api.Call[Any]") -> Any:
+    async def _send(self, call: "_api.Call[T]") -> T:
         try:
             response = await self._http.request(call.method, self.base_url + call.path,
                                                 headers=None if self._owns_http else self._headers,
@@ -65,7 +67,7 @@ class AsyncClient(_Base):
 
     async def wait_until_healthy(self, timeout: float = 120.0, interval: float = 1.0) -> Health:
         deadline = _api.deadline(timeout)
-        last: Any = None
+        last: Union[Health, ClientError, None] = None
         while True:
             try:
                 last = await self.health()

@@ -18,7 +18,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from ._version import __version__
 from .aio import AsyncClient
@@ -82,7 +82,7 @@ class _Bar:
         if not enabled:
             return
         try:
-            from tqdm import tqdm
+            from tqdm import tqdm  # type: ignore[import-untyped,unused-ignore]  # optional, untyped
 
             self._tqdm = tqdm(total=100, desc=desc, unit="%", file=sys.stderr, dynamic_ncols=True,
                               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
@@ -117,7 +117,7 @@ class _Bar:
 # --- commands ------------------------------------------------------------------------------
 
 
-def _client_kwargs(args: argparse.Namespace) -> dict:
+def _client_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
     return {"base_url": args.url, "api_key": args.api_key, "timeout": args.timeout,
             "auth": "bearer" if args.bearer else "header", "transport": args.transport}
 
@@ -331,7 +331,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return args.fn(args)
+        return int(args.fn(args))
     except UsageError as e:
         _err(str(e))
         return EXIT_USAGE

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, TypeVar, Union
 
 import httpx
 
 from . import _api
-from .errors import ServiceError, TransportError, WaitTimeout
+from .errors import ClientError, ServiceError, TransportError, WaitTimeout
 from .models import (CancelResult, DetectResult, Health, InpaintResult, ModelInfo, ProgressEvent, RegionsStats,
                      ServiceInfo, ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted)
 
@@ -19,6 +19,8 @@ ProgressCallback = Callable[[ProgressEvent], Any]
 def _left(deadline: Optional[float]) -> Optional[float]:
     return None if deadline is None else deadline - time.monotonic()
 
+
+T = TypeVar("T")
 
 class _Base:
     """What both clients keep: where the service is, and how to authenticate."""
@@ -74,7 +76,7 @@ class Client(_Base):
                                                  timeout=self._timeout, **httpx_kwargs)
 
     # plumbing
-    def _send(self, call: "_api.Call[Any]") -> Any:
+    def _send(self, call: "_api.Call[T]") -> T:
         try:
             response = self._http.request(call.method, self.base_url + call.path,
                                           headers=None if self._owns_http else self._headers, **call.request_kwargs(self.transport))
@@ -103,7 +105,7 @@ class Client(_Base):
     def wait_until_healthy(self, timeout: float = 120.0, interval: float = 1.0) -> Health:
         """Poll /health until it says healthy (unreachable counts as not yet); WaitTimeout otherwise."""
         deadline = _api.deadline(timeout)
-        last: Any = None
+        last: Union[Health, ClientError, None] = None
         while True:
             try:
                 last = self.health()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 
 class ClientError(Exception):
@@ -22,11 +22,12 @@ class ServiceError(ClientError):
         self.retry_after = retry_after  # seconds, from Retry-After on 429/503
         self.body = body  # the parsed JSON body (e.g. `errors` of a 422), when there was one
 
-    def __reduce__(self):  # picklable despite the keyword-only arguments
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # picklable despite the keyword-only arguments
         return (_rebuild_service_error, (self.status, self.code, self.detail, self.retry_after, self.body))
 
 
-def _rebuild_service_error(status, code, detail, retry_after, body):
+def _rebuild_service_error(status: int, code: str, detail: str, retry_after: Optional[float],
+                           body: Any) -> ServiceError:
     return ServiceError(status, code, detail, retry_after=retry_after, body=body)
 
 

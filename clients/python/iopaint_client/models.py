@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -125,7 +125,7 @@ class ServiceRoot(_Model):
 # --- synchronous inpainting ----------------------------------------------------------------
 
 
-def _num(headers: Mapping[str, str], name: str, kind=float):
+def _num(headers: Mapping[str, str], name: str, kind: Callable[[str], Any] = float) -> Any:
     v = headers.get(name)
     if v is None or v == "":
         return None
@@ -181,7 +181,7 @@ class InpaintResult:
         p.write_bytes(self.image)
         return p
 
-    def to_pil(self):
+    def to_pil(self) -> Any:
         """The image as a PIL image (needs Pillow)."""
         from PIL import Image
 
