@@ -26,6 +26,7 @@ from app.api.openapi import install_openapi
 from app.engine.detect import load_detector
 from app.engine.models import ModelHolder, apply_model_dir
 from app.engine.pipeline import Limits
+from app.service import Execution
 from app.settings import Settings, get_settings
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.tasks.manager import TaskManager
@@ -69,8 +70,9 @@ def build_services(settings: Settings) -> Services:
         tasks.hub.close_all()
         await callbacks.close()
 
+    execution = Execution(runner, models, limits, metrics, settings.request_timeout)
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
-                        callback_policy=policy, metrics=metrics, on_shutdown=[stop_tasks])
+                        callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks])
     if isinstance(tasks, RedisTaskManager):  # detect-text asked on an API-only replica runs here
         tasks.detect_job = functools.partial(detect.run_detection, services)
     return services
@@ -122,7 +124,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
-    install_openapi(app, ApiKeyAuth.OPEN, api_key=bool(settings.api_key))
+    install_openapi(app, ApiKeyAuth.OPEN, api_key=bool(settings.api_key), max_regions=settings.max_regions,
+                    max_batch_items=settings.max_batch_items)
     # outermost last: CORS -> request id, log line, metrics -> API key -> body size -> routes
     app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
     if settings.api_key:

@@ -45,6 +45,9 @@ def _assert_error(r, status, code=None):
     ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5]]}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": [{"x": 1, "y": 2}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": [{"x": "a", "y": 2, "width": 3, "height": 4}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [{"x": 1.7e308, "y": 0, "width": 10, "height": 10}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [{"points": [[0, 0], [1e300, 0], [0, 1e300]]}]}, 422, "invalid_input"),
+    ({"image": IMG, "regions": [{"x": True, "y": 2, "width": 3, "height": 4}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": "everything"}, 422, "invalid_input"),
     ({"image": IMG, "regions": [BOX], "output_format": "gif"}, 422, "invalid_input"),
     ({"image": IMG, "regions": [BOX], "hd_strategy": "Sideways"}, 422, "invalid_input"),
@@ -213,3 +216,60 @@ def test_a_model_failure_is_a_clean_500_and_the_service_keeps_serving():
         assert "/secret/path" not in r.text and "Traceback" not in r.text
         assert c.get("/api/v1/health").status_code == 200
         assert services.runner.stats["running"] == 0
+
+
+class FlakyModel:
+    """Fails on images whose first pixel is black; repaints the others."""
+
+    name, device = "flaky", "cpu"
+
+    def __call__(self, rgb, mask, params):
+        if rgb[0, 0].sum() == 0:
+            raise RuntimeError("CUDA out of memory at /secret/path/model.py line 12")
+        return np.full_like(rgb, 200)
+
+
+def _metric(text: str, line_start: str) -> float:
+    return sum(float(ln.rsplit(" ", 1)[1]) for ln in text.splitlines() if ln.startswith(line_start))
+
+
+def test_sync_tasks_and_batch_items_map_a_model_failure_the_same_way():
+    dark = text_image(bg=(0, 0, 0), fg=(250, 250, 250))
+    with running_app(services=services_with_model(FlakyModel())) as c:
+        r = c.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(dark)), "regions": [BOX]})
+        assert r.status_code == 500 and r.json()["error"] == "inference_failed"
+        tid = c.post("/api/v1/inpaint-regions-async", json={"image": b64(png_bytes(dark)), "regions": [BOX]}).json()["task_id"]
+        batch = c.post("/api/v1/inpaint-batch-async", json={"items": [
+            {"image": b64(png_bytes(dark)), "regions": [BOX]}, {"image": IMG, "regions": [BOX]}]}).json()["task_id"]
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            task, b = (c.get(f"/api/v1/task-status/{t}").json() for t in (tid, batch))
+            if task["status"] not in ("pending", "preparing", "processing") and b["status"] == "completed":
+                break
+            time.sleep(0.05)
+        assert task["status"] == "error" and "/secret/path" not in task["error"]
+        assert task["error"] == r.json()["detail"]  # the same answer as the sync route
+        # one item's model failure fails that item only, with the same message
+        assert [i["status"] for i in b["items"]] == ["error", "completed"]
+        assert b["items"][0]["error"] == r.json()["detail"]
+        metrics = c.get("/metrics").text
+        assert _metric(metrics, 'iopaint_pipeline_jobs_total{model="flaky",outcome="error"}') == 3
+        assert _metric(metrics, 'iopaint_pipeline_jobs_total{model="flaky",outcome="ok"}') == 1
+
+
+def test_detect_text_runs_in_the_queue_and_is_counted(slow_app):
+    c, model = slow_app
+    body = {"image": IMG, "regions": [BOX]}
+    threads = [threading.Thread(target=lambda: c.post("/api/v1/inpaint-regions", json=body)) for _ in range(2)]
+    for t in threads:
+        t.start()
+    assert model.started.wait(10)
+    time.sleep(0.2)
+    r = c.post("/api/v1/detect-text", json={"image": IMG})  # the queue (2) is full: no slot for it
+    _assert_error(r, 503, "queue_full")
+    assert int(r.headers["retry-after"]) >= 1
+    model.release.set()
+    for t in threads:
+        t.join(30)
+    assert c.post("/api/v1/detect-text", json={"image": IMG}).status_code == 200
+    assert _metric(c.get("/metrics").text, 'iopaint_pipeline_jobs_total{model="ppocr-v4-det",outcome="ok"}') == 1

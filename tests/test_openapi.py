@@ -5,9 +5,10 @@ data accepted. One check is narrowed, for the reason written at `_MEANING_ONLY`.
 
 from __future__ import annotations
 
+import jsonschema_rs
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from app.main import create_app, load_engine
 from app.settings import Settings
@@ -41,7 +42,7 @@ _MEANING_ONLY = {
     400: {"invalid_base64", "invalid_image"},
     413: {"image_too_large"},
     422: {"region_outside_image", "invalid_region", "no_regions", "mask_size_mismatch", "missing_image",
-          "missing_mask", "invalid_callback_url", "callback_refused", "too_many_regions"},
+          "missing_mask", "invalid_callback_url", "callback_refused"},
 }
 
 
@@ -58,8 +59,49 @@ def schema_valid_data_is_accepted(ctx, response, case) -> bool | None:
     return positive_data_acceptance(ctx, response, case)
 
 
+_SPEC = service.openapi()
+
+
+def _breaks_the_schema_as_sent(case) -> bool:
+    """Whether the body, as it reaches the service, breaks the operation's schema. Two things make a
+    case the fuzzer generated as invalid arrive valid: a form sends text, so a number or a boolean
+    given for a text field (prompt, task_id...) arrives as that text, and an empty list or a null
+    sends no form part (the field is absent) or the text "null"; and a mutation of one branch of an anyOf (a region's
+    shapes) can leave another branch that the value still satisfies."""
+    if not isinstance(case.body, dict) or case.media_type not in ("application/json", "multipart/form-data"):
+        return True
+    operation = _SPEC["paths"].get(case.path, {}).get(case.method.lower())
+    if operation is None or case.media_type not in operation.get("requestBody", {}).get("content", {}):
+        return True  # a method or body the operation does not take (the unsupported-method check's cases)
+    ref = operation["requestBody"]["content"][case.media_type]["schema"]["$ref"]
+    props = _SPEC["components"]["schemas"][ref.rsplit("/", 1)[1]].get("properties", {})
+    body = dict(case.body)
+    if case.media_type == "multipart/form-data":
+        for key, value in list(body.items()):
+            prop = props.get(key, {})
+            if value == [] or value is None:  # no part, or the text "null" for a text field
+                del body[key]
+            elif prop.get("format") == "binary":
+                body[key] = ""
+            elif prop.get("type") == "string" and isinstance(value, (bool, int, float)):
+                body[key] = str(value)
+    validator = jsonschema_rs.validator_for({"$ref": ref, "components": _SPEC["components"]})
+    return not validator.is_valid(body)
+
+
+@schemathesis.check
+def schema_violations_are_refused(ctx, response, case) -> bool | None:
+    """negative_data_rejection, for the cases whose body really breaks the schema as sent."""
+    if not _breaks_the_schema_as_sent(case):
+        return None
+    return negative_data_rejection(ctx, response, case)
+
+
 @schema.parametrize()
-@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+# derandomize: the same cases on every run, so CI is repeatable (more, new cases: raise max_examples
+# and drop derandomize locally; runs of 80 random examples, repeated, pass too)
+@settings(max_examples=15, derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
 def test_every_operation_answers_as_documented(case):
-    case.call_and_validate(excluded_checks=[positive_data_acceptance],
-                           additional_checks=[schema_valid_data_is_accepted])
+    case.call_and_validate(excluded_checks=[positive_data_acceptance, negative_data_rejection],
+                           additional_checks=[schema_valid_data_is_accepted, schema_violations_are_refused])

@@ -17,6 +17,7 @@ from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 from app.metrics import Metrics
+from app.service import Execution
 from app.tasks.callbacks import CallbackPolicy
 from app.tasks.manager import TaskManager
 from app.settings import Settings
@@ -33,6 +34,7 @@ class Services:
     limits: Limits
     tasks: TaskManager
     callback_policy: CallbackPolicy
+    execution: Execution
     metrics: Metrics = field(default_factory=Metrics)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -108,6 +110,9 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
     payloads: dict[str, bytes | str] = {}
     try:
         for key, value in form.multi_items():
+            if (key in fields or key in payloads) and (key in model.model_fields or key in _FILE_FIELDS):
+                # one value per field (a list goes as JSON text); unknown fields are ignored
+                raise InvalidInput(f"form field {key!r} is given more than once", code="invalid_input")
             if key in _FILE_FIELDS:
                 if isinstance(value, UploadFile):
                     if value.size is not None and value.size > max_file_size:

@@ -59,10 +59,10 @@ async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
         remote: dict[str, Any] = await s.tasks.run_remote_detect(  # type: ignore[attr-defined]
             parsed.image, regions, s.settings.request_timeout)
         return remote
-    if s.detector is None:
+    detector: TextDetector | None = s.models.detector  # the concrete detector (name, detect)
+    if detector is None:
         if s.settings.text_detection and not s.models.ready.is_set():
             raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
         raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
                            "model could not load: see the log)", code="detection_unavailable")
-    found: dict[str, Any] = await s.runner.run(run_detection, s, parsed.image, regions)
-    return found
+    return await s.execution.detect(detector.name, lambda: run_detection(s, parsed.image, regions))

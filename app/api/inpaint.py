@@ -1,14 +1,12 @@
 """The synchronous routes: /api/v1/inpaint, /inpaint-regions, /inpaint-regions-json.
 
-Each parses its body (JSON or multipart), then hands the job to the runner, which runs
-`engine.pipeline.run` in a worker thread; the event loop only waits.
+Each parses its body (JSON or multipart), then hands the job to the execution service
+(app.service), which runs `engine.pipeline.run` in a worker thread; the event loop only waits.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import threading
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,7 +19,7 @@ from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, Region
                              RegionsParams)
 from app.engine import pipeline
 from app.engine.models import InpaintModel
-from app.errors import Cancelled, InferenceFailed, ServiceError, Timeout
+
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
 log = logging.getLogger("app.inpaint")
@@ -54,37 +52,13 @@ def require_model(s: Services) -> InpaintModel:
 
 
 async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-    """Run one job through the queue, bounded by REQUEST_TIMEOUT. On timeout the job is told to
-    stop at its next step, so it gives its slot back soon after the client is answered. On an
+    """Run one job through the shared queue, bounded by REQUEST_TIMEOUT (app.service). On an
     API-only replica (ROLE=api) a worker runs it, through the shared queue."""
     if s.settings.role == "api":
-        return await s.tasks.run_remote(job, s.settings.request_timeout)  # type: ignore[attr-defined]
-    model = require_model(s)
-    stop = threading.Event()
-
-    def progress(*_: Any) -> None:
-        if stop.is_set():
-            raise Cancelled("the request timed out", code="timeout")
-
-    fut = s.runner.execute(s.runner.reserve(), pipeline.run, job, model, s.limits, progress, s.detector)
-    try:
-        out: pipeline.InpaintOutput = await asyncio.wait_for(asyncio.shield(fut), timeout=s.settings.request_timeout)
-        s.metrics.observe_pipeline(model.name, out.timings)
-        return out
-    except asyncio.TimeoutError:
-        stop.set()
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # consume the late error
-        raise Timeout(f"processing took longer than REQUEST_TIMEOUT ({s.settings.request_timeout:g} s)") from None
-    except asyncio.CancelledError:  # the client went away: stop the work too
-        stop.set()
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception())
-        raise
-    except ServiceError:
-        raise
-    except Exception:  # a model or library failure: logged in full, answered without internals
-        log.exception("inference failed (model %s)", model.name)
-        s.metrics.observe_pipeline(model.name, {}, outcome="error")
-        raise InferenceFailed("processing failed inside the model; see the service log") from None
+        remote: pipeline.InpaintOutput = await s.tasks.run_remote(  # type: ignore[attr-defined]
+            job, s.settings.request_timeout)
+        return remote
+    return await s.execution.inpaint(job)
 
 
 async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:

@@ -63,9 +63,11 @@ def _form_schema(model: type[BaseModel], files: tuple[str, ...], required: tuple
             "required": sorted({*js.get("required", []), *required}), "$defs": js.get("$defs", {})}
 
 
-def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False) -> None:
-    """Add the hand-parsed bodies' models to the generated components; with an API key, document
-    the 401 of every operation it guards (all but `open_paths`)."""
+def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False,
+                    max_regions: int | None = None, max_batch_items: int | None = None) -> None:
+    """Add the hand-parsed bodies' models to the generated components, with the configured list
+    limits (MAX_REGIONS, MAX_BATCH_ITEMS); with an API key, document the 401 of every operation it
+    guards (all but `open_paths`)."""
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
@@ -81,6 +83,12 @@ def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: boo
             for dname, d in js.pop("$defs", {}).items():
                 comps.setdefault(dname, d)
             comps[name] = js
+        for js in comps.values():
+            props = js.get("properties", {})
+            if max_regions and props.get("regions", {}).get("type") == "array":
+                props["regions"]["maxItems"] = max_regions
+            if max_batch_items and js.get("title") == "BatchBody":
+                props["items"]["maxItems"] = max_batch_items
         if api_key:
             comps.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
             for path, ops in schema.get("paths", {}).items():

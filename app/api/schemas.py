@@ -3,7 +3,7 @@ as existing backends send more than this service reads."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
                       model_validator)
@@ -15,20 +15,23 @@ _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
 
 _POSITIVE: dict[str, Any] = {"exclusiveMinimum": 0}  # documented; refused as invalid_region (see to_region)
+# pixels, numbers only (never true/false or "12"), and bounded: far beyond any image, short of overflow
+Coord = Annotated[StrictFloat, Field(ge=-10_000_000, le=10_000_000)]
 
 
 class BoundingBox(BaseModel):
     model_config = _lenient
-    x: StrictFloat  # numbers, never true/false or "12" (API.md: numbers)
-    y: StrictFloat
-    width: StrictFloat = Field(json_schema_extra=_POSITIVE)
-    height: StrictFloat = Field(json_schema_extra=_POSITIVE)
+    x: Coord
+    y: Coord
+    width: Coord = Field(json_schema_extra=_POSITIVE)
+    height: Coord = Field(json_schema_extra=_POSITIVE)
 
 
 def _region_shapes(schema: dict[str, Any]) -> None:
     """Document the three accepted shapes (the model validator enforces them)."""
     box_ref = next(o for o in schema["properties"]["bounding_box"]["anyOf"] if "$ref" in o)
-    number, positive = {"type": "number"}, {"type": "number", **_POSITIVE}
+    number = {"type": "number", "minimum": -10_000_000, "maximum": 10_000_000}
+    positive = {**number, **_POSITIVE}
     schema["anyOf"] = [
         {"required": ["x", "y", "width", "height"],
          "properties": {"x": number, "y": number, "width": positive, "height": positive}},
@@ -43,12 +46,12 @@ class RegionIn(BaseModel):
 
     model_config = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False,
                               json_schema_extra=_region_shapes)
-    x: StrictFloat | None = None
-    y: StrictFloat | None = None
-    width: StrictFloat | None = None
-    height: StrictFloat | None = None
+    x: Coord | None = None
+    y: Coord | None = None
+    width: Coord | None = None
+    height: Coord | None = None
     bounding_box: BoundingBox | None = None
-    points: list[tuple[StrictFloat, StrictFloat]] | None = Field(None, min_length=3,
+    points: list[tuple[Coord, Coord]] | None = Field(None, min_length=3,
                                                                   description="polygon, 3 or more [x, y] points")
 
     @model_validator(mode="after")
@@ -62,15 +65,22 @@ class RegionIn(BaseModel):
 
     def to_region(self, where: str = "a region") -> Region:
         """The engine's region; a box with a negative or zero width or height is refused (422), never
-        turned around."""
+        turned around (a bounding_box given beside points included)."""
+        b = self.bounding_box
+        if b is not None and (b.width <= 0 or b.height <= 0):
+            raise _not_positive(where, b.width, b.height)
         if self.points is not None:
             return Region(tuple((float(x), float(y)) for x, y in self.points))
-        b = self.bounding_box or self
-        assert b.x is not None and b.y is not None and b.width is not None and b.height is not None
-        if b.width <= 0 or b.height <= 0:
-            raise InvalidInput(f"{where} has width {b.width:g} and height {b.height:g}; both must be positive",
-                               code="invalid_region")
-        return Region.box(b.x, b.y, b.width, b.height)
+        box = b or self
+        assert box.x is not None and box.y is not None and box.width is not None and box.height is not None
+        if box.width <= 0 or box.height <= 0:
+            raise _not_positive(where, box.width, box.height)
+        return Region.box(box.x, box.y, box.width, box.height)
+
+
+def _not_positive(where: str, width: float, height: float) -> InvalidInput:
+    return InvalidInput(f"{where} has width {width:g} and height {height:g}; both must be positive",
+                        code="invalid_region")
 
 
 class InpaintParams(BaseModel):

@@ -19,6 +19,7 @@ from app.context import request_id
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError
+from app.service import Observe, run_job
 from app.tasks.callbacks import CallbackSender
 from app.tasks.progress import ProgressHub, message
 from app.tasks.registry import (CANCELLED, COMPLETED, ERROR, PENDING, BatchItem, Task, TaskRegistry,
@@ -39,8 +40,8 @@ class TaskOptions:
 class TaskManager:
     def __init__(self, registry: TaskRegistry, runner: InferenceRunner, hub: ProgressHub,
                  callbacks: CallbackSender, limits: pipeline.Limits,
-                 model: Callable[[], InpaintModel], detector: Callable[[], Any] = lambda: None,
-                 observe: Callable[[str, dict], None] = lambda model, timings: None):
+                 model: Callable[[], InpaintModel | None], detector: Callable[[], Any] = lambda: None,
+                 observe: Observe = lambda *_, **__: None):
         self.registry, self.runner, self.hub, self.callbacks, self.limits = registry, runner, hub, callbacks, limits
         self._model, self._detector, self._observe = model, detector, observe
         self._running: dict[str, asyncio.Task] = {}
@@ -84,6 +85,8 @@ class TaskManager:
         if self.closing:
             raise Busy("the service is shutting down", retry_after=10, code="shutting_down")
         model = self._model()
+        if model is None:
+            raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
         task = self.registry.create(opts.task_id, kind="batch" if batch else "inpaint",
                                     callback_url=opts.callback_url)
         try:
@@ -124,8 +127,6 @@ class TaskManager:
         outputs: list[pipeline.InpaintOutput | ServiceError] = []
         for i, job in enumerate(jobs):
             def report(stage, fraction, current, total, msg, _i=i):
-                if task.cancel_event.is_set():
-                    raise Cancelled("cancelled")
                 if batch:  # stages repeat per item, overall progress spans the items
                     frac = (_i + stage_percent(stage, fraction) / 100) / n
                     stage_name, msg = stage, f"item {_i + 1} of {n}: {msg}"
@@ -135,8 +136,8 @@ class TaskManager:
                     loop.call_soon_threadsafe(self._advance, task, stage, fraction, current, total, msg)
 
             try:
-                out = pipeline.run(job, model, self.limits, report, detector)
-                self._observe(model.name, out.timings)
+                out = run_job(job, model, self.limits, detector, cancel=task.cancel_event, report=report,
+                              observe=self._observe)  # stops at its next step once cancelled
                 outputs.append(out)
                 region_base += out.regions_count
                 if batch:

@@ -331,6 +331,7 @@ class RedisTaskManager(TaskManager):
         idle_ms = int(self.claim_idle * 1000)
         while not self.closing:
             if self._model() is None or not self._free_slot():
+                assert self._slot_freed is not None  # made in start(), before this loop runs
                 self._slot_freed.clear()
                 try:  # woken when a task here ends; the timeout covers sync requests and model loading
                     await asyncio.wait_for(self._slot_freed.wait(), 0.05)
@@ -528,6 +529,7 @@ class RedisTaskManager(TaskManager):
                     if m["data"].startswith(self._own_prefix):  # this replica's own: delivered already
                         continue
                     ev = json.loads(m["data"])
+                    assert isinstance(self.hub, RelayHub)
                     self.hub.deliver(ev["t"], ev["m"])
             except asyncio.CancelledError:
                 raise

@@ -1,0 +1,122 @@
+"""The one way work runs: a queue slot, a timeout, cancellation, metrics and error mapping.
+
+- `run_job` processes one image in a worker thread (a sync request, a task, each item of a batch):
+  it stops at the pipeline's next step once its cancel event is set, records the job's metrics,
+  and turns a failure that is not the caller's (a model or library error) into InferenceFailed
+  (500 `inference_failed`, the details in the log only).
+- `Execution.run` is how a route waits for work: a queue slot (503 `queue_full` when there is
+  none), REQUEST_TIMEOUT (504; the work is told to stop and gives its slot back soon after), and
+  the caller going away (the work stops too). The sync routes and detect-text use it; async tasks
+  hold their slot for the task's life (app.tasks.manager) and run each job with `run_job`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from typing import Any, Callable, Protocol, TypeVar
+
+from app.engine import pipeline
+from app.engine.models import InpaintModel, ModelHolder
+from app.errors import Cancelled, InferenceFailed, ServiceError, Timeout
+from app.metrics import Metrics
+
+log = logging.getLogger("app.service")
+T = TypeVar("T")
+
+Observe = Callable[..., None]  # Metrics.observe_pipeline(model, timings, outcome="ok")
+Report = Callable[[str, float, int, int, str], None]  # stage, fraction, current, total, message
+
+
+class Queue(Protocol):
+    """What runs the work: app.tasks.runner.InferenceRunner (bounded admission, worker threads)."""
+
+    def reserve(self) -> Any: ...
+
+    def execute(self, slot: Any, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]: ...
+
+
+def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
+            detector: pipeline.TextDetector | None, *, cancel: threading.Event | None = None,
+            report: Report | None = None, observe: Observe | None = None) -> pipeline.InpaintOutput:
+    """One image through the pipeline, in the calling (worker) thread."""
+
+    def step(stage: str, fraction: float, current: int, total: int, message: str) -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled")
+        if report is not None:
+            report(stage, fraction, current, total, message)
+
+    try:
+        out = pipeline.run(job, model, limits, step, detector)
+    except ServiceError:
+        raise
+    except Exception:  # a model or library failure: logged in full, answered without internals
+        log.exception("inference failed (model %s)", model.name)
+        if observe is not None:
+            observe(model.name, {}, outcome="error")
+        raise InferenceFailed("processing failed inside the model; see the service log") from None
+    if observe is not None:
+        observe(model.name, out.timings)
+    return out
+
+
+class Execution:
+    """Runs the routes' work in the shared queue (see the module's docstring)."""
+
+    def __init__(self, runner: Queue, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
+                 request_timeout: float):
+        self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
+        self.request_timeout = request_timeout
+
+    async def run(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
+        """`work(cancel)` in a worker thread, under a queue slot and REQUEST_TIMEOUT. `cancel` is set
+        on timeout and when the caller goes away; work checks it between steps."""
+        cancel = threading.Event()
+        fut = self.runner.execute(self.runner.reserve(), work, cancel)
+
+        def stop() -> None:
+            cancel.set()
+            fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # consume the late error
+
+        try:
+            result: T = await asyncio.wait_for(asyncio.shield(fut), timeout=self.request_timeout)
+            return result
+        except asyncio.TimeoutError:
+            stop()
+            raise Timeout(f"{what} took longer than REQUEST_TIMEOUT ({self.request_timeout:g} s)") from None
+        except asyncio.CancelledError:  # the client went away: stop the work too
+            stop()
+            raise
+        except ServiceError:
+            raise
+        except Exception:  # a failure in the work itself: logged in full, answered without internals
+            log.exception("%s failed", what)
+            raise InferenceFailed(f"{what} failed; see the service log") from None
+
+    async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
+        """A sync request's job: the loaded model (503 while it loads) through `run_job`."""
+        model = self.models.require()
+        detector: pipeline.TextDetector | None = self.models.detector
+
+        def work(cancel: threading.Event) -> pipeline.InpaintOutput:
+            return run_job(job, model, self.limits, detector, cancel=cancel, observe=self.metrics.observe_pipeline)
+
+        return await self.run(work)
+
+    async def detect(self, detector_name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """detect-text's work, counted like a model's job (its time under the stage "detect")."""
+
+        def timed(cancel: threading.Event) -> dict[str, Any]:
+            try:
+                found = work()
+            except ServiceError:
+                raise
+            except Exception:
+                self.metrics.observe_pipeline(detector_name, {}, outcome="error")
+                raise
+            self.metrics.observe_pipeline(detector_name, {"detect": float(found.get("processing_time", 0.0))})
+            return found
+
+        return await self.run(timed, what="text detection")
