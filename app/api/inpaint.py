@@ -31,10 +31,13 @@ def _headers(**described: tuple[str, str]) -> dict[str, dict[str, Any]]:
     return {name: {"description": text, "schema": {"type": kind}} for name, (kind, text) in described.items()}
 
 
+_VERIFIED = {"X-Regions-Checked": ("integer", "regions checked for text left behind (absent with verify: false)"),
+             "X-Regions-Repaired": ("integer", "regions repainted again (absent with verify: false)"),
+             "X-Residual-Text": ("number", "0-1, the largest share of a region's text still found (absent with verify: false)")}
 _IMAGE_RESPONSE = {
     200: {"content": _IMAGE_CONTENT, "description": "the image with the masked pixels repainted",
           "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
-                                 "X-Timestamp": ("string", "ISO 8601")})},
+                                 "X-Timestamp": ("string", "ISO 8601"), **_VERIFIED})},
     **ERROR_RESPONSES,
 }
 _REGIONS_IMAGE_RESPONSE = {
@@ -43,7 +46,7 @@ _REGIONS_IMAGE_RESPONSE = {
           "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
                                  "X-Regions-Count": ("integer", "regions processed"),
                                  "X-Total-Area": ("integer", "pixels inside the regions"),
-                                 "X-Timestamp": ("string", "ISO 8601")})},
+                                 "X-Timestamp": ("string", "ISO 8601"), **_VERIFIED})},
 }
 
 

@@ -112,7 +112,7 @@ class InpaintParams(BaseModel):
     )
     quality: int = Field(90, ge=1, le=100, validation_alias=AliasChoices("quality", "output_quality"),
                          description="JPEG/WebP quality")
-    verify: bool = Field(True, description="after inpainting, look for text left behind in each repainted "
+    verify: StrictBool = Field(True, description="after inpainting, look for text left behind in each repainted "
                          "region and repaint what remains (false skips the check and its cost)")
 
     @field_validator("hd_strategy", mode="before")
