@@ -113,7 +113,7 @@ class CallbackSender:
         self.policy, self.retries, self.backoff, self.timeout = policy, retries, backoff, timeout
         self.secret = secret or None
         self._client: httpx.AsyncClient | None = None
-        self._pending: set[asyncio.Task] = set()
+        self._pending: set[asyncio.Task[Any]] = set()
         self.delivered = self.failed = 0
 
     def send(self, url: str, payload: dict[str, Any], task_id: str) -> None:

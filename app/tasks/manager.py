@@ -12,6 +12,7 @@ import io
 import logging
 import time
 import zipfile
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -44,7 +45,7 @@ class TaskManager:
                  observe: Observe = lambda *_, **__: None):
         self.registry, self.runner, self.hub, self.callbacks, self.limits = registry, runner, hub, callbacks, limits
         self._model, self._detector, self._observe = model, detector, observe
-        self._running: dict[str, asyncio.Task] = {}
+        self._running: dict[str, asyncio.Task[Any]] = {}
         self._futures: dict[str, Any] = {}  # task id -> the runner's future, to drop a pending one
         self._last_publish: dict[str, float] = {}
         self._intervals: dict[str, float] = {}
@@ -102,7 +103,7 @@ class TaskManager:
         runner_task = asyncio.create_task(self._finish_when_done(task, cf))
         self._running[task.task_id], self._futures[task.task_id] = runner_task, cf
 
-        def forget(_):
+        def forget(_: object) -> None:
             if self._running.get(task.task_id) is runner_task:
                 del self._running[task.task_id], self._futures[task.task_id]
 
@@ -126,7 +127,7 @@ class TaskManager:
         loop.call_soon_threadsafe(self._started, task)
         outputs: list[pipeline.InpaintOutput | ServiceError] = []
         for i, job in enumerate(jobs):
-            def report(stage, fraction, current, total, msg, _i=i):
+            def report(stage: str, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
                 if batch:  # stages repeat per item, overall progress spans the items
                     frac = (_i + stage_percent(stage, fraction) / 100) / n
                     stage_name, msg = stage, f"item {_i + 1} of {n}: {msg}"
@@ -182,7 +183,7 @@ class TaskManager:
             item.status, item.error = ERROR, err.detail if err else "failed"
         task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in task.items)
 
-    async def _finish_when_done(self, task: Task, cf) -> None:
+    async def _finish_when_done(self, task: Task, cf: Future[Any]) -> None:
         try:
             outputs = await asyncio.wrap_future(cf)
         except asyncio.CancelledError:  # dropped while pending, or the loop is closing

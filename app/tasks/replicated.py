@@ -114,25 +114,25 @@ class RedisTaskManager(TaskManager):
     def __init__(self, store: RedisStore, registry: TaskRegistry, runner: InferenceRunner,
                  callbacks: CallbackSender, limits: pipeline.Limits, model: Callable[[], InpaintModel | None],
                  detector: Callable[[], Any] = lambda: None,
-                 observe: Callable[[str, dict], None] = lambda model, timings: None, *,
+                 observe: Callable[..., None] = lambda *_, **__: None, *,
                  max_live: int = 16, claim_idle: float = 10.0, runs_work: bool = True, replica: str = ""):
         super().__init__(registry, runner, RelayHub(self._relay), callbacks, limits, model, detector, observe)
         self.store, self.max_live, self.claim_idle, self.runs_work = store, max_live, claim_idle, runs_work
         self.replica = replica or f"{socket.gethostname()}-{os.getpid()}"
         self._own_prefix = json.dumps({"o": self.replica}, separators=(",", ":"))[:-1].encode() + b","
         self._local: dict[str, Task] = {}  # tasks this replica runs now
-        self._runs: dict[str, asyncio.Task] = {}  # task id -> its run here, while it holds a slot
-        self._all_runs: set[asyncio.Task] = set()  # every run here until its end is written
+        self._runs: dict[str, asyncio.Task[Any]] = {}  # task id -> its run here, while it holds a slot
+        self._all_runs: set[asyncio.Task[Any]] = set()  # every run here until its end is written
         self._entries: dict[str, str] = {}  # task id -> its queue entry
-        self._commits: dict[str, asyncio.Task] = {}
+        self._commits: dict[str, asyncio.Task[Any]] = {}
         self._handed_back: set[str] = set()
-        self._claims: set[asyncio.Task] = set()  # callbacks waiting for their SET NX claim
+        self._claims: set[asyncio.Task[Any]] = set()  # callbacks waiting for their SET NX claim
         self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
         self._events: list[str] = []
         self._wake: asyncio.Event | None = None
         self._slot_freed: asyncio.Event | None = None
-        self._loops: list[asyncio.Task] = []
-        self._consumer: asyncio.Task | None = None
+        self._loops: list[asyncio.Task[Any]] = []
+        self._consumer: asyncio.Task[Any] | None = None
         self.state: dict[str, Any] = {"backend": "redis", "state": "connecting", "replica": self.replica}
         self.queue_figures: dict[str, int] = {}
         self.taken_over = 0
@@ -265,7 +265,8 @@ class RedisTaskManager(TaskManager):
     async def run_remote_detect(self, image: bytes | str, regions: list[Region], timeout: float) -> dict[str, Any]:
         """/detect-text on a worker: the image and search regions travel as a job of kind `detect`."""
         task = await self._run_remote(pipeline.InpaintInput(image=image, regions=regions), timeout, "detect")
-        return json.loads(task.result or b"{}")
+        answer: dict[str, Any] = json.loads(task.result or b"{}")
+        return answer
 
     async def _run_remote(self, job: pipeline.InpaintInput, timeout: float, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"
@@ -538,7 +539,7 @@ class RedisTaskManager(TaskManager):
                 await asyncio.sleep(0.5)
             finally:
                 try:
-                    await asyncio.wait_for(pubsub.aclose(), 1)
+                    await asyncio.wait_for(pubsub.aclose(), 1)  # type: ignore[no-untyped-call]
                 except Exception:
                     pass
 

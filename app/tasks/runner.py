@@ -63,11 +63,11 @@ class InferenceRunner:
         return max(1, math.ceil(self._avg_seconds * max(1, self._admitted) / self.workers))
 
     # --- execution ---
-    def submit(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> Future:
+    def submit(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> Future[Any]:
         """Queue fn(*args) for a worker thread; the slot is released when it ends, or at once if
         the returned future is cancelled before a worker took it."""
 
-        def work():
+        def work() -> Any:
             started = time.perf_counter()
             with self._lock:
                 self._running += 1
@@ -93,7 +93,7 @@ class InferenceRunner:
         cf.add_done_callback(release_if_dropped)
         return cf
 
-    def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future:
+    def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """submit(), awaitable from the event loop."""
         return asyncio.wrap_future(self.submit(slot, fn, *args))
 
