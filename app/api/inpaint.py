@@ -86,7 +86,7 @@ def _verification_headers(out: pipeline.InpaintOutput) -> dict[str, str]:
             "X-Residual-Text": f"{v['residual_max']:.3f}"}
 
 
-def _jpeg_header(out) -> dict[str, str]:
+def _jpeg_header(out: pipeline.InpaintOutput) -> dict[str, str]:
     """JPEG answered as JPEG (`original`): the share of its 8x8 blocks encoded again (1 = all)."""
     return {"X-Jpeg-Blocks-Reencoded": str(out.jpeg.share)} if out.jpeg else {}
 

@@ -305,8 +305,10 @@ def _keeps_blocks(img: DecodedImage, fmt: str, requested: str | None) -> bool:
 def prepare_answer(img: DecodedImage, fmt: str, requested: str | None) -> None:
     """Right after decoding: where the answer will keep a JPEG's blocks, start reading its
     coefficients in the background (they are needed only by `encode_answer`)."""
-    if _keeps_blocks(img, fmt, requested) and jpeg_blocks.why_not(img.source, img.upright_as_stored) is None:
-        img.coefficients = jpeg_blocks.prefetch(img.source)
+    source = img.source
+    if source is not None and _keeps_blocks(img, fmt, requested) \
+            and jpeg_blocks.why_not(source, img.upright_as_stored) is None:
+        img.coefficients = jpeg_blocks.prefetch(source)
 
 
 def encode_answer(
@@ -323,11 +325,12 @@ def encode_answer(
     were encoded again: there only the MCUs that `touched` (non-zero = repainted) covers are, with
     the input's own tables (jpeg_blocks); elsewhere, or where that cannot apply, the whole image is."""
     stats = None
-    if _keeps_blocks(img, fmt, requested):
-        reason = jpeg_blocks.why_not(img.source, img.upright_as_stored)
+    source = img.source
+    if source is not None and _keeps_blocks(img, fmt, requested):
+        reason = jpeg_blocks.why_not(source, img.upright_as_stored)
         if reason is None:
             try:
-                return jpeg_blocks.reencode_touched(img.source, rgb, touched, img.coefficients)
+                return jpeg_blocks.reencode_touched(source, rgb, touched, img.coefficients)
             except jpeg_blocks.NotApplicable as e:
                 reason = str(e)
         stats = jpeg_blocks.BlockStats(reason=reason)

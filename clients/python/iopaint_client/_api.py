@@ -209,7 +209,7 @@ def _is_base64_text(image: Any) -> bool:
 def image_field(image: Any, what: str = "image") -> str:
     """Base64 of bytes/path/PIL/file; a data URL or a long base64 string (not a file) as given."""
     if _is_base64_text(image):
-        return image
+        return str(image)
     return to_base64(image, what=what)
 
 
