@@ -51,6 +51,31 @@ def test_fpng_is_the_writer_for_rgb_and_keeps_the_icc_profile():
     assert np.array_equal(np.asarray(out), arr)
 
 
+def test_codecs_that_hold_the_gil_code_small_images_only(monkeypatch):
+    """fpng and libspng hold the GIL: above GIL_CODEC_MAX_PIXELS, OpenCV codes the image, so the
+    event loop (health, WebSocket pings) is not stalled while a large answer is written or read."""
+    calls = []
+
+    class Spy:
+        def encode_ndarray(self, arr):
+            calls.append("fpng")
+            return images._png_cv2(arr, "RGB", 1)
+
+        def load(self, data):
+            calls.append("spng")
+            raise RuntimeError("not expected")
+
+    monkeypatch.setattr(images, "_fpng", Spy())
+    monkeypatch.setattr(images, "GIL_CODEC_MAX_PIXELS", 64 * 64)
+    big, small = _noisy()[:80, :80], _noisy()[:64, :64]
+    data = images.encode_png(big, "RGB")
+    assert calls == [] and np.array_equal(np.asarray(Image.open(io.BytesIO(data))), big)
+    images.encode_png(small, "RGB")
+    assert calls == ["fpng"]
+    monkeypatch.setattr(images, "_spng", Spy())
+    assert images._png_spng(data) is None and calls == ["fpng"]  # too large: OpenCV decodes it
+
+
 def test_encode_image_falls_back_to_opencv_without_fpng(monkeypatch):
     monkeypatch.setattr(images, "_fpng", None)
     rgba = np.dstack([_noisy(), _noisy(ch=1)])

@@ -36,6 +36,11 @@ try:  # libspng: ~30% faster PNG decoding than OpenCV's libpng
     import pyspng as _spng
 except ImportError:  # pragma: no cover
     _spng = None
+# fpng and libspng's bindings hold Python's GIL while they run (OpenCV's codecs release it): on a
+# 2048 px image that stalls the event loop, health checks and WebSocket pings included, for 40-80 ms
+# per request under load (bench/health_under_load.py: health p99 156 ms with them, 19 ms without).
+# So they code images up to this size only, where the stall stays short; larger ones go to OpenCV.
+GIL_CODEC_MAX_PIXELS = 2_000_000
 
 # We check sizes ourselves against the service's limits (and with a clear 413), so Pillow's
 # own bomb warning (a warning at 89 Mpx, an error at 2x that) would only get in the way.
@@ -133,6 +138,8 @@ def _png_spng(data: bytes) -> np.ndarray | None:
     """8- or 16-bit truecolor/gray PNG through libspng (16-bit keeps its high byte, as Pillow does)."""
     if _spng is None or len(data) < 26 or data[24] not in (8, 16) or data[25] not in (0, 2):
         return None
+    if int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big") > GIL_CODEC_MAX_PIXELS:
+        return None  # OpenCV's decoder lets the event loop run meanwhile
     try:
         arr = _spng.load(data)
     except Exception:  # corrupt or truncated: let Pillow say so
@@ -344,13 +351,16 @@ _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
 
 def encode_png(arr: np.ndarray, mode: str, level: int = 1, icc_profile: bytes | None = None,
                *, writer: str = "auto") -> bytes:
-    """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies),
-    fpng, or cv2 (bench/speed.py compares them). The ICC profile goes in an iCCP chunk."""
+    """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies and the
+    image is small enough, see GIL_CODEC_MAX_PIXELS), fpng, or cv2 (bench/speed.py compares them).
+    The ICC profile goes in an iCCP chunk."""
     arr = np.ascontiguousarray(arr)
-    if writer != "cv2" and _fpng is not None and mode in ("RGB", "RGBA"):
-        data = _fpng.encode_ndarray(arr)
-    elif writer == "fpng":
+    fpng_fits = _fpng is not None and mode in ("RGB", "RGBA")
+    if writer == "fpng" and not fpng_fits:
         raise RuntimeError("fpng is not installed or cannot write this mode")
+    # auto: fpng up to GIL_CODEC_MAX_PIXELS (it holds the GIL), OpenCV beyond
+    if fpng_fits and (writer == "fpng" or (writer == "auto" and arr.shape[0] * arr.shape[1] <= GIL_CODEC_MAX_PIXELS)):
+        data = _fpng.encode_ndarray(arr)
     elif mode == "LA":  # OpenCV writes 1, 3 or 4 channels only
         buf = io.BytesIO()
         Image.fromarray(arr, mode).save(buf, "PNG", compress_level=level)
