@@ -26,12 +26,14 @@ import logging
 import math
 import os
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 import pyclipper
 
 from app.engine.masks import Region
@@ -52,7 +54,7 @@ class Detection:
     points: tuple[tuple[float, float], ...]
     score: float
 
-    def bounding_box(self) -> dict:
+    def bounding_box(self) -> dict[str, float]:
         xs = [p[0] for p in self.points]
         ys = [p[1] for p in self.points]
         x0, y0 = min(xs), min(ys)
@@ -260,7 +262,8 @@ class TextDetector:
     def _boxes(self, prob: np.ndarray) -> list[tuple[np.ndarray, float]]:
         """DB post-processing on one probability map: rotated rectangles in map pixels."""
         bitmap = (prob > self.threshold).astype(np.uint8)
-        bitmap = cv2.dilate(bitmap, np.ones((2, 2), np.uint8))
+        # OpenCV's stubs type every image as integer-or-float; dilating a uint8 bitmap keeps uint8
+        bitmap = cast("npt.NDArray[np.uint8]", cv2.dilate(bitmap, np.ones((2, 2), np.uint8)))
         contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
         out = []
         for contour in contours[: self.max_candidates]:
@@ -350,7 +353,7 @@ def _unclip(quad: np.ndarray, ratio: float) -> np.ndarray | None:
     return (np.asarray(biggest, np.float64) / _CLIP_SCALE).astype(np.float32)
 
 
-def _intersect_image(points, w: int, h: int) -> tuple[tuple[float, float], ...]:
+def _intersect_image(points: Iterable[tuple[float, float]], w: int, h: int) -> tuple[tuple[float, float], ...]:
     """A convex polygon cut to the image rectangle (exact, unlike clamping each corner)."""
     poly = np.asarray(list(points), np.float32)
     if poly[:, 0].min() >= 0 and poly[:, 1].min() >= 0 and poly[:, 0].max() <= w and poly[:, 1].max() <= h:
@@ -364,7 +367,7 @@ def _intersect_image(points, w: int, h: int) -> tuple[tuple[float, float], ...]:
     return tuple((float(px), float(py)) for px, py in cut.reshape(-1, 2))
 
 
-def _clip_path(points) -> list[tuple[int, int]]:
+def _clip_path(points: Iterable[tuple[float, float]]) -> list[tuple[int, int]]:
     return [(round(x * _CLIP_SCALE), round(y * _CLIP_SCALE)) for x, y in points]
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.errors import InvalidInput
 
@@ -176,7 +178,8 @@ def _nearest(x: np.ndarray, cent: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(best), j
 
 
-def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin: int) -> np.ndarray | None:
+def text_strokes(crop: npt.NDArray[np.uint8], core: npt.NDArray[np.uint8], allowed: npt.NDArray[np.uint8],
+                 margin: int) -> npt.NDArray[np.uint8] | None:
     """Inside one region, the pixels that belong to text strokes, grown by `margin`.
 
     `crop` is the region's surroundings (RGB), `core` the region itself and `allowed` the region
@@ -217,7 +220,7 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
     s_in = np.bincount(in_j[in_d <= t], minlength=len(cent)) / n_region
     textish = (s_in > _OVER * s_ring + 0.05)
     is_stroke = (in_d > t) | textish[in_j]
-    strokes = np.zeros(region.shape, np.uint8)
+    strokes: npt.NDArray[np.uint8] = np.zeros(region.shape, np.uint8)
     strokes[region] = is_stroke.astype(np.uint8) * 255
     share = float(is_stroke.mean())
     if share < 0.005 or share > _MAX_SHARE:
@@ -231,7 +234,9 @@ def text_strokes(crop: np.ndarray, core: np.ndarray, allowed: np.ndarray, margin
             cv2.drawContours(strokes, holes, -1, 255, thickness=cv2.FILLED)
     if margin > 0:
         k = 2 * margin + 1
-        strokes = cv2.dilate(strokes, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        # OpenCV's stubs type every image as integer-or-float; dilating a uint8 mask keeps uint8
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        strokes = cast("npt.NDArray[np.uint8]", cv2.dilate(strokes, kernel))
     return strokes & allowed
 
 

@@ -23,10 +23,11 @@ The pre-check of the text mask mode (`Verifier.uncovered_share`) uses the same l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.engine.masks import PixelBox, Region, draw_region, kmeans, pixel_box
 
@@ -267,7 +268,9 @@ def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: i
     left = check.leftover.astype(np.uint8)
     if left.any():
         k = 5
-        grow |= cv2.dilate(left, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) * 255
+        # OpenCV's stubs type every image as integer-or-float; dilating a uint8 mask keeps uint8
+        grown = cast("npt.NDArray[np.uint8]", cv2.dilate(left, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
+        grow |= grown * 255
     grow &= check.zone.astype(np.uint8) * 255
     crop |= grow
     return int(np.count_nonzero(crop)) - before
