@@ -14,11 +14,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from app.errors import Busy
+
+if TYPE_CHECKING:
+    from app.engine.detect import TextDetector
 
 log = logging.getLogger("app.model")
 
@@ -116,7 +119,7 @@ def weights_dir() -> str:
 
 
 # IOPaint names samplers "DDIM", "DPM++ 2M"...; backends send "ddim", "dpm++_2m" and so on.
-def _sampler(value: Any):
+def _sampler(value: Any) -> Any:  # an iopaint SDSampler (iopaint ships no types)
     from iopaint.schema import SDSampler
 
     key = str(value or "").strip().lower().replace("_", " ")
@@ -129,7 +132,7 @@ def _sampler(value: Any):
 class IOPaintModel:
     """A model loaded by IOPaint's ModelManager. Calls are RGB in, RGB out."""
 
-    def __init__(self, manager, name: str, device: str):
+    def __init__(self, manager: Any, name: str, device: str) -> None:
         self.manager = manager
         self.name = name
         self.device = device
@@ -145,7 +148,7 @@ class IOPaintModel:
 
         self._fields = set(InpaintRequest.model_fields)
 
-    def config(self, params: dict[str, Any]):
+    def config(self, params: dict[str, Any]) -> Any:  # an iopaint InpaintRequest
         from iopaint.schema import InpaintRequest
 
         known = {k: v for k, v in params.items() if k in self._fields and v is not None}
@@ -269,9 +272,9 @@ class ModelHolder:
     """The process's one model (and its text detector), loaded in the background so that /health
     answers meanwhile."""
 
-    def __init__(self, requested: str, device: str):
+    def __init__(self, requested: str, device: str) -> None:
         self.model: InpaintModel | None = None
-        self.detector: Any = None  # engine.detect.TextDetector, when TEXT_DETECTION is on
+        self.detector: TextDetector | None = None  # when TEXT_DETECTION is on
         self.status = ModelStatus(requested=requested, device=device)
         self.ready = threading.Event()
 
