@@ -18,11 +18,13 @@ import re
 import struct
 import warnings
 import zlib
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from app.engine import jpeg_blocks
@@ -63,15 +65,15 @@ class DecodedImage:
     icc_profile: bytes | None = None
     source: bytes | None = None  # a JPEG input's bytes: its untouched blocks can be kept
     upright_as_stored: bool = True  # no EXIF orientation had to be applied
-    coefficients: Any = None  # Future of the source's DCT coefficients, once `prepare_answer` started it
+    coefficients: Future[Any] | None = None  # Future of the source's DCT coefficients, once `prepare_answer` started it
 
     @property
     def width(self) -> int:
-        return self.rgb.shape[1]
+        return int(self.rgb.shape[1])
 
     @property
     def height(self) -> int:
-        return self.rgb.shape[0]
+        return int(self.rgb.shape[0])
 
 
 def b64decode(data: str, *, max_bytes: int, field: str = "image") -> bytes:
@@ -131,7 +133,7 @@ def _load(img: Image.Image, field: str) -> Image.Image:
 def _orientation(raw_exif: bytes) -> int:
     e = Image.Exif()
     e.load(raw_exif)
-    return e.get(0x0112, 1)
+    return cast(int, e.get(0x0112, 1))  # Pillow types EXIF values as Any
 
 
 def _png_spng(data: bytes) -> np.ndarray | None:
@@ -173,16 +175,18 @@ def _fast_pixels(data: bytes, img: Image.Image, fmt: str | None) -> np.ndarray |
     return arr
 
 
-def _to_uint8(arr: np.ndarray) -> np.ndarray:
+def _to_uint8(arr: np.ndarray) -> npt.NDArray[np.uint8]:
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
     if arr.dtype.kind == "f":
         scale = 255.0 if float(np.nanmax(arr, initial=0)) <= 1.0 else 1.0
-        return np.clip(np.nan_to_num(arr) * scale, 0, 255).astype(np.uint8)
+        clipped: np.ndarray = np.clip(np.nan_to_num(arr) * scale, 0, 255)  # numpy types np.clip as Any
+        return clipped.astype(np.uint8)
     # 16-bit (I;16*) and 32-bit integer images hold 16-bit samples: keep the high byte
-    return np.clip(arr.astype(np.int64) >> 8, 0, 255).astype(np.uint8)
+    high_byte: np.ndarray = np.clip(arr.astype(np.int64) >> 8, 0, 255)
+    return high_byte.astype(np.uint8)
 
 
 def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImage:
@@ -294,7 +298,7 @@ def encode_image(
         return encode_png(arr, mode, png_compress_level, icc_profile)
     img = Image.fromarray(np.ascontiguousarray(arr), mode)
     buf = io.BytesIO()
-    opts: dict = {}
+    opts: dict[str, Any] = {}
     if icc_profile:
         opts["icc_profile"] = icc_profile
     if fmt == "JPEG":

@@ -21,10 +21,11 @@ import os
 import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, JpegImagePlugin
 
 try:
@@ -122,7 +123,7 @@ def read_coefficients(source: bytes) -> Any:
     return dct
 
 
-def prefetch(source: bytes) -> Future:
+def prefetch(source: bytes) -> Future[Any]:
     """Start reading the coefficients in the background (libjpeg runs without the GIL), so that
     it overlaps masking and the model instead of adding to the encode stage."""
     return _PREFETCH.submit(read_coefficients, source)
@@ -164,7 +165,7 @@ def _forward_dct(pixels: np.ndarray, x0: int, y0: int, width: int, height: int,
     return out
 
 
-def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coefficients: Future | None = None
+def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coefficients: Future[Any] | None = None
                      ) -> tuple[bytes, BlockStats]:
     """The input JPEG with only the MCUs that `touched` (H x W, non-zero = repainted) covers encoded
     again from `pixels` (H x W x 3 RGB). `coefficients`: a `prefetch` of the same source. Raises
@@ -189,8 +190,11 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coe
     # MCUs with any touched pixel: the rounded block mean of a 0/255 mask padded to whole MCUs is
     # non-zero as soon as one pixel is on (255 / 256 rounds to 1)
     on = touched.view(np.uint8) if touched.dtype in (np.uint8, np.bool_) else (touched > 0).view(np.uint8)
-    _, on = cv2.threshold(on, 0, 255, cv2.THRESH_BINARY)
-    on = cv2.copyMakeBorder(on, 0, gh * mcu_h - h, 0, gw * mcu_w - w, cv2.BORDER_CONSTANT, value=0)
+    # OpenCV's stubs type every image as integer-or-float; thresholding and padding keep uint8
+    _, thresholded = cv2.threshold(on, 0, 255, cv2.THRESH_BINARY)
+    on = cast("npt.NDArray[np.uint8]", thresholded)
+    on = cast("npt.NDArray[np.uint8]", cv2.copyMakeBorder(on, 0, gh * mcu_h - h, 0, gw * mcu_w - w,
+                                                          cv2.BORDER_CONSTANT, value=0))
     grid = cv2.resize(on, (gw, gh), interpolation=cv2.INTER_AREA) > 0
     stats = BlockStats(blocks_total=sum(c.shape[0] * c.shape[1] for c in comps))
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(grid.astype(np.uint8), connectivity=8)
