@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import cv2
 import numpy as np
@@ -23,8 +23,11 @@ import numpy as np
 from app.engine import images, masks, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
-from app.engine.models import InpaintModel, batch_capable
+from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable
 from app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.settings import Settings
 
 # stage names of the async API (API.md): the same for every caller
 PREPARING, MASKING, INPAINTING, FINALIZING = "preparing", "masking", "inpainting", "finalizing"
@@ -51,7 +54,7 @@ class Limits:
     max_regions: int = 1000
 
     @classmethod
-    def from_settings(cls, s) -> Limits:
+    def from_settings(cls, s: Settings) -> Limits:
         return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compression,
                    s.max_regions)
 
@@ -152,7 +155,8 @@ def _plan(mask: np.ndarray, job: InpaintInput, limits: Limits) -> list[PixelBox]
     return plan_crops(mask, limits.crop_context)
 
 
-def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict, max_side: int) -> np.ndarray:
+def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any],
+               max_side: int) -> np.ndarray:
     """The model on one crop, scaled down first when its longest side exceeds `max_side`."""
     h, w = mask.shape
     scale = max_side / max(h, w)
@@ -195,15 +199,16 @@ def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: floa
     return sorted(groups + [[i] for i in alone], key=lambda g: g[0])
 
 
-def _run_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict,
+def _run_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict[str, Any],
                max_side: int) -> list[np.ndarray]:
     """The model on a group of crops of `out`: one call per crop, or one batched call."""
     if len(boxes) == 1:
         box = boxes[0]
         return [_run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(mask[box.slices]),
                            params, max_side)]
-    return model.inpaint_batch([np.ascontiguousarray(out[b.slices]) for b in boxes],  # type: ignore[attr-defined]
-                               [np.ascontiguousarray(mask[b.slices]) for b in boxes], params)
+    # several boxes in a group only where plan_batches ran, that is where batch_capable(model) holds
+    return cast(BatchInpaintModel, model).inpaint_batch([np.ascontiguousarray(out[b.slices]) for b in boxes],
+                                                        [np.ascontiguousarray(mask[b.slices]) for b in boxes], params)
 
 
 @dataclass
@@ -269,8 +274,8 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
                     checker)
 
 
-def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel, params: dict,
-                   limits: Limits, lap: Callable[[str], None],
+def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel,
+                   params: dict[str, Any], limits: Limits, lap: Callable[[str], None],
                    on_crop: Callable[[int, int, PixelBox | None], None] | None = None) -> None:
     """Run the model on the crops and composite their masked pixels into `out` in place. With a
     model that takes a batch, crops of similar size share forward passes (plan_batches). Later
@@ -294,7 +299,7 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 
 
 def _verify_and_repair(checker: verify.Verifier, by_strokes: list[bool], out: np.ndarray, mask: np.ndarray,
-                       job: InpaintInput, model: InpaintModel, params: dict, limits: Limits,
+                       job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
     """Check every repainted region of `out` for text left behind and repaint what remains (up to
     two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
