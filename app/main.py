@@ -70,7 +70,9 @@ def build_services(settings: Settings) -> Services:
         tasks.hub.close_all()
         await callbacks.close()
 
-    execution = Execution(runner, models, limits, metrics, settings.request_timeout)
+    # ROLE=api: the routes' jobs run on the workers, through the shared queue
+    remote = tasks if isinstance(tasks, RedisTaskManager) and settings.role == "api" else None
+    execution = Execution(runner, models, limits, metrics, settings.request_timeout, remote=remote)
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
                         callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks])
     if isinstance(tasks, RedisTaskManager):  # detect-text asked on an API-only replica runs here

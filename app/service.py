@@ -4,10 +4,16 @@
   it stops at the pipeline's next step once its cancel event is set, records the job's metrics,
   and turns a failure that is not the caller's (a model or library error) into InferenceFailed
   (500 `inference_failed`, the details in the log only).
-- `Execution.run` is how a route waits for work: a queue slot (503 `queue_full` when there is
-  none), REQUEST_TIMEOUT (504; the work is told to stop and gives its slot back soon after), and
-  the caller going away (the work stops too). The sync routes and detect-text use it; async tasks
-  hold their slot for the task's life (app.tasks.manager) and run each job with `run_job`.
+- `Execution` is how a route waits for work: a queue slot (503 `queue_full` when there is
+  none), REQUEST_TIMEOUT (504; the work is told to stop and gives its slot back soon after), the
+  caller going away (the work stops too), and one error mapping. The sync routes and detect-text
+  use it; async tasks hold their slot for the task's life (app.tasks.manager) and run each job
+  with `run_job`.
+- Where a route's job runs is the one thing that varies: here, in this process's runner, or on a
+  worker replica (ROLE=api, `Remote`: the shared queue, its global bound as the slot). The
+  waiting, the timeout, the cancellation and the errors are the same code for both. Pipeline
+  metrics are counted where the job runs (a worker counts its jobs, detect-text's included); the
+  request metrics (route, status: a 504 too) where the request is answered.
 """
 
 from __future__ import annotations
@@ -15,9 +21,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable, Protocol, TypeVar
+from typing import Any, Awaitable, Callable, Protocol, TypeVar
 
 from app.engine import pipeline
+from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
 from app.errors import Cancelled, InferenceFailed, ServiceError, Timeout
 from app.metrics import Metrics
@@ -35,6 +42,16 @@ class Queue(Protocol):
     def reserve(self) -> Any: ...
 
     def execute(self, slot: Any, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]: ...
+
+
+class Remote(Protocol):
+    """Workers that run a job for an API-only replica (ROLE=api), through the shared queue
+    (app.tasks.replicated.RedisTaskManager). Admission is the shared queue's bound (503
+    `queue_full`); cancelling the await cancels the queued task, on whichever worker it runs."""
+
+    async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
+
+    async def run_remote_detect(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]: ...
 
 
 def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
@@ -63,31 +80,49 @@ def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Li
 
 
 class Execution:
-    """Runs the routes' work in the shared queue (see the module's docstring)."""
+    """Runs the routes' work, here or on a worker (see the module's docstring)."""
 
     def __init__(self, runner: Queue, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
-                 request_timeout: float):
+                 request_timeout: float, remote: Remote | None = None):
         self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
-        self.request_timeout = request_timeout
+        self.request_timeout, self.remote = request_timeout, remote
+        self._stopping: set[asyncio.Future[Any]] = set()  # remote work told to stop, until it has
 
     async def run(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
         """`work(cancel)` in a worker thread, under a queue slot and REQUEST_TIMEOUT. `cancel` is set
         on timeout and when the caller goes away; work checks it between steps."""
         cancel = threading.Event()
-        fut = self.runner.execute(self.runner.reserve(), work, cancel)
+        fut: asyncio.Future[T] = self.runner.execute(self.runner.reserve(), work, cancel)
+        return await self._wait(fut, cancel.set, what)
+
+    async def run_remote(self, work: Awaitable[T], *, what: str = "processing") -> T:
+        """Work a worker replica runs (`Remote`), waited for like `run`: on timeout or when the
+        caller goes away, the awaiting coroutine is cancelled, and with it the queued task."""
+        fut = asyncio.ensure_future(work)
 
         def stop() -> None:
-            cancel.set()
+            fut.cancel()
+            self._stopping.add(fut)  # kept until its cancel has reached the queue
+            fut.add_done_callback(self._stopping.discard)
+
+        return await self._wait(fut, stop, what)
+
+    async def _wait(self, fut: asyncio.Future[T], stop: Callable[[], None], what: str) -> T:
+        """The one wait: REQUEST_TIMEOUT -> 504 `timeout`, the caller gone -> the work stops, a
+        failure that is not a ServiceError -> 500 `inference_failed` (details in the log only)."""
+
+        def stop_work() -> None:
+            stop()
             fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # consume the late error
 
         try:
             result: T = await asyncio.wait_for(asyncio.shield(fut), timeout=self.request_timeout)
             return result
         except asyncio.TimeoutError:
-            stop()
+            stop_work()
             raise Timeout(f"{what} took longer than REQUEST_TIMEOUT ({self.request_timeout:g} s)") from None
         except asyncio.CancelledError:  # the client went away: stop the work too
-            stop()
+            stop_work()
             raise
         except ServiceError:
             raise
@@ -96,7 +131,10 @@ class Execution:
             raise InferenceFailed(f"{what} failed; see the service log") from None
 
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-        """A sync request's job: the loaded model (503 while it loads) through `run_job`."""
+        """A sync request's job: the loaded model (503 while it loads) through `run_job`; on an
+        API-only replica, a worker's."""
+        if self.remote is not None:
+            return await self.run_remote(self.remote.run_remote(job))
         model = self.models.require()
         detector: pipeline.TextDetector | None = self.models.detector
 
@@ -106,17 +144,30 @@ class Execution:
         return await self.run(work)
 
     async def detect(self, detector_name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """detect-text's work, counted like a model's job (its time under the stage "detect")."""
+        """detect-text's work here, counted like a model's job (`run_detect_job`)."""
 
         def timed(cancel: threading.Event) -> dict[str, Any]:
-            try:
-                found = work()
-            except ServiceError:
-                raise
-            except Exception:
-                self.metrics.observe_pipeline(detector_name, {}, outcome="error")
-                raise
-            self.metrics.observe_pipeline(detector_name, {"detect": float(found.get("processing_time", 0.0))})
-            return found
+            return run_detect_job(detector_name, work, self.metrics.observe_pipeline)
 
         return await self.run(timed, what="text detection")
+
+    async def detect_remote(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]:
+        """detect-text on a worker (ROLE=api: the detector lives there), waited for like `detect`."""
+        assert self.remote is not None, "detect_remote is for an API-only replica (ROLE=api)"
+        return await self.run_remote(self.remote.run_remote_detect(image, regions), what="text detection")
+
+
+def run_detect_job(detector_name: str, work: Callable[[], dict[str, Any]], observe: Observe | None) -> dict[str, Any]:
+    """detect-text's work, in the calling (worker) thread, wherever it runs: counted like a model's
+    job (its time under the stage "detect", a failure as outcome "error")."""
+    try:
+        found = work()
+    except ServiceError:
+        raise
+    except Exception:
+        if observe is not None:
+            observe(detector_name, {}, outcome="error")
+        raise
+    if observe is not None:
+        observe(detector_name, {"detect": float(found.get("processing_time", 0.0))})
+    return found

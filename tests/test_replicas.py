@@ -373,6 +373,94 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     found = api.post("/api/v1/detect-text", json={"image": b64(png_bytes(img))})
     assert found.status_code == 200, found.text
     assert len(found.json()["regions"]) >= 1 and found.json()["image_dimensions"] == {"width": 512, "height": 512}
+    # counted where it ran, as in-process: the worker's detect stage (and the API replica's route)
+    detector = found.json()["detector"]
+    assert f'iopaint_pipeline_stage_seconds_count{{model="{detector}",stage="detect"}} 1.0' in worker.get("/metrics").text
+    assert 'iopaint_http_requests_total{method="POST",route="/api/v1/detect-text",status="200"} 1.0' in \
+        api.get("/metrics").text
+
+
+def test_an_api_replicas_sync_request_times_out_as_an_in_process_one(redis_server, replicas):  # noqa: F811
+    from tests.conftest import SlowModel, running_app, services_with_model
+
+    (api,) = replicas(redis_server.url, 1, ROLE="api", REQUEST_TIMEOUT="0.5")
+    (worker,) = replicas(redis_server.url, 1, ROLE="worker", TEST_MODEL_DELAY="1.0")  # 4 calls: 4 s of work
+    body = {"image": WIDE, "regions": REGIONS}
+    started = time.monotonic()
+    remote = api.post("/api/v1/inpaint-regions", json=body)
+    took = time.monotonic() - started
+    model = SlowModel(delay=1.0)
+    with running_app(services=services_with_model(model, request_timeout=0.5)) as c:
+        local = c.post("/api/v1/inpaint-regions", json=body)
+    assert remote.status_code == local.status_code == 504
+    assert remote.json() == local.json() == {"detail": "processing took longer than REQUEST_TIMEOUT (0.5 s)",
+                                             "error": "timeout"}
+    assert took < 3.5  # answered at the timeout, not when the worker would have finished
+    # the worker was told to stop: its task ends cancelled at its next step, the queue is empty again
+    deadline = time.monotonic() + 15
+    while (counts := api.get("/api/v1/tasks").json())["cancelled_tasks"] != 1 or counts["active_tasks"]:
+        assert time.monotonic() < deadline, counts
+        time.sleep(0.1)
+    assert counts["completed_tasks"] == 0 and worker.running() == []
+    assert 'iopaint_pipeline_jobs_total{model="slow",outcome="ok"}' not in worker.get("/metrics").text
+    # counted like any request, by route and status
+    assert 'iopaint_http_requests_total{method="POST",route="/api/v1/inpaint-regions",status="504"} 1.0' in \
+        api.get("/metrics").text
+
+
+def test_remote_work_is_waited_for_like_local_work():
+    """Execution's one wait, for a job on a worker (app.service.Remote): REQUEST_TIMEOUT -> 504 and
+    the remote wait cancelled (which cancels the queued task); a failure that is not a ServiceError
+    -> 500 `inference_failed` without internals; the caller going away cancels it too."""
+    import asyncio
+
+    from app.errors import InferenceFailed, Timeout
+    from app.metrics import Metrics
+    from app.service import Execution
+
+    class FakeWorkers:
+        def __init__(self, behaviour):
+            self.behaviour, self.cancelled = behaviour, asyncio.Event()
+
+        async def run_remote(self, job):
+            try:
+                return await self.behaviour()
+            except asyncio.CancelledError:
+                self.cancelled.set()
+                raise
+
+        async def run_remote_detect(self, image, regions):
+            return await self.run_remote(None)
+
+    async def forever():
+        await asyncio.Event().wait()
+
+    async def broken():
+        raise KeyError("internal detail")
+
+    async def run():
+        slow = FakeWorkers(forever)
+        ex = Execution(runner=None, models=None, limits=None, metrics=Metrics(), request_timeout=0.2, remote=slow)
+        with pytest.raises(Timeout, match=r"processing took longer than REQUEST_TIMEOUT \(0.2 s\)") as e:
+            await ex.inpaint(None)
+        assert (e.value.status_code, e.value.code) == (504, "timeout")
+        await asyncio.wait_for(slow.cancelled.wait(), 2)  # the remote wait was stopped
+        with pytest.raises(Timeout, match="text detection took longer"):
+            await ex.detect_remote(b"", [])
+
+        ex.remote = FakeWorkers(broken)
+        with pytest.raises(InferenceFailed) as e:
+            await ex.inpaint(None)
+        assert e.value.status_code == 500 and "internal detail" not in e.value.detail
+
+        gone = FakeWorkers(forever)
+        ex.remote, ex.request_timeout = gone, 30
+        request = asyncio.ensure_future(ex.inpaint(None))
+        await asyncio.sleep(0.05)
+        request.cancel()  # the client went away
+        await asyncio.wait_for(gone.cancelled.wait(), 2)
+
+    asyncio.run(run())
 
 
 def test_roles_other_than_all_need_the_shared_store():

@@ -55,10 +55,8 @@ def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]
 async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
-    if s.settings.role == "api":  # no detector here: a worker runs it, through the shared queue
-        remote: dict[str, Any] = await s.tasks.run_remote_detect(  # type: ignore[attr-defined]
-            parsed.image, regions, s.settings.request_timeout)
-        return remote
+    if s.execution.remote is not None:  # ROLE=api: no detector here, a worker runs it (same wait, timeout, errors)
+        return await s.execution.detect_remote(parsed.image, regions)
     detector: TextDetector | None = s.models.detector  # the concrete detector (name, detect)
     if detector is None:
         if s.settings.text_detection and not s.models.ready.is_set():

@@ -55,12 +55,8 @@ def require_model(s: Services) -> InpaintModel:
 
 
 async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-    """Run one job through the shared queue, bounded by REQUEST_TIMEOUT (app.service). On an
-    API-only replica (ROLE=api) a worker runs it, through the shared queue."""
-    if s.settings.role == "api":
-        remote: pipeline.InpaintOutput = await s.tasks.run_remote(  # type: ignore[attr-defined]
-            job, s.settings.request_timeout)
-        return remote
+    """Run one job through the execution service (app.service): a queue slot, REQUEST_TIMEOUT, the
+    error mapping; here, or on a worker for an API-only replica (ROLE=api)."""
     return await s.execution.inpaint(job)
 
 

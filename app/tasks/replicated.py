@@ -33,7 +33,8 @@ from typing import Any, Callable
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.engine.masks import Region
-from app.errors import Busy, Cancelled, Conflict, InvalidInput, NotFound, ServiceError, Timeout
+from app.errors import Busy, Cancelled, Conflict, InvalidInput, NotFound, ServiceError
+from app.service import run_detect_job
 from app.tasks.callbacks import CallbackSender
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import ProgressHub, Subscriber
@@ -257,33 +258,28 @@ class RedisTaskManager(TaskManager):
             self._down(e)
             raise backend_unavailable(e) from None
 
-    # --- ROLE=api: synchronous requests run on a worker, through the same queue ---
-    async def run_remote(self, job: pipeline.InpaintInput, timeout: float) -> pipeline.InpaintOutput:
-        """Queue one job, wait for its end (pub/sub, with a store check each second), answer as a sync route."""
-        return _output(await self._run_remote(job, timeout, "inpaint"))
+    # --- ROLE=api: synchronous requests run on a worker, through the same queue (app.service.Remote) ---
+    async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
+        """Queue one job and wait for its end (pub/sub, with a store check each second); answer as
+        a sync route. The caller (app.service.Execution) bounds the wait with REQUEST_TIMEOUT."""
+        return _output(await self._run_remote(job, "inpaint"))
 
-    async def run_remote_detect(self, image: bytes | str, regions: list[Region], timeout: float) -> dict[str, Any]:
+    async def run_remote_detect(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]:
         """/detect-text on a worker: the image and search regions travel as a job of kind `detect`."""
-        task = await self._run_remote(pipeline.InpaintInput(image=image, regions=regions), timeout, "detect")
+        task = await self._run_remote(pipeline.InpaintInput(image=image, regions=regions), "detect")
         answer: dict[str, Any] = json.loads(task.result or b"{}")
         return answer
 
-    async def _run_remote(self, job: pipeline.InpaintInput, timeout: float, kind: str) -> Task:
+    async def _run_remote(self, job: pipeline.InpaintInput, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"
         sub = Subscriber(tid, maxsize=16)
         self.hub.subscribe(tid, sub)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
         try:
             await self.admit([job], TaskOptions(task_id=tid, enable_progress=False), kind=kind)
             while True:
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    await self._cancel_quietly(tid)
-                    raise Timeout(f"processing took longer than REQUEST_TIMEOUT ({timeout:g} s)")
                 try:
-                    msg = await asyncio.wait_for(sub.outbox.get(), min(1.0, remaining))
-                    if msg.get("type") not in ("task_completed", "task_failed", "task_cancelled"):
+                    msg = await asyncio.wait_for(sub.outbox.get(), 1.0)
+                    if msg.get("type") not in _FINALS:
                         continue
                 except asyncio.TimeoutError:
                     task = await self.find(tid)
@@ -292,7 +288,7 @@ class RedisTaskManager(TaskManager):
                 task = await self.get_with_result(tid)
                 if task.finished:
                     break
-        except asyncio.CancelledError:  # the client went away: the work stops too
+        except asyncio.CancelledError:  # timed out, or the client went away: the work stops too
             await self._cancel_quietly(tid)
             raise
         finally:
@@ -320,7 +316,9 @@ class RedisTaskManager(TaskManager):
             raise InvalidInput("text detection is not available on the workers (TEXT_DETECTION is off, or its model "
                                "could not load)", code="detection_unavailable")
         loop.call_soon_threadsafe(self._started, task)
-        found = self.detect_job(jobs[0].image, jobs[0].regions or [])
+        detect_job, job = self.detect_job, jobs[0]
+        found = run_detect_job(str(getattr(self._detector(), "name", "detector")),
+                               lambda: detect_job(job.image, job.regions or []), self._observe)
         return [_Answer(json.dumps(found).encode(), len(found.get("regions", [])))]
 
     # --- taking work ---
