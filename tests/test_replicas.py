@@ -527,3 +527,26 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
         ("progress_update", "preparing", 0.0), ("progress_update", "processing", 40.0),
         ("progress_update", "completed", 100.0), ("task_completed", None, None),
         ("progress_update", "pending", 0.0)]
+
+
+def test_a_workers_error_is_answered_as_where_it_ran():
+    """A worker reports an error by code and detail (the exception stays there); the API replica
+    answers it with the same status, code and detail, a 503 with its Retry-After."""
+    from app.errors import Busy
+    from app.tasks.registry import ERROR, Task
+    from app.tasks.replicated import _remote_error
+
+    def answered(code):
+        e = _remote_error(Task(task_id="sync-1", status=ERROR, error="why", error_code=code))
+        return e.status_code, e.code, e.detail, e.headers.get("Retry-After")
+
+    assert answered("invalid_image") == (400, "invalid_image", "why", None)
+    assert answered("image_too_large") == (413, "image_too_large", "why", None)
+    assert answered("invalid_region") == (422, "invalid_region", "why", None)
+    assert answered("inference_failed") == (500, "inference_failed", "why", None)
+    assert answered(None) == (500, "inference_failed", "why", None)
+    assert answered("timeout") == (504, "timeout", "why", None)
+    for busy in ("model_loading", "queue_full"):
+        status, code, _, retry = answered(busy)
+        assert (status, code) == (503, busy) and int(retry) > 0
+    assert isinstance(_remote_error(Task(task_id="t", error_code="model_loading")), Busy)

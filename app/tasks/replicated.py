@@ -297,8 +297,7 @@ class RedisTaskManager(TaskManager):
             return task
         if task.status == CANCELLED:
             raise Cancelled("the request was cancelled", code="cancelled")
-        raise ServiceError(task.error or "processing failed", code=task.error_code or "inference_failed",
-                           status_code=_status_of(task.error_code))
+        raise _remote_error(task)
 
     async def _cancel_quietly(self, tid: str) -> None:
         try:
@@ -623,10 +622,24 @@ def _output(task: Task) -> pipeline.InpaintOutput:
         verification=st.get("verification"))
 
 
+_BUSY_CODES = ("busy", "model_loading", "queue_full", "shutting_down", "task_backend_unavailable")
+
+
+def _remote_error(task: Task) -> ServiceError:
+    """The error a worker reported, as it would be answered where the job ran: its code, detail and
+    status, and a 503 with its Retry-After (API.md, Errors)."""
+    detail, code = task.error or "processing failed", task.error_code or "inference_failed"
+    if code in _BUSY_CODES:
+        return Busy(detail, retry_after=RETRY_AFTER, code=code)
+    return ServiceError(detail, code=code, status_code=_status_of(code))
+
+
 def _status_of(code: str | None) -> int:
     """The HTTP status of an error a worker reported by its code (the exception stayed there)."""
     if not code or code == "inference_failed":
         return 500
+    if code in _BUSY_CODES:
+        return 503
     if "too_large" in code:
         return 413
     if code in ("invalid_image", "invalid_base64"):
