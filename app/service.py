@@ -95,7 +95,7 @@ class Execution:
         fut: asyncio.Future[T] = self.runner.execute(self.runner.reserve(), work, cancel)
         return await self._wait(fut, cancel.set, what)
 
-    async def run_remote(self, work: Awaitable[T], *, what: str = "processing") -> T:
+    async def run_on_worker(self, work: Awaitable[T], *, what: str = "processing") -> T:
         """Work a worker replica runs (`Remote`), waited for like `run`: on timeout or when the
         caller goes away, the awaiting coroutine is cancelled, and with it the queued task."""
         fut = asyncio.ensure_future(work)
@@ -134,7 +134,7 @@ class Execution:
         """A sync request's job: the loaded model (503 while it loads) through `run_job`; on an
         API-only replica, a worker's."""
         if self.remote is not None:
-            return await self.run_remote(self.remote.run_remote(job))
+            return await self.run_on_worker(self.remote.run_remote(job))
         model = self.models.require()
         detector: pipeline.TextDetector | None = self.models.detector
 
@@ -154,7 +154,7 @@ class Execution:
     async def detect_remote(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]:
         """detect-text on a worker (ROLE=api: the detector lives there), waited for like `detect`."""
         assert self.remote is not None, "detect_remote is for an API-only replica (ROLE=api)"
-        return await self.run_remote(self.remote.run_remote_detect(image, regions), what="text detection")
+        return await self.run_on_worker(self.remote.run_remote_detect(image, regions), what="text detection")
 
 
 def run_detect_job(detector_name: str, work: Callable[[], dict[str, Any]], observe: Observe | None) -> dict[str, Any]:
