@@ -51,9 +51,14 @@ def test_fpng_is_the_writer_for_rgb_and_keeps_the_icc_profile():
     assert np.array_equal(np.asarray(out), arr)
 
 
-def test_codecs_that_hold_the_gil_code_small_images_only(monkeypatch):
-    """fpng and libspng hold the GIL: above GIL_CODEC_MAX_PIXELS, OpenCV codes the image, so the
-    event loop (health, WebSocket pings) is not stalled while a large answer is written or read."""
+def test_codecs_that_hold_the_gil_code_small_images_only_in_process(monkeypatch):
+    """fpng and libspng hold the GIL: above GIL_CODEC_MAX_PIXELS a PNG is written by fpng in a child
+    process and read by OpenCV, so the event loop (health, WebSocket pings) is not stalled."""
+    monkeypatch.setattr(images, "GIL_CODEC_MAX_PIXELS", 64 * 64)
+    big, small = _noisy()[:80, :80], _noisy()[:64, :64]
+    data = images.encode_png(big, "RGB")
+    assert data == images.encode_png(big, "RGB", writer="fpng")  # fpng wrote it, in the child
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(data))), big)
     calls = []
 
     class Spy:
@@ -66,14 +71,10 @@ def test_codecs_that_hold_the_gil_code_small_images_only(monkeypatch):
             raise RuntimeError("not expected")
 
     monkeypatch.setattr(images, "_fpng", Spy())
-    monkeypatch.setattr(images, "GIL_CODEC_MAX_PIXELS", 64 * 64)
-    big, small = _noisy()[:80, :80], _noisy()[:64, :64]
-    data = images.encode_png(big, "RGB")
-    assert calls == [] and np.array_equal(np.asarray(Image.open(io.BytesIO(data))), big)
-    images.encode_png(small, "RGB")
-    assert calls == ["fpng"]
     monkeypatch.setattr(images, "_spng", Spy())
-    assert images._png_spng(data) is None and calls == ["fpng"]  # too large: OpenCV decodes it
+    images.encode_png(small, "RGB")
+    assert calls == ["fpng"]  # small: in this process
+    assert images._png_spng(data) is None and calls == ["fpng"]  # too large to read here: OpenCV's turn
 
 
 def test_encode_image_falls_back_to_opencv_without_fpng(monkeypatch):

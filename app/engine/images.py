@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from app.engine import jpeg_blocks
+from app.engine import jpeg_blocks, png_process
 from app.errors import InvalidImage, InvalidInput, TooLarge
 
 try:  # fpng: an SSE/NEON PNG writer, ~10x faster than zlib level 1 at the same size (README)
@@ -40,8 +40,9 @@ except ImportError:  # pragma: no cover
     _spng = None
 # fpng and libspng's bindings hold Python's GIL while they run (OpenCV's codecs release it): on a
 # 2048 px image that stalls the event loop, health checks and WebSocket pings included, for 40-80 ms
-# per request under load (bench/health_under_load.py: health p99 156 ms with them, 19 ms without).
-# So they code images up to this size only, where the stall stays short; larger ones go to OpenCV.
+# per request under load (bench/health_under_load.py: health p99 156 ms with them in-process). So
+# they run in this process on images up to this size only, where the stall stays short; a larger
+# PNG is written by fpng in a child process (engine/png_process.py) and read by OpenCV.
 GIL_CODEC_MAX_PIXELS = 2_000_000
 
 # We check sizes ourselves against the service's limits (and with a clear 413), so Pillow's
@@ -356,14 +357,19 @@ _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
 def encode_png(arr: np.ndarray, mode: str, level: int = 1, icc_profile: bytes | None = None,
                *, writer: str = "auto") -> bytes:
     """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies and the
-    image is small enough, see GIL_CODEC_MAX_PIXELS), fpng, or cv2 (bench/speed.py compares them).
+    image is small enough, else in a child process: see GIL_CODEC_MAX_PIXELS), fpng, or cv2
+    (bench/speed.py compares them).
     The ICC profile goes in an iCCP chunk."""
     arr = np.ascontiguousarray(arr)
     fpng_fits = _fpng is not None and mode in ("RGB", "RGBA")
     if writer == "fpng" and not fpng_fits:
         raise RuntimeError("fpng is not installed or cannot write this mode")
-    # auto: fpng up to GIL_CODEC_MAX_PIXELS (it holds the GIL), OpenCV beyond
-    if fpng_fits and (writer == "fpng" or (writer == "auto" and arr.shape[0] * arr.shape[1] <= GIL_CODEC_MAX_PIXELS)):
+    small = arr.shape[0] * arr.shape[1] <= GIL_CODEC_MAX_PIXELS
+    # auto: fpng here up to GIL_CODEC_MAX_PIXELS (it holds the GIL), in a child process beyond
+    big = png_process.encode(arr) if fpng_fits and writer == "auto" and not small else None
+    if big is not None:
+        data = big
+    elif fpng_fits and (writer == "fpng" or (writer == "auto" and small)):
         data = _fpng.encode_ndarray(arr)
     elif mode == "LA":  # OpenCV writes 1, 3 or 4 channels only
         buf = io.BytesIO()
