@@ -41,8 +41,9 @@ except ImportError:  # pragma: no cover
 # fpng and libspng's bindings hold Python's GIL while they run (OpenCV's codecs release it): on a
 # 2048 px image that stalls the event loop, health checks and WebSocket pings included, for 40-80 ms
 # per request under load (bench/health_under_load.py: health p99 156 ms with them in-process). So
-# they run in this process on images up to this size only, where the stall stays short; a larger
-# PNG is written by fpng in a child process (engine/png_process.py) and read by OpenCV.
+# their bindings are used on images up to this size only, where the stall stays short; a larger
+# PNG is written by fpng in a child process and read by libspng through ctypes, which releases
+# the GIL (engine/png_process.py).
 GIL_CODEC_MAX_PIXELS = 2_000_000
 
 # We check sizes ourselves against the service's limits (and with a clear 413), so Pillow's
@@ -142,7 +143,7 @@ def _png_spng(data: bytes) -> np.ndarray | None:
     if _spng is None or len(data) < 26 or data[24] not in (8, 16) or data[25] not in (0, 2):
         return None
     if int.from_bytes(data[16:20], "big") * int.from_bytes(data[20:24], "big") > GIL_CODEC_MAX_PIXELS:
-        return None  # OpenCV's decoder lets the event loop run meanwhile
+        return png_process.decode(data)  # libspng with the GIL released (or None: OpenCV's turn)
     try:
         arr = _spng.load(data)
     except Exception:  # corrupt or truncated: let Pillow say so
