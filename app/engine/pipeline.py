@@ -218,9 +218,10 @@ class MaskPlan:
     mask: np.ndarray  # H x W uint8, 255 = repaint
     regions: list[Region]  # the caller's regions
     detected: int | None = None  # text lines the detector found, when asked to detect
-    checked: list[Region] | None = None  # regions to verify (None: the parts of an uploaded mask)
     by_strokes: list[bool] = field(default_factory=list)  # per checked region: masked by its strokes
-    checker: verify.Verifier | None = None  # shares its look at each checked region with the pre-check
+    # the regions to verify (the caller's or the lines found), sharing its look at each with the
+    # pre-check; None for an uploaded mask, whose parts are checked instead
+    checker: verify.Verifier | None = None
 
     @property
     def text_fallbacks(self) -> int:
@@ -257,7 +258,7 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
             lines, by_strokes = masks.regions_to_mask(found, w, h, job.padding), [False] * len(found)
         if regions:  # only the text inside the caller's regions
             lines &= masks.regions_to_mask(regions, w, h, job.padding)
-        return MaskPlan(lines, regions, len(found), found, by_strokes, checker)
+        return MaskPlan(lines, regions, len(found), by_strokes, checker)
     if job.mask is not None:
         m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
                                width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
@@ -269,9 +270,8 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
     checker = verify.Verifier(rgb, regions, job.padding, detector)
     if job.mask_mode == "text":
         m, by_strokes = _stroke_mask(rgb, regions, job, checker)
-        return MaskPlan(m, regions, None, regions, by_strokes, checker)
-    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, regions, [False] * len(regions),
-                    checker)
+        return MaskPlan(m, regions, None, by_strokes, checker)
+    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, [False] * len(regions), checker)
 
 
 def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel,
