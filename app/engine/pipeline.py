@@ -218,26 +218,25 @@ class MaskPlan:
     mask: np.ndarray  # H x W uint8, 255 = repaint
     regions: list[Region]  # the caller's regions
     detected: int | None = None  # text lines the detector found, when asked to detect
-    by_strokes: list[bool] = field(default_factory=list)  # per checked region: masked by its strokes
-    # the regions to verify (the caller's or the lines found), sharing its look at each with the
-    # pre-check; None for an uploaded mask, whose parts are checked instead
+    # the regions to verify (the caller's or the lines found, and which are masked by their
+    # strokes), sharing its look at each with the pre-check; None for an uploaded mask, whose parts
+    # are checked instead
     checker: verify.Verifier | None = None
-
-    @property
-    def text_fallbacks(self) -> int:
-        return sum(1 for s in self.by_strokes if not s)
+    text_fallbacks: int = 0  # text mode: regions repainted whole
 
 
-def _stroke_mask(rgb: np.ndarray, regions: list[Region], job: InpaintInput, checker: verify.Verifier
-                 ) -> tuple[np.ndarray, list[bool]]:
-    """The text mode's stroke mask, with the whole region wherever the strokes leave ink out."""
+def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
+    """The text mode's stroke mask over the checker's regions, with the whole region wherever the
+    strokes leave ink out; records which regions keep their strokes. Returns the mask and how many
+    regions are repainted whole."""
     whole = job.padding if job.whole_padding is None else job.whole_padding
-    mask, by_strokes = masks.text_aware_mask(rgb, regions, job.padding, job.text_margin, whole)
-    for i, r in enumerate(regions):
+    mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, whole)
+    for i, r in enumerate(checker.regions):
         if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_FALLBACK:
             masks.draw_region(mask, r, whole)
             by_strokes[i] = False
-    return mask, by_strokes
+    checker.by_strokes = by_strokes
+    return mask, by_strokes.count(False)
 
 
 def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None) -> MaskPlan:
@@ -253,12 +252,12 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
         found = detector(rgb, within=regions or None)
         checker = verify.Verifier(rgb, found, job.padding, detector)
         if job.mask_mode == "text":  # strokes, never beyond the padded lines
-            lines, by_strokes = _stroke_mask(rgb, found, job, checker)
+            lines, fallbacks = _stroke_mask(rgb, job, checker)
         else:
-            lines, by_strokes = masks.regions_to_mask(found, w, h, job.padding), [False] * len(found)
+            lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
         if regions:  # only the text inside the caller's regions
             lines &= masks.regions_to_mask(regions, w, h, job.padding)
-        return MaskPlan(lines, regions, len(found), by_strokes, checker)
+        return MaskPlan(lines, regions, len(found), checker, fallbacks)
     if job.mask is not None:
         m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
                                width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
@@ -269,9 +268,9 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
         raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
     checker = verify.Verifier(rgb, regions, job.padding, detector)
     if job.mask_mode == "text":
-        m, by_strokes = _stroke_mask(rgb, regions, job, checker)
-        return MaskPlan(m, regions, None, by_strokes, checker)
-    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, [False] * len(regions), checker)
+        m, fallbacks = _stroke_mask(rgb, job, checker)
+        return MaskPlan(m, regions, None, checker, fallbacks)
+    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, checker)
 
 
 def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel,
@@ -298,8 +297,7 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
         lap("composite")
 
 
-def _verify_and_repair(checker: verify.Verifier, by_strokes: list[bool], out: np.ndarray, mask: np.ndarray,
-                       job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
+def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
     """Check every repainted region of `out` for text left behind and repaint what remains (up to
     two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
@@ -320,7 +318,8 @@ def _verify_and_repair(checker: verify.Verifier, by_strokes: list[bool], out: np
             assert c is not None
             # a stroke mask that left text misjudged the ink: the whole region. Otherwise first
             # the pixels found left (grown), and a second round repaints the whole region
-            verify.repair_mask(extra, c, checker.regions[i], job.padding, whole_region=by_strokes[i] or attempt > 0)
+            verify.repair_mask(extra, c, checker.regions[i], job.padding,
+                               whole_region=checker.by_strokes[i] or attempt > 0)
         extra &= ~mask
         if not extra.any():
             break
@@ -397,8 +396,7 @@ def run(
     verification = None
     if checker is not None:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        strokes = plan.by_strokes if plan.checker is not None else [False] * len(checker.regions)
-        verification = _verify_and_repair(checker, strokes, out, mask, job, model, params, limits, lap,
+        verification = _verify_and_repair(checker, out, mask, job, model, params, limits, lap,
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")

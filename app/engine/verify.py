@@ -117,17 +117,12 @@ class _Look:
     scale: float
 
 
-def look_box(region: Region, padding: int, w: int, h: int) -> PixelBox:
-    """The crop a region is judged on: the region grown by padding, halo band and ring."""
-    band = halo(line_scale(region))
-    return pixel_box(region, w, h).grow(padding + band + max(3, band // 2), w, h)
-
-
 def _look(src: np.ndarray, region: Region, padding: int) -> _Look | None:
+    """A region's crop of the source (the region grown by padding, halo band and ring) and its ink."""
     h, w = src.shape[:2]
     scale = line_scale(region)
     band = halo(scale)
-    box = look_box(region, padding, w, h)
+    box = pixel_box(region, w, h).grow(padding + band + max(3, band // 2), w, h)
     local = region.shifted(-box.x0, -box.y0)
     zone_u8 = np.zeros((box.height, box.width), np.uint8)
     draw_region(zone_u8, local, padding + band)
@@ -151,6 +146,9 @@ class Verifier:
     def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None):
         self.src: np.ndarray | None = src
         self.regions, self.padding, self.detector = regions, padding, detector
+        # per region: masked by its strokes (the text mode). A stroke mask that left text has
+        # misjudged the ink, so its repair repaints the whole region at once.
+        self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
 
     def look(self, i: int) -> _Look | None:
@@ -257,11 +255,9 @@ def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list
     return wins
 
 
-def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: int, whole_region: bool) -> int:
-    """Grow `mask` (in place) over what a check found left; returns the pixels added."""
-    sl = check.box.slices
-    crop = mask[sl]
-    before = int(np.count_nonzero(crop))
+def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: int, whole_region: bool) -> None:
+    """Grow `mask` (in place) over what a check found left, within the region's zone."""
+    crop = mask[check.box.slices]
     grow = np.zeros(crop.shape, np.uint8)
     if whole_region:
         draw_region(grow, region.shifted(-check.box.x0, -check.box.y0), padding)
@@ -273,7 +269,6 @@ def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: i
         grow |= grown * 255
     grow &= check.zone.astype(np.uint8) * 255
     crop |= grow
-    return int(np.count_nonzero(crop)) - before
 
 
 def regions_of_mask(mask: np.ndarray, limit: int = 64) -> list[Region]:
