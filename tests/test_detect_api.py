@@ -75,6 +75,20 @@ def test_detect_with_regions_removes_only_text_inside_them(client, texted):
     assert np.array_equal(out[500:, :], img[500:, :])  # the CJK line outside the region stays
 
 
+def test_a_region_over_part_of_a_line_repaints_only_inside_it(client, texted):
+    base, img, glyphs = texted
+    region = {"x": 40, "y": 60, "width": 200, "height": 90}  # the left part of "SALE 50% OFF" only
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "detect": True,
+                                                     "regions": [region]})
+    assert r.status_code == 200
+    out = decode(r.content)
+    pad = 4  # the text mode's padding: the mask never leaves the regions grown by it, repairs included
+    inside = np.zeros(glyphs.shape, bool)
+    inside[60 - pad:150 + pad, 40 - pad:240 + pad] = True
+    assert np.array_equal(out[~inside], img[~inside])  # the rest of the line is left as it is
+    assert not np.array_equal(out[inside], img[inside])
+
+
 def test_text_free_image_gives_no_regions_and_comes_back_unchanged(client):
     base = photo(512, "chelsea")
     r = client.post("/api/v1/detect-text", files={"image": ("p.png", png_bytes(base))})

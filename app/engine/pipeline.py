@@ -223,6 +223,7 @@ class MaskPlan:
     # are checked instead
     checker: verify.Verifier | None = None
     text_fallbacks: int = 0  # text mode: regions repainted whole
+    within: np.ndarray | None = None  # detect with regions: nothing is repainted outside this, repairs included
 
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
@@ -255,9 +256,10 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
             lines, fallbacks = _stroke_mask(rgb, job, checker)
         else:
             lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
-        if regions:  # only the text inside the caller's regions
-            lines &= masks.regions_to_mask(regions, w, h, job.padding)
-        return MaskPlan(lines, regions, len(found), checker, fallbacks)
+        within = masks.regions_to_mask(regions, w, h, job.padding) if regions else None
+        if within is not None:  # only the text inside the caller's regions
+            lines &= within
+        return MaskPlan(lines, regions, len(found), checker, fallbacks, within)
     if job.mask is not None:
         m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
                                width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
@@ -297,7 +299,8 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
         lap("composite")
 
 
-def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
+def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, within: np.ndarray | None,
+                       job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
     """Check every repainted region of `out` for text left behind and repaint what remains (up to
     two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
@@ -321,6 +324,8 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             verify.repair_mask(extra, c, checker.regions[i], job.padding,
                                whole_region=checker.by_strokes[i] or attempt > 0)
         extra &= ~mask
+        if within is not None:
+            extra &= within
         if not extra.any():
             break
         mask |= extra
@@ -396,7 +401,7 @@ def run(
     verification = None
     if checker is not None:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        verification = _verify_and_repair(checker, out, mask, job, model, params, limits, lap,
+        verification = _verify_and_repair(checker, out, mask, plan.within, job, model, params, limits, lap,
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
