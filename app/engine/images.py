@@ -340,7 +340,8 @@ def encode_answer(
     stats = None
     source = img.source
     if source is not None and _keeps_blocks(img, fmt, requested):
-        reason = jpeg_blocks.why_not(source, img.upright_as_stored)
+        # prepare_answer started the coefficients only where blocks can be kept: no second look
+        reason = None if img.coefficients is not None else jpeg_blocks.why_not(source, img.upright_as_stored)
         if reason is None:
             try:
                 return jpeg_blocks.reencode_touched(source, rgb, touched, img.coefficients)
@@ -357,26 +358,24 @@ _TO_BGR = {"RGB": cv2.COLOR_RGB2BGR, "RGBA": cv2.COLOR_RGBA2BGRA}
 
 def encode_png(arr: np.ndarray, mode: str, level: int = 1, icc_profile: bytes | None = None,
                *, writer: str = "auto") -> bytes:
-    """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies and the
-    image is small enough, else in a child process: see GIL_CODEC_MAX_PIXELS), fpng, or cv2
-    (bench/speed.py compares them).
-    The ICC profile goes in an iCCP chunk."""
+    """Lossless PNG of an 8-bit RGB/RGBA/L/LA array. `writer`: auto (fpng where it applies: in this
+    process up to GIL_CODEC_MAX_PIXELS, in a child beyond; OpenCV otherwise), fpng (in this process),
+    or cv2 (bench/speed.py compares them). The ICC profile goes in an iCCP chunk."""
     arr = np.ascontiguousarray(arr)
     fpng_fits = _fpng is not None and mode in ("RGB", "RGBA")
     if writer == "fpng" and not fpng_fits:
         raise RuntimeError("fpng is not installed or cannot write this mode")
-    small = arr.shape[0] * arr.shape[1] <= GIL_CODEC_MAX_PIXELS
-    # auto: fpng here up to GIL_CODEC_MAX_PIXELS (it holds the GIL), in a child process beyond
-    big = png_process.encode(arr) if fpng_fits and writer == "auto" and not small else None
-    if big is not None:
-        data = big
-    elif fpng_fits and (writer == "fpng" or (writer == "auto" and small)):
-        data = _fpng.encode_ndarray(arr)
-    elif mode == "LA":  # OpenCV writes 1, 3 or 4 channels only
+    data: bytes | None = None
+    if fpng_fits and writer != "cv2":
+        if writer == "fpng" or arr.shape[0] * arr.shape[1] <= GIL_CODEC_MAX_PIXELS:
+            data = _fpng.encode_ndarray(arr)
+        else:  # large: fpng in a child process, the GIL stays free (None where it cannot run)
+            data = png_process.encode(arr)
+    if data is None and mode == "LA":  # OpenCV writes 1, 3 or 4 channels only
         buf = io.BytesIO()
         Image.fromarray(arr, mode).save(buf, "PNG", compress_level=level)
         data = buf.getvalue()
-    else:
+    elif data is None:
         data = _png_cv2(arr, mode, level)
     return _with_iccp(data, icc_profile) if icc_profile else data
 
