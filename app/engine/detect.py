@@ -394,25 +394,18 @@ def _touches_any(points: tuple[tuple[float, float], ...], regions: list[Region])
 
 
 def _new_lines(fine: list[Detection], known: list[Detection]) -> list[Detection]:
-    """Lines of the fine pass that neither the coarse pass nor an overlapping tile already has
-    (judged by bounding boxes: a duplicate overlaps a known box by more than half of their union).
-    A coarse line that only partly covers small text does not hide the fine one."""
-    def bbox(d: Detection) -> tuple[float, float, float, float]:
-        xs, ys = [p[0] for p in d.points], [p[1] for p in d.points]
-        return min(xs), min(ys), max(xs), max(ys)
+    """Lines of the fine pass that the coarse pass does not already have (judged by bounding boxes:
+    a duplicate overlaps a known box by more than half of their union). A coarse line that only
+    partly covers small text does not hide the fine one."""
+    def iou_over_half(b: tuple[float, float, float, float], o: tuple[float, float, float, float]) -> bool:
+        ix = max(0.0, min(b[2], o[2]) - max(b[0], o[0])) * max(0.0, min(b[3], o[3]) - max(b[1], o[1]))
+        return ix > 0.5 * ((b[2] - b[0]) * (b[3] - b[1]) + (o[2] - o[0]) * (o[3] - o[1]) - ix)
 
     kept: list[Detection] = []
-    boxes = [bbox(d) for d in known]
+    boxes = [d.region().bounds() for d in known]
     for d in sorted(fine, key=lambda d: -d.score):
-        b = bbox(d)
-        area = max(1e-6, (b[2] - b[0]) * (b[3] - b[1]))
-        dup = False
-        for o in boxes:
-            ix = max(0.0, min(b[2], o[2]) - max(b[0], o[0])) * max(0.0, min(b[3], o[3]) - max(b[1], o[1]))
-            if ix > 0.5 * (area + (o[2] - o[0]) * (o[3] - o[1]) - ix):
-                dup = True
-                break
-        if not dup:
+        b = d.region().bounds()
+        if not any(iou_over_half(b, o) for o in boxes):
             kept.append(d)
             boxes.append(b)
     return kept
