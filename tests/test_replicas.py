@@ -121,6 +121,17 @@ def wait_status(replica: Replica, task_id: str, want=("completed", "error", "can
     raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout} s")
 
 
+def wait_running_elsewhere(a: Replica, b: Replica, task_id: str) -> tuple[Replica, Replica]:
+    """(the replica that took the task, the other one), once the other one reports it processing."""
+    deadline = time.monotonic() + 20
+    while not (runner := [r for r in (a, b) if task_id in r.running()]):
+        assert time.monotonic() < deadline, "no replica took the task"
+        time.sleep(0.05)
+    other = b if runner[0] is a else a
+    wait_status(other, task_id, want=("processing",))
+    return runner[0], other
+
+
 def read_until_final(ws, limit: int = 500) -> list[dict]:
     msgs = []
     for _ in range(limit):
@@ -196,18 +207,13 @@ def test_a_task_is_followed_cancelled_and_fetched_through_any_replica(redis_serv
 
     # cancel through the replica that does not run it: the running one stops at its next step
     submit(b, "shared-2")
-    deadline = time.monotonic() + 20
-    while not (runner := [r for r in (a, b) if "shared-2" in r.running()]):
-        assert time.monotonic() < deadline, "no replica took the task"
-        time.sleep(0.05)
-    other = b if runner[0] is a else a
-    wait_status(other, "shared-2", want=("processing",))
+    runner, other = wait_running_elsewhere(a, b, "shared-2")
     r = other.post("/api/v1/cancel-task/shared-2")
     assert r.status_code == 200 and r.json()["status"] == "cancelled"
     final = wait_status(other, "shared-2")
     assert final["status"] == "cancelled"
     time.sleep(0.5)
-    assert runner[0].running() == [] and other.get("/api/v1/task-status/shared-2").json()["status"] == "cancelled"
+    assert runner.running() == [] and other.get("/api/v1/task-status/shared-2").json()["status"] == "cancelled"
     assert other.get("/api/v1/task-result/shared-2").status_code == 409
     assert a.get("/api/v1/task-status/nope").status_code == 404
 
@@ -235,14 +241,9 @@ def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_serv
         a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.6")
         with connect(f"ws://127.0.0.1:{b.port}/api/v1/ws/progress/crash-1") as ws:
             submit(a, "crash-1", callback_url=sink.url)
-            deadline = time.monotonic() + 20
-            while not (runner := [r for r in (a, b) if "crash-1" in r.running()]):
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
-            survivor = b if runner[0] is a else a
-            wait_status(survivor, "crash-1", want=("processing",))
+            runner, survivor = wait_running_elsewhere(a, b, "crash-1")
             killed_at = time.monotonic()
-            runner[0].stop(signal.SIGKILL)  # no chance to clean up
+            runner.stop(signal.SIGKILL)  # no chance to clean up
             final = wait_status(survivor, "crash-1", timeout=30)
             assert final["status"] == "completed", final
             assert time.monotonic() - killed_at < 15
@@ -264,14 +265,9 @@ def test_a_replica_stopping_gracefully_hands_its_task_back(redis_server, replica
     # a long claim idle time: the task can only move on this fast if it is handed back
     a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.8", QUEUE_CLAIM_IDLE="60", SHUTDOWN_GRACE="0.2")
     submit(a, "graceful-1")
-    deadline = time.monotonic() + 20
-    while not (runner := [r for r in (a, b) if "graceful-1" in r.running()]):
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    survivor = b if runner[0] is a else a
-    wait_status(survivor, "graceful-1", want=("processing",))
-    runner[0].stop(signal.SIGTERM)
-    assert runner[0].proc.returncode is not None
+    runner, survivor = wait_running_elsewhere(a, b, "graceful-1")
+    runner.stop(signal.SIGTERM)
+    assert runner.proc.returncode is not None
     final = wait_status(survivor, "graceful-1", timeout=20)
     assert final["status"] == "completed", final
     assert survivor.get("/api/v1/tasks").json()["completed_tasks"] == 1
