@@ -98,7 +98,8 @@ def decode_jobs(raw: str | bytes) -> list[InpaintInput]:
 
 
 # --- scripts: each state change is atomic ---
-_FINISHED_LUA = "local function finished(s) return s == 'completed' or s == 'error' or s == 'cancelled' end\n"
+_FINISHED_LUA = ("local function finished(s) return " + " or ".join(f"s == '{st}'" for st in sorted(FINISHED))
+                 + " end\n")  # the registry's FINISHED, in Lua
 
 _SUBMIT = _FINISHED_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
@@ -361,6 +362,3 @@ class RedisStore:
             except Exception:
                 pass
 
-
-def is_final(status: str) -> bool:
-    return status in FINISHED
