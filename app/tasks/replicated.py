@@ -545,10 +545,9 @@ class RedisTaskManager(TaskManager):
         period = max(0.2, min(1.0, self.claim_idle / 4))
         while True:
             try:
-                entries = [self._entries[t] for t in list(self._local) if t in self._entries]
-                if entries:
-                    await self.store.heartbeat(self.replica, entries)
-                    ids = [t for t in list(self._local) if t in self._entries]
+                ids = [t for t in self._local if t in self._entries]
+                if ids:
+                    await self.store.heartbeat(self.replica, [self._entries[t] for t in ids])
                     for tid, flag in zip(ids, await self.store.cancel_flags(ids)):
                         if flag and tid in self._local:
                             self._local[tid].cancel_event.set()
