@@ -172,7 +172,7 @@ class TaskRegistry:
     def get(self, task_id: str) -> Task:
         task = self._tasks.get(task_id)
         if task is None:
-            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+            raise task_not_found(task_id)
         return task
 
     def find(self, task_id: str) -> Task | None:
@@ -227,3 +227,8 @@ class TaskRegistry:
             "stored_result_bytes": sum(t.result_bytes for t in tasks),
             "evicted_tasks": self.evicted,
         }
+
+
+def task_not_found(task_id: str) -> NotFound:
+    """The 404 for an id with no record, in memory or in the shared store."""
+    return NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")

@@ -33,14 +33,15 @@ from typing import Any, Callable
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.engine.masks import Region
-from app.errors import Busy, Cancelled, Conflict, InvalidInput, NotFound, ServiceError
+from app.errors import Busy, Cancelled, Conflict, InvalidInput, ServiceError
 from app.service import run_detect_job
 from app.tasks.callbacks import CallbackSender
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import ProgressHub, Subscriber
 from app.tasks.redis_store import (CANCELS, EVENTS, RedisError, RedisStore, decode_jobs, decode_task, encode_jobs,
                                    encode_task)
-from app.tasks.registry import CANCELLED, COMPLETED, FINISHED, PENDING, BatchItem, Task, TaskRegistry
+from app.tasks.registry import (CANCELLED, COMPLETED, FINISHED, PENDING, BatchItem, Task, TaskRegistry,
+                                task_not_found)
 from app.tasks.runner import InferenceRunner
 
 log = logging.getLogger("app.tasks.redis")
@@ -212,7 +213,7 @@ class RedisTaskManager(TaskManager):
     async def get(self, task_id: str) -> Task:
         task = await self.find(task_id)
         if task is None:
-            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+            raise task_not_found(task_id)
         return task
 
     async def get_with_result(self, task_id: str) -> Task:
@@ -225,7 +226,7 @@ class RedisTaskManager(TaskManager):
             self._down(e)
             raise backend_unavailable(e) from None
         if found is None:
-            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+            raise task_not_found(task_id)
         task, _extra, blobs = found
         task.result = blobs.get("result")
         for item in task.items:
@@ -239,7 +240,7 @@ class RedisTaskManager(TaskManager):
             self._down(e)
             raise backend_unavailable(e) from None
         if status is None:
-            raise NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+            raise task_not_found(task_id)
         local = self._local.get(task_id)
         if local is not None:
             local.cancel_event.set()
