@@ -28,7 +28,8 @@ import socket
 import time
 import uuid
 from collections import OrderedDict
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
@@ -163,6 +164,15 @@ class RedisTaskManager(TaskManager):
             log.warning("task store unreachable (Redis): %s: %s", type(e).__name__, e)
         self.state = {**self.state, "state": "down", "error": f"{type(e).__name__}: {e}"[:200]}
 
+    @contextmanager
+    def _store_for_route(self) -> Iterator[None]:
+        """A route's call to the store: Redis unreachable is a 503 `task_backend_unavailable`."""
+        try:
+            yield
+        except RedisError as e:
+            self._down(e)
+            raise backend_unavailable(e) from None
+
     def backend_state(self) -> dict[str, Any]:
         return {**self.state, "runs_work": self.runs_work, "taken_over": self.taken_over, "queue": self.queue_figures,
                 "running_here": sorted(self._local)}
@@ -180,12 +190,9 @@ class RedisTaskManager(TaskManager):
         interval = opts.progress_interval if opts.enable_progress else -1.0
         payload = encode_jobs(jobs) if sum(_size(j) for j in jobs) < 1_000_000 else \
             await asyncio.to_thread(encode_jobs, jobs)
-        try:
+        with self._store_for_route():
             kind, val = await self.store.submit(task.task_id, self.max_live, encode_task(task, {"interval": interval}),
                                                 payload)
-        except RedisError as e:
-            self._down(e)
-            raise backend_unavailable(e) from None
         self._up()
         if kind == "conflict":
             raise Conflict(f"task {task.task_id!r} is already {val}; choose another task_id", code="task_id_conflict")
@@ -203,11 +210,8 @@ class RedisTaskManager(TaskManager):
         local = self._local.get(task_id)
         if local is not None:
             return local
-        try:
+        with self._store_for_route():
             found = await self.store.load(task_id)
-        except RedisError as e:
-            self._down(e)
-            raise backend_unavailable(e) from None
         return found[0] if found else None
 
     async def get(self, task_id: str) -> Task:
@@ -220,11 +224,8 @@ class RedisTaskManager(TaskManager):
         local = self._local.get(task_id)
         if local is not None and local.finished:  # ended here, its end maybe not yet written
             return local
-        try:
+        with self._store_for_route():
             found = await self.store.load(task_id, results=True)
-        except RedisError as e:
-            self._down(e)
-            raise backend_unavailable(e) from None
         if found is None:
             raise task_not_found(task_id)
         task, _extra, blobs = found
@@ -234,11 +235,8 @@ class RedisTaskManager(TaskManager):
         return task
 
     async def cancel_task(self, task_id: str) -> Task:
-        try:
+        with self._store_for_route():
             status = await self.store.request_cancel(task_id)
-        except RedisError as e:
-            self._down(e)
-            raise backend_unavailable(e) from None
         if status is None:
             raise task_not_found(task_id)
         local = self._local.get(task_id)
@@ -253,11 +251,8 @@ class RedisTaskManager(TaskManager):
         return task
 
     async def counts(self) -> dict[str, Any]:
-        try:
+        with self._store_for_route():
             return await self.store.counts()
-        except RedisError as e:
-            self._down(e)
-            raise backend_unavailable(e) from None
 
     # --- ROLE=api: synchronous requests run on a worker, through the same queue (app.service.Remote) ---
     async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
