@@ -18,7 +18,6 @@ from app.api.openapi import request_body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
 from app.engine import pipeline
-from app.engine.models import InpaintModel
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
@@ -48,10 +47,6 @@ _REGIONS_IMAGE_RESPONSE = {
                                  "X-Total-Area": ("integer", "pixels inside the regions"),
                                  "X-Timestamp": ("string", "ISO 8601"), **_VERIFIED})},
 }
-
-
-def require_model(s: Services) -> InpaintModel:
-    return s.models.require()
 
 
 async def run_sync(s: Services, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:

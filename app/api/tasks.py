@@ -9,7 +9,6 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field, StrictBool
 
 from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
-from app.api.inpaint import require_model
 from app.api.openapi import request_body
 from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer,
                              TasksSummary, TaskStatus, error_responses)
@@ -99,8 +98,6 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[st
     parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
     job = to_pipeline_input(parsed, s.settings)
     opts = _options(parsed.params, s)
-    if s.settings.task_backend == "memory":  # shared: any replica with a model runs it
-        require_model(s)
     task = await tasks.admit([job], opts)
     return _answer(request, task, opts.enable_progress, "task")
 
@@ -118,8 +115,6 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> d
                                                "detect": item.detect})
         jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings, f"items[{i}]"))
     opts = _options(b, s)
-    if s.settings.task_backend == "memory":
-        require_model(s)
     task = await tasks.admit(jobs, opts, batch=True, names=[it.name for it in b.items])
     return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")
 
