@@ -61,9 +61,13 @@ from app.engine.detect import load_detector  # noqa: E402
 from app.engine.masks import Region  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
 
-KINDS = ["plain", "outline", "shadow", "glow", "watermark", "gradient", "hairline", "bold", "cjk", "rotated",
-         "bgcolour"]
-ENCODINGS = ["png-rgb", "jpeg", "png-gray", "png-palette", "png-gray16", "png-rgba"]
+KINDS = ["plain", "outline", "shadow", "softshadow", "glow", "watermark", "gradient", "hairline", "thinshadow", "bold",
+         "cjk", "rotated", "bgcolour"]
+ENCODINGS = ["png-rgb", "jpeg75", "jpeg92", "png-gray", "png-palette", "png-gray16", "png-rgba"]
+# the background each scene's text is drawn on, in turn: the photo as it is, a busy texture, a light
+# textured one (paper, a pale wall: thin light text is hardest there) and a dark busy one
+BACKGROUNDS = ["photo", "busy", "light", "darkbusy"]
+BUSY = ["grass", "gravel", "brick", "coffee", "rocket", "coins", "chelsea", "astronaut"]
 SCENES = ["astronaut", "coffee", "chelsea", "rocket", "camera", "immunohistochemistry", "hubble_deep_field",
           "retina", "moon", "clock", "coins", "grass", "gravel", "brick", "cell", "colorwheel", "cat"]
 LATIN = ("SALE 50% OFF", "Hello world", "Lorem ipsum", "www.example.com", "Summer 2024", "Call 555-0199",
@@ -118,11 +122,26 @@ def scene(name: str, rng: np.random.Generator, size: tuple[int, int] = (512, 384
     return np.ascontiguousarray(arr[y:y + th, x:x + tw])
 
 
+def background(style: str, rng: np.random.Generator, size: tuple[int, int] = (512, 384)) -> np.ndarray:
+    """A scene in one of BACKGROUNDS: a photo, a busy texture, a light textured one, a dark busy one."""
+    while True:
+        arr = scene(str(rng.choice(SCENES if style == "photo" else BUSY)), rng, size)
+        if arr is not None:
+            break
+    if style == "light":  # pale and low-contrast, the texture kept: 170..245
+        f = arr.astype(np.float32)
+        arr = np.clip(205 + 0.35 * (f - f.mean()), 0, 255).astype(np.uint8)
+    elif style == "darkbusy":
+        arr = (arr.astype(np.float32) * 0.4).astype(np.uint8)
+    return arr
+
+
 @dataclass
 class Line:
     region: Region
     size: int  # font size: the scale of the text (median window)
     bounds: tuple[int, int, int, int]  # every pixel the text touches, effects included: x0, y0, x1, y1
+    glyphs: np.ndarray | None = None  # image-sized bool: the glyphs themselves (outline included), no effects
 
 
 def _contrast(rgb: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> tuple[int, int, int]:
@@ -164,7 +183,7 @@ def render(clean: np.ndarray, kind: str, rng: np.random.Generator, fl: dict[str,
                 size, font_path = int(rng.integers(40, 66)), str(rng.choice(fl["bold"] + fl["cjk_bold"][:1]))
                 if "CJK" in font_path:
                     text = str(rng.choice(CJK))
-            elif kind == "hairline":
+            elif kind in ("hairline", "thinshadow"):
                 size, font_path = int(rng.integers(14, 30)), str(rng.choice(fl["light"]))
             elif kind == "cjk":
                 size, font_path = int(rng.integers(16, 40)), str(rng.choice(fl["cjk"]))
@@ -183,7 +202,7 @@ def render(clean: np.ndarray, kind: str, rng: np.random.Generator, fl: dict[str,
                 ImageDraw.Draw(full).text((pad - l, pad - t), text, font=font, fill=255, stroke_width=stroke,
                                           stroke_fill=255)
                 outline = full
-            angle = float(rng.uniform(15, 40) * rng.choice([-1, 1])) if kind == "rotated" else 0.0
+            angle = float(rng.uniform(15, 40) * rng.choice([-1, 1])) if kind in ("rotated", "thinshadow") else 0.0
             layers = [body] + ([outline] if outline else [])
             if angle:
                 layers = [im.rotate(angle, resample=Image.BICUBIC, expand=True) for im in layers]
@@ -210,11 +229,18 @@ def render(clean: np.ndarray, kind: str, rng: np.random.Generator, fl: dict[str,
                 g = Image.fromarray((a_body * 255).astype(np.uint8)).filter(ImageFilter.MaxFilter(2 * r_ + 1))
                 g = g.filter(ImageFilter.GaussianBlur(r_ / 1.5))
                 effects.append((np.asarray(g, np.float32) / 255, other))
-            if kind == "shadow":
-                dx, dy = int(rng.integers(2, 5)), int(rng.integers(2, 5))
+            if kind == "thinshadow":  # thin light text, a soft dark shadow under it
+                fill = (245, 245, 245) if rng.random() < 0.6 else (255, 236, 190)
+                other = np.array((0, 0, 0), np.float32)
+            if kind in ("shadow", "softshadow", "thinshadow"):
+                lo, hi, blur = {"shadow": (2, 5, (0.5, 1.5)), "softshadow": (2, 6, (1.5, 3.0)),
+                                "thinshadow": (1, 4, (0.8, 2.0))}[kind]
+                dx, dy = int(rng.integers(lo, hi)), int(rng.integers(lo, hi))
                 sh = np.zeros_like(a_body)
                 sh[dy:, dx:] = a_body[:lh - dy, :lw - dx]
-                sh = cv2.GaussianBlur(sh, (0, 0), float(rng.uniform(0.5, 1.5))) * 0.85
+                if kind != "shadow":  # a soft shadow spreads: the glyph grown, then blurred
+                    sh = cv2.dilate(sh, np.ones((3, 3), np.uint8))
+                sh = cv2.GaussianBlur(sh, (0, 0), float(rng.uniform(*blur))) * 0.85
                 effects.append((sh, other))
             if a_outline is not None:
                 effects.append((a_outline, np.array((20, 20, 20), np.float32) if lum > 110 else
@@ -253,7 +279,9 @@ def render(clean: np.ndarray, kind: str, rng: np.random.Generator, fl: dict[str,
                 region = Region(tuple((float(px), float(py)) for px, py in quad))
             else:
                 region = Region.box(gx0 - 2, gy0 - 2, gx1 - gx0 + 4, gy1 - gy0 + 4)
-            lines.append(Line(region, size, bounds))
+            glyphs = np.zeros((h, w), bool)
+            glyphs[y:y + lh, x:x + lw] = glyph > 0.3
+            lines.append(Line(region, size, bounds, glyphs))
             break
     return np.ascontiguousarray(np.asarray(canvas.convert("RGB"))), lines
 
@@ -264,8 +292,8 @@ def encode_as(rgb: np.ndarray, enc: str) -> tuple[bytes, np.ndarray]:
     img = Image.fromarray(rgb)
     if enc == "png-rgb":
         img.save(buf, "PNG", compress_level=1)
-    elif enc == "jpeg":
-        img.save(buf, "JPEG", quality=88)
+    elif enc.startswith("jpeg"):  # jpeg75, jpeg92 (4:2:0); plain "jpeg": q88
+        img.save(buf, "JPEG", quality=int(enc[4:] or 88))
     elif enc == "png-gray":
         img.convert("L").save(buf, "PNG", compress_level=1)
     elif enc == "png-palette":
@@ -295,9 +323,9 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def ink_left(out: np.ndarray, clean: np.ndarray, texted: np.ndarray, lines: list[Line]) -> tuple[int, int]:
-    """(ink pixels still standing out, ink pixels): see the module docstring."""
-    left = total = 0
+def ink_left_lines(out: np.ndarray, clean: np.ndarray, texted: np.ndarray, lines: list[Line]) -> list[tuple[int, int]]:
+    """Per line: (ink pixels still standing out, ink pixels); see the module docstring."""
+    res = []
     h, w = out.shape[:2]
     for ln in lines:
         x0, y0, x1, y1 = ln.bounds
@@ -314,9 +342,14 @@ def ink_left(out: np.ndarray, clean: np.ndarray, texted: np.ndarray, lines: list
         med = cv2.medianBlur(np.ascontiguousarray(o), k)
         still = ((np.linalg.norm(lo - lc, axis=2) > DE) & (np.linalg.norm(lo - _lab(med), axis=2) > DE)
                  & (np.linalg.norm(lo - lt, axis=2) < DE))
-        total += int(ink.sum())
-        left += int((ink & still).sum())
-    return left, total
+        res.append((int((ink & still).sum()), int(ink.sum())))
+    return res
+
+
+def ink_left(out: np.ndarray, clean: np.ndarray, texted: np.ndarray, lines: list[Line]) -> tuple[int, int]:
+    """(ink pixels still standing out, ink pixels) over all lines."""
+    per = ink_left_lines(out, clean, texted, lines)
+    return sum(a for a, _ in per), sum(b for _, b in per)
 
 
 def text_pixels(clean: np.ndarray, texted: np.ndarray) -> np.ndarray:
@@ -332,47 +365,80 @@ def away_mask(lines: list[Line], h: int, w: int) -> np.ndarray:
     return near == 0
 
 
-CONFIGS = {  # name: (mask_mode, padding, verify); "detect": the default request with detect: true, no regions
+CONFIGS = {  # name: (mask_mode, padding, verify); "detect": the default request with detect: true, no regions;
+    # "mask": POST /inpaint with an exact uploaded mask of the glyphs (grown by 1 px; no effects)
     "default": ("text", 4, True),
     "detect": ("text", 4, True),
     "text no-verify": ("text", 4, False),
     "box": ("box", 2, False),
     "box + verify": ("box", 2, True),
+    "mask": ("box", 4, True),
 }
+HONEST_LINE, HONEST_REPORT = 0.05, 0.02  # a line keeping 5 % of its ink while the answer reports under 0.02
+
+
+def reach(cfg: str, lines: list[Line], shape: tuple[int, ...], padding: int, mask: np.ndarray | None) -> np.ndarray | None:
+    """Where an answer may change pixels (API.md): the regions grown by padding + MAX_HALO, or an uploaded
+    mask grown by MAX_HALO; None for `detect` (what it found elsewhere may change)."""
+    from app.engine.masks import draw_region
+    from app.engine.verify import MAX_HALO
+
+    if cfg == "detect":
+        return None
+    if mask is not None:
+        k = 2 * MAX_HALO + 1
+        return cv2.dilate(mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))) > 0
+    m = np.zeros(shape[:2], np.uint8)
+    for ln in lines:
+        draw_region(m, ln.region, padding + MAX_HALO)
+    return m > 0
+
+
+# acc[(config, kind, enc, background)]: the fields below, summed over answers
+FIELDS = ["left", "ink", "sq_err", "n_text", "changed_away", "n_away", "repaired", "checked", "secs", "mask_area",
+          "boxes", "beyond_reach", "answers", "bad_answers", "dishonest", "lines", "bad_lines", "false_alarms"]
+FALSE_ALARM_LINE, FALSE_ALARM_REPORT = 0.02, 0.05  # every line under 2 % of its ink, yet 0.05 or more reported
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--scenes", type=int, default=6, help="scenes per kind and encoding (3 lines each)")
-    ap.add_argument("--quick", action="store_true", help="2 scenes, 3 encodings: a smoke run")
+    ap.add_argument("--scenes", type=int, default=8, help="scenes per kind and encoding (3 lines each; backgrounds "
+                                                          "take turns)")
+    ap.add_argument("--seed", type=int, default=0, help="scene seed offset: a held-out set is another offset")
+    ap.add_argument("--quick", action="store_true", help="4 scenes, 3 encodings: a smoke run")
     ap.add_argument("--kinds", default=",".join(KINDS))
     ap.add_argument("--encodings", default=",".join(ENCODINGS))
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--save", action="store_true", help="write every result under bench/out/hard_cases/")
+    ap.add_argument("--out", default="hard_cases.md", help="report file under bench/out/")
     args = ap.parse_args()
-    n_scenes = 2 if args.quick else args.scenes
+    n_scenes = 4 if args.quick else args.scenes
     kinds = args.kinds.split(",")
-    encs = ["png-rgb", "jpeg", "png-gray"] if args.quick else args.encodings.split(",")
+    encs = ["png-rgb", "jpeg75", "png-palette"] if args.quick else args.encodings.split(",")
     configs = args.configs.split(",")
     fl = fonts()
     model = load_model("cv2", "cpu", fallback=None)[0]
     detector = load_detector()
     limits = pipeline.Limits()
-    # acc[(config, kind, enc)] = [ink_left, ink_total, sq_err, n_text_px, changed_away, n_away, repaired, checked, secs]
-    acc: dict[tuple[str, str, str], list[float]] = {}
+    acc: dict[tuple[str, str, str, str], list[float]] = {}
+    worst_lines: list[tuple[float, float, str]] = []  # (line share left, residual reported, case)
+    dishonest_cases: list[str] = []
     t_start = time.perf_counter()
     save_dir = OUT / "hard_cases"
     if args.save:
         save_dir.mkdir(parents=True, exist_ok=True)
-    for ki, kind in enumerate(kinds):
+    for kind in kinds:
         for si in range(n_scenes):
-            rng = np.random.default_rng(1000 * ki + si)
-            clean = None
-            while clean is None:
-                clean = scene(str(rng.choice(SCENES)), rng)
+            rng = np.random.default_rng(args.seed + 1000 * KINDS.index(kind) + si)
+            bg = BACKGROUNDS[si % len(BACKGROUNDS)]
+            clean = background(bg, rng)
             texted, lines = render(clean, kind, rng, fl)
             if not lines:
                 continue
+            glyphs = np.logical_or.reduce([ln.glyphs for ln in lines if ln.glyphs is not None])
+            upload = cv2.dilate(glyphs.astype(np.uint8) * 255, np.ones((3, 3), np.uint8))
+            mask_png = io.BytesIO()
+            Image.fromarray(upload).save(mask_png, "PNG")
             for enc in encs:
                 data, seen = encode_as(texted, enc)
                 ref = clean_as(clean, enc)
@@ -380,22 +446,38 @@ def main() -> None:
                 away = away_mask(lines, *seen.shape[:2])
                 for cfg in configs:
                     mode, padding, verify = CONFIGS[cfg]
-                    given = None if cfg == "detect" else [ln.region for ln in lines]
-                    job = pipeline.InpaintInput(image=data, regions=given, detect=given is None, mask_mode=mode,
-                                                padding=padding, whole_padding=2, verify=verify)
+                    given = None if cfg in ("detect", "mask") else [ln.region for ln in lines]
+                    job = pipeline.InpaintInput(image=data, regions=given, detect=cfg == "detect", mask_mode=mode,
+                                                padding=padding, whole_padding=2, verify=verify,
+                                                mask=mask_png.getvalue() if cfg == "mask" else None)
                     t0 = time.perf_counter()
                     res = pipeline.run(job, model, limits, detector=detector)
                     secs = time.perf_counter() - t0
                     out = np.asarray(Image.open(io.BytesIO(res.data)).convert("RGB"))
-                    left, total = ink_left(out, ref, clean_as(texted, enc), lines)
+                    per_line = ink_left_lines(out, ref, clean_as(texted, enc), lines)
+                    left, total = sum(a for a, _ in per_line), sum(b for _, b in per_line)
+                    shares = [a / b for a, b in per_line if b >= 30]
+                    bad = sum(1 for x in shares if x >= HONEST_LINE)
                     err = ((out.astype(np.float64) - ref) ** 2)[tpx].sum()
-                    changed = (out != seen).any(axis=2)[away].sum()
+                    changed_px = (out != seen).any(axis=2)
+                    changed = changed_px[away].sum()
+                    allowed = reach(cfg, lines, out.shape, padding, upload if cfg == "mask" else None)
+                    beyond = int(changed_px[~allowed].sum()) if allowed is not None else 0
                     v = res.verification or {}
-                    a = acc.setdefault((cfg, kind, enc), [0.0] * 11)
+                    reported = float(v.get("residual_max", 0.0))
+                    dishonest = int(verify and bad > 0 and reported < HONEST_REPORT)
+                    alarm = int(verify and all(x < FALSE_ALARM_LINE for x in shares) and reported >= FALSE_ALARM_REPORT)
+                    if dishonest:
+                        dishonest_cases.append(f"{cfg} {kind} {bg} {enc} scene {si}: a line keeps "
+                                               f"{100 * max(shares):.1f} %, {reported:.3f} reported")
+                    if verify and shares:
+                        worst_lines.append((max(shares), reported, f"{cfg} {kind} {bg} {enc} scene {si}"))
+                    a = acc.setdefault((cfg, kind, enc, bg), [0.0] * len(FIELDS))
                     boxes = sum(ln.region.area() for ln in lines)
                     for i, val in enumerate((left, total, err, tpx.sum() * 3, changed, away.sum(),
                                              v.get("regions_repaired", 0), v.get("regions_checked", 0), secs,
-                                             res.mask_area, boxes)):
+                                             res.mask_area, boxes, beyond, 1, int(bad > 0), dishonest, len(shares),
+                                             bad, alarm)):
                         a[i] += float(val)
                     if args.save:
                         Image.fromarray(out).save(save_dir / f"{kind}-{si}-{enc}-{cfg.replace(' ', '').replace(',', '_')}.png")
@@ -403,46 +485,70 @@ def main() -> None:
                     Image.fromarray(seen).save(save_dir / f"{kind}-{si}-{enc}-input.png")
         print(f"[hard_cases] {kind} done ({time.perf_counter() - t_start:.0f} s)", file=sys.stderr)
 
-    def pct(a: list[float]) -> float:
-        return 100.0 * a[0] / max(1.0, a[1])
+    F = {n: i for i, n in enumerate(FIELDS)}
 
-    def psnr(a: list[float]) -> float:
-        return 10 * math.log10(255.0 ** 2 / max(1e-9, a[2] / max(1.0, a[3])))
-
-    def pooled(cfg: str, kind: str | None = None, enc: str | None = None) -> list[float]:
-        tot = [0.0] * 11
-        for (c, k, e), a in acc.items():
-            if c == cfg and (kind is None or k == kind) and (enc is None or e == enc):
+    def pooled(cfg: str, kind: str | None = None, enc: str | None = None, bg: str | None = None) -> list[float]:
+        tot = [0.0] * len(FIELDS)
+        for (c, k, e, b), a in acc.items():
+            if c == cfg and kind in (None, k) and enc in (None, e) and bg in (None, b):
                 tot = [x + y for x, y in zip(tot, a)]
         return tot
 
-    parts = [f"# Hard cases: ink left after removal\n\n{n_scenes} scenes x 3 lines per kind and encoding; "
-             f"cv2 model; {time.perf_counter() - t_start:.0f} s in all.\n"]
-    head = ["kind"] + [f"{c}: ink left %" for c in configs] + [f"{c}: PSNR dB" for c in configs]
-    rows = [[k] + [pct(pooled(c, k)) for c in configs] + [psnr(pooled(c, k)) for c in configs] for k in kinds]
-    rows.append(["**all**"] + [pct(pooled(c)) for c in configs] + [psnr(pooled(c)) for c in configs])
-    parts += ["## By kind of text (every encoding pooled)\n", md_table(head, rows), ""]
-    head = ["encoding"] + [f"{c}: ink left %" for c in configs] + [f"{c}: PSNR dB" for c in configs]
-    rows = [[e] + [pct(pooled(c, None, e)) for c in configs] + [psnr(pooled(c, None, e)) for c in configs] for e in encs]
-    parts += ["## By input encoding (every kind pooled)\n", md_table(head, rows), ""]
-    worst = {c: max(pct(a) for (cc, _, _), a in acc.items() if cc == c) for c in configs}
-    worst_over_box = max((pct(acc[("default", k, e)]) - pct(acc[("box", k, e)])) for k in kinds for e in encs
-                         ) if "default" in configs and "box" in configs else float("nan")
-    rows = [[c, worst[c], 100.0 * pooled(c)[4] / max(1.0, pooled(c)[5]), int(pooled(c)[6]), int(pooled(c)[7]),
-             pooled(c)[9] / max(1.0, pooled(c)[10]), 1000 * pooled(c)[8] / max(1, n_scenes * len(kinds) * len(encs))]
-            for c in configs]
-    parts += ["## Worst cell, pixels changed away from the regions, repairs, area, time\n",
-              md_table(["config", "worst kind x encoding: ink left %", "changed away %", "regions repaired",
-                        "regions checked", "repainted / true boxes", "ms per image"], rows), "",
-              f"Worst (default - box) over all kind x encoding cells: {worst_over_box:+.2f} points.\n"]
+    def pct(a: list[float]) -> float:
+        return 100.0 * a[F["left"]] / max(1.0, a[F["ink"]])
+
+    def psnr(a: list[float]) -> float:
+        return 10 * math.log10(255.0 ** 2 / max(1e-9, a[F["sq_err"]] / max(1.0, a[F["n_text"]])))
+
+    parts = [f"# Hard cases: ink left after removal\n\n{n_scenes} scenes x 3 lines per kind and encoding "
+             f"(backgrounds in turn: {', '.join(BACKGROUNDS)}), seed offset {args.seed}; cv2 model; "
+             f"{time.perf_counter() - t_start:.0f} s in all.\n"]
+    for title, dim, values in (("kind of text (every encoding and background pooled)", "kind", kinds),
+                               ("input encoding (every kind pooled)", "enc", encs),
+                               ("background (every kind and encoding pooled)", "bg", BACKGROUNDS)):
+        head = [dim] + [f"{c}: ink left %" for c in configs] + [f"{c}: PSNR dB" for c in configs]
+        rows = [[v] + [pct(pooled(c, **{dim: v})) for c in configs] + [psnr(pooled(c, **{dim: v})) for c in configs]
+                for v in values]
+        if dim == "kind":
+            rows.append(["**all**"] + [pct(pooled(c)) for c in configs] + [psnr(pooled(c)) for c in configs])
+        parts += [f"## By {title}\n", md_table(head, rows), ""]
+    cells = [(k, e) for k in kinds for e in encs]
+    worst = {c: max(pct(pooled(c, k, e)) for k, e in cells) for c in configs}
+    rows = []
+    for c in configs:
+        p = pooled(c)
+        rows.append([c, worst[c], 100.0 * p[F["changed_away"]] / max(1.0, p[F["n_away"]]),
+                     "n/a" if c == "detect" else int(p[F["beyond_reach"]]),
+                     int(p[F["bad_answers"]]), int(p[F["dishonest"]]) if CONFIGS[c][2] else "n/a",
+                     int(p[F["false_alarms"]]) if CONFIGS[c][2] else "n/a", int(p[F["answers"]]),
+                     int(p[F["repaired"]]), int(p[F["checked"]]), p[F["mask_area"]] / max(1.0, p[F["boxes"]]),
+                     1000 * p[F["secs"]] / max(1.0, p[F["answers"]])])
+    parts += ["## Worst cell, reach, honesty, repairs, area, time\n",
+              "*beyond reach*: pixels changed farther than padding + MAX_HALO from every region (or, for `mask`, "
+              "than MAX_HALO from the uploaded mask): must be 0. *answers with a line >= 5 %*: answers in which a "
+              "line keeps at least 5 % of its ink. *dishonest*: such answers that report `residual_max` under "
+              "0.02 (target 0). *false alarms*: answers where every line keeps under 2 % of its ink, yet report 0.05 or "
+              "more.\n",
+              md_table(["config", "worst kind x encoding: ink left %", "changed away %", "beyond reach px",
+                        "answers with a line >= 5 %", "dishonest", "false alarms", "answers", "regions repaired",
+                        "regions checked",
+                        "repainted / true boxes", "ms per image"], rows), ""]
     if "default" in configs and "box" in configs:
-        cells = sorted(((k, e) for k in kinds for e in encs), key=lambda ke: -pct(acc[("default", *ke)]))[:8]
+        over = max(pct(pooled("default", k, e)) - pct(pooled("box", k, e)) for k, e in cells)
+        parts += [f"Worst (default - box) over all kind x encoding cells: {over:+.2f} points.\n"]
+        worst_cells = sorted(cells, key=lambda ke: -pct(pooled("default", *ke)))[:8]
         parts += ["## The eight worst cells of the default\n",
                   md_table(["kind", "encoding", "default: ink left %", "box: ink left %"],
-                           [[k, e, pct(acc[("default", k, e)]), pct(acc[("box", k, e)])] for k, e in cells]), ""]
+                           [[k, e, pct(pooled("default", k, e)), pct(pooled("box", k, e))] for k, e in worst_cells]), ""]
+    if dishonest_cases:
+        parts += ["## Dishonest answers\n", "\n".join(f"- {c}" for c in dishonest_cases), ""]
+    worst_lines.sort(key=lambda t: -t[0])
+    parts += ["## The ten lines with the most ink left (verifying configs), and what their answer reported\n",
+              md_table(["line: ink left %", "residual reported", "case"],
+                       [[100 * a, f"{b:.3f}", c] for a, b, c in worst_lines[:10]]), ""]
     text = "\n".join(parts)
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "hard_cases.md").write_text(text)
+    (OUT / args.out).write_text(text)
     print(text)
 
 
