@@ -233,8 +233,10 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
     whole = job.padding if job.whole_padding is None else job.whole_padding
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, whole)
     for i, r in enumerate(checker.regions):
+        # strokes that leave ink out (a misjudged colour, or a shadow or glow past the glyphs):
+        # the region as a box grown by the halo, what box mode would need to clear it too
         if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_FALLBACK:
-            masks.draw_region(mask, r, whole)
+            masks.draw_region(mask, r, job.padding + verify.halo(verify.line_scale(r)))
             by_strokes[i] = False
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
@@ -300,42 +302,35 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 
 
 def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, within: np.ndarray | None,
-                       job: InpaintInput, model: InpaintModel, params: dict[str, Any], limits: Limits,
+                       model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
-    """Check every repainted region of `out` for text left behind and repaint what remains (up to
-    two rounds): see engine/verify.py. Returns {regions_checked, regions_repaired, residual_max}."""
-    residual = [0.0] * len(checker.regions)
-    todo = list(range(len(checker.regions)))
-    repaired: set[int] = set()
-    for attempt in range(3):
-        results = checker.check(out, mask, todo)
-        lap("verify")
-        for i, c in results.items():
-            residual[i] = c.residual if c is not None else 0.0
-        todo = [i for i, c in results.items() if c is not None and c.residual > verify.REPAIR_ABOVE]
-        if not todo or attempt == 2:
-            break
-        extra = np.zeros_like(mask)
-        for i in todo:
-            c = results[i]
-            assert c is not None
-            # a stroke mask that left text misjudged the ink: the whole region. Otherwise first
-            # the pixels found left (grown), and a second round repaints the whole region
-            verify.repair_mask(extra, c, checker.regions[i], job.padding,
-                               whole_region=checker.by_strokes[i] or attempt > 0)
-        extra &= ~mask
-        if within is not None:
-            extra &= within
-        if not extra.any():
-            break
+    """Check every repainted region of `out` for text left behind, repaint each region where some is
+    found as its whole zone (region + padding + halo), check those again, and report what is left
+    (see engine/verify.py). Returns {regions_checked, regions_repaired, residual_max}."""
+    results = checker.check(out, mask, list(range(len(checker.regions))))
+    lap("verify")
+    residual = {i: c.residual if c is not None else 0.0 for i, c in results.items()}
+    todo = [i for i, r in residual.items() if r > verify.REPAIR_ABOVE]
+    extra = np.zeros_like(mask)
+    for i in todo:
+        verify.repair_mask(extra, cast(verify.RegionCheck, results[i]))
+    extra &= ~mask
+    if within is not None:
+        extra &= within
+    todo = [i for i in todo if extra[cast(verify.RegionCheck, results[i]).box.slices].any()]
+    repaired = 0
+    if extra.any():
         mask |= extra
-        repaired.update(todo)
+        repaired = len(todo)
         note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
-    return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
-            "residual_max": round(max(residual, default=0.0), 3)}
+        for i, c in checker.check(out, mask, todo).items():
+            residual[i] = c.residual if c is not None else 0.0
+        lap("verify")
+    return {"regions_checked": len(checker.regions), "regions_repaired": repaired,
+            "residual_max": round(max(residual.values(), default=0.0), 3)}
 
 
 def run(
@@ -377,8 +372,9 @@ def run(
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
     checker = None
     if job.verify and crops:  # what verification needs of the source, before the result overwrites it
-        checker = plan.checker or verify.Verifier(img.rgb, verify.regions_of_mask(mask), job.padding, detector)
+        checker = plan.checker or verify.Verifier.of_mask(img.rgb, mask, detector)
         checker.keep_looks()
+        lap("verify")
     # the result is composited into the decoded image itself: no second full-size copy
     out = img.rgb if img.rgb.flags.writeable else img.rgb.copy()
     centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
@@ -401,7 +397,7 @@ def run(
     verification = None
     if checker is not None:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        verification = _verify_and_repair(checker, out, mask, plan.within, job, model, params, limits, lap,
+        verification = _verify_and_repair(checker, out, mask, plan.within, model, params, limits, lap,
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")

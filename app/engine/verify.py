@@ -1,23 +1,28 @@
-"""Is the text gone? A look at each repainted region of the result, and a repair plan.
+"""Is the text gone? Two independent looks at each repainted region of the result, and a repair plan.
 
-A result that still shows the text is the worst answer the service can give, so every region is
-checked after inpainting, on its own crop only:
+A result that still shows the text is the worst answer the service can give, and one that shows
+it and reports itself clean is worse, so every region is checked after inpainting, on its own crop,
+by two measures that do not share the first mask's blind spots:
 
-- *Ink in the source.* Pixels of the region (grown by a halo band for shadows and glow) that
-  stand out from the background: far from every colour cluster of the ring around the region,
-  or far from their own neighbourhood's median (local contrast at the text's scale, which finds
-  ink even where its colour also occurs around the box).
-- *Ink left.* Those pixels that are still in the result as they were (the mask missed them) and
-  still stand out; beyond what the ring's own texture explains.
-- *The detector.* Where the ink measure finds nothing to repair, the text detector's probability
-  on the result, over a window around the region with the context it needs: the region's area
-  still detected as text, against the share a line of text fills (so 1 = a whole line is there).
+- *Contrast that survives.* In the source, a region's ink is every pixel of its zone (the region
+  grown by padding and a halo for shadows, glow and outlines) that stands out from its own
+  neighbourhood at the text's scale, or from every colour cluster of the ring around the zone. In
+  the result, an ink pixel still shows where its local contrast is still there *in the same
+  direction* as in the source (the result's contrast projected on the source's): a faint ghost, a
+  JPEG-blurred stroke or a shadow the mask left all count, while texture the fill invents does not
+  (its contrast has no reason to point the ink's way; what it gives by chance is measured on the
+  ring and taken off).
+- *The detector.* The text detector's probability on the result against the source, at the
+  line's own scale (crops scaled so a line is about 32 px high): of what it saw as text in the
+  source's zone, the share it still sees, beyond what it sees in the ring.
 
-The residual of a region is the larger of the two shares (0-1). Where it is above a small
-threshold, the repair grows the mask over what was left (strokes, outlines, shadows, glow, up to
-a halo beyond region + padding) or, for a region masked by its strokes (whose stroke mask has
-proven wrong) and on a second round, over the whole region; then the region is inpainted again.
-The pre-check of the text mask mode (`Verifier.uncovered_share`) uses the same look at the source.
+A region's residual is the larger of the two (0-1). Above REPAIR_ABOVE, the region is repainted as
+its zone (the region grown by padding and halo), the first mask having shown it could not clear it,
+and checked again. What remains is reported, not hidden.
+
+An uploaded mask is obeyed: its parts (connected components) are checked alike, but a part's zone
+is its own pixels grown by its halo (a quarter of its scale, at most MAX_HALO), never its bounding
+box, so a repair stays within the mask's dilation.
 """
 
 from __future__ import annotations
@@ -32,15 +37,16 @@ import numpy.typing as npt
 from app.engine.masks import PixelBox, Region, draw_region, kmeans, pixel_box
 
 # a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
-# percentile x _SPREAD, whichever is larger; unchanged: within _SAME dE of the source
-_T_MIN, _SPREAD, _SAME = 10.0, 1.5, 4.0
+# percentile x _SPREAD, whichever is larger
+_T_MIN, _SPREAD = 10.0, 1.5
+_SURVIVES = 0.4  # an ink pixel still shows where at least this share of its contrast is left (and _T_MIN)
 _PROB = 0.3  # the detector's text threshold (its own DB default)
+_DET_HEIGHT = 32.0  # px: the line height the detector's crops are scaled to (within 0.5x..2x)
+_DET_MIN = 24  # fewer source pixels seen as text than this (at the detector's scale): no opinion
 MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
-REPAIR_ABOVE = 0.02  # residual above which a region is repaired
-UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole region
-_MIN_INK = 12  # fewer ink pixels than this: nothing to judge
-_VISIBLE = 0.12  # ink measure trusted alone where it finds this share of region + padding as ink
-_TEXT_SHARE = 0.25  # share of a text line's box the detector marks as text (bench/hard_cases.py)
+REPAIR_ABOVE = 0.02  # residual above which a region is repaired (what API.md calls clean)
+UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole zone
+_MIN_INK = 12  # fewer ink pixels than this: nothing to judge by contrast
 
 
 class ProbabilityMap(Protocol):
@@ -50,9 +56,16 @@ class ProbabilityMap(Protocol):
 @dataclass
 class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
-    leftover: np.ndarray  # crop-sized bool: pixels that still look like text
     box: PixelBox  # the crop (image coordinates)
     zone: np.ndarray  # crop-sized bool: where this region may be repainted (region + padding + halo)
+
+
+@dataclass(frozen=True)
+class MaskPart:
+    """One connected part of an uploaded mask: its bounding box and its own pixels (bool, box-sized)."""
+
+    box: PixelBox
+    pixels: np.ndarray
 
 
 def line_scale(region: Region) -> float:
@@ -63,8 +76,13 @@ def line_scale(region: Region) -> float:
 
 
 def halo(scale: float) -> int:
-    """How far beyond the padded region shadows and glow are looked for (and a repair may reach)."""
+    """How far beyond the padded region shadows and glow are looked for (and a repair may reach):
+    a quarter of the text's scale, at least 3 px, at most MAX_HALO."""
     return int(min(MAX_HALO, max(3, round(0.25 * scale))))
+
+
+def _disk(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -85,159 +103,266 @@ def _dist(lab: np.ndarray, cent: np.ndarray) -> np.ndarray:
     return d
 
 
-def standout(rgb: np.ndarray, ring: np.ndarray, scale: float, cent: np.ndarray | None = None
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Pixels of a crop that stand out from the background (see the module docstring), and the
-    ring's background clusters used (so that source and result are judged alike)."""
-    lab = _lab(rgb)
-    ring_px = lab[ring]
-    if cent is None:
-        cent = _ring_clusters(ring_px)
-    d = _dist(lab, cent)
-    t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
-    k = int(min(41, max(5, round(0.8 * scale)))) | 1
-    med = _lab(cv2.medianBlur(np.ascontiguousarray(rgb), k))
-    lc = np.linalg.norm(lab - med, axis=2)
-    t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
-    return (d > t) | (lc > t_lc), cent
+def _kernel(scale: float) -> int:
+    """The median window of the local contrast: about the text's height."""
+    return int(min(41, max(5, round(0.8 * scale)))) | 1
+
+
+def local_contrast(rgb: np.ndarray, k: int) -> np.ndarray:
+    """Each pixel's Lab colour minus its neighbourhood's median (window k): H x W x 3."""
+    return np.asarray(_lab(rgb) - _lab(cv2.medianBlur(np.ascontiguousarray(rgb), k)))
 
 
 @dataclass
 class _Look:
-    """One region's crop of the source: where it may be repainted, its ring, and its ink."""
+    """One region's crop of the source: where it may be repainted, its ring, its ink, and what the
+    detector saw there."""
 
     box: PixelBox
-    src: np.ndarray  # the source's pixels in the box (a copy: the result may be written over the source)
-    zone: np.ndarray  # region + padding + band
-    allowed: np.ndarray  # region + padding
+    zone: np.ndarray  # where a repair may reach: region + padding + halo band (a mask part: its pixels
+    # grown by its halo)
+    seen: np.ndarray  # where ink is looked for: the zone (a mask part: its pixels grown by MAX_HALO, so
+    # that a shadow past what the caller allows is reported)
     ring: np.ndarray
-    ink: np.ndarray  # pixels of the zone that stand out in the source
-    cent: np.ndarray
+    ink: np.ndarray  # pixels of `seen` that stand out in the source
+    contrast: np.ndarray  # the source's local contrast (Lab, H x W x 3) at the ink pixels' scale
     texture: float  # share of ring pixels that stand out: what the background itself shows
-    scale: float
+    k: int
+    band: int  # the halo
+    text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
 
 
-def _look(src: np.ndarray, region: Region, padding: int) -> _Look | None:
-    """A region's crop of the source (the region grown by padding, halo band and ring) and its ink."""
+def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None = None,
+          others: np.ndarray | None = None) -> _Look | None:
+    """A region's crop of the source (the region grown by padding, halo band and ring) and its ink.
+    `others` (crop-sized bool, optional): the other regions' text, kept out of the ring, whose
+    texture would otherwise hide this region's ink."""
     h, w = src.shape[:2]
-    scale = line_scale(region)
+    if part is None:
+        scale = line_scale(region)
+    else:
+        pts = cv2.findNonZero(part.pixels.astype(np.uint8))
+        (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
+        scale, padding = float(max(1.0, min(rw, rh))), 0
     band = halo(scale)
-    box = pixel_box(region, w, h).grow(padding + band + max(3, band // 2), w, h)
-    local = region.shifted(-box.x0, -box.y0)
-    zone_u8 = np.zeros((box.height, box.width), np.uint8)
-    draw_region(zone_u8, local, padding + band)
-    allowed_u8 = np.zeros_like(zone_u8)
-    draw_region(allowed_u8, local, padding)
+    reach = band if part is None else MAX_HALO
+    box = pixel_box(region, w, h).grow(padding + reach + max(3, reach // 2), w, h)
+    allowed_u8 = np.zeros((box.height, box.width), np.uint8)
+    if part is None:
+        local = region.shifted(-box.x0, -box.y0)
+        draw_region(allowed_u8, local, padding)
+        zone_u8 = np.zeros_like(allowed_u8)
+        draw_region(zone_u8, local, padding + band)
+    else:
+        b = part.box
+        allowed_u8[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = part.pixels.astype(np.uint8) * 255
+        zone_u8 = cast("npt.NDArray[np.uint8]", cv2.dilate(allowed_u8, _disk(band)))
     zone = zone_u8 > 0
-    ring = ~zone
+    seen = zone if part is None else cv2.dilate(allowed_u8, _disk(MAX_HALO)) > 0
+    ring = ~seen
+    if others is not None and (ring & ~others).sum() >= 16:
+        ring &= ~others
     if ring.sum() < 16 or zone.sum() < 16:
         return None
-    crop = src[box.slices].copy()
-    ink, cent = standout(crop, ring, scale)
-    return _Look(box, crop, zone, allowed_u8 > 0, ring, ink & zone, cent, float(ink[ring].mean()), scale)
+    crop = src[box.slices]
+    lab = _lab(crop)
+    d = _dist(lab, _ring_clusters(lab[ring]))
+    k = _kernel(scale)
+    contrast = local_contrast(crop, k)
+    lc = np.linalg.norm(contrast, axis=2)
+    t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
+    t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
+    ink = (d > t) | (lc > t_lc)
+    return _Look(box, zone, seen, ring, ink & seen, contrast.astype(np.float16), float(ink[ring].mean()), k, band)
 
 
 class Verifier:
-    """Checks one request's regions against its source image; each region's look at the source
-    (crop, ring, ink) is computed once and shared by the mask's pre-check and every round.
-    `keep_looks()` takes every look before the result is written over the source, so that the
-    pipeline needs no full-size copy of the image: only the regions' crops are kept."""
+    """Checks one request's regions (or an uploaded mask's parts) against its source image; each
+    region's look at the source (crop, ring, ink, what the detector saw) is computed once and
+    shared by the mask's pre-check and every round. `keep_looks()` takes every look before the
+    result is written over the source, so that the pipeline needs no full-size copy of the image."""
 
-    def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None):
+    def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None,
+                 parts: list[MaskPart] | None = None):
         self.src: np.ndarray | None = src
-        self.regions, self.padding, self.detector = regions, padding, detector
-        # per region: masked by its strokes (the text mode). A stroke mask that left text has
-        # misjudged the ink, so its repair repaints the whole region at once.
+        self.regions, self.padding, self.detector, self.parts = regions, padding, detector, parts
+        self._mask: np.ndarray | None = None  # an uploaded mask (its parts' neighbours)
+        # per region: masked by its strokes (the text mode); the pipeline sets it
         self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
+
+    @classmethod
+    def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None, limit: int = 64) -> Verifier:
+        """A verifier of an uploaded mask's parts (the largest `limit`)."""
+        parts = mask_parts(mask, limit)
+        regions = [Region.box(p.box.x0, p.box.y0, p.box.width, p.box.height) for p in parts]
+        v = cls(src, regions, 0, detector, parts)
+        v._mask = mask
+        return v
 
     def look(self, i: int) -> _Look | None:
         if i not in self._looks:
             if self.src is None:
                 raise RuntimeError("the source is gone: call keep_looks() before writing over it")
-            self._looks[i] = _look(self.src, self.regions[i], self.padding)
+            self._looks[i] = _look(self.src, self.regions[i], self.padding, self.parts[i] if self.parts else None,
+                                   self._others(i))
         return self._looks[i]
 
+    def _others(self, i: int) -> np.ndarray:
+        """Around region i (its look's box), the text of every other region or mask part, grown by
+        MAX_HALO: bool, box-sized."""
+        assert self.src is not None
+        h, w = self.src.shape[:2]
+        r = self.regions[i]
+        box = pixel_box(r, w, h).grow(self.padding + 2 * MAX_HALO, w, h)
+        if self._mask is not None:
+            crop = (self._mask[box.slices] > 0).astype(np.uint8)
+            part = cast(list[MaskPart], self.parts)[i]
+            b = part.box
+            crop[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0][part.pixels] = 0
+            grown = cv2.dilate(crop, _disk(MAX_HALO)) > 0
+        else:
+            m = np.zeros((box.height, box.width), np.uint8)
+            for j, o in enumerate(self.regions):
+                if j != i:
+                    x0, y0, x1, y1 = o.bounds()
+                    if x0 < box.x1 + MAX_HALO and box.x0 - MAX_HALO < x1 and y0 < box.y1 + MAX_HALO and box.y0 - MAX_HALO < y1:
+                        draw_region(m, o.shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
+            grown = m > 0
+        # the look's box is this box shrunk where its halo is under MAX_HALO: cut to it there
+        band = halo(line_scale(r)) if self._mask is None else MAX_HALO
+        inner = pixel_box(r, w, h).grow(self.padding + band + max(3, band // 2), w, h)
+        return grown[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0]
+
     def keep_looks(self) -> None:
-        """Look at every region now and let go of the full-size source."""
+        """Look at every region now (the detector included) and let go of the full-size source."""
+        src = self.src
         for i in range(len(self.regions)):
             self.look(i)
+        if self.detector is not None and src is not None:
+            for i, prob in self._probabilities(src, list(range(len(self.regions)))).items():
+                look = self._looks[i]
+                if look is not None:
+                    look.text_seen = (prob > _PROB) & look.seen
         self.src = None
 
     def uncovered_share(self, i: int, mask: np.ndarray) -> float:
-        """Before inpainting: the share of region i's ink (within region + padding) that `mask` leaves
-        out, beyond what the background's own texture explains. High where a stroke mask misjudged
-        which colour is ink."""
+        """Before inpainting: the share of region i's ink (within its zone: halo band included, for
+        shadows and glow) that `mask` leaves out, beyond what the background's own texture explains.
+        High where a stroke mask misjudged which colour is ink, or where effects reach past it."""
         look = self.look(i)
         if look is None:
             return 0.0
         m = mask[look.box.slices] > 0
-        ink = look.ink & look.allowed
-        n_ink = float(ink.sum()) - look.texture * float(look.allowed.sum())
-        n_out = float((ink & ~m).sum()) - look.texture * float((look.allowed & ~m).sum())
+        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
+        n_out = float((look.ink & ~m).sum()) - look.texture * float((look.seen & ~m).sum())
         return 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_out) / n_ink)
 
     def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
-        """How much of each region's text is still in `out`. The ink measure first; the detector
-        (one pass per window of nearby regions) where that measure finds nothing to repair but
-        could not see the region's text well in the source either (ink camouflaged by its
-        surroundings): a measure that saw the text before will see it after."""
-        own = {i: self._own(i, out, repainted) for i in indices}
-        ask = [i for i, c in own.items() if c is not None and c.residual <= REPAIR_ABOVE
-               and not self._sees_text(i)]
-        if self.detector is not None and ask:
-            h, w = out.shape[:2]
-            for win, members in _windows([self.regions[i] for i in ask], w, h):
-                p = self.detector.probability(out[win.slices])
-                for j in members:
-                    i = ask[j]
-                    c, look = own[i], self.look(i)
-                    assert c is not None and look is not None
-                    b = look.box
-                    own[i] = _with_detection(c, look, p[b.y0 - win.y0:b.y1 - win.y0, b.x0 - win.x0:b.x1 - win.x0])
+        """How much of each region's text is still in `out`: the larger of the two measures."""
+        own = {i: self._contrast_left(i, out, repainted) for i in indices}
+        if self.detector is None:
+            return own
+        todo = [i for i in indices if own[i] is not None and self._looks[i] is not None
+                and cast(_Look, self._looks[i]).text_seen is not None]
+        for i, prob in self._probabilities(out, todo).items():
+            c, look = own[i], self._looks[i]
+            assert c is not None and look is not None and look.text_seen is not None
+            own[i] = _with_detection(c, look, prob)
         return own
 
-    def _sees_text(self, i: int) -> bool:
-        """Whether the ink measure finds, in the source, as much ink as a line of text has."""
-        look = self.look(i)
-        if look is None:
-            return False
-        n_ink = float((look.ink & look.allowed).sum()) - look.texture * float(look.allowed.sum())
-        return n_ink >= _VISIBLE * float(look.allowed.sum())
+    def _probabilities(self, img: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
+        """The detector's probability over each region's crop of `img`, at the line's own scale: one
+        detector pass per window of nearby regions."""
+        assert self.detector is not None
+        h, w = img.shape[:2]
+        looks = {i: self._looks[i] for i in indices if self._looks.get(i) is not None}
+        keys = list(looks)
+        out: dict[int, np.ndarray] = {}
+        for win, members in _windows([cast(_Look, looks[i]).box for i in keys], w, h):
+            scale = float(np.median([line_scale(self.regions[keys[j]]) for j in members]))
+            f = float(np.clip(_DET_HEIGHT / scale, 0.5, 2.0))
+            crop = np.ascontiguousarray(img[win.slices])
+            if abs(f - 1.0) > 0.1:
+                small = cv2.resize(crop, (max(8, round(win.width * f)), max(8, round(win.height * f))),
+                                   interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+                p = cv2.resize(self.detector.probability(small), (win.width, win.height),
+                               interpolation=cv2.INTER_LINEAR)
+            else:
+                p = self.detector.probability(crop)
+            for j in members:
+                b = cast(_Look, looks[keys[j]]).box
+                out[keys[j]] = p[b.y0 - win.y0:b.y1 - win.y0, b.x0 - win.x0:b.x1 - win.x0]
+        return out
 
-    def _own(self, i: int, out: np.ndarray, repainted: np.ndarray) -> RegionCheck | None:
+    def _contrast_left(self, i: int, out: np.ndarray, repainted: np.ndarray) -> RegionCheck | None:
+        """The share of the source's ink whose contrast survives in `out`, beyond what the
+        background's texture gives (see the module docstring)."""
         look = self.look(i)
         if look is None:
             return None
-        sl = look.box.slices
-        s, o, m = look.src, out[sl], repainted[sl] > 0
-        ink_out, _ = standout(o, look.ring, look.scale, look.cent)
-        same = np.linalg.norm(_lab(o) - _lab(s), axis=2) < _SAME
-        left = look.ink & ink_out & same
-        n_ink = float(look.ink.sum()) - look.texture * float(look.zone.sum())
-        n_left = float(left.sum()) - look.texture * float((look.zone & ~m).sum())
+        o, m = out[look.box.slices], repainted[look.box.slices] > 0
+        d_out = local_contrast(o, look.k)
+        src = look.contrast.astype(np.float32)
+        src_mag = np.linalg.norm(src, axis=2)
+        unit = src / np.maximum(src_mag, 1e-3)[:, :, None]
+        proj = (d_out * unit).sum(axis=2)  # the result's contrast along the source's, per pixel
+        thr = np.maximum(_T_MIN, _SURVIVES * src_mag)
+        survives = look.ink & (proj > thr)
+        if not (look.zone & ~m).any():
+            # the whole zone was repainted: the model saw none of its pixels, so what stands out in it
+            # was carried in from beyond the halo, which holds no text: the scene (a rim, mortar
+            # lines). Only what lies outside the zone (a mask part's) can still be text
+            survives &= ~m
+        # what the fill gives by chance: its contrast along the ink's mean direction(s), light and dark
+        # apart, on repainted pixels that were not ink (a smear of the surroundings is there too; a
+        # ghost of the glyphs is not); the ring's where too few were repainted
+        chance = 0.0
+        ink_px = look.ink & m
+        n_ink_m = int(ink_px.sum())
+        if n_ink_m:
+            fill = m & look.seen & (cv2.dilate(look.ink.astype(np.uint8), _disk(1)) == 0)
+            ring_c = d_out[fill] if fill.sum() >= 30 else d_out[look.ring]
+            for sel in (unit[:, :, 0] >= 0, unit[:, :, 0] < 0):
+                part = ink_px & sel
+                if part.any():
+                    u = unit[part].mean(axis=0)
+                    u /= max(1e-3, float(np.linalg.norm(u)))
+                    t_part = float(np.median(thr[part]))
+                    chance += float(part.sum()) * float(((ring_c @ u) > t_part).mean())
+        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
+        # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
+        # counted beyond the texture's rate, next to the mask and away from it apart, so that a
+        # plain stretch away from it does not cancel a shadow along it
+        n_left = float((survives & m).sum()) - chance
+        out_m = look.seen & ~m
+        near = (cv2.dilate((m & look.seen).astype(np.uint8), _disk(look.band)) > 0) & out_m
+        for part in (near, out_m & ~near):
+            n_left += max(0.0, float((survives & part).sum()) - look.texture * float(part.sum()))
         residual = 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_left) / n_ink)
-        return RegionCheck(residual, left, look.box, look.zone)
+        return RegionCheck(residual, look.box, look.zone)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
-    """A check with the detector's view added: the share of the region's box still detected as text."""
-    still = (prob > _PROB) & look.zone
-    # a line of text fills about a quarter of its box with probability above the threshold
-    det = min(1.0, float((still & look.allowed).sum()) / max(1.0, _TEXT_SHARE * float(look.allowed.sum())))
-    if det <= check.residual:
+    """A check with the detector's view added: of the zone the detector saw as text in the source,
+    the share it still sees, beyond its rate on the ring."""
+    seen = look.text_seen
+    assert seen is not None
+    n_seen = int(seen.sum())
+    if n_seen < _DET_MIN:
         return check
-    left = check.leftover | (cv2.dilate(still.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0)
-    return RegionCheck(det, left, check.box, check.zone)
+    now = prob > _PROB
+    base = float(now[look.ring].mean())
+    share = float((now & seen).sum()) / n_seen
+    det = max(0.0, share - base) / max(1e-3, 1.0 - base)
+    return check if det <= check.residual else RegionCheck(det, check.box, check.zone)
 
 
-def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
-    """Detector windows: each region with the context the detector needs to recognise its text (the
-    text's height on every side, at least 16 px), overlapping windows merged; one window for the
-    whole image where they would cover most of it anyway."""
+def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
+    """Detector windows: overlapping boxes merged; one window for the whole image where they would
+    cover most of it anyway."""
     wins: list[tuple[PixelBox, list[int]]] = []
-    for i, r in enumerate(regions):
-        box = pixel_box(r, w, h).grow(int(max(16, line_scale(r))), w, h)
+    for i, box in enumerate(boxes):
         members = [i]
         merged = True
         while merged:
@@ -251,31 +376,25 @@ def _windows(regions: list[Region], w: int, h: int) -> list[tuple[PixelBox, list
                     break
         wins.append((box, members))
     if sum(b.area for b, _ in wins) >= 0.6 * w * h:
-        return [(PixelBox(0, 0, w, h), list(range(len(regions))))]
+        return [(PixelBox(0, 0, w, h), list(range(len(boxes))))]
     return wins
 
 
-def repair_mask(mask: np.ndarray, check: RegionCheck, region: Region, padding: int, whole_region: bool) -> None:
-    """Grow `mask` (in place) over what a check found left, within the region's zone."""
-    crop = mask[check.box.slices]
-    grow = np.zeros(crop.shape, np.uint8)
-    if whole_region:
-        draw_region(grow, region.shifted(-check.box.x0, -check.box.y0), padding)
-    left = check.leftover.astype(np.uint8)
-    if left.any():
-        k = 5
-        # OpenCV's stubs type every image as integer-or-float; dilating a uint8 mask keeps uint8
-        grown = cast("npt.NDArray[np.uint8]", cv2.dilate(left, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))))
-        grow |= grown * 255
-    grow &= check.zone.astype(np.uint8) * 255
-    crop |= grow
+def repair_mask(mask: np.ndarray, check: RegionCheck) -> None:
+    """Grow `mask` (in place) over the region's whole zone: the region as a box grown by padding and
+    halo, or a mask part grown by its halo."""
+    mask[check.box.slices] |= check.zone.astype(np.uint8) * 255
 
 
-def regions_of_mask(mask: np.ndarray, limit: int = 64) -> list[Region]:
-    """Boxes around the connected parts of an uploaded mask (the largest `limit`), to check them
-    like regions."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
+def mask_parts(mask: np.ndarray, limit: int = 64) -> list[MaskPart]:
+    """The connected parts of an uploaded mask (the largest `limit`, of at least 4 pixels)."""
+    n, labels, stats, _ = cv2.connectedComponentsWithStats((mask > 0).astype(np.uint8), connectivity=8)
     order = sorted(range(1, n), key=lambda i: -int(stats[i, cv2.CC_STAT_AREA]))[:limit]
-    return [Region.box(float(stats[i, 0]), float(stats[i, 1]), float(stats[i, 2]), float(stats[i, 3]))
-            for i in order if stats[i, cv2.CC_STAT_AREA] >= 4]
-
+    parts = []
+    for i in order:
+        if stats[i, cv2.CC_STAT_AREA] < 4:
+            continue
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        box = PixelBox(x, y, x + bw, y + bh)
+        parts.append(MaskPart(box, labels[box.slices] == i))
+    return parts
