@@ -12,13 +12,17 @@ by two measures that do not share the first mask's blind spots:
   JPEG-blurred stroke or a shadow the mask left all count, while texture the fill invents does not
   (its contrast has no reason to point the ink's way; what it gives by chance is measured on the
   ring and taken off).
-- *The detector.* The text detector's probability on the result against the source, at the
-  line's own scale (crops scaled so a line is about 32 px high): of what it saw as text in the
-  source's zone, the share it still sees, beyond what it sees in the ring.
+- *The detector.* Where the first measure cannot see a line's text in the source (ink camouflaged
+  by its surroundings, a faint watermark: less ink than a line has), the text detector's
+  probability on the result against the source, at the line's own scale (crops scaled so a line
+  is about 32 px high): of what it saw as text in the source's zone, the share it still sees,
+  beyond what it sees in the ring.
 
-A region's residual is the larger of the two (0-1). Above REPAIR_ABOVE, the region is repainted as
-its zone (the region grown by padding and halo), the first mask having shown it could not clear it,
-and checked again. What remains is reported, not hidden.
+A region's residual is the larger of the two (0-1). Above REPAIR_ABOVE, what was found is repainted
+(grown a little, within the zone: the region grown by padding and halo) and checked again; a region
+still failing, or whose finding is already masked (a ghost the fill drew from what it was given), is
+repainted as its whole zone, the first mask having shown it could not clear it. What remains is
+reported, not hidden.
 
 An uploaded mask is obeyed: its parts (connected components) are checked alike, but a part's zone
 is its own pixels grown by its halo (a quarter of its scale, at most MAX_HALO), never its bounding
@@ -47,6 +51,7 @@ MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
 REPAIR_ABOVE = 0.02  # residual above which a region is repaired (what API.md calls clean)
 UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole zone
 _MIN_INK = 12  # fewer ink pixels than this: nothing to judge by contrast
+_VISIBLE = 0.12  # the contrast measure judges alone where it sees this share of the zone as ink
 
 
 class ProbabilityMap(Protocol):
@@ -56,6 +61,7 @@ class ProbabilityMap(Protocol):
 @dataclass
 class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
+    left: np.ndarray  # crop-sized bool: the pixels found still showing text
     box: PixelBox  # the crop (image coordinates)
     zone: np.ndarray  # crop-sized bool: where this region may be repainted (region + padding + halo)
 
@@ -240,11 +246,21 @@ class Verifier:
         for i in range(len(self.regions)):
             self.look(i)
         if self.detector is not None and src is not None:
-            for i, prob in self._probabilities(src, list(range(len(self.regions)))).items():
+            blind = [i for i in range(len(self.regions)) if not self._sees_text(i)]
+            for i, prob in self._probabilities(src, blind).items():
                 look = self._looks[i]
                 if look is not None:
                     look.text_seen = (prob > _PROB) & look.seen
         self.src = None
+
+    def _sees_text(self, i: int) -> bool:
+        """Whether the contrast measure finds, in the source, as much ink as a line of text has; where
+        it does not (ink camouflaged by its surroundings, a faint watermark), the detector judges."""
+        look = self.look(i)
+        if look is None:
+            return True
+        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
+        return n_ink >= _VISIBLE * float(look.zone.sum())
 
     def uncovered_share(self, i: int, mask: np.ndarray) -> float:
         """Before inpainting: the share of region i's ink (within its zone: halo band included, for
@@ -340,7 +356,7 @@ class Verifier:
         for part in (near, out_m & ~near):
             n_left += max(0.0, float((survives & part).sum()) - look.texture * float(part.sum()))
         residual = 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_left) / n_ink)
-        return RegionCheck(residual, look.box, look.zone)
+        return RegionCheck(residual, survives, look.box, look.zone)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
@@ -355,7 +371,7 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
     base = float(now[look.ring].mean())
     share = float((now & seen).sum()) / n_seen
     det = max(0.0, share - base) / max(1e-3, 1.0 - base)
-    return check if det <= check.residual else RegionCheck(det, check.box, check.zone)
+    return check if det <= check.residual else RegionCheck(det, check.left | (now & look.seen), check.box, check.zone)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
@@ -380,10 +396,13 @@ def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list
     return wins
 
 
-def repair_mask(mask: np.ndarray, check: RegionCheck) -> None:
-    """Grow `mask` (in place) over the region's whole zone: the region as a box grown by padding and
-    halo, or a mask part grown by its halo."""
-    mask[check.box.slices] |= check.zone.astype(np.uint8) * 255
+def repair_area(check: RegionCheck, whole_zone: bool) -> np.ndarray:
+    """Where a region is repainted (bool, the check's box): within its zone (the region grown by
+    padding and halo, or a mask part grown by its halo), what the check found grown by 2 px, or all
+    of it."""
+    if whole_zone:
+        return check.zone
+    return np.asarray((cv2.dilate(check.left.astype(np.uint8), _disk(2)) > 0) & check.zone)
 
 
 def mask_parts(mask: np.ndarray, limit: int = 64) -> list[MaskPart]:
