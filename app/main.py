@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import os
+import socket
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
@@ -28,13 +30,16 @@ from app.engine.models import ModelHolder, apply_model_dir
 from app.engine.pipeline import Limits
 from app.service import Execution
 from app.settings import Settings, get_settings
+from app.tasks.bus import EventBus, RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
+from app.tasks.dispatch import Dispatcher, LocalDispatcher, StreamDispatcher
 from app.tasks.manager import TaskManager
+from app.tasks.memory_store import MemoryStore
 from app.tasks.progress import ProgressHub
-from app.tasks.redis_store import RedisStore
-from app.tasks.registry import TaskRegistry
-from app.tasks.replicated import RedisTaskManager
+from app.tasks.redis_store import RedisStore, connect
+from app.tasks.remote import RemoteWorkers
 from app.tasks.runner import InferenceRunner
+from app.tasks.store import TaskStore
 
 log = logging.getLogger("app")
 
@@ -52,32 +57,45 @@ def build_services(settings: Settings) -> Services:
     policy = CallbackPolicy(settings.callback_allowed_hosts)
     callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout,
                                secret=settings.callback_secret)
-    registry = TaskRegistry(settings.task_retention, settings.task_result_max_bytes, settings.task_max_records)
-    if settings.task_backend == "redis":  # shared by every replica: see app/tasks/replicated.py
-        store = RedisStore(settings.redis_url, settings.redis_timeout, settings.task_retention,
-                           settings.task_result_max_bytes, settings.task_max_records)
-        tasks: TaskManager = RedisTaskManager(
-            store, registry, runner, callbacks, limits, model=lambda: models.model,
-            detector=lambda: models.detector, observe=metrics.observe_pipeline, max_live=settings.max_queue,
-            claim_idle=settings.queue_claim_idle, runs_work=settings.role != "api", replica=settings.replica_name)
-    else:
-        tasks = TaskManager(registry, runner, ProgressHub(), callbacks, limits,
-                            model=models.require, detector=lambda: models.detector,
-                            observe=metrics.observe_pipeline)
+    tasks = build_tasks(settings, runner, callbacks, limits, models, metrics)
 
     async def stop_tasks() -> None:
         await tasks.shutdown(settings.shutdown_grace)
-        tasks.hub.close_all()
-        await callbacks.close()
+        tasks.bus.close_all()
 
     # ROLE=api: the routes' jobs run on the workers, through the shared queue
-    remote = tasks if isinstance(tasks, RedisTaskManager) and settings.role == "api" else None
+    remote = RemoteWorkers(tasks) if settings.role == "api" else None
     execution = Execution(runner, models, limits, metrics, settings.request_timeout, remote=remote)
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
                         callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks])
-    if isinstance(tasks, RedisTaskManager):  # detect-text asked on an API-only replica runs here
-        tasks.detect_job = functools.partial(detect.run_detection, services)
+    tasks.detect_job = functools.partial(detect.run_detection, services)  # detect-text queued by ROLE=api
     return services
+
+
+def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: CallbackSender, limits: Limits,
+                models: ModelHolder, metrics: Metrics) -> TaskManager:
+    """The task layer: one manager over a store, an event bus and a dispatcher, chosen here."""
+    replica = settings.replica_name or f"{socket.gethostname()}-{os.getpid()}"
+    store: TaskStore
+    bus: EventBus
+    dispatcher: Dispatcher
+    if settings.task_backend == "redis":  # shared by every replica
+        conns = connect(settings.redis_url, settings.redis_timeout, settings.redis_sentinels,
+                        settings.redis_sentinel_service)
+        redis_store = RedisStore(conns, settings.task_retention, settings.task_result_max_bytes,
+                                 settings.task_max_records, lease=settings.queue_claim_idle)
+        store, bus = redis_store, RelayBus(conns, replica)
+        dispatcher = StreamDispatcher(redis_store, runner, replica, claim_idle=settings.queue_claim_idle,
+                                      runs_work=settings.role != "api", can_run=lambda: models.model is not None)
+        require_model: Any = lambda: None  # any replica with a model takes the work
+    else:
+        store, bus, dispatcher = (MemoryStore(settings.task_retention, settings.task_result_max_bytes,
+                                              settings.task_max_records), ProgressHub(), LocalDispatcher(runner))
+        require_model = models.require  # 503 model_loading until it is loaded
+    return TaskManager(store, bus, dispatcher, runner, callbacks, limits, model=lambda: models.model,
+                       require_model=require_model, detector=lambda: models.detector,
+                       observe=metrics.observe_pipeline, max_live=settings.max_queue, replica=replica,
+                       lease=settings.queue_claim_idle)
 
 
 def load_engine(services: Services) -> None:

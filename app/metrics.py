@@ -22,7 +22,10 @@ class Metrics:
         self.jobs = Counter("iopaint_pipeline_jobs_total", "Images processed by model and outcome",
                             ["model", "outcome"], registry=r)
         self.queue = Gauge("iopaint_queue_jobs", "Jobs admitted to the inference queue", ["state"], registry=r)
-        self.active_tasks = Gauge("iopaint_active_tasks", "Async tasks pending or running", registry=r)
+        self.active_tasks = Gauge("iopaint_active_tasks",
+                                  "Async tasks pending or running (the whole service's with TASK_BACKEND=redis)",
+                                  registry=r)
+        self.active_tasks_here = Gauge("iopaint_active_tasks_here", "Async tasks this replica runs now", registry=r)
         self.ws = Gauge("iopaint_websocket_connections", "Open WebSocket progress connections", registry=r)
         self.backend_up = Gauge("iopaint_task_backend_up", "1 when the task store answers (Redis; always 1 in memory)",
                                 ["backend"], registry=r)

@@ -46,7 +46,7 @@ class Queue(Protocol):
 
 class Remote(Protocol):
     """Workers that run a job for an API-only replica (ROLE=api), through the shared queue
-    (app.tasks.replicated.RedisTaskManager). Admission is the shared queue's bound (503
+    (app.tasks.remote.RemoteWorkers). Admission is the shared queue's bound (503
     `queue_full`); cancelling the await cancels the queued task, on whichever worker it runs."""
 
     async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...

@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     task_backend: Literal["memory", "redis"] = _env(
         "TASK_BACKEND", default="memory",
         description="where tasks live: memory (this process) or redis (shared by every replica)")
-    redis_url: str = _env("REDIS_URL", default="redis://localhost:6379/0", description="the Redis of TASK_BACKEND=redis")
+    redis_url: str = _env("REDIS_URL", default="redis://localhost:6379/0",
+                          description="the Redis of TASK_BACKEND=redis (rediss:// for TLS; with REDIS_SENTINELS "
+                                      "only its database, password and scheme are used)")
     role: Literal["all", "api", "worker"] = _env(
         "ROLE", default="all",
         description="all: API and inference; api: API only, no model (work goes to workers); worker: queued work only")
@@ -116,6 +118,12 @@ class Settings(BaseSettings):
         description="TASK_BACKEND=redis: seconds without a heartbeat after which a dead replica's task is taken over")
     redis_timeout: float = _env("REDIS_TIMEOUT", default=2.0, gt=0, le=60,
                                 description="seconds one Redis call may take before the backend counts as down")
+    redis_sentinels: str = _env(
+        "REDIS_SENTINELS", default="",
+        description="comma-separated host:port of Redis Sentinels; set, the master is found (and found again after "
+                    "a failover) through them")
+    redis_sentinel_service: str = _env("REDIS_SENTINEL_SERVICE", default="mymaster",
+                                       description="the master's name the Sentinels monitor")
     replica_name: str = _env("REPLICA_NAME", default="",
                              description="this replica's name in the shared queue (default: host name and pid)")
 

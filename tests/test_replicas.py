@@ -312,23 +312,25 @@ def test_redis_down_then_back(persistent_redis, replicas):  # noqa: F811
 def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):  # noqa: F811
     import asyncio
 
-    from app.engine.pipeline import InpaintInput
     from app.engine.masks import Region
-    from app.tasks.redis_store import RedisStore, decode_jobs, encode_jobs, encode_task
-    from app.tasks.registry import COMPLETED, Task
+    from app.engine.pipeline import InpaintInput
+    from app.errors import Busy
+    from app.tasks.records import COMPLETED, Task
+    from app.tasks.redis_store import RedisStore, connect, decode_jobs, encode_jobs
 
     async def run():
-        store = RedisStore(redis_server.url, retention=60, max_result_bytes=250, max_records=100)
+        store = RedisStore(connect(redis_server.url), retention=60, max_result_bytes=250, max_records=100)
         job = InpaintInput(image=b"\x89PNG raw", regions=[Region.box(1, 2, 3, 4)], model_params={"k": [1, 2]})
         assert decode_jobs(encode_jobs([job])) == [job]  # JSON, no pickle: what Redis returns is data
         for i in range(3):
             task = Task(task_id=f"t{i}")
-            assert (await store.submit(task.task_id, 2, encode_task(task), encode_jobs([job])))[0] == "ok"
+            assert await store.admit(task, [job], 2) == 0
             if i == 0:
-                assert (await store.submit("x", 1, encode_task(Task(task_id="x")), "[]"))[0] == "busy"
-            task.status, task.completed_at = COMPLETED, time.time()
-            assert await store.finish(task, encode_task(task), None, {"result": b"r" * 100}) is True
-            assert await store.finish(task, encode_task(task), None, {"result": b"r" * 100}) is False  # once
+                with pytest.raises(Busy):
+                    await store.admit(Task(task_id="x"), [job], 1)
+            task.status, task.completed_at, task.result = COMPLETED, time.time(), b"r" * 100
+            assert await store.finish(task, None, None) is True
+            assert await store.finish(task, None, None) is False  # once
         r = redis.Redis.from_url(redis_server.url)
         assert 0 < r.ttl("iopaint:task:t2") <= 60  # a finished record expires after TASK_RETENTION
         assert not r.exists("iopaint:task:t0")  # 300 bytes of results > 250: the oldest went
@@ -491,12 +493,11 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
     """The admitting replica's `pending` and the running replica's progress can cross on the way."""
     import asyncio
 
+    from app.tasks.bus import RelayBus
     from app.tasks.progress import Subscriber
-    from app.tasks.replicated import RelayHub
 
     async def run() -> list[tuple]:
-        relayed: list[str] = []
-        hub = RelayHub(lambda tid, msg: relayed.append(msg["type"]))
+        hub = RelayBus(None, "here")  # type: ignore[arg-type]  (nothing is written: no loop started)
         sub = Subscriber("c")
         hub.subscribe("t", sub)
 
@@ -516,6 +517,7 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
         while not sub.outbox.empty():
             m = sub.outbox.get_nowait()
             out.append((m["type"], m.get("status"), m.get("overall_progress")))
+        relayed = [json.loads(e)["m"]["type"] for e in hub._events]
         assert relayed == ["progress_update"]  # what this replica publishes goes to the others too
         return out
 
@@ -526,23 +528,25 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
 
 
 def test_a_workers_error_is_answered_as_where_it_ran():
-    """A worker reports an error by code and detail (the exception stays there); the API replica
-    answers it with the same status, code and detail, a 503 with its Retry-After."""
-    from app.errors import Busy
-    from app.tasks.registry import ERROR, Task
-    from app.tasks.replicated import _remote_error
+    """A worker's error is kept with the task with its code, detail and HTTP status (the exception
+    stays there); the API replica answers it the same, a 503 with its Retry-After."""
+    from app.errors import Busy, InvalidImage, ServiceError, TooLarge
+    from app.tasks.records import ERROR, Task
 
-    def answered(code):
-        e = _remote_error(Task(task_id="sync-1", status=ERROR, error="why", error_code=code))
+    def answered(error: ServiceError):
+        task = Task(task_id="sync-1")
+        task.mark_end(ERROR, error)
+        e = task.error_raised()
         return e.status_code, e.code, e.detail, e.headers.get("Retry-After")
 
-    assert answered("invalid_image") == (400, "invalid_image", "why", None)
-    assert answered("image_too_large") == (413, "image_too_large", "why", None)
-    assert answered("invalid_region") == (422, "invalid_region", "why", None)
-    assert answered("inference_failed") == (500, "inference_failed", "why", None)
-    assert answered(None) == (500, "inference_failed", "why", None)
-    assert answered("timeout") == (504, "timeout", "why", None)
+    assert answered(InvalidImage("why")) == (400, "invalid_image", "why", None)
+    assert answered(TooLarge("why", code="image_too_large")) == (413, "image_too_large", "why", None)
+    assert answered(ServiceError("why", code="invalid_region", status_code=422)) == (422, "invalid_region", "why", None)
+    assert answered(ServiceError("why", code="inference_failed", status_code=500)) == (500, "inference_failed", "why",
+                                                                                      None)
     for busy in ("model_loading", "queue_full"):
-        status, code, _, retry = answered(busy)
+        status, code, _, retry = answered(Busy("why", code=busy))
         assert (status, code) == (503, busy) and int(retry) > 0
-    assert isinstance(_remote_error(Task(task_id="t", error_code="model_loading")), Busy)
+    task = Task(task_id="t")
+    task.mark_end(ERROR, Busy("loading", code="model_loading"))
+    assert isinstance(task.error_raised(), Busy)

@@ -449,7 +449,7 @@ def test_shutdown_cancels_running_tasks_and_tells_clients():
             with pytest.raises(Exception):  # then the service closes the connection (1001)
                 while True:
                     msgs.append(ws.receive_json())
-        assert services.tasks.registry.get("at-shutdown").status == "cancelled"
+        assert c.portal.call(services.tasks.get, "at-shutdown").status == "cancelled"
         assert any(m["type"] == "task_cancelled" for m in msgs)
         refused = c.post("/api/v1/inpaint-regions-async", json={"image": IMG, "regions": [BOX]})
         assert refused.status_code == 503

@@ -76,9 +76,9 @@ async def health(s: ServicesDep) -> JSONResponse:
         "text_detector": getattr(s.detector, "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
-        "active_tasks": s.tasks.registry.active_count(),
+        **(await s.tasks.activity()),  # active_tasks: the whole service's; active_tasks_here: this replica's
         "task_backend": s.tasks.backend_state(),
-        "websocket_connections": len(s.tasks.hub.connections),
+        "websocket_connections": len(s.tasks.bus.connections),
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 

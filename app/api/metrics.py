@@ -11,13 +11,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 router = APIRouter(tags=["info"])
 
 
-def _refresh(s: Services) -> None:
+def _refresh(s: Services, activity: dict[str, int]) -> None:
     """Gauges that are read, not counted: set them at scrape time."""
     m, q = s.metrics, s.runner.stats
     m.queue.labels("queued").set(q["queued"])
     m.queue.labels("running").set(q["running"])
-    m.active_tasks.set(s.tasks.registry.active_count())
-    m.ws.set(len(s.tasks.hub.connections))
+    m.active_tasks.set(activity["active_tasks"])
+    m.active_tasks_here.set(activity["active_tasks_here"])
+    m.ws.set(len(s.tasks.bus.connections))
     backend = s.tasks.backend_state()
     m.backend_up.clear()
     m.backend_up.labels(backend["backend"]).set(1 if backend["state"] == "up" else 0)
@@ -32,4 +33,5 @@ def _refresh(s: Services) -> None:
     "description": "Prometheus text exposition format",
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(s: ServicesDep) -> Response:
-    return Response(s.metrics.render(lambda: _refresh(s)), media_type=CONTENT_TYPE_LATEST)
+    activity = await s.tasks.activity()
+    return Response(s.metrics.render(lambda: _refresh(s, activity)), media_type=CONTENT_TYPE_LATEST)

@@ -214,6 +214,9 @@ class Health(BaseModel):
     fallback_reason: str | None = None
     device: str | None = None
     text_detector: str | None = None
+    active_tasks: int | None = Field(None, description="tasks pending or running in the whole service "
+                                                       "(every replica's, with TASK_BACKEND=redis)")
+    active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
 
 
 class ModelInfo(BaseModel):
@@ -302,7 +305,8 @@ class CancelAnswer(BaseModel):
 class TasksSummary(BaseModel):
     model_config = _open
     total_tasks: int
-    active_tasks: int
+    active_tasks: int = Field(description="pending or running, in the whole service (every replica's)")
+    active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
     completed_tasks: int
     error_tasks: int
     active_task_ids: list[str]

@@ -14,8 +14,8 @@ from app.api.openapi import request_body
 from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer,
                              TasksSummary, TaskStatus, error_responses)
 from app.errors import Conflict, InvalidInput, NotFound
-from app.tasks.manager import TaskManager, TaskOptions, batch_zip
-from app.tasks.registry import COMPLETED, Task
+from app.tasks.manager import TaskManager, TaskOptions
+from app.tasks.records import COMPLETED, Task, batch_zip
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -99,7 +99,7 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[st
     parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
     job = to_pipeline_input(parsed, s.settings)
     opts = _options(parsed.params, s)
-    task = await tasks.admit([job], opts)
+    task = await tasks.submit([job], opts)
     return _answer(request, task, opts.enable_progress, "task")
 
 
@@ -116,7 +116,7 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> d
                                                "detect": item.detect})
         jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings, f"items[{i}]"))
     opts = _options(b, s)
-    task = await tasks.admit(jobs, opts, batch=True, names=[it.name for it in b.items])
+    task = await tasks.submit(jobs, opts, batch=True, names=[it.name for it in b.items])
     return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")
 
 
@@ -166,4 +166,4 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep) -> Re
 @router.get("/tasks", summary="Counts of tasks, and the queue", response_model=TasksSummary)
 async def list_tasks(s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     return {**(await tasks.counts()), "queue": s.runner.stats,
-            "websocket_connections": len(tasks.hub.connections)}
+            "websocket_connections": len(tasks.bus.connections)}

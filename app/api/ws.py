@@ -14,8 +14,8 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.errors import ServiceError
 from app.tasks.manager import TaskManager
-from app.tasks.progress import Subscriber, message
-from app.tasks.registry import CANCELLED, COMPLETED, ERROR, Task
+from app.tasks.progress import Subscriber, final_message, message
+from app.tasks.records import Task
 
 log = logging.getLogger("app.ws")
 router = APIRouter(prefix="/api/v1")
@@ -24,20 +24,9 @@ SEND_TIMEOUT = 10.0  # seconds a send may take before the client counts as dead
 MAX_MESSAGE = 64 * 1024  # bytes of one client message
 
 
-def final_message(task: Task) -> dict[str, Any] | None:
-    base = {"task_id": task.task_id, "elapsed_time": task.elapsed}
-    if task.status == COMPLETED:
-        return message("task_completed", **base, result_path=task.result_path, total_regions=task.total_regions)
-    if task.status == ERROR:
-        return message("task_failed", **base, error=task.error, error_message=task.error)
-    if task.status == CANCELLED:
-        return message("task_cancelled", **base)
-    return None
-
-
 class Connection:
     def __init__(self, ws: WebSocket, tasks: TaskManager):
-        self.ws, self.tasks, self.hub = ws, tasks, tasks.hub
+        self.ws, self.tasks, self.hub = ws, tasks, tasks.bus
         self.sub = Subscriber(uuid.uuid4().hex[:12])
 
     def send(self, msg: dict[str, Any]) -> None:
@@ -147,7 +136,7 @@ async def _serve(ws: WebSocket, task_id: str | None) -> None:
     tasks: TaskManager = ws.app.state.services.tasks
     limit = ws.app.state.services.settings.ws_max_connections
     await ws.accept()
-    if len(tasks.hub.connections) >= limit or tasks.closing:
+    if len(tasks.bus.connections) >= limit or tasks.closing:
         await ws.close(1001, "too many connections" if not tasks.closing else "shutting down")
         return
     await Connection(ws, tasks).serve(task_id)

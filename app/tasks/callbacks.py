@@ -1,4 +1,9 @@
-"""Callback delivery: where a callback may go, and POSTing it with bounded retries.
+"""Callback delivery: where a callback may go, what it says, and POSTing it with bounded retries.
+
+A task's callback is made once, when the task ends (`delivery_for`): its body and its delivery id
+are fixed then, and written with the task's end to the store's outbox. Whoever delivers it (the
+replica that finished the task, or any other once that one is gone) sends those same bytes under
+that same X-IOPaint-Delivery id, so a receiver that drops duplicates sees each callback once.
 
 By default private and loopback hosts are allowed (backends receive callbacks inside compose or
 cluster networks); link-local and cloud-metadata targets and non-http(s) schemes are refused.
@@ -10,6 +15,7 @@ so a name that later resolves to a refused address is still refused.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -18,12 +24,16 @@ import logging
 import socket
 import time
 import uuid
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlsplit
 
 import httpx
 
 from app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.tasks.records import Task
 
 log = logging.getLogger("app.callbacks")
 
@@ -103,6 +113,42 @@ def sign(secret: str, body: bytes, timestamp: int) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """One callback: where it goes, the exact bytes, and the id every attempt carries."""
+
+    task_id: str
+    url: str
+    body: bytes
+    delivery_id: str
+
+    def encode(self) -> str:
+        return json.dumps({"t": self.task_id, "u": self.url, "b": self.body.decode(), "d": self.delivery_id})
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Delivery:
+        d = json.loads(raw)
+        return cls(task_id=d["t"], url=d["u"], body=d["b"].encode(), delivery_id=d["d"])
+
+
+def delivery_for(task: Task) -> Delivery | None:
+    """The callback of an ended task (API.md, callbacks); none when it has no URL or was cancelled."""
+    if not task.callback_url or task.status == "cancelled":
+        return None
+    payload: dict[str, Any]
+    if task.status == "completed":
+        payload = {"task_id": task.task_id, "status": "completed",
+                   "image_data": base64.b64encode(task.result or b"").decode(),
+                   "timestamp": time.time(), "processing_time": task.elapsed,
+                   "regions_processed": task.total_regions, "media_type": task.media_type}
+        if task.stats and "verification" in task.stats:
+            payload["verification"] = task.stats["verification"]
+    else:
+        payload = {"task_id": task.task_id, "status": "error", "error": task.error, "timestamp": time.time()}
+    body = json.dumps(payload, separators=(",", ":")).encode()  # the exact bytes that are signed
+    return Delivery(task.task_id, task.callback_url, body, uuid.uuid4().hex)
+
+
 class CallbackSender:
     """POSTs callbacks off the task's path: bounded retries with exponential backoff. Every
     delivery carries an id (X-IOPaint-Delivery), the same on each of its retries so a receiver can
@@ -114,20 +160,42 @@ class CallbackSender:
         self.secret = secret or None
         self._client: httpx.AsyncClient | None = None
         self._pending: set[asyncio.Task[Any]] = set()
+        self._sending: set[str] = set()  # delivery ids on their way from this process
         self.delivered = self.failed = 0
 
-    def send(self, url: str, payload: dict[str, Any], task_id: str) -> None:
-        """Fire and forget: never blocks or fails the caller."""
-        t = asyncio.create_task(self._deliver(url, payload, task_id))
+    def send(self, d: Delivery, settled: Callable[[], Any] | None = None,
+             before_attempt: Callable[[], Any] | None = None) -> None:
+        """Fire and forget: never blocks or fails the caller. `settled()` runs (awaited when it is a
+        coroutine) once the callback is delivered or given up; `before_attempt()` before each try."""
+        if d.delivery_id in self._sending:
+            return  # this process is delivering it already
+        self._sending.add(d.delivery_id)
+        t = asyncio.create_task(self._deliver_then(d, settled, before_attempt))
         self._pending.add(t)
         t.add_done_callback(self._pending.discard)
 
-    async def _deliver(self, url: str, payload: dict[str, Any], task_id: str) -> bool:
+    async def _deliver_then(self, d: Delivery, settled: Callable[[], Any] | None,
+                            before_attempt: Callable[[], Any] | None) -> None:
+        try:
+            await self._deliver(d, before_attempt)
+            if settled is not None:
+                done = settled()
+                if asyncio.iscoroutine(done):
+                    await done
+        except Exception as e:  # the outbox keeps it: another attempt after the lease
+            log.warning("callback of task_id=%s not settled: %s: %s", d.task_id, type(e).__name__, e)
+        finally:
+            self._sending.discard(d.delivery_id)
+
+    async def _deliver(self, d: Delivery, before_attempt: Callable[[], Any] | None = None) -> bool:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False)
-        body = json.dumps(payload, separators=(",", ":")).encode()  # the exact bytes that are signed
-        delivery = uuid.uuid4().hex
+        url, body, delivery, task_id = d.url, d.body, d.delivery_id, d.task_id
         for attempt in range(1, self.retries + 2):
+            if before_attempt is not None:
+                renewed = before_attempt()
+                if asyncio.iscoroutine(renewed):
+                    await renewed
             headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery}
             if self.secret:
                 headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()))

@@ -1,33 +1,47 @@
-"""Async tasks: submit, run through the shared runner and pipeline, report, cancel, shut down.
+"""TaskManager: a task's whole life (admit, run, progress, cancel, end once, callback), one class
+for both backends, over three interfaces chosen at start-up (app.main.build_services):
 
-Progress flows one way: the pipeline (worker thread) reports each step; the manager moves the
-task record on the event loop and publishes to the hub, which fans out to WebSockets; callbacks
-go out when a task ends. Nothing polls. A cancelled task stops at its next step.
+- a store (app.tasks.store: memory_store | redis_store): records, inputs, results, the bound on
+  live tasks, the one-winner finish, and the outbox of callbacks written with the end;
+- an event bus (app.tasks.bus: ProgressHub | RelayBus): progress and final messages to every
+  WebSocket subscriber, and cancels from other replicas;
+- a dispatcher (app.tasks.dispatch: LocalDispatcher | StreamDispatcher): where the work runs.
+
+Progress flows one way: the pipeline (worker thread, app.tasks.work) reports each step; the
+manager moves the record on the event loop, saves it and publishes it. A cancelled task stops at
+its next step. An end is written once (the store decides who ended it); only that caller
+announces it and sends its callback, which the store keeps until it is delivered.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import time
-import zipfile
+import uuid
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
-from app.context import request_id
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError
-from app.service import Observe, run_job
-from app.tasks.callbacks import CallbackSender
-from app.tasks.progress import ProgressHub, message
-from app.tasks.registry import (CANCELLED, COMPLETED, ERROR, PENDING, BatchItem, Task, TaskRegistry,
-                                stage_percent)
-from app.tasks.runner import InferenceRunner
+from app.service import Observe
+from app.tasks.bus import EventBus
+from app.tasks.callbacks import CallbackSender, delivery_for
+from app.tasks.dispatch import Dispatcher
+from app.tasks.progress import final_message, message
+from app.tasks.records import (CANCELLED, COMPLETED, ERROR, FINISHED, NO_PROGRESS, PENDING, RETRY_AFTER, BatchItem,
+                               Task, task_not_found)
+from app.tasks.runner import InferenceRunner, Slot
+from app.tasks.store import Outbox, StoreUnavailable, TaskStore
+from app.tasks.work import DetectJob, TaskWork, complete
 
 log = logging.getLogger("app.tasks")
+
+_PROGRESS_FIELDS = ("task_id", "status", "stage", "overall_progress", "stage_progress", "current_region",
+                    "total_regions", "message", "elapsed_time", "estimated_remaining", "error", "result_path")
 
 
 @dataclass
@@ -38,305 +52,307 @@ class TaskOptions:
     callback_url: str | None = None
 
 
+@dataclass
+class Here:
+    """A task this replica runs now."""
+
+    task: Task
+    entry: str | None
+    future: Future[Any] | None = None
+    handed_back: bool = False  # back in the queue (graceful stop): its end is not written here
+
+
+def backend_unavailable(e: Exception) -> Busy:
+    return Busy(f"{e}; retry shortly", retry_after=RETRY_AFTER, code="task_backend_unavailable")
+
+
 class TaskManager:
-    def __init__(self, registry: TaskRegistry, runner: InferenceRunner, hub: ProgressHub,
-                 callbacks: CallbackSender, limits: pipeline.Limits,
-                 model: Callable[[], InpaintModel | None], detector: Callable[[], Any] = lambda: None,
-                 observe: Observe = lambda *_, **__: None):
-        self.registry, self.runner, self.hub, self.callbacks, self.limits = registry, runner, hub, callbacks, limits
-        self._model, self._detector, self._observe = model, detector, observe
-        self._running: dict[str, asyncio.Task[Any]] = {}
-        self._futures: dict[str, Any] = {}  # task id -> the runner's future, to drop a pending one
+    def __init__(self, store: TaskStore, bus: EventBus, dispatcher: Dispatcher, runner: InferenceRunner,
+                 callbacks: CallbackSender, limits: pipeline.Limits, *, model: Callable[[], InpaintModel | None],
+                 require_model: Callable[[], Any] = lambda: None, detector: Callable[[], Any] = lambda: None,
+                 observe: Observe = lambda *_, **__: None, max_live: int = 16, replica: str = "",
+                 lease: float = 10.0):
+        self.store, self.bus, self.dispatcher, self.runner = store, bus, dispatcher, runner
+        self.callbacks, self.limits, self.max_live, self.replica, self.lease = callbacks, limits, max_live, replica, lease
+        self._model, self._require_model, self._detector, self._observe = model, require_model, detector, observe
+        self.detect_job: DetectJob | None = None  # detect-text's work for jobs of kind `detect` (set by app.main)
+        self._here: dict[str, Here] = {}
         self._last_publish: dict[str, float] = {}
-        self._intervals: dict[str, float] = {}
+        self._active = 0  # the store's last count of live tasks
+        self._loops: list[asyncio.Task[None]] = []
         self.closing = False
+        self.state: dict[str, Any] = {"backend": store.name, "state": "connecting" if store.shared else "up"}
+        store.on_error = bus.on_error = self._reached
+        store.gone = bus.on_cancel = self.cancel_here
+        dispatcher.bind(self.run, self.cancel_here)
+        self.outbox = Outbox(store, callbacks, lease)
 
-    # --- the interface the routes use (the Redis manager implements the same, over the network) ---
+    # --- lifecycle ---
     async def start(self) -> None:
-        """Background work the backend needs (none in memory)."""
+        if self._loops:
+            return
+        await self.store.start()
+        await self.bus.start()
+        await self.dispatcher.start()
+        self._loops = [asyncio.create_task(self.outbox.deliver_due())]
 
-    async def admit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
-                    names: list[str | None] | None = None) -> Task:
-        return self.submit(jobs, opts, batch=batch, names=names)
+    def _reached(self, error: Exception | None) -> None:
+        """Reachability of the store, as health reports it."""
+        if error is None and self.state["state"] != "up":
+            if self.state["state"] == "down":
+                log.warning("task store reachable again (%s)", self.store.name)
+            self.state = {**self.state, "state": "up", "error": None}
+        elif error is not None:
+            if self.state["state"] != "down":
+                log.warning("task store unreachable (%s): %s: %s", self.store.name, type(error).__name__, error)
+            self.state = {**self.state, "state": "down", "error": f"{type(error).__name__}: {error}"[:200]}
 
-    async def find(self, task_id: str) -> Task | None:
-        return self.registry.find(task_id)
-
-    async def get(self, task_id: str) -> Task:
-        return self.registry.get(task_id)
-
-    async def get_with_result(self, task_id: str) -> Task:
-        """The task with its result bytes (in memory they are always there)."""
-        return self.registry.get(task_id)
-
-    async def cancel_task(self, task_id: str) -> Task:
-        return self.cancel(task_id)
-
-    async def counts(self) -> dict[str, Any]:
-        return self.registry.counts()
+    @contextmanager
+    def _for_route(self) -> Iterator[None]:
+        """A route's call to the store: unreachable is a 503 `task_backend_unavailable`."""
+        try:
+            yield
+        except StoreUnavailable as e:
+            raise backend_unavailable(e) from None
 
     def backend_state(self) -> dict[str, Any]:
-        """For /health: where tasks live and whether that store answers."""
-        return {"backend": "memory", "state": "up"}
+        """For /health: where tasks live, whether that store answers, what runs here."""
+        if not self.store.shared:
+            return dict(self.state)
+        return {**self.state, "replica": self.replica, **self.dispatcher.state(), "running_here": sorted(self._here)}
 
-    # --- submit ---
-    def submit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
-               names: list[str | None] | None = None) -> Task:
+    # --- the routes' interface ---
+    async def submit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
+                     names: list[str | None] | None = None, kind: str = "inpaint") -> Task:
         """Admit a task (409 on a live duplicate id, 503 when the queue is full) and start it."""
         if self.closing:
             raise Busy("the service is shutting down", retry_after=10, code="shutting_down")
-        model = self._model()
-        if model is None:
-            raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
-        task = self.registry.create(opts.task_id, kind="batch" if batch else "inpaint",
-                                    callback_url=opts.callback_url)
-        try:
-            slot = self.runner.reserve()
-        except Busy:
-            self.registry.discard(task.task_id)
-            raise
-        task.estimate_seconds = self.runner.estimate_seconds() * max(1, len(jobs))
+        self._require_model()
+        task = Task(task_id=opts.task_id or str(uuid.uuid4()), kind="batch" if batch else kind,
+                    callback_url=opts.callback_url,
+                    progress_interval=opts.progress_interval if opts.enable_progress else NO_PROGRESS)
         if batch:
             task.items = [BatchItem(index=i, name=(names or [None] * len(jobs))[i]) for i in range(len(jobs))]
-        self._intervals[task.task_id] = opts.progress_interval if opts.enable_progress else float("inf")
-        cf = self.runner.submit(slot, self._work, task, jobs, model, asyncio.get_running_loop())
-        runner_task = asyncio.create_task(self._finish_when_done(task, cf))
-        self._running[task.task_id], self._futures[task.task_id] = runner_task, cf
-
-        def forget(_: object) -> None:
-            if self._running.get(task.task_id) is runner_task:
-                del self._running[task.task_id], self._futures[task.task_id]
-
-        runner_task.add_done_callback(forget)
-        task.message = f"queued ({self.runner.stats['queued']} ahead)"
-        self._publish_progress(task, force=True)
-        log.info("task submitted task_id=%s kind=%s items=%d request_id=%s", task.task_id, task.kind, len(jobs),
-                 request_id.get())
+        task.estimate_seconds = self.runner.estimate_seconds() * max(1, len(jobs))
+        with self._for_route():
+            ahead = await self.store.admit(task, jobs, self.max_live)
+        try:
+            self.dispatcher.dispatch(task.task_id)
+        except Busy:
+            with self._for_route():
+                await self.store.discard(task.task_id)
+            raise
+        task.message = f"queued ({ahead} ahead)"
+        # to subscribers only: the record was just written, and a replica may already be running it
+        self._publish(task, force=True)
+        log.info("task submitted task_id=%s kind=%s items=%d replica=%s", task.task_id, task.kind, len(jobs),
+                 self.replica)
         return task
 
-    # --- the work, in a worker thread ---
-    def _work(self, task: Task, jobs: list[pipeline.InpaintInput], model: InpaintModel,
-              loop: asyncio.AbstractEventLoop) -> Any:
-        detector = self._detector()
-        n = len(jobs)
-        batch = task.kind == "batch"  # a batch of one still reports per item (its result lives there)
-        region_base = 0
-
-        if task.cancel_event.is_set():
-            raise Cancelled("cancelled before it started")
-        loop.call_soon_threadsafe(self._started, task)
-        outputs: list[pipeline.InpaintOutput | ServiceError] = []
-        for i, job in enumerate(jobs):
-            def report(stage: str, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
-                if batch:  # stages repeat per item, overall progress spans the items
-                    frac = (_i + stage_percent(stage, fraction) / 100) / n
-                    stage_name, msg = stage, f"item {_i + 1} of {n}: {msg}"
-                    loop.call_soon_threadsafe(self._advance_batch, task, stage_name, frac, fraction,
-                                              region_base + current, msg)
-                else:
-                    loop.call_soon_threadsafe(self._advance, task, stage, fraction, current, total, msg)
-
-            try:
-                out = run_job(job, model, self.limits, detector, cancel=task.cancel_event, report=report,
-                              observe=self._observe)  # stops at its next step once cancelled
-                outputs.append(out)
-                region_base += out.regions_count
-                if batch:
-                    loop.call_soon_threadsafe(self._item_done, task, i, out, None)
-            except Cancelled:
-                raise
-            except ServiceError as e:
-                if not batch:
-                    raise
-                outputs.append(e)
-                loop.call_soon_threadsafe(self._item_done, task, i, None, e)
-        return outputs
-
-    # --- state changes, on the event loop ---
-    def _started(self, task: Task) -> None:
-        if task.status == PENDING:
-            task.started_at = time.time()
-            task.advance("preparing", 0.0, 0, task.total_regions, "started")
-            self._publish_progress(task, force=True)
-            log.info("task started task_id=%s", task.task_id)
-
-    def _advance(self, task: Task, stage: str, fraction: float, current: int, total: int, msg: str) -> None:
-        if task.finished:
-            return
-        task.advance(stage, fraction, current, total, msg)
-        self._publish_progress(task)
-
-    def _advance_batch(self, task: Task, stage: str, overall: float, fraction: float, current: int, msg: str) -> None:
-        if task.finished:
-            return
-        task.stage, task.stage_progress, task.message = stage, round(fraction * 100, 1), msg
-        task.status = "preparing" if stage == "preparing" and overall == 0 else "processing"
-        task.overall_progress = max(task.overall_progress, round(min(99.0, overall * 100), 1))
-        task.current_region = current
-        self._publish_progress(task)
-
-    def _item_done(self, task: Task, index: int, out: pipeline.InpaintOutput | None, err: ServiceError | None) -> None:
-        item = task.items[index]
-        if out is not None:
-            item.status, item.result, item.media_type, item.stats = COMPLETED, out.data, out.media_type, out.stats()
-        else:
-            item.status, item.error = ERROR, err.detail if err else "failed"
-        task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in task.items)
-
-    async def _finish_when_done(self, task: Task, cf: Future[Any]) -> None:
+    async def find(self, task_id: str, results: bool = False) -> Task | None:
+        """The store's word first (a vanished record is gone here too); this replica's copy when
+        it runs the task (fresher), and when the store cannot be reached."""
+        here = self._here.get(task_id)
         try:
-            outputs = await asyncio.wrap_future(cf)
-        except asyncio.CancelledError:  # dropped while pending, or the loop is closing
-            if not task.finished:
-                self._end(task, CANCELLED, error="cancelled")
-            return
-        except Cancelled:
-            self._end(task, CANCELLED)
-            return
-        except ServiceError as e:
-            self._end(task, ERROR, error=e.detail, code=e.code)
-            return
-        except Exception as e:  # a model failure: reported, never a crash
-            log.exception("task failed task_id=%s", task.task_id)
-            self._end(task, ERROR, error=f"processing failed: {type(e).__name__}", code="inference_failed")
-            return
-        if task.cancel_event.is_set():  # cancelled after its last step: still cancelled, never completed
-            self._end(task, CANCELLED)
-            return
-        if task.kind == "batch":
-            ok = [o for o in outputs if isinstance(o, pipeline.InpaintOutput)]
-            task.media_type = "application/zip"  # built on request from the items' results
-            task.stats = {"items": len(outputs), "items_completed": len(ok), "items_failed": len(outputs) - len(ok),
-                          "regions_processed": sum(o.regions_count for o in ok)}
-            checks = [o.verification for o in ok if o.verification is not None]
-            if checks:  # the batch's verification: every item's regions, the worst residual
-                task.stats["verification"] = {
-                    "regions_checked": sum(v["regions_checked"] for v in checks),
-                    "regions_repaired": sum(v["regions_repaired"] for v in checks),
-                    "residual_max": max(v["residual_max"] for v in checks)}
-            if not ok:
-                self._end(task, ERROR, error="every item of the batch failed", code="batch_failed")
-                return
-        else:
-            out = outputs[0]
-            task.result, task.media_type, task.stats = out.data, out.media_type, out.stats()
-            task.total_regions = task.current_region = out.regions_count
-        self._end(task, COMPLETED)
+            found = await self.store.load(task_id, results=results)
+        except StoreUnavailable as e:
+            if here is not None:
+                return here.task
+            raise backend_unavailable(e) from None
+        if found is None or here is None or (results and found.status in FINISHED):
+            return found
+        return here.task
 
-    def _end(self, task: Task, status: str, error: str | None = None, code: str | None = None) -> None:
-        if task.finished:
-            return
-        self._mark_end(task, status, error, code)
-        self._announce_end(task)
+    async def get(self, task_id: str) -> Task:
+        task = await self.find(task_id)
+        if task is None:
+            raise task_not_found(task_id)
+        return task
 
-    def _mark_end(self, task: Task, status: str, error: str | None, code: str | None) -> None:
-        """The record's final state (no messages yet: a shared store first decides who ended it)."""
-        task.status, task.completed_at = status, time.time()
-        task.error, task.error_code = error, code
-        if status == COMPLETED:
-            task.overall_progress, task.stage_progress, task.stage = 100.0, 100.0, "finalizing"
-            task.message = "completed"
-        elif status == CANCELLED:
-            task.message = error or "cancelled"
-        else:
-            task.message = f"failed: {error}"
+    async def get_with_result(self, task_id: str) -> Task:
+        """The task with its result bytes."""
+        task = await self.find(task_id, results=True)
+        if task is None:
+            raise task_not_found(task_id)
+        return task
 
-    def _announce_end(self, task: Task) -> None:
-        """The final messages, the callback, and the record's place in the eviction order."""
-        status, error = task.status, task.error
-        self._publish_progress(task, force=True)
-        base = {"task_id": task.task_id, "elapsed_time": task.elapsed}
-        if status == COMPLETED:
-            self.hub.publish(task.task_id, message("task_completed", **base, result_path=task.result_path,
-                                                   total_regions=task.total_regions))
-        elif status == ERROR:
-            self.hub.publish(task.task_id, message("task_failed", **base, error=error, error_message=error))
-        else:
-            self.hub.publish(task.task_id, message("task_cancelled", **base))
-        log.info("task ended task_id=%s status=%s elapsed=%.3f%s", task.task_id, status, task.elapsed,
-                 f" error={error}" if error else "")
-        self._send_callback(task)
-        self._intervals.pop(task.task_id, None)
-        self._last_publish.pop(task.task_id, None)
-        self.registry.finish(task)
+    async def cancel_task(self, task_id: str) -> Task:
+        with self._for_route():
+            status = await self.store.request_cancel(task_id)
+        if status is None:
+            raise task_not_found(task_id)
+        here = self._here.get(task_id)
+        if here is not None and status not in FINISHED:
+            here.task.cancel_event.set()
+            if here.future is not None and here.future.cancel():  # not started: its slot back now
+                await self._end(here.task, CANCELLED)
+            return here.task
+        task = await self.get(task_id)
+        if status == PENDING and not task.finished:  # no one has started it: it ends now
+            task.cancel_event.set()
+            await self._end(task, CANCELLED)
+        return task
 
-    def _send_callback(self, task: Task) -> None:
-        if not task.callback_url or task.status == CANCELLED:
-            return
-        import base64
+    def cancel_here(self, task_id: str) -> None:
+        """A cancel asked elsewhere (or a record that vanished): the run here stops at its next step."""
+        here = self._here.get(task_id)
+        if here is not None:
+            here.task.cancel_event.set()
 
-        if task.status == COMPLETED:
-            payload = {"task_id": task.task_id, "status": "completed",
-                       "image_data": base64.b64encode(task.result or b"").decode(),
-                       "timestamp": time.time(), "processing_time": task.elapsed,
-                       "regions_processed": task.total_regions, "media_type": task.media_type}
-            if task.stats and "verification" in task.stats:
-                payload["verification"] = task.stats["verification"]
-        else:
-            payload = {"task_id": task.task_id, "status": "error", "error": task.error, "timestamp": time.time()}
-        self.callbacks.send(task.callback_url, payload, task.task_id)
+    async def counts(self) -> dict[str, Any]:
+        """GET /api/v1/tasks: the whole service's counts, and this replica's own."""
+        with self._for_route():
+            counts = await self.store.counts()
+        self._active = counts["active_tasks"]
+        return {**counts, "active_tasks_here": self.active_here()}
+
+    async def activity(self) -> dict[str, int]:
+        """Live tasks for health and metrics: the whole service's (the last count known while the
+        store is unreachable) and this replica's own."""
+        try:
+            self._active = await self.store.live_count()
+        except StoreUnavailable:
+            pass
+        return {"active_tasks": self._active, "active_tasks_here": self.active_here()}
+
+    def active_here(self) -> int:
+        """Tasks this replica runs now (in memory: every live task, they all run here)."""
+        return len(self._here) if self.store.shared else self._active
 
     def progress_message(self, task: Task) -> dict[str, Any]:
         snap = task.snapshot()
-        fields = {k: snap[k] for k in ("task_id", "status", "stage", "overall_progress", "stage_progress",
-                                       "current_region", "total_regions", "message", "elapsed_time",
-                                       "estimated_remaining", "error", "result_path")}
+        fields = {k: snap[k] for k in _PROGRESS_FIELDS}
         if task.kind == "batch":
             fields["items"] = snap["items"]
+        if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.bus.Freshness)
+            fields["created"] = task.created_at
         return message("progress_update", progress=task.overall_progress, **fields)
 
-    def _publish_progress(self, task: Task, force: bool = False) -> None:
-        interval = self._intervals.get(task.task_id, 0.0)
-        if not force and not self.hub.subscribers(task.task_id):
-            return
+    # --- the run (a dispatcher calls it with a reserved slot) ---
+    async def run(self, task_id: str, slot: Slot, entry: str | None) -> bool:
+        """Run an admitted task here; False when there was nothing to run (ended, or gone)."""
+        try:
+            found = await self.store.load_for_run(task_id)
+        except StoreUnavailable:
+            found = None
+            if entry is not None:  # the entry stays ours: another try after the claim idle time
+                slot.release()
+                return True
+        if found is None:
+            slot.release()
+            return False
+        task, jobs, cancelled = found
+        here = self._here[task_id] = Here(task, entry)
+        try:
+            if task.status != PENDING:  # its replica died mid-run: run again, same id; progress never goes down
+                task.status, task.message = PENDING, "restarted on another replica"
+            if cancelled:
+                task.cancel_event.set()
+            work = TaskWork(task, jobs, self._model(), self.limits, self._detector(), self._observe,
+                            asyncio.get_running_loop(), self._changed, self.detect_job)
+            here.future = self.runner.submit(slot, work)
+            status, error = await self._outcome(task, here.future)
+            if not here.handed_back:
+                await self._end(task, status, error, entry)
+            return True
+        finally:
+            if self._here.get(task_id) is here:
+                del self._here[task_id]
+            self._last_publish.pop(task_id, None)
+
+    async def _outcome(self, task: Task, future: Future[Any]) -> tuple[str, ServiceError | None]:
+        try:
+            outcome = await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            if not future.cancelled():
+                raise  # the loop is closing
+            return CANCELLED, None  # dropped while pending
+        except Cancelled:
+            return CANCELLED, None
+        except ServiceError as e:
+            return ERROR, e
+        except Exception as e:  # a model failure: reported, never a crash
+            log.exception("task failed task_id=%s", task.task_id)
+            return ERROR, ServiceError(f"processing failed: {type(e).__name__}", code="inference_failed",
+                                       status_code=500)
+        if task.cancel_event.is_set():  # cancelled after its last step: still cancelled, never completed
+            return CANCELLED, None
+        failed = complete(task, outcome)
+        return (ERROR, failed) if failed else (COMPLETED, None)
+
+    def _changed(self, task: Task, force: bool) -> None:
+        if not task.finished:
+            self.store.save(task)
+        self._publish(task, force)
+
+    def _publish(self, task: Task, force: bool = False) -> None:
+        tid, interval = task.task_id, task.progress_interval
         now = time.monotonic()
-        if not force and (interval == float("inf") or now - self._last_publish.get(task.task_id, 0) < interval):
-            return
-        self._last_publish[task.task_id] = now
-        self.hub.publish(task.task_id, self.progress_message(task))
+        if not force:
+            if interval is NO_PROGRESS or (not self.bus.relays and not self.bus.subscribers(tid)):
+                return
+            if now - self._last_publish.get(tid, 0) < interval:
+                return
+        self._last_publish[tid] = now
+        self.bus.publish(tid, self.progress_message(task))
 
-    # --- cancel, shutdown ---
-    def cancel(self, task_id: str) -> Task:
-        task = self.registry.get(task_id)
+    # --- the end: written once, announced by the one that wrote it ---
+    async def _end(self, task: Task, status: str, error: ServiceError | None = None, entry: str | None = None) -> None:
         if task.finished:
-            return task
-        task.cancel_event.set()
-        if task.status == PENDING:  # not started: end it now and give its slot back
-            cf = self._futures.get(task_id)
-            if cf is not None:
-                cf.cancel()
-            self._end(task, CANCELLED)
-        return task
+            return
+        task.mark_end(status, error)
+        delivery = delivery_for(task)
+        for attempt in range(1_000_000):
+            try:
+                won = await self.store.finish(task, entry, delivery)
+                break
+            except StoreUnavailable:  # running tasks finish; their end is written when the store is back
+                if self.closing and attempt >= 5:
+                    return  # the entry is taken over later
+                await asyncio.sleep(min(2.0, 0.2 * 2 ** attempt))
+        if not won:
+            return
+        self._publish(task, force=True)
+        final = final_message(task)
+        if final is not None:
+            self.bus.publish(task.task_id, final)
+        log.info("task ended task_id=%s status=%s elapsed=%.3f%s", task.task_id, task.status, task.elapsed,
+                 f" error={task.error}" if task.error else "")
+        if delivery is not None:
+            self.outbox.deliver(delivery)
 
+    # --- stopping: finish, or hand the work back to the queue ---
     async def shutdown(self, grace: float) -> None:
-        """Stop taking tasks, cancel the live ones, wait up to `grace` s for them to end."""
+        """Take no new work; cancel live tasks here (memory) or give them `grace` s and hand the
+        rest back to the queue (Redis); then let the ends, messages and callbacks out."""
         self.closing = True
-        live = [t for t in self.registry.all() if not t.finished]
-        for t in live:
-            t.cancel_event.set()
-            if t.status == PENDING:
-                cf = self._futures.get(t.task_id)
-                if cf is not None:
-                    cf.cancel()
-                self._end(t, CANCELLED, error="cancelled: the service is shutting down")
-        if self._running:
-            await asyncio.wait(list(self._running.values()), timeout=grace)
-        for t in self.registry.all():
-            if not t.finished:
-                self._end(t, CANCELLED, error="cancelled: the service is shutting down")
-
-
-def batch_zip(task: Task) -> bytes:
-    """A batch's results: one file per completed item, named by index (and the caller's name)."""
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        for item in task.items:
-            if item.result is not None:
-                ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(item.media_type or "", "bin")
-                stem = f"{item.index:03d}" + (f"-{_safe(item.name)}" if item.name else "")
-                z.writestr(f"{stem}.{ext}", item.result)
-    return buf.getvalue()
-
-
-def _safe(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64].rsplit(".", 1)[0]
+        self.dispatcher.pause()
+        for t in self._loops:
+            t.cancel()
+        stopping = Cancelled("cancelled: the service is shutting down", code="shutting_down")
+        if not self.dispatcher.hands_back:
+            for tid in (await self.store.counts())["active_task_ids"]:
+                task = await self.get(tid)
+                task.cancel_event.set()
+                here = self._here.get(tid)
+                if here is None or (here.future is not None and here.future.cancel()):
+                    await self._end(task, CANCELLED, stopping)
+        deadline = time.monotonic() + grace
+        while any(not h.task.finished for h in self._here.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        for tid, here in list(self._here.items()):
+            if here.task.finished:
+                continue
+            if self.dispatcher.hands_back:
+                await self.dispatcher.hand_back(tid)
+                here.handed_back = True
+                here.task.cancel_event.set()
+            else:
+                await self._end(here.task, CANCELLED, stopping)
+        deadline = time.monotonic() + 2.0  # ends being written
+        while any(not h.handed_back for h in self._here.values()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        await self.dispatcher.close()
+        await self.callbacks.close()
+        await self.bus.close()
+        await self.store.close()

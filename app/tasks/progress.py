@@ -12,13 +12,28 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
+
+if TYPE_CHECKING:
+    from app.tasks.records import Task
 
 log = logging.getLogger("app.progress")
 
 def message(type_: str, **fields: Any) -> dict[str, Any]:
     """A server message: every one carries `type` and `timestamp` (ISO 8601, UTC)."""
     return {"type": type_, "timestamp": datetime.now(timezone.utc).isoformat(), **fields}
+
+
+def final_message(task: Task) -> dict[str, Any] | None:
+    """The message that ends a task's stream (None while it is live)."""
+    base = {"task_id": task.task_id, "elapsed_time": task.elapsed}
+    if task.status == "completed":
+        return message("task_completed", **base, result_path=task.result_path, total_regions=task.total_regions)
+    if task.status == "error":
+        return message("task_failed", **base, error=task.error, error_message=task.error)
+    if task.status == "cancelled":
+        return message("task_cancelled", **base)
+    return None
 
 
 class Subscriber:
@@ -41,10 +56,22 @@ class Subscriber:
 
 
 class ProgressHub:
+    """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.bus.RelayBus adds
+    the other replicas)."""
+
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
         self.connections: set[Subscriber] = set()
         self.published = 0
+        self.on_cancel: Callable[[str], None] = lambda _: None  # a cancel heard from elsewhere (none here)
+        self.relays = False  # True when what is published here reaches other replicas too
+        self.on_error: Callable[[Exception | None], None] = lambda _: None  # reachability of a relay (none here)
+
+    async def start(self) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
 
     def connect(self, sub: Subscriber) -> None:
         self.connections.add(sub)

@@ -5,64 +5,108 @@ Keys (all under `iopaint:`):
                 ends), `result` / `item:<i>` (result bytes), `cancel` (set by a cancel request).
                 A live task's hash never expires; a finished one expires after TASK_RETENTION.
 - `live`        the set of pending and running task ids: the global queue bound is its size.
-- `queue`       a stream with the consumer group `workers`: one entry per task to run. A replica
-                reads an entry only when it has a free slot, and keeps it claimed with a heartbeat
-                (XCLAIM of its own entries); an entry whose replica died goes idle and is taken
-                over with XAUTOCLAIM after QUEUE_CLAIM_IDLE seconds.
+- `queue`       a stream with the consumer group `workers`: one entry per task to run (the
+                dispatcher, app.tasks.dispatch, reads it). A Redis that comes back empty has no
+                group: the first NOGROUP recreates group and stream, and new entries run.
 - `fin`, `done`, `result_bytes`  finished ids (status and size, by finish time) and the total
                 size of kept results: TASK_RESULT_MAX_BYTES and TASK_MAX_RECORDS evict oldest first.
-- `cb:<id>`     the claim (SET NX) that makes a task's callback go out once, whoever finished it.
-- channels `events` (every progress and final message, for every replica's WebSockets) and
-  `cancel` (task ids: the replica running one stops it at its next step).
+- `outbox`, `outbox:due`  callbacks not yet delivered (the exact body and its delivery id), and
+                when each one's lease runs out: written by the finish script with the task's end,
+                so a replica that dies before delivering loses nothing; any replica delivers it.
+- channels `events` (every progress and final message, app.tasks.bus) and `cancel` (task ids).
 
-Each state change is one Lua script, so two replicas can never both finish one task.
+Each state change is one Lua script, so two replicas can never both finish one task. Redis is
+reached by URL (`redis://`, `rediss://` for TLS) or through Sentinel (REDIS_SENTINELS), which
+finds the master again after a failover, with no restart of the replicas.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import json
+import logging
 import math
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput
-from app.tasks.registry import FINISHED, BatchItem, Task
+from app.tasks.callbacks import Delivery
+from app.tasks.memory_store import conflict, queue_full
+from app.tasks.records import FINISHED, Task, decode_task, encode_task
+from app.tasks.store import StoreUnavailable
+
+log = logging.getLogger("app.tasks.redis")
+T = TypeVar("T")
 
 PREFIX = "iopaint:"
 GROUP = "workers"
 EVENTS, CANCELS = PREFIX + "events", PREFIX + "cancel"
-_TASK_FIELDS = {f.name for f in dataclasses.fields(Task)} - {"cancel_event", "result", "items"}
-_ITEM_FIELDS = {f.name for f in dataclasses.fields(BatchItem)} - {"result"}
 
-__all__ = ["RedisStore", "RedisError", "encode_task", "decode_task", "encode_jobs", "decode_jobs"]
+__all__ = ["RedisStore", "RedisError", "StoreUnavailable", "Connections", "connect", "encode_jobs", "decode_jobs"]
 
 
-# --- records and jobs as JSON (no pickle: what is read back from Redis is data, never code) ---
-def encode_task(task: Task, extra: dict[str, Any] | None = None) -> str:
-    d = {k: getattr(task, k) for k in _TASK_FIELDS}
-    d["items"] = [{**{k: getattr(i, k) for k in _ITEM_FIELDS}, "has_result": i.result is not None}
-                  for i in task.items]
-    d["_x"] = extra or {}
-    return json.dumps(d, separators=(",", ":"))
+@dataclass
+class Connections:
+    """Three clients to one Redis: calls, the blocking queue read (its own socket, a longer
+    timeout), and pub/sub. With Sentinel each finds the current master on (re)connect."""
+
+    redis: aioredis.Redis
+    blocking: aioredis.Redis
+    pubsub: aioredis.Redis
+    timeout: float
+
+    async def close(self) -> None:
+        for client in (self.redis, self.blocking, self.pubsub):
+            try:
+                await client.aclose()
+            except Exception:
+                pass
 
 
-def decode_task(raw: str | bytes) -> tuple[Task, dict[str, Any]]:
-    d = json.loads(raw)
-    items = [BatchItem(**{k: v for k, v in i.items() if k in _ITEM_FIELDS},
-                       result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
-    extra = d.pop("_x", {})
-    task = Task(**{k: v for k, v in d.items() if k in _TASK_FIELDS}, items=items)
-    return task, extra
+def connect(url: str, timeout: float = 2.0, sentinels: str = "", service: str = "mymaster") -> Connections:
+    """Clients that fail fast (`timeout`). `sentinels`: "host:port,host:port" (REDIS_SENTINELS);
+    then `url` gives only the database, password and TLS (a `rediss://` URL) of the master."""
+    common: dict[str, Any] = dict(socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
+                                  health_check_interval=0)
+    if not sentinels.strip():
+        def client(t: float) -> aioredis.Redis:
+            return aioredis.Redis.from_url(url, socket_timeout=t, **common)
+
+        return Connections(client(timeout), client(timeout + 2), client(timeout), timeout)
+    kw = aioredis.connection.parse_url(url)
+    kw.pop("host", None)
+    kw.pop("port", None)
+    tls = url.startswith("rediss://")
+    kw.pop("connection_class", None)
+    nodes = []
+    for item in sentinels.split(","):
+        host, _, port = item.strip().rpartition(":")
+        nodes.append((host or item.strip(), int(port or 26379)))
+    sentinel = Sentinel(nodes, sentinel_kwargs={"socket_timeout": timeout,  # type: ignore[no-untyped-call]
+                                                "socket_connect_timeout": timeout}, **({"ssl": True} if tls else {}))
+
+    def master(t: float) -> aioredis.Redis:
+        client: aioredis.Redis = sentinel.master_for(service, socket_timeout=t, **common, **kw)
+        return client
+
+    return Connections(master(timeout), master(timeout + 2), master(timeout), timeout)
 
 
+def is_nogroup(e: Exception) -> bool:
+    return isinstance(e, ResponseError) and str(e).startswith("NOGROUP")
+
+
+# --- jobs as JSON (no pickle: what is read back from Redis is data, never code) ---
 def _enc(v: Any) -> Any:
     if isinstance(v, bytes):
         return {"$b": base64.b64encode(v).decode()}
@@ -117,22 +161,27 @@ redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1])
 return {'ok', tostring(n)}
 """
 
-# a progress save: only while the task is live; -1 when a cancel was asked for
+# a progress save: only while the task is live; -1 when a cancel was asked for, -2 when the record is gone
 _UPDATE = _FINISHED_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
-if not st or finished(st) then return 0 end
+if not st then return -2 end
+if finished(st) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rec', ARGV[2])
 if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return -1 end
 return 1
 """
 
+# the one-winner end: the record, its results and its callback (the outbox), then the bounds
 _FINISH = _FINISHED_LUA + """
 if ARGV[8] ~= '' then redis.call('XACK', KEYS[3], ARGV[9], ARGV[8]); redis.call('XDEL', KEYS[3], ARGV[8]) end
 local st = redis.call('HGET', KEYS[1], 'status')
 if not st then redis.call('SREM', KEYS[2], ARGV[1]); return 0 end
 if finished(st) then return 0 end
 redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rec', ARGV[3])
-for i = 12, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+for i = 14, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if ARGV[12] ~= '' then  -- the callback, in the outbox with the end: leased to this replica first
+  redis.call('HSET', KEYS[7], ARGV[1], ARGV[12]); redis.call('ZADD', KEYS[8], ARGV[13], ARGV[1])
+end
 redis.call('HDEL', KEYS[1], 'input', 'cancel')
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('SREM', KEYS[2], ARGV[1])
@@ -178,88 +227,168 @@ return 1
 """
 
 
-class RedisStore:
-    """Every Redis call of the task backend. Calls fail fast (REDIS_TIMEOUT) with RedisError."""
+# pending callbacks whose lease ran out (their replica died, or has not got to them): leased anew
+_DUE = """
+local out = {}
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
+  local d = redis.call('HGET', KEYS[1], id)
+  if d then redis.call('ZADD', KEYS[2], ARGV[2], id); table.insert(out, d) else redis.call('ZREM', KEYS[2], id) end
+end
+return out
+"""
 
-    def __init__(self, url: str, timeout: float = 2.0, retention: float = 3600,
-                 max_result_bytes: int = 512 * 1024 * 1024, max_records: int = 10_000):
-        common = dict(socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1), health_check_interval=0)
-        self.redis = aioredis.Redis.from_url(url, socket_timeout=timeout, **common)
-        # XREADGROUP BLOCK waits up to a second on the server: its own connection, a longer timeout
-        self.blocking = aioredis.Redis.from_url(url, socket_timeout=timeout + 2, **common)
-        self.pubsub_client = aioredis.Redis.from_url(url, socket_timeout=timeout, **common)
-        self.timeout, self.retention = timeout, retention
+# forget a task admitted here that could not start (never called by the stream dispatcher, kept whole)
+_DISCARD = """
+redis.call('DEL', KEYS[1]); redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+
+class RedisStore:
+    """Every Redis call of the task records and the queue. Calls fail fast (REDIS_TIMEOUT) with
+    RedisError; progress saves go out in batches, one round trip each, from a background writer."""
+
+    name, shared = "redis", True
+
+    def __init__(self, conns: Connections, retention: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
+                 max_records: int = 10_000, lease: float = 10.0,
+                 on_error: Callable[[Exception | None], None] = lambda _: None):
+        self.conns, self.redis, self.blocking = conns, conns.redis, conns.blocking
+        self.timeout, self.retention = conns.timeout, retention
         self.max_result_bytes, self.max_records = max_result_bytes, max_records
+        self.lease = lease  # seconds a new callback stays with the replica that finished its task
+        self.on_error = on_error  # told of every failed call (and None after a good one): reachability
         self.queue = PREFIX + "queue"
         self._keys = [PREFIX + "live", self.queue, PREFIX + "fin", PREFIX + "done", PREFIX + "result_bytes"]
-        self._submit = self.redis.register_script(_SUBMIT)
-        self._update = self.redis.register_script(_UPDATE)
-        self._finish = self.redis.register_script(_FINISH)
-        self._cancel = self.redis.register_script(_CANCEL)
-        self._hand_back = self.redis.register_script(_HAND_BACK)
+        self._outbox = [PREFIX + "outbox", PREFIX + "outbox:due"]
+        scripts = (_SUBMIT, _UPDATE, _FINISH, _CANCEL, _HAND_BACK, _DUE, _DISCARD)
+        (self._submit, self._update, self._finish, self._cancel, self._hand_back, self._due,
+         self._discard) = (self.redis.register_script(s) for s in scripts)
         self._group_ready = False
+        self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self.gone: Callable[[str], None] = lambda _: None  # told of a live task whose record vanished
 
     @staticmethod
     def key(task_id: str) -> str:
         return f"{PREFIX}task:{task_id}"
+
+    async def start(self) -> None:
+        if self._writer is None:
+            self._writer = asyncio.create_task(self._write())
+
+    async def close(self) -> None:
+        self._wake.set()
+        await asyncio.sleep(0)
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
+        await self.conns.close()
+
+    async def call(self, fn: Callable[[], Awaitable[T]]) -> T:
+        """One call, with the consumer group recreated on NOGROUP (Redis came back empty);
+        StoreUnavailable when Redis does not answer."""
+        try:
+            try:
+                out = await fn()
+            except ResponseError as e:
+                if not is_nogroup(e):
+                    raise
+                log.warning("the queue's consumer group is gone (Redis restarted empty?): recreating it")
+                self._group_ready = False
+                await self.ensure_group()
+                out = await fn()
+        except RedisError as e:
+            self.on_error(e)
+            raise StoreUnavailable(f"the task store (Redis) is unreachable: {type(e).__name__}") from e
+        self.on_error(None)
+        return out
 
     async def ensure_group(self) -> None:
         if self._group_ready:
             return
         try:
             await self.redis.xgroup_create(self.queue, GROUP, id="0", mkstream=True)
-        except RedisError as e:
+        except ResponseError as e:
             if "BUSYGROUP" not in str(e):
                 raise
         self._group_ready = True
 
     async def ping(self) -> None:
-        await self.redis.ping()
+        await self.call(self.redis.ping)
 
     # --- admission ---
-    async def submit(self, task_id: str, max_live: int, rec: str, jobs: str) -> tuple[str, int | str]:
-        """('ok', tasks ahead) | ('conflict', status) | ('busy', live count)."""
-        await self.ensure_group()
+    async def admit(self, task: Task, jobs: list[InpaintInput], max_live: int) -> int:
+        payload = encode_jobs(jobs) if sum(_size(j) for j in jobs) < 1_000_000 else \
+            await asyncio.to_thread(encode_jobs, jobs)
         live, queue, fin, done, rbytes = self._keys
-        kind, val = await self._submit(keys=[self.key(task_id), live, queue, fin, done, rbytes],
-                                       args=[task_id, max_live, rec, jobs])
-        kind, val = kind.decode(), val.decode()
-        return kind, int(val) if kind != "conflict" else val
+
+        async def submit() -> Any:
+            await self.ensure_group()
+            return await self._submit(keys=[self.key(task.task_id), live, queue, fin, done, rbytes],
+                                      args=[task.task_id, max_live, encode_task(task), payload])
+
+        kind, val = (x.decode() for x in await self.call(submit))
+        if kind == "conflict":
+            raise conflict(task.task_id, val)
+        if kind == "busy":
+            raise queue_full(int(val), max_live)
+        return int(val)
+
+    async def discard(self, task_id: str) -> None:
+        await self.call(lambda: self._discard(keys=[self.key(task_id), self._keys[0]], args=[task_id]))
 
     # --- reading ---
-    async def load(self, task_id: str, results: bool = False) -> tuple[Task, dict[str, Any], dict[str, bytes]] | None:
-        """The record (and the result fields when asked), or None when unknown or evicted."""
+    async def load(self, task_id: str, results: bool = False) -> Task | None:
         if not results:
-            raw = await self.redis.hget(self.key(task_id), "rec")
-            if raw is None:
-                return None
-            task, extra = decode_task(raw)
-            return task, extra, {}
-        fields = await self.redis.hgetall(self.key(task_id))
+            raw = await self.call(lambda: self.redis.hget(self.key(task_id), "rec"))
+            return decode_task(raw) if raw is not None else None
+        fields = await self.call(lambda: self.redis.hgetall(self.key(task_id)))
         if b"rec" not in fields:
             return None
-        task, extra = decode_task(fields[b"rec"])
-        blobs = {k.decode(): v for k, v in fields.items() if k == b"result" or k.startswith(b"item:")}
-        return task, extra, blobs
+        task = decode_task(fields[b"rec"])
+        blobs: dict[bytes, bytes] = fields  # type: ignore[assignment]  # no decode_responses: bytes
+        task.result = blobs.get(b"result")
+        for item in task.items:
+            item.result = blobs.get(f"item:{item.index}".encode())
+        return task
 
-    async def load_for_run(self, task_id: str) -> tuple[str, bytes, bytes, bool] | None:
-        status, rec, jobs, cancel = await self.redis.hmget(self.key(task_id), "status", "rec", "input", "cancel")
-        if status is None or rec is None:
+    async def load_for_run(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
+        status, rec, raw, cancel = await self.call(
+            lambda: self.redis.hmget(self.key(task_id), "status", "rec", "input", "cancel"))
+        if status is None or rec is None or status.decode() in FINISHED:
             return None
-        return status.decode(), rec, jobs or b"", cancel is not None
+        task = decode_task(rec)
+        try:
+            jobs = decode_jobs(raw or b"[]") if len(raw or b"") < 1_000_000 else \
+                await asyncio.to_thread(decode_jobs, raw)
+        except (ValueError, TypeError, KeyError) as e:  # unreadable: the task fails, never loops
+            log.error("task %s has an unreadable input: %s", task_id, e)
+            jobs = []
+        return task, jobs, cancel is not None
 
     async def cancel_flags(self, task_ids: list[str]) -> list[bool]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tid in task_ids:
-                pipe.hexists(self.key(tid), "cancel")
-            return [bool(x) for x in await pipe.execute()]
+        async def flags() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for tid in task_ids:
+                    pipe.hexists(self.key(tid), "cancel")
+                return list(await pipe.execute())
+
+        return [bool(x) for x in await self.call(flags)]
+
+    async def live_count(self) -> int:
+        return int(await self.call(lambda: self.redis.scard(PREFIX + "live")))
 
     async def counts(self) -> dict[str, Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.smembers(PREFIX + "live")
-            pipe.hvals(PREFIX + "fin")
-            pipe.get(PREFIX + "result_bytes")
-            live, fin, rbytes = await pipe.execute()
+        async def read() -> list[Any]:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.smembers(PREFIX + "live")
+                pipe.hvals(PREFIX + "fin")
+                pipe.get(PREFIX + "result_bytes")
+                return list(await pipe.execute())
+
+        live, fin, rbytes = await self.call(read)
         statuses = [v.decode().split("|", 1)[0] for v in fin]
         ids = sorted(x.decode() for x in live)
         return {
@@ -274,74 +403,119 @@ class RedisStore:
 
     async def queue_figures(self) -> dict[str, int]:
         """Shared queue: entries waiting for a replica, entries a replica holds, live tasks."""
-        await self.ensure_group()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xlen(self.queue)
-            pipe.xpending(self.queue, GROUP)
-            pipe.scard(PREFIX + "live")
-            length, pending, live = await pipe.execute()
+        async def read() -> list[Any]:
+            await self.ensure_group()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xlen(self.queue)
+                pipe.xpending(self.queue, GROUP)
+                pipe.scard(PREFIX + "live")
+                return list(await pipe.execute())
+
+        length, pending, live = await self.call(read)
         held = int(pending["pending"]) if isinstance(pending, dict) else 0
         return {"waiting": max(0, int(length) - held), "held": held, "live": int(live)}
 
     # --- changes ---
-    async def save(self, saves: list[tuple[str, str, str]], events: list[str]) -> list[int]:
-        """Progress saves (task id, status, record) and event publications in one round trip."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for tid, status, rec in saves:
-                await self._update(keys=[self.key(tid)], args=[status, rec], client=pipe)  # queued
-            for ev in events:
-                pipe.publish(EVENTS, ev)
-            out = await pipe.execute()
-        return [int(x) for x in out[:len(saves)]]
+    def save(self, task: Task) -> None:
+        self._saves[task.task_id] = (task.status, encode_task(task))
+        self._wake.set()
 
-    async def finish(self, task: Task, rec: str, entry_id: str | None, blobs: dict[str, bytes]) -> bool:
-        """End a task once: True for the caller that ended it, False if it had already ended."""
+    async def _write(self) -> None:
+        """Progress saves in batches: one round trip per batch. Lost while Redis is down (the
+        next save, or the end, brings the record up to date)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            saves, self._saves = self._saves, {}
+            if not saves:
+                continue
+
+            async def write() -> list[Any]:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    for tid, (status, rec) in saves.items():
+                        await self._update(keys=[self.key(tid)], args=[status, rec], client=pipe)  # queued
+                    return list(await pipe.execute())
+
+            try:
+                answers = await self.call(write)
+            except StoreUnavailable:
+                await asyncio.sleep(0.5)
+                continue
+            for tid, answer in zip(saves, answers):
+                if int(answer) == -2:
+                    self.gone(tid)
+
+    async def finish(self, task: Task, entry: str | None, callback: Delivery | None) -> bool:
         live, queue, fin, done, rbytes = self._keys
+        blobs = {"result": task.result} if task.result is not None else {}
+        blobs.update({f"item:{i.index}": i.result for i in task.items if i.result is not None})
         nbytes = sum(len(b) for b in blobs.values())
-        args: list[Any] = [task.task_id, task.status, rec, task.completed_at or time.time(),
+        lease = time.time() + self.lease
+        args: list[Any] = [task.task_id, task.status, encode_task(task), task.completed_at or time.time(),
                            max(1, math.ceil(self.retention)), self.max_result_bytes, self.max_records,
-                           entry_id or "", GROUP, PREFIX, nbytes]
+                           entry or "", GROUP, PREFIX, nbytes, callback.encode() if callback else "", lease]
         for k, v in blobs.items():
             args += [k, v]
-        won = await self._finish(keys=[self.key(task.task_id), live, queue, fin, done, rbytes], args=args)
+        self._saves.pop(task.task_id, None)
+        won = await self.call(lambda: self._finish(
+            keys=[self.key(task.task_id), live, queue, fin, done, rbytes, *self._outbox], args=args))
         return int(won) == 1
 
     async def request_cancel(self, task_id: str) -> str | None:
-        st = await self._cancel(keys=[self.key(task_id)], args=[])
+        st = await self.call(lambda: self._cancel(keys=[self.key(task_id)], args=[]))
         if st:
-            await self.redis.publish(CANCELS, task_id)
+            await self.call(lambda: self.redis.publish(CANCELS, task_id))
         return st.decode() if st else None
 
+    async def due_callbacks(self, lease: float) -> list[Delivery]:
+        now = time.time()
+        raw = await self.call(lambda: self._due(keys=self._outbox, args=[now, now + lease, 20]))
+        return [Delivery.decode(r) for r in raw]
+
+    async def renew_callback(self, task_id: str, lease: float) -> None:
+        await self.call(lambda: self.redis.zadd(self._outbox[1], {task_id: time.time() + lease}, xx=True))
+
+    async def settle_callback(self, task_id: str) -> None:
+        async def settle() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.hdel(self._outbox[0], task_id)
+                pipe.zrem(self._outbox[1], task_id)
+                await pipe.execute()
+
+        await self.call(settle)
+
+    # --- the queue (app.tasks.dispatch.StreamDispatcher) ---
     async def hand_back(self, task_id: str, entry_id: str | None) -> bool:
-        return int(await self._hand_back(keys=[self.key(task_id), self.queue],
-                                         args=[task_id, entry_id or "", GROUP])) == 1
+        return int(await self.call(lambda: self._hand_back(keys=[self.key(task_id), self.queue],
+                                                           args=[task_id, entry_id or "", GROUP]))) == 1
 
     async def ack(self, entry_id: str) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self.queue, GROUP, entry_id)
-            pipe.xdel(self.queue, entry_id)
-            await pipe.execute()
+        async def ack() -> None:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.queue, GROUP, entry_id)
+                pipe.xdel(self.queue, entry_id)
+                await pipe.execute()
 
-    async def claim_callback(self, task_id: str, owner: str) -> bool:
-        """The one right to send a task's callback (kept as long as the record, an hour at least)."""
-        ttl = max(3600, math.ceil(self.retention))
-        return bool(await self.redis.set(f"{PREFIX}cb:{task_id}", owner, nx=True, ex=ttl))
+        await self.call(ack)
 
-    # --- the queue ---
     async def take(self, consumer: str, block_ms: int = 1000) -> tuple[str, str] | None:
         """A new entry for this replica (blocks up to block_ms): (entry id, task id)."""
-        await self.ensure_group()
-        got = await self.blocking.xreadgroup(GROUP, consumer, {self.queue: ">"}, count=1, block=block_ms)
-        for _stream, entries in got or []:
+        async def read() -> Any:
+            await self.ensure_group()
+            return await self.blocking.xreadgroup(GROUP, consumer, {self.queue: ">"}, count=1, block=block_ms)
+
+        for _stream, entries in await self.call(read) or []:
             for entry_id, fields in entries:
                 return entry_id.decode(), fields[b"task_id"].decode()
         return None
 
     async def take_over(self, consumer: str, idle_ms: int) -> tuple[str, str] | None:
         """An entry whose replica stopped heartbeating for idle_ms (it died): (entry id, task id)."""
-        await self.ensure_group()
-        _next, claimed, _deleted = await self.redis.xautoclaim(self.queue, GROUP, consumer, idle_ms,
-                                                               start_id="0-0", count=1)
+        async def claim() -> Any:
+            await self.ensure_group()
+            return await self.redis.xautoclaim(self.queue, GROUP, consumer, idle_ms, start_id="0-0", count=1)
+
+        _next, claimed, *_deleted = await self.call(claim)
         for entry_id, fields in claimed:
             if fields:
                 return entry_id.decode(), fields[b"task_id"].decode()
@@ -350,15 +524,11 @@ class RedisStore:
     async def heartbeat(self, consumer: str, entry_ids: list[str]) -> None:
         """Reset the idle time of the entries this replica runs, so no one takes them over."""
         if entry_ids:
-            await self.redis.xclaim(self.queue, GROUP, consumer, 0, entry_ids, justid=True)
+            await self.call(lambda: self.redis.xclaim(self.queue, GROUP, consumer, 0, entry_ids, justid=True))
 
     async def forget_consumer(self, consumer: str) -> None:
-        await self.redis.xgroup_delconsumer(self.queue, GROUP, consumer)
+        await self.call(lambda: self.redis.xgroup_delconsumer(self.queue, GROUP, consumer))
 
-    async def close(self) -> None:
-        for client in (self.redis, self.blocking, self.pubsub_client):
-            try:
-                await client.aclose()
-            except Exception:
-                pass
 
+def _size(job: InpaintInput) -> int:
+    return len(job.image or b"") + len(job.mask or b"")

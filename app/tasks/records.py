@@ -1,26 +1,31 @@
-"""Task records: their states, and how long finished ones (and their results) are kept.
+"""Task records: their states and fields, what a status answer shows, and the record as JSON.
 
-Memory stays bounded however many tasks are submitted: finished tasks are evicted after
-`TASK_RETENTION` seconds, results beyond `TASK_RESULT_MAX_BYTES` in total go oldest first, and at
-most `TASK_MAX_RECORDS` records are kept. Live tasks (pending or running) are never evicted; their
-number is bounded by the runner's queue.
+A record keeps everything its end needs to be answered again anywhere: the error's code and HTTP
+status, and the whole output record of the pipeline (`output`), so a replica that did not run the
+work never rebuilds either from strings or statistics. Both stores (memory_store, redis_store)
+keep these records; how long they are kept is theirs to enforce.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import io
+import json
 import threading
 import time
-import uuid
-from collections import OrderedDict
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from app.errors import Conflict, NotFound
+from app.engine import pipeline
+from app.engine.jpeg_blocks import BlockStats
+from app.errors import Busy, NotFound, ServiceError
 
 PENDING, PREPARING, PROCESSING = "pending", "preparing", "processing"
 COMPLETED, ERROR, CANCELLED = "completed", "error", "cancelled"
 FINISHED = {COMPLETED, ERROR, CANCELLED}
+NO_PROGRESS = None  # a task's progress_interval when it asked for no progress_update messages (finals still go)
 
 # share of overall progress each stage ends at (monotonic by construction)
 STAGE_SPAN = {"preparing": (0, 10), "masking": (10, 20), "inpainting": (20, 95), "finalizing": (95, 100)}
@@ -60,11 +65,14 @@ class Task:
     message: str = "queued"
     error: str | None = None
     error_code: str | None = None
+    error_status: int | None = None  # the HTTP status of the error, as raised where the work ran
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
     completed_at: float | None = None
     estimate_seconds: float | None = None  # the queue's estimate at submit time
     callback_url: str | None = None
+    progress_interval: float | None = 0.0  # seconds between progress_update messages; NO_PROGRESS: none
+    output: dict[str, Any] | None = None  # a single job's whole pipeline output record, but its bytes
     result: bytes | None = None
     media_type: str | None = None
     stats: dict[str, Any] | None = None
@@ -107,6 +115,27 @@ class Task:
         self.current_region, self.total_regions, self.message = current, total, message
         self.status = PREPARING if stage == "preparing" else PROCESSING
 
+    def mark_end(self, status: str, error: ServiceError | None = None) -> None:
+        """The record's final state; `error` keeps its code and status with the task."""
+        self.status, self.completed_at = status, time.time()
+        self.error = error.detail if error is not None else None
+        self.error_code = error.code if error is not None else None
+        self.error_status = error.status_code if error is not None else None
+        if status == COMPLETED:
+            self.overall_progress, self.stage_progress, self.stage = 100.0, 100.0, "finalizing"
+            self.message = "completed"
+        elif status == CANCELLED:
+            self.message = self.error or "cancelled"
+        else:
+            self.message = f"failed: {self.error}"
+
+    def error_raised(self) -> ServiceError:
+        """The error of an ended task as it was raised where the work ran (same status and code)."""
+        detail, code = self.error or "processing failed", self.error_code or "inference_failed"
+        if self.error_status == 503:
+            return Busy(detail, retry_after=RETRY_AFTER, code=code)
+        return ServiceError(detail, code=code, status_code=self.error_status or 500)
+
     def snapshot(self) -> dict[str, Any]:
         """GET /task-status: the fields API.md lists, plus a few of ours."""
         body: dict[str, Any] = {
@@ -140,95 +169,56 @@ class Task:
         return body
 
 
-class TaskRegistry:
-    def __init__(self, retention_seconds: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
-                 max_records: int = 10_000):
-        self.retention = retention_seconds
-        self.max_result_bytes = max_result_bytes
-        self.max_records = max_records
-        self._tasks: OrderedDict[str, Task] = OrderedDict()
-        self.evicted = 0
+RETRY_AFTER = 5  # seconds a client is told to wait when a worker or the task store is busy
 
-    def create(self, task_id: str | None, **fields: Any) -> Task:
-        """A new pending task; a caller-given id is used as given (409 while a live task has it)."""
-        self.evict()
-        tid = task_id or str(uuid.uuid4())
-        old = self._tasks.get(tid)
-        if old is not None and not old.finished:
-            raise Conflict(f"task {tid!r} is already {old.status}; choose another task_id", code="task_id_conflict")
-        self._tasks.pop(tid, None)
-        task = Task(task_id=tid, **fields)
-        self._tasks[tid] = task
-        return task
 
-    def adopt(self, task: Task) -> None:
-        """Keep a task made elsewhere (a shared store's record that this replica runs)."""
-        self._tasks[task.task_id] = task
+def output_record(out: pipeline.InpaintOutput) -> dict[str, Any]:
+    """The whole output of the pipeline but its bytes, as JSON-ready data."""
+    return {f.name: getattr(out, f.name) if f.name != "jpeg" else (dataclasses.asdict(out.jpeg) if out.jpeg else None)
+            for f in dataclasses.fields(out) if f.name != "data"}
 
-    def discard(self, task_id: str) -> None:
-        """Forget a task that was never admitted."""
-        self._tasks.pop(task_id, None)
 
-    def get(self, task_id: str) -> Task:
-        task = self._tasks.get(task_id)
-        if task is None:
-            raise task_not_found(task_id)
-        return task
+def output_from(record: dict[str, Any], data: bytes) -> pipeline.InpaintOutput:
+    """output_record() back into the output it came from."""
+    jpeg = record.get("jpeg")
+    return pipeline.InpaintOutput(data=data, **{**record, "jpeg": BlockStats(**jpeg) if jpeg else None})
 
-    def find(self, task_id: str) -> Task | None:
-        return self._tasks.get(task_id)
 
-    def all(self) -> list[Task]:
-        return list(self._tasks.values())
+# --- records as JSON (no pickle: what a shared store returns is data, never code) ---
+_TASK_FIELDS = {f.name for f in dataclasses.fields(Task)} - {"cancel_event", "result", "items"}
+_ITEM_FIELDS = {f.name for f in dataclasses.fields(BatchItem)} - {"result"}
 
-    def finish(self, task: Task) -> None:
-        """Move a finished task to the end of the eviction order, then enforce the bounds."""
-        if self._tasks.get(task.task_id) is task:
-            self._tasks.move_to_end(task.task_id)
-        self.evict()
 
-    def evict(self, now: float | None = None) -> None:
-        now = now or time.time()
-        finished = [t for t in self._tasks.values() if t.finished]  # oldest finish first
-        for t in finished:
-            if now - (t.completed_at or now) > self.retention:
-                self._drop(t)
-        total = sum(t.result_bytes for t in self._tasks.values())
-        for t in finished:
-            if total <= self.max_result_bytes:
-                break
-            if t.task_id in self._tasks and t.result_bytes:
-                total -= t.result_bytes
-                self._drop(t)
-        for t in finished:
-            if len(self._tasks) <= self.max_records:
-                break
-            if t.task_id in self._tasks:
-                self._drop(t)
+def encode_task(task: Task) -> str:
+    d: dict[str, Any] = {k: getattr(task, k) for k in _TASK_FIELDS}
+    d["items"] = [{**{k: getattr(i, k) for k in _ITEM_FIELDS}, "has_result": i.result is not None}
+                  for i in task.items]
+    return json.dumps(d, separators=(",", ":"))
 
-    def _drop(self, t: Task) -> None:
-        del self._tasks[t.task_id]
-        self.evicted += 1
 
-    def active_count(self) -> int:
-        return sum(not t.finished for t in self._tasks.values())
-
-    def counts(self) -> dict[str, Any]:
-        tasks = self.all()
-        live = [t for t in tasks if not t.finished]
-        return {
-            "total_tasks": len(tasks),
-            "active_tasks": len(live),
-            "completed_tasks": sum(t.status == COMPLETED for t in tasks),
-            "error_tasks": sum(t.status == ERROR for t in tasks),
-            "cancelled_tasks": sum(t.status == CANCELLED for t in tasks),
-            "pending_tasks": sum(t.status == PENDING for t in tasks),
-            "active_task_ids": [t.task_id for t in live],
-            "stored_result_bytes": sum(t.result_bytes for t in tasks),
-            "evicted_tasks": self.evicted,
-        }
+def decode_task(raw: str | bytes) -> Task:
+    d = json.loads(raw)
+    items = [BatchItem(**{k: v for k, v in i.items() if k in _ITEM_FIELDS},
+                       result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
+    return Task(**{k: v for k, v in d.items() if k in _TASK_FIELDS}, items=items)
 
 
 def task_not_found(task_id: str) -> NotFound:
     """The 404 for an id with no record, in memory or in the shared store."""
     return NotFound(f"no task {task_id!r} (unknown, or its record was evicted)", code="task_not_found")
+
+
+def batch_zip(task: Task) -> bytes:
+    """A batch's results: one file per completed item, named by index (and the caller's name)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for item in task.items:
+            if item.result is not None:
+                ext = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}.get(item.media_type or "", "bin")
+                stem = f"{item.index:03d}" + (f"-{_safe(item.name)}" if item.name else "")
+                z.writestr(f"{stem}.{ext}", item.result)
+    return buf.getvalue()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64].rsplit(".", 1)[0]

@@ -1,0 +1,141 @@
+"""A task's work in a worker thread, and the progress it reports back to the event loop.
+
+`TaskWork` is what the runner calls for one task: every job through `service.run_job` (a batch
+item by item; a failed item fails alone), or detect-text's work for a job of kind `detect`
+(ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
+moves and the manager publishes it; the thread never touches the record itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any, Callable
+
+from app.engine import pipeline
+from app.engine.masks import Region
+from app.engine.models import InpaintModel
+from app.errors import Cancelled, InvalidInput, ServiceError
+from app.service import Observe, run_detect_job, run_job
+from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
+                               stage_percent)
+
+DetectJob = Callable[[bytes | str, list[Region]], dict[str, Any]]  # detect-text's work (app.api.detect)
+Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
+
+
+class TaskWork:
+    """One task's run in a worker thread; `changed(task, force)` is called on the loop after each step."""
+
+    def __init__(self, task: Task, jobs: list[pipeline.InpaintInput], model: InpaintModel | None,
+                 limits: pipeline.Limits, detector: Any, observe: Observe, loop: asyncio.AbstractEventLoop,
+                 changed: Callable[[Task, bool], None], detect_job: DetectJob | None = None):
+        self.task, self.jobs, self.model, self.limits, self.detector = task, jobs, model, limits, detector
+        self.observe, self.loop, self.changed, self.detect_job = observe, loop, changed, detect_job
+
+    def __call__(self) -> Outcome:
+        if self.task.cancel_event.is_set():
+            raise Cancelled("cancelled before it started")
+        if not self.jobs:
+            raise InvalidInput("the task's input could not be read", code="invalid_task")
+        if self.task.kind == "detect":
+            return self._detect()
+        if self.model is None:
+            raise Cancelled("no model is loaded on this replica")
+        self.loop.call_soon_threadsafe(self._started)
+        batch, n = self.task.kind == "batch", len(self.jobs)  # a batch of one still reports per item
+        outputs: list[pipeline.InpaintOutput | ServiceError] = []
+        region_base = 0
+        for i, job in enumerate(self.jobs):
+            def report(stage: str, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
+                if batch:  # stages repeat per item, overall progress spans the items
+                    overall = (_i + stage_percent(stage, fraction) / 100) / n
+                    self.loop.call_soon_threadsafe(self._advance_batch, stage, overall, fraction,
+                                                   region_base + current, f"item {_i + 1} of {n}: {msg}")
+                else:
+                    self.loop.call_soon_threadsafe(self._advance, stage, fraction, current, total, msg)
+
+            try:
+                out = run_job(job, self.model, self.limits, self.detector, cancel=self.task.cancel_event,
+                              report=report, observe=self.observe)  # stops at its next step once cancelled
+            except Cancelled:
+                raise
+            except ServiceError as e:
+                if not batch:
+                    raise
+                outputs.append(e)
+                self.loop.call_soon_threadsafe(self._item_done, i, None, e)
+                continue
+            outputs.append(out)
+            region_base += out.regions_count
+            if batch:
+                self.loop.call_soon_threadsafe(self._item_done, i, out, None)
+        return outputs
+
+    def _detect(self) -> bytes:
+        if self.detect_job is None:
+            raise InvalidInput("text detection is not available on the workers (TEXT_DETECTION is off, or its model "
+                               "could not load)", code="detection_unavailable")
+        self.loop.call_soon_threadsafe(self._started)
+        detect_job, job = self.detect_job, self.jobs[0]
+        found = run_detect_job(str(getattr(self.detector, "name", "detector")),
+                               lambda: detect_job(job.image, job.regions or []), self.observe)
+        return json.dumps(found).encode()
+
+    # --- on the event loop ---
+    def _started(self) -> None:
+        task = self.task
+        if task.status == PENDING:
+            task.started_at = task.started_at or time.time()
+            task.advance("preparing", 0.0, 0, task.total_regions, "started")
+            self.changed(task, True)
+
+    def _advance(self, stage: str, fraction: float, current: int, total: int, msg: str) -> None:
+        if not self.task.finished:
+            self.task.advance(stage, fraction, current, total, msg)
+            self.changed(self.task, False)
+
+    def _advance_batch(self, stage: str, overall: float, fraction: float, current: int, msg: str) -> None:
+        task = self.task
+        if task.finished:
+            return
+        task.stage, task.stage_progress, task.message = stage, round(fraction * 100, 1), msg
+        task.status = PREPARING if stage == "preparing" and overall == 0 else PROCESSING
+        task.overall_progress = max(task.overall_progress, round(min(99.0, overall * 100), 1))
+        task.current_region = current
+        self.changed(task, False)
+
+    def _item_done(self, index: int, out: pipeline.InpaintOutput | None, err: ServiceError | None) -> None:
+        item = self.task.items[index]
+        if out is not None:
+            item.status, item.result, item.media_type, item.stats = COMPLETED, out.data, out.media_type, out.stats()
+        else:
+            item.status, item.error = ERROR, err.detail if err else "failed"
+        self.task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in self.task.items)
+
+
+def complete(task: Task, outcome: Outcome) -> ServiceError | None:
+    """Put a finished run's results on its record; the error that fails it (a batch whose every
+    item failed), or None when it completed."""
+    if isinstance(outcome, bytes):  # detect-text's answer
+        task.result, task.media_type = outcome, "application/json"
+        task.stats = {"regions_found": len(json.loads(outcome).get("regions", []))}
+        return None
+    if task.kind == "batch":
+        ok = [o for o in outcome if isinstance(o, pipeline.InpaintOutput)]
+        task.media_type = "application/zip"  # built on request from the items' results
+        task.stats = {"items": len(outcome), "items_completed": len(ok), "items_failed": len(outcome) - len(ok),
+                      "regions_processed": sum(o.regions_count for o in ok)}
+        checks = [o.verification for o in ok if o.verification is not None]
+        if checks:  # the batch's verification: every item's regions, the worst residual
+            task.stats["verification"] = {
+                "regions_checked": sum(v["regions_checked"] for v in checks),
+                "regions_repaired": sum(v["regions_repaired"] for v in checks),
+                "residual_max": max(v["residual_max"] for v in checks)}
+        return None if ok else ServiceError("every item of the batch failed", code="batch_failed", status_code=422)
+    out = outcome[0]
+    assert isinstance(out, pipeline.InpaintOutput)  # a single job's failure was raised, not returned
+    task.result, task.media_type, task.stats, task.output = out.data, out.media_type, out.stats(), output_record(out)
+    task.total_regions = task.current_region = out.regions_count
+    return None
