@@ -11,7 +11,7 @@ import uvicorn
 
 from app.main import build_services, create_app
 from app.settings import Settings
-from tests.conftest import SlowModel, services_with_model
+from tests.support import SlowModel, services_with_model
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from PIL import Image
 from app.engine import pipeline
 from app.engine.masks import PixelBox, Region
 from app.engine.models import load_model
-from tests.conftest import lama_path, photo, write_lama_standin
+from tests.support import lama_path, photo, write_lama_standin
 
 
 class CountingModule:

@@ -36,7 +36,7 @@ RECT = (80, 60, 160, 100)  # x0, y0, x1, y1 of the dark block the tests remove
 # --- the service ---------------------------------------------------------------------------
 
 
-from tests.conftest import free_port as _free_port, start_service as _start_service, stop_service as _stop_service  # noqa: E402,E501
+from tests.support import free_port as _free_port, start_service as _start_service, stop_service as _stop_service  # noqa: E402,E501
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageCms
 
 from app.engine import images
-from tests.conftest import photo
+from tests.support import photo
 
 LIMITS = {"max_bytes": 1 << 26, "max_pixels": 1 << 26}
 

@@ -2,23 +2,10 @@
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
 
 from app.engine.verify import MAX_HALO
-from tests.conftest import b64, decode, photo, png_bytes
+from tests.support import b64, decode, photo, png_bytes, render
 
-CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # Debian fonts-noto-cjk
-
-
-def render(img: np.ndarray, lines: list[tuple[str, tuple[int, int], int]], fill=(250, 250, 250)):
-    """Draw text lines onto a copy of img; returns (image, glyph mask)."""
-    pil = Image.fromarray(img.copy())
-    glyphs = Image.new("L", pil.size, 0)
-    for text, xy, size in lines:
-        font = ImageFont.truetype(CJK_FONT, size, index=2)
-        ImageDraw.Draw(pil).text(xy, text, font=font, fill=fill, stroke_width=2, stroke_fill=(0, 0, 0))
-        ImageDraw.Draw(glyphs).text(xy, text, font=font, fill=255, stroke_width=2, stroke_fill=255)
-    return np.asarray(pil), np.asarray(glyphs) > 0
 
 
 @pytest.fixture(scope="module")

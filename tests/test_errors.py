@@ -11,7 +11,7 @@ from PIL import Image
 
 from app.main import build_services
 from app.settings import Settings
-from tests.conftest import SlowModel, b64, png_bytes, running_app, services_with_model, text_image
+from tests.support import SlowModel, b64, png_bytes, running_app, services_with_model, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 IMG = b64(png_bytes(text_image()))

@@ -5,7 +5,7 @@ import io
 import numpy as np
 from PIL import Image, ImageCms
 
-from tests.conftest import b64, running_app, text_image
+from tests.support import b64, running_app, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 

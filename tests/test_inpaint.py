@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from app.engine.verify import MAX_HALO
-from tests.conftest import b64, decode, photo, png_bytes, text_image
+from tests.support import b64, decode, photo, png_bytes, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.engine import images
-from tests.conftest import photo
+from tests.support import photo
 
 LIMITS = {"max_bytes": 1 << 26, "max_pixels": 1 << 26}
 BOX = (slice(100, 134), slice(90, 250))  # rows, cols repainted (not MCU-aligned on purpose)
@@ -117,7 +117,7 @@ def test_inputs_that_cannot_keep_blocks_are_reencoded_and_say_so(case):
 
 
 def test_service_reports_the_share_of_blocks(client):
-    from tests.conftest import b64
+    from tests.support import b64
 
     data = _jpeg(photo(256), quality=90)
     body = {"image": b64(data), "regions": [{"x": 40, "y": 80, "width": 60, "height": 20}],
@@ -153,7 +153,7 @@ def test_one_touched_pixel_reencodes_exactly_its_mcu(dtype):
 def test_data_libjpeg_only_warns_about_is_reencoded_not_an_error(client):
     """A stray marker in the entropy-coded data: decoders warn and go on, reading the coefficients
     fails; the answer is still a JPEG, re-encoded whole, and says why."""
-    from tests.conftest import b64
+    from tests.support import b64
 
     data = bytearray(_jpeg(photo(256), quality=90))
     at = len(data) // 2

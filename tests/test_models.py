@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from app.engine.models import load_model, ModelLoadError
-from tests.conftest import b64, decode, lama_path, png_bytes, running_app, text_image, write_lama_standin
+from tests.support import b64, decode, lama_path, png_bytes, running_app, text_image, write_lama_standin
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import logging
 import pytest
 from starlette.websockets import WebSocketDisconnect
 
-from tests.conftest import b64, png_bytes, running_app, text_image
+from tests.support import b64, png_bytes, running_app, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 IMG = b64(png_bytes(text_image()))

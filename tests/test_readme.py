@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO, start_service, stop_service, text_image
+from tests.support import REPO, start_service, stop_service, text_image
 
 README = (REPO / "README.md").read_text()
 
@@ -102,7 +102,7 @@ def test_callback_receiver_example_checks_signatures_and_drops_repeats(tmp_path)
     import httpx
 
     from app.tasks.callbacks import sign
-    from tests.conftest import free_port
+    from tests.support import free_port
 
     port = free_port()
     code = next(b for b in blocks("python") if "verify_signature" in b)

@@ -22,8 +22,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.conftest import REPO, b64, free_port, png_bytes
-from tests.redis_server import persistent_redis, redis_server  # noqa: F401  (fixtures)
+from tests.support import REPO, b64, free_port, png_bytes
 
 CLAIM_IDLE = "1.5"  # seconds before a dead replica's task is taken over (short, for the tests)
 
@@ -167,7 +166,7 @@ class CallbackSink:
         self.server.shutdown()
 
 
-def test_the_redis_server_has_the_primitives_the_queue_uses(redis_server):  # noqa: F811
+def test_the_redis_server_has_the_primitives_the_queue_uses(redis_server):
     r = redis.Redis.from_url(redis_server.url)
     info = r.info("server")
     assert tuple(int(x) for x in info["redis_version"].split(".")[:2]) >= (6, 2)  # XAUTOCLAIM
@@ -178,7 +177,7 @@ def test_the_redis_server_has_the_primitives_the_queue_uses(redis_server):  # no
     assert claimed[0][1] == {b"task_id": b"a"}
 
 
-def test_a_task_is_followed_cancelled_and_fetched_through_any_replica(redis_server, replicas):  # noqa: F811
+def test_a_task_is_followed_cancelled_and_fetched_through_any_replica(redis_server, replicas):
     a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.1")
     # a general-channel subscription on b, and a task channel on a, both before the task exists
     with connect(f"ws://127.0.0.1:{b.port}/api/v1/ws/progress") as general, \
@@ -235,7 +234,7 @@ def submit_conflict(replica: Replica, task_id: str) -> bool:
     return r.status_code == 409 and r.json()["error"] == "task_id_conflict"
 
 
-def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_server, replicas):  # noqa: F811
+def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_server, replicas):
     sink = CallbackSink()
     try:
         a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.6")
@@ -261,7 +260,7 @@ def test_a_killed_replicas_task_completes_elsewhere_with_one_callback(redis_serv
         sink.close()
 
 
-def test_a_replica_stopping_gracefully_hands_its_task_back(redis_server, replicas):  # noqa: F811
+def test_a_replica_stopping_gracefully_hands_its_task_back(redis_server, replicas):
     # a long claim idle time: the task can only move on this fast if it is handed back
     a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.8", QUEUE_CLAIM_IDLE="60", SHUTDOWN_GRACE="0.2")
     submit(a, "graceful-1")
@@ -273,7 +272,7 @@ def test_a_replica_stopping_gracefully_hands_its_task_back(redis_server, replica
     assert survivor.get("/api/v1/tasks").json()["completed_tasks"] == 1
 
 
-def test_redis_down_then_back(persistent_redis, replicas):  # noqa: F811
+def test_redis_down_then_back(persistent_redis, replicas):
     (a,) = replicas(persistent_redis.url, 1, TEST_MODEL_DELAY="0.5")
     submit(a, "outage-1")
     wait_status(a, "outage-1", want=("processing",))
@@ -309,7 +308,7 @@ def test_redis_down_then_back(persistent_redis, replicas):  # noqa: F811
         time.sleep(0.1)
 
 
-def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):  # noqa: F811
+def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
     import asyncio
 
     from app.engine.masks import Region
@@ -342,7 +341,7 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
     asyncio.run(run())
 
 
-def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
+def test_api_and_worker_roles(redis_server, replicas):
     (api,) = replicas(redis_server.url, 1, ROLE="api")
     (worker,) = replicas(redis_server.url, 1, ROLE="worker", TEST_DETECTOR="1")
     health = api.get("/api/v1/health").json()
@@ -355,7 +354,7 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     assert r.status_code == 200 and r.headers["content-type"] == "image/png", r.text
     assert r.headers["X-Regions-Count"] == "4"
     assert "X-Regions-Checked" in r.headers  # the worker's verification reaches the answer
-    from tests.conftest import decode
+    from tests.support import decode
     assert np.abs(decode(r.content)[100:130, 60:180].astype(int) - 200).mean() < 5  # the model's fill
     stats = api.post("/api/v1/inpaint-regions-json", json={"image": WIDE, "regions": REGIONS}).json()
     assert stats["success"] and stats["processing_stats"]["regions_processed"] == 4
@@ -365,8 +364,8 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
     assert wait_status(api, "role-1")["status"] == "completed"
 
     # detect-text too: the detector lives on the worker
-    from tests.test_detect_api import render
-    from tests.conftest import photo
+    from tests.support import render
+    from tests.support import photo
     img, _ = render(photo(512, "chelsea"), [("SALE 50% OFF", (40, 60), 44)])
     found = api.post("/api/v1/detect-text", json={"image": b64(png_bytes(img))})
     assert found.status_code == 200, found.text
@@ -378,8 +377,8 @@ def test_api_and_worker_roles(redis_server, replicas):  # noqa: F811
         api.get("/metrics").text
 
 
-def test_an_api_replicas_sync_request_times_out_as_an_in_process_one(redis_server, replicas):  # noqa: F811
-    from tests.conftest import SlowModel, running_app, services_with_model
+def test_an_api_replicas_sync_request_times_out_as_an_in_process_one(redis_server, replicas):
+    from tests.support import SlowModel, running_app, services_with_model
 
     (api,) = replicas(redis_server.url, 1, ROLE="api", REQUEST_TIMEOUT="0.5")
     (worker,) = replicas(redis_server.url, 1, ROLE="worker", TEST_MODEL_DELAY="1.0")  # 4 calls: 4 s of work
@@ -406,61 +405,6 @@ def test_an_api_replicas_sync_request_times_out_as_an_in_process_one(redis_serve
         api.get("/metrics").text
 
 
-def test_remote_work_is_waited_for_like_local_work():
-    """Execution's one wait, for a job on a worker (app.service.Remote): REQUEST_TIMEOUT -> 504 and
-    the remote wait cancelled (which cancels the queued task); a failure that is not a ServiceError
-    -> 500 `inference_failed` without internals; the caller going away cancels it too."""
-    import asyncio
-
-    from app.errors import InferenceFailed, Timeout
-    from app.metrics import Metrics
-    from app.service import Execution
-
-    class FakeWorkers:
-        def __init__(self, behaviour):
-            self.behaviour, self.cancelled = behaviour, asyncio.Event()
-
-        async def run_remote(self, job):
-            try:
-                return await self.behaviour()
-            except asyncio.CancelledError:
-                self.cancelled.set()
-                raise
-
-        async def run_remote_detect(self, image, regions):
-            return await self.run_remote(None)
-
-    async def forever():
-        await asyncio.Event().wait()
-
-    async def broken():
-        raise KeyError("internal detail")
-
-    async def run():
-        slow = FakeWorkers(forever)
-        ex = Execution(runner=None, models=None, limits=None, metrics=Metrics(), request_timeout=0.2, remote=slow)
-        with pytest.raises(Timeout, match=r"processing took longer than REQUEST_TIMEOUT \(0.2 s\)") as e:
-            await ex.inpaint(None)
-        assert (e.value.status_code, e.value.code) == (504, "timeout")
-        await asyncio.wait_for(slow.cancelled.wait(), 2)  # the remote wait was stopped
-        with pytest.raises(Timeout, match="text detection took longer"):
-            await ex.detect_remote(b"", [])
-
-        ex.remote = FakeWorkers(broken)
-        with pytest.raises(InferenceFailed) as e:
-            await ex.inpaint(None)
-        assert e.value.status_code == 500 and "internal detail" not in e.value.detail
-
-        gone = FakeWorkers(forever)
-        ex.remote, ex.request_timeout = gone, 30
-        request = asyncio.ensure_future(ex.inpaint(None))
-        await asyncio.sleep(0.05)
-        request.cancel()  # the client went away
-        await asyncio.wait_for(gone.cancelled.wait(), 2)
-
-    asyncio.run(run())
-
-
 def test_roles_other_than_all_need_the_shared_store():
     from pydantic import ValidationError
 
@@ -472,7 +416,7 @@ def test_roles_other_than_all_need_the_shared_store():
     assert Settings().task_backend == "memory" and Settings().role == "all"  # the defaults: no Redis
 
 
-def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(redis_server, replicas):  # noqa: F811
+def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(redis_server, replicas):
     a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.4", MAX_QUEUE_SIZE="2")
     submit(a, "bound-1")
     submit(a, "bound-2")  # both through one replica: one slot each, so each replica runs one
@@ -487,66 +431,3 @@ def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(r
         assert wait_status(b, tid)["status"] == "completed"
     submit(b, "bound-3")  # room again
     assert wait_status(a, "bound-3")["status"] == "completed"
-
-
-def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
-    """The admitting replica's `pending` and the running replica's progress can cross on the way."""
-    import asyncio
-
-    from app.tasks.bus import RelayBus
-    from app.tasks.progress import Subscriber
-
-    async def run() -> list[tuple]:
-        hub = RelayBus(None, "here")  # type: ignore[arg-type]  (nothing is written: no loop started)
-        sub = Subscriber("c")
-        hub.subscribe("t", sub)
-
-        def progress(status, p, created=100.0):
-            return {"type": "progress_update", "status": status, "overall_progress": p, "created": created}
-
-        hub.deliver("t", progress("preparing", 0.0))   # from the replica running it
-        hub.deliver("t", progress("processing", 40.0))
-        hub.deliver("t", progress("pending", 0.0))     # the admitting replica's, late
-        hub.deliver("t", progress("processing", 30.0))  # an older step, late
-        hub.deliver("t", progress("completed", 100.0))
-        hub.deliver("t", {"type": "task_completed"})
-        hub.deliver("t", {"type": "task_completed"})    # twice: once only
-        hub.deliver("t", progress("processing", 60.0))  # after the end
-        hub.publish("t", progress("pending", 0.0, created=200.0))  # the id reused by a new task
-        out = []
-        while not sub.outbox.empty():
-            m = sub.outbox.get_nowait()
-            out.append((m["type"], m.get("status"), m.get("overall_progress")))
-        relayed = [json.loads(e)["m"]["type"] for e in hub._events]
-        assert relayed == ["progress_update"]  # what this replica publishes goes to the others too
-        return out
-
-    assert asyncio.run(run()) == [
-        ("progress_update", "preparing", 0.0), ("progress_update", "processing", 40.0),
-        ("progress_update", "completed", 100.0), ("task_completed", None, None),
-        ("progress_update", "pending", 0.0)]
-
-
-def test_a_workers_error_is_answered_as_where_it_ran():
-    """A worker's error is kept with the task with its code, detail and HTTP status (the exception
-    stays there); the API replica answers it the same, a 503 with its Retry-After."""
-    from app.errors import Busy, InvalidImage, ServiceError, TooLarge
-    from app.tasks.records import ERROR, Task
-
-    def answered(error: ServiceError):
-        task = Task(task_id="sync-1")
-        task.mark_end(ERROR, error)
-        e = task.error_raised()
-        return e.status_code, e.code, e.detail, e.headers.get("Retry-After")
-
-    assert answered(InvalidImage("why")) == (400, "invalid_image", "why", None)
-    assert answered(TooLarge("why", code="image_too_large")) == (413, "image_too_large", "why", None)
-    assert answered(ServiceError("why", code="invalid_region", status_code=422)) == (422, "invalid_region", "why", None)
-    assert answered(ServiceError("why", code="inference_failed", status_code=500)) == (500, "inference_failed", "why",
-                                                                                      None)
-    for busy in ("model_loading", "queue_full"):
-        status, code, _, retry = answered(Busy("why", code=busy))
-        assert (status, code) == (503, busy) and int(retry) > 0
-    task = Task(task_id="t")
-    task.mark_end(ERROR, Busy("loading", code="model_loading"))
-    assert isinstance(task.error_raised(), Busy)

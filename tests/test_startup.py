@@ -8,7 +8,7 @@ import sys
 import httpx
 import pytest
 
-from tests.conftest import REPO, b64, png_bytes, start_service, stop_service, text_image
+from tests.support import REPO, b64, png_bytes, start_service, stop_service, text_image
 
 ENTRY_POINTS = {
     "python -m app serve": None,

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app.engine.verify import MAX_HALO
-from tests.conftest import b64, decode, png_bytes, running_app, text_image
+from tests.support import b64, decode, png_bytes, running_app, text_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import hard_cases as hc  # noqa: E402  (the hard-case scenes of bench/hard_cases.py)
@@ -130,7 +130,7 @@ def test_uploaded_mask_is_verified_too(client):
 
 
 def test_tasks_and_callbacks_report_verification():
-    from tests.test_tasks import Receiver, wait_status
+    from tests.support import Receiver, wait_status
 
     rec = Receiver()
     data, _, _, lines = scene("outline")

@@ -183,7 +183,7 @@ if ARGV[12] ~= '' then  -- the callback, in the outbox with the end: leased to t
   redis.call('HSET', KEYS[7], ARGV[1], ARGV[12]); redis.call('ZADD', KEYS[8], ARGV[13], ARGV[1])
 end
 redis.call('HDEL', KEYS[1], 'input', 'cancel')
-redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('SREM', KEYS[2], ARGV[1])
 local function size(id)
   local f = redis.call('HGET', KEYS[4], id)
@@ -199,7 +199,7 @@ local function drop(id)
   redis.call('HDEL', KEYS[4], id); redis.call('ZREM', KEYS[5], id)
   redis.call('DEL', ARGV[10] .. 'task:' .. id)
 end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]))) do drop(id) end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]) / 1000)) do drop(id) end
 while tonumber(redis.call('GET', KEYS[6]) or '0') > tonumber(ARGV[6]) do
   local o = redis.call('ZRANGE', KEYS[5], 0, 0)
   if #o == 0 then break end
@@ -452,7 +452,7 @@ class RedisStore:
         nbytes = sum(len(b) for b in blobs.values())
         lease = time.time() + self.lease
         args: list[Any] = [task.task_id, task.status, encode_task(task), task.completed_at or time.time(),
-                           max(1, math.ceil(self.retention)), self.max_result_bytes, self.max_records,
+                           max(1, math.ceil(self.retention * 1000)), self.max_result_bytes, self.max_records,
                            entry or "", GROUP, PREFIX, nbytes, callback.encode() if callback else "", lease]
         for k, v in blobs.items():
             args += [k, v]
