@@ -7,6 +7,7 @@ need=()
 [ -n "$(fc-list 2>/dev/null | grep -i 'Noto Sans CJK' | head -1)" ] || need+=(fonts-noto-cjk fontconfig)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the playground's browser test
 [ -x /usr/bin/redis-server ] || need+=(redis-server)  # tests/test_replicas.py (TASK_BACKEND=redis)
+[ -x /usr/bin/redis-sentinel ] || need+=(redis-sentinel)  # the Sentinel failover test
 [ ${#need[@]} -eq 0 ] && exit 0
 SUDO=; [ "$(id -u)" = 0 ] || SUDO=sudo
 echo "[system-packages] installing ${need[*]}" >&2

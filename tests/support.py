@@ -17,7 +17,7 @@ import subprocess
 import threading
 import time
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, HTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -204,13 +204,32 @@ def render(img: np.ndarray, lines: list[tuple[str, tuple[int, int], int]], fill=
     return np.asarray(pil), np.asarray(glyphs) > 0
 
 
+def wait_for_pong(port: int, what: str, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not start on port {port}")
+
+
 class RedisServer:
-    def __init__(self, workdir: Path, persistent: bool = False):
+    """A real redis-server (Debian's package): its own process on a free loopback port, no
+    persistence unless asked for. It can be stopped and started again on the same port, as an
+    outage looks to the service; `extra` arguments make it, say, a replica of another."""
+
+    def __init__(self, workdir: Path, persistent: bool = False, extra: list[str] | None = None):
         exe = shutil.which("redis-server")
         if exe is None:
             pytest.fail("redis-server is not installed: run `bash scripts/system-packages.sh` (Debian's redis-server)")
-        self.exe, self.workdir, self.persistent = exe, workdir, persistent
         self.port = free_port()
+        self.workdir = workdir / f"redis-{self.port}"
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.exe, self.persistent, self.extra = exe, persistent, extra or []
         self.proc: subprocess.Popen | None = None
 
     @property
@@ -222,17 +241,16 @@ class RedisServer:
                 "--save", "", "--protected-mode", "no", "--loglevel", "warning", "--daemonize", "no"]
         # persistent: an append-only file, so a restart keeps the tasks (as a production Redis would)
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
-        self.proc = subprocess.Popen(args, stdout=open(self.workdir / "redis.log", "ab"), stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server did not start on port {self.port}")
+        self.proc = subprocess.Popen(args + self.extra, stdout=open(self.workdir / "redis.log", "ab"),
+                                     stderr=subprocess.STDOUT)
+        wait_for_pong(self.port, "redis-server")
+
+    def kill(self) -> None:
+        """SIGKILL: the machine under it is gone."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+        self.proc = None
 
     def stop(self) -> None:
         """SIGTERM (Redis writes its append-only file and exits)."""
@@ -246,12 +264,73 @@ class RedisServer:
         self.proc = None
 
 
-class Receiver:
-    """A local HTTP server that records callbacks; fails the first `fail` attempts with 500."""
+class Sentinels:
+    """A master, its replica and three redis-sentinel processes watching them (quorum 2), each on
+    a free loopback port: a failover as production runs one, in about two seconds."""
 
-    def __init__(self, fail=0):
-        self.calls, self.fail = [], fail
+    def __init__(self, workdir: Path, service: str = "mymaster"):
+        exe = shutil.which("redis-sentinel")
+        if exe is None:
+            pytest.fail("redis-sentinel is not installed: run `bash scripts/system-packages.sh`")
+        self.service = service
+        import redis
+
+        self.master = RedisServer(workdir, extra=["--repl-diskless-sync-delay", "0"])
+        self.master.start()
+        self.replica = RedisServer(workdir, extra=["--replicaof", "127.0.0.1", str(self.master.port)])
+        self.replica.start()
+        deadline = time.monotonic() + 20
+        while redis.Redis(port=self.replica.port).info("replication").get("master_link_status") != "up":
+            assert time.monotonic() < deadline, "the replica did not sync"
+            time.sleep(0.05)
+        self.ports = [free_port() for _ in range(3)]
+        self.procs: list[subprocess.Popen] = []
+        for port in self.ports:
+            conf = workdir / f"sentinel-{port}.conf"
+            conf.write_text(f"port {port}\nbind 127.0.0.1\nprotected-mode no\ndir {workdir}\n"
+                            f"sentinel monitor {service} 127.0.0.1 {self.master.port} 2\n"
+                            f"sentinel down-after-milliseconds {service} 1000\n"
+                            f"sentinel failover-timeout {service} 5000\n"
+                            f"sentinel parallel-syncs {service} 1\n")
+            self.procs.append(subprocess.Popen([exe, str(conf)], stdout=open(workdir / f"sentinel-{port}.log", "ab"),
+                                               stderr=subprocess.STDOUT))
+            wait_for_pong(port, "redis-sentinel")
+
+    @property
+    def addresses(self) -> str:
+        return ",".join(f"127.0.0.1:{p}" for p in self.ports)
+
+    def replicated(self) -> None:
+        """Wait until the replica has everything the master has (replication is asynchronous:
+        what the replica has not got, a failover loses)."""
+        import redis
+
+        assert redis.Redis(port=self.master.port).wait(1, 5000) == 1
+
+    def master_port(self) -> int:
+        import redis
+
+        host, port = redis.Redis(port=self.ports[0]).sentinel_get_master_addr_by_name(self.service)
+        return int(port)
+
+    def stop(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait(5)
+        self.master.kill()
+        self.replica.kill()
+
+
+class Receiver:
+    """A local HTTP server that records callbacks; fails the first `fail` attempts with 500, and
+    holds the first `hold` ones unanswered until `release` is set (a receiver, or a network, that
+    hangs while the sender dies). `answered` keeps (time, delivery id) of each 2xx it sent."""
+
+    def __init__(self, fail=0, hold=0):
+        self.calls, self.fail, self.hold = [], fail, hold
         self.received = []  # (headers, raw body) of every attempt
+        self.answered: list[tuple[float, str]] = []
+        self.release = threading.Event()
         rec = self
 
         class H(BaseHTTPRequestHandler):
@@ -260,16 +339,26 @@ class Receiver:
                 rec.received.append((dict(self.headers), raw))
                 body = json.loads(raw)
                 rec.calls.append(body)
+                if len(rec.calls) <= rec.hold:
+                    rec.release.wait(60)
+                    return
                 code = 500 if len(rec.calls) <= rec.fail else 200
                 self.send_response(code)
                 self.end_headers()
+                if code == 200:
+                    rec.answered.append((time.monotonic(), self.headers["X-IOPaint-Delivery"]))
 
             def log_message(self, *a):
                 pass
 
-        self.server = HTTPServer(("127.0.0.1", 0), H)
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.release.set()
+        self.server.shutdown()
 
     def wait(self, n, timeout=15):
         deadline = time.time() + timeout

@@ -4,6 +4,7 @@ call), one redis-server started by the test."""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import os
@@ -22,7 +23,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.support import REPO, b64, free_port, png_bytes
+from tests.support import REPO, Receiver, Sentinels, b64, free_port, png_bytes
 
 CLAIM_IDLE = "1.5"  # seconds before a dead replica's task is taken over (short, for the tests)
 
@@ -35,6 +36,17 @@ def wide_image() -> str:
 
 
 WIDE = wide_image()
+
+
+def wide_jpeg() -> str:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.open(io.BytesIO(base64.b64decode(WIDE))).save(buf, "JPEG", quality=90)
+    return b64(buf.getvalue())
+
+
+WIDE_JPEG = wide_jpeg()
 REGIONS = [{"x": x - 5, "y": 95, "width": 130, "height": 40} for x in (60, 460, 860, 1260)]  # 4 model calls
 
 
@@ -117,7 +129,7 @@ def wait_status(replica: Replica, task_id: str, want=("completed", "error", "can
         if body.get("status") in want:
             return body
         time.sleep(0.05)
-    raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout} s")
+    raise AssertionError(f"task {task_id} still {body.get('status')} after {timeout} s: {body}")
 
 
 def wait_running_elsewhere(a: Replica, b: Replica, task_id: str) -> tuple[Replica, Replica]:
@@ -356,6 +368,20 @@ def test_api_and_worker_roles(redis_server, replicas):
     assert "X-Regions-Checked" in r.headers  # the worker's verification reaches the answer
     from tests.support import decode
     assert np.abs(decode(r.content)[100:130, 60:180].astype(int) - 200).mean() < 5  # the model's fill
+
+    # a JPEG answered as JPEG keeps its untouched blocks, and says so, as it does where it ran
+    jpeg = {"image": WIDE_JPEG, "regions": REGIONS, "output_format": "original"}
+    r = api.post("/api/v1/inpaint-regions", json=jpeg)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg", r.text
+    from tests.support import SlowModel, running_app, services_with_model
+    with running_app(services=services_with_model(SlowModel(delay=0.0))) as c:
+        local = c.post("/api/v1/inpaint-regions", json=jpeg)
+        local_stats = c.post("/api/v1/inpaint-regions-json", json=jpeg).json()["processing_stats"]
+    assert r.headers["X-Jpeg-Blocks-Reencoded"] == local.headers["X-Jpeg-Blocks-Reencoded"]
+    assert float(r.headers["X-Jpeg-Blocks-Reencoded"]) < 1  # untouched blocks were kept
+    stats = api.post("/api/v1/inpaint-regions-json", json=jpeg).json()["processing_stats"]
+    assert stats["jpeg_blocks"] == local_stats["jpeg_blocks"] and stats["jpeg_blocks"]["kept_untouched_blocks"]
+    assert stats["jpeg_blocks_reencoded"] == local_stats["jpeg_blocks_reencoded"]
     stats = api.post("/api/v1/inpaint-regions-json", json={"image": WIDE, "regions": REGIONS}).json()
     assert stats["success"] and stats["processing_stats"]["regions_processed"] == 4
     bad = api.post("/api/v1/inpaint-regions", json={"image": b64(b"not an image"), "regions": REGIONS})
@@ -431,3 +457,113 @@ def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(r
         assert wait_status(b, tid)["status"] == "completed"
     submit(b, "bound-3")  # room again
     assert wait_status(a, "bound-3")["status"] == "completed"
+
+
+def submit_retrying(replica: Replica, task_id: str, timeout: float = 20, **extra) -> float:
+    """Submit until accepted (503 while the store comes back); the time it was accepted."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = replica.post("/api/v1/inpaint-regions-async", json={"image": WIDE, "regions": REGIONS,
+                                                                "task_id": task_id, **extra})
+        if r.status_code == 200:
+            return time.monotonic()
+        assert r.status_code == 503 and time.monotonic() < deadline, r.text
+        time.sleep(0.1)
+
+
+def no_tracebacks(*rs: Replica) -> None:
+    for r in rs:
+        log = r.log_path.read_text()
+        assert "Traceback" not in log, log[-3000:]
+
+
+def test_redis_restarted_empty_comes_back_and_new_tasks_run(redis_server, replicas):
+    """No persistence, or a failover to a replica that had not caught up: the group and stream
+    are recreated on the first NOGROUP, new tasks run, and the ids Redis forgot are 404 everywhere."""
+    a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.3")
+    submit(a, "old-1")
+    assert wait_status(b, "old-1")["status"] == "completed"
+    submit(a, "old-2")
+    runner, _ = wait_running_elsewhere(a, b, "old-2")
+    redis_server.stop()
+    redis_server.start()  # the same address, nothing kept
+    back = time.monotonic()
+    accepted = [submit_retrying(b, "new-1"), submit_retrying(a, "new-2")]
+    for tid in ("new-1", "new-2"):
+        assert wait_status(a, tid, timeout=20)["status"] == "completed"
+    resumed = time.monotonic() - back
+    assert resumed < 15, resumed  # bench/replicas.py measures it (the target: 5 s)
+    assert accepted[0] - back < 5  # accepted at once: the clients reconnect on the first call
+    deadline = time.monotonic() + 20  # the task Redis forgot: dropped where it ran, no crash
+    while runner.running():
+        assert time.monotonic() < deadline, runner.running()
+        time.sleep(0.1)
+    for r in (a, b):
+        for tid in ("old-1", "old-2"):
+            st = r.get(f"/api/v1/task-status/{tid}")
+            assert st.status_code == 404 and st.json()["error"] == "task_not_found", (r.name, tid, st.text)
+        assert r.get("/api/v1/health").json()["task_backend"]["state"] == "up"
+    submit(runner, "after-drop")  # the loops that met the vanished task still run
+    assert wait_status(runner, "after-drop")["status"] == "completed"
+    no_tracebacks(a, b)
+
+
+def test_a_sentinel_failover_needs_no_restart_and_loses_nothing(tmp_path, replicas):
+    sentinels = Sentinels(tmp_path / "sentinel")
+    try:
+        a, b = replicas("redis://localhost/0", 2, REDIS_SENTINELS=sentinels.addresses,
+                        REDIS_SENTINEL_SERVICE=sentinels.service, TEST_MODEL_DELAY="0.4")
+        submit(a, "fo-1")
+        assert wait_status(b, "fo-1")["status"] == "completed"
+        submit(a, "fo-2")
+        wait_running_elsewhere(a, b, "fo-2")
+        old = sentinels.master_port()
+        sentinels.replicated()
+        sentinels.master.kill()
+        killed = time.monotonic()
+        deadline = time.monotonic() + 30
+        while sentinels.master_port() == old:
+            assert time.monotonic() < deadline, "no failover"
+            time.sleep(0.2)
+        submit_retrying(b, "fo-3", timeout=30)
+        for tid in ("fo-1", "fo-2", "fo-3"):  # the running task went on, its end written to the new master
+            assert wait_status(a, tid, timeout=30)["status"] == "completed", tid
+        assert time.monotonic() - killed < 30
+        for r in (a, b):
+            assert r.get("/api/v1/health").json()["task_backend"]["state"] == "up"
+            assert r.get("/api/v1/task-result/fo-2").status_code == 200
+        counts = a.get("/api/v1/tasks").json()
+        assert counts["completed_tasks"] == 3 and counts["active_tasks"] == 0
+        no_tracebacks(a, b)
+    finally:
+        sentinels.stop()
+
+
+def test_a_replica_killed_between_finishing_and_delivering_its_callback(redis_server, replicas):
+    """The end and the callback are written together; the killed replica's callback is delivered by
+    the other one after its lease (QUEUE_CLAIM_IDLE), under the same delivery id and body."""
+    receiver = Receiver(hold=1)  # the first attempt hangs: its sender dies meanwhile
+    try:
+        a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.2")
+        submit(a, "cb-1", callback_url=receiver.url)
+        runner, survivor = wait_running_elsewhere(a, b, "cb-1")
+        deadline = time.monotonic() + 20
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no callback attempt"
+            time.sleep(0.02)
+        assert survivor.get("/api/v1/task-status/cb-1").json()["status"] == "completed"
+        runner.stop(signal.SIGKILL)  # finished, its callback not yet delivered
+        killed = time.monotonic()
+        deadline = time.monotonic() + 15
+        while not receiver.answered:
+            assert time.monotonic() < deadline, "the callback was lost"
+            time.sleep(0.02)
+        delay = receiver.answered[0][0] - killed
+        assert delay < float(CLAIM_IDLE) + 3, delay  # its lease, then the next look at the outbox
+        time.sleep(1.5)  # room for a duplicate, were there one
+        assert len(receiver.answered) == 1
+        assert len({h["X-IOPaint-Delivery"] for h, _ in receiver.received}) == 1  # one id on every attempt
+        assert len({raw for _, raw in receiver.received}) == 1  # the very same body
+        assert json.loads(receiver.received[0][1])["status"] == "completed"
+    finally:
+        receiver.close()
