@@ -7,8 +7,14 @@
    the WebSocket, memory vs Redis (target: <= 20 ms more).
 3. Recovery: two Redis replicas; the one running a long batch task is killed (SIGKILL); time
    until the other runs it again (target <= 30 s; QUEUE_CLAIM_IDLE, default 10 s) and completes it.
+4. Redis comes back (target: work resumes within 5 s of Redis answering again): two replicas,
+   Redis restarted with its data (append-only file) and without it, and a failover through three
+   Sentinels (the master SIGKILLed); from Redis answering again to a new task completed, and for
+   the restart with data the task accepted before it. Then a replica SIGKILLed after ending a task
+   and before its callback is delivered: time until the other replica delivers it (target:
+   QUEUE_CLAIM_IDLE + the retry delay), and how many delivery ids the receiver saw (target: 1).
 
-    .venv/bin/python bench/replicas.py [--tasks 40] [--concurrency 8] [--claim-idle 10]
+    .venv/bin/python bench/replicas.py [--tasks 40] [--concurrency 8] [--claim-idle 10] [--parts ...]
 
 Starts its own redis-server (Debian's) and `python -m app serve` processes on free loopback ports.
 """
@@ -163,6 +169,135 @@ def recovery(redis_url: str, claim_idle: float) -> tuple[float, float]:
             s.stop()
 
 
+def _until(what: str, check, timeout: float = 60.0, period: float = 0.02):
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            got = check()
+        except (httpx.HTTPError, ValueError, KeyError):
+            got = None
+        if got:
+            return got
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"{what}: not within {timeout:g} s")
+        time.sleep(period)
+
+
+def _completed(base: str, tid: str) -> bool:
+    r = httpx.get(f"{base}/api/v1/task-status/{tid}", timeout=5)
+    if r.status_code == 200 and r.json()["status"] in ("error", "cancelled"):
+        raise RuntimeError(r.json())
+    return r.status_code == 200 and r.json()["status"] == "completed"
+
+
+def _submit(base: str, body: dict, **extra) -> str:
+    """Submit until accepted (503 while the store comes back); the task id."""
+    tid = uuid.uuid4().hex
+    _until("submit", lambda: httpx.post(f"{base}/api/v1/inpaint-regions-async", json={**body, "task_id": tid, **extra},
+                                        timeout=10).status_code == 200, timeout=60, period=0.05)
+    return tid
+
+
+def _pong(port: int) -> bool:
+    import redis as redis_py
+
+    try:
+        return bool(redis_py.Redis(port=port, socket_timeout=0.2).ping())
+    except redis_py.RedisError:
+        return False
+
+
+def resilience(claim_idle: float, body: dict) -> list[list]:
+    """Section 4: Redis restarted (with and without its data), a Sentinel failover, a crash before
+    a callback is delivered."""
+    from tests.support import Receiver, RedisServer, Sentinels
+
+    rows: list[list] = []
+    work = Path(tempfile.mkdtemp(prefix="bench-resilience-"))
+    replica_env = {"TASK_BACKEND": "redis", "QUEUE_CLAIM_IDLE": str(claim_idle), "REDIS_TIMEOUT": "1"}
+    for persistent in (True, False):
+        server = RedisServer(work, persistent=persistent)
+        server.start()
+        group = start_all([(f"restart-{i}", {**replica_env, "REDIS_URL": server.url, "REPLICA_NAME": f"rs-{i}"})
+                           for i in (1, 2)])
+        try:
+            before = _submit(group[0].url, body)
+            _until("before", lambda: _completed(group[1].url, before))
+            pending = _submit(group[0].url, body) if persistent else None
+            server.stop()
+            server.start()
+            answered = time.perf_counter()
+            tid = _submit(group[1].url, body)
+            _until("new task", lambda: _completed(group[0].url, tid))
+            resumed = time.perf_counter() - answered
+            if pending is not None:
+                _until("task accepted before", lambda: _completed(group[1].url, pending))
+            old = httpx.get(f"{group[0].url}/api/v1/task-status/{before}", timeout=5).status_code
+            rows.append([f"Redis restarted {'with its data (AOF)' if persistent else 'empty'}", round(resumed, 2),
+                         "Redis answering -> a new task completed; the old task's status: "
+                         f"{old}" + ("; the task accepted before the restart: completed" if pending else ""),
+                         "<= 5 s"])
+        finally:
+            for s in group:
+                s.stop()
+            server.stop()
+    sentinels = Sentinels(work / "sentinel")
+    group = start_all([(f"failover-{i}", {**replica_env, "REDIS_URL": "redis://localhost/0",
+                                          "REDIS_SENTINELS": sentinels.addresses, "REPLICA_NAME": f"fo-{i}"})
+                       for i in (1, 2)])
+    try:
+        tid = _submit(group[0].url, body)
+        _until("before", lambda: _completed(group[1].url, tid))
+        sentinels.replicated()
+        old = sentinels.master_port()
+        killed = time.perf_counter()
+        sentinels.master.kill()
+        _until("failover", lambda: sentinels.master_port() != old, timeout=60, period=0.05)
+        promoted = time.perf_counter()
+        tid = _submit(group[1].url, body)
+        _until("new task", lambda: _completed(group[0].url, tid))
+        rows.append(["Sentinel failover (master SIGKILLed)", round(time.perf_counter() - promoted, 2),
+                     f"new master elected -> a new task completed (elected {promoted - killed:.2f} s after the "
+                     "kill: Sentinel's down-after 1 s + election)", "<= 5 s"])
+    finally:
+        for s in group:
+            s.stop()
+        sentinels.stop()
+    server = RedisServer(work)
+    server.start()
+    receiver = Receiver(hold=1)
+    group = start_all([(f"callback-{i}", {**replica_env, "REDIS_URL": server.url, "REPLICA_NAME": f"cb-{i}"})
+                       for i in (1, 2)])
+    try:
+        big = np.ascontiguousarray(np.tile(load_photo("astronaut"), (2, 2, 1)))
+        item = regions_body(big, 4)
+        tid = uuid.uuid4().hex
+        httpx.post(f"{group[0].url}/api/v1/inpaint-batch-async", json={"items": [item] * 4, "task_id": tid,
+                                                                      "callback_url": receiver.url},
+                   timeout=60).raise_for_status()
+        runner = _until("running", lambda: next((s for s in group if tid in health(s.url)["task_backend"]
+                                                 ["running_here"]), None))
+        _until("first attempt", lambda: receiver.received, timeout=120)
+        killed = time.perf_counter()
+        os.killpg(runner.proc.pid, signal.SIGKILL)
+        runner.proc.wait(10)
+        _until("delivered", lambda: receiver.answered, timeout=60)
+        delay = receiver.answered[0][0] - killed
+        time.sleep(2)  # room for a duplicate, were there one
+        ids = {h["X-IOPaint-Delivery"] for h, _ in receiver.received}
+        rows.append(["callback after a crash (finished, not yet delivered)", round(delay, 2),
+                     f"SIGKILL -> callback delivered by the other replica; {len(receiver.received)} attempts, "
+                     f"{len(ids)} delivery id(s), {len(receiver.answered)} answered",
+                     f"<= {claim_idle:g} + retry delay"])
+    finally:
+        for s in group:
+            s.stop()
+        receiver.close()
+        server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=40)
@@ -170,9 +305,21 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--latency-runs", type=int, default=40)
     ap.add_argument("--claim-idle", type=float, default=10.0)
+    ap.add_argument("--parts", default="throughput,resilience",
+                    help="throughput (sections 1-3), resilience (section 4), or both")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
     load = ForeignLoad()
+    if "throughput" in args.parts:
+        throughput_parts(args, load)
+    if "resilience" in args.parts:
+        body = regions_body(load_photo("astronaut")[::2, ::2][:200, :320].copy(), 1)
+        print(f"\n## Redis comes back, callbacks survive crashes (QUEUE_CLAIM_IDLE={args.claim_idle:g} s)\n")
+        print(md_table(["case", "s", "from -> to; also", "target"], resilience(args.claim_idle, body)))
+        print(f"\nother processes used {load.cores():.2f} cores on average while this ran")
+
+
+def throughput_parts(args: argparse.Namespace, load: ForeignLoad) -> None:
     redis, redis2 = Redis(), Redis()  # one per Redis setup: their queues and channels stay apart
     photo = load_photo("astronaut")
     work = regions_body(photo, 4)

@@ -37,7 +37,7 @@ from app.engine.models import load_model  # noqa: E402
 def lama_standin():
     """IOPaint's LaMa over a tiny TorchScript module (as tests/conftest.py writes it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.conftest import write_lama_standin
+    from tests.support import write_lama_standin
 
     write_lama_standin()
     return load_model("lama", "cpu", fallback=None)[0]

@@ -453,6 +453,12 @@ def test_the_queue_bound_is_global_and_each_replica_takes_only_what_it_can_run(r
         assert time.monotonic() < deadline, (a.running(), b.running())
         time.sleep(0.05)
     assert len(a.running()) == 1 and len(b.running()) == 1
+    for r in (a, b):  # one answer for the whole service on every replica, and each one's own
+        health, listing = r.get("/api/v1/health").json(), r.get("/api/v1/tasks").json()
+        assert health["active_tasks"] == listing["active_tasks"] == 2
+        assert health["active_tasks_here"] == listing["active_tasks_here"] == 1
+        metrics = r.get("/metrics").text
+        assert "iopaint_active_tasks 2.0" in metrics and "iopaint_active_tasks_here 1.0" in metrics
     for tid in ("bound-1", "bound-2"):
         assert wait_status(b, tid)["status"] == "completed"
     submit(b, "bound-3")  # room again
@@ -567,3 +573,47 @@ def test_a_replica_killed_between_finishing_and_delivering_its_callback(redis_se
         assert json.loads(receiver.received[0][1])["status"] == "completed"
     finally:
         receiver.close()
+
+
+def test_the_store_speaks_tls_to_a_rediss_url(tmp_path):
+    """REDIS_URL=rediss://...: TLS to Redis, the server's certificate checked against a CA."""
+    import asyncio
+
+    from app.engine.pipeline import InpaintInput
+    from app.tasks.records import Task
+    from app.tasks.redis_store import RedisStore, connect
+
+    for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key", "-out",
+                  "ca.pem", "-subj", "/CN=test-ca"],
+                 ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "redis.key", "-out", "redis.csr",
+                  "-subj", "/CN=127.0.0.1"],
+                 ["x509", "-req", "-in", "redis.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+                  "-days", "1", "-out", "redis.pem", "-extfile", "san.cnf"]):
+        (tmp_path / "san.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+        subprocess.run(["openssl", *args], cwd=tmp_path, check=True, capture_output=True)
+    from tests.support import RedisServer
+
+    server = RedisServer(tmp_path)
+    port = server.port
+    server.port = free_port()  # the plain port, unused by the clients
+    server.extra = ["--tls-port", str(port), "--tls-cert-file", str(tmp_path / "redis.pem"),
+                    "--tls-key-file", str(tmp_path / "redis.key"), "--tls-ca-cert-file", str(tmp_path / "ca.pem"),
+                    "--tls-auth-clients", "no"]
+    server.start()
+
+    async def run():
+        good = RedisStore(connect(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}"))
+        assert await good.admit(Task(task_id="tls-1"), [InpaintInput(image=b"x")], 4) == 0
+        assert (await good.load("tls-1")).status == "pending"
+        await good.close()
+        untrusted = RedisStore(connect(f"rediss://127.0.0.1:{port}/0"))  # the system's CAs: refused
+        from app.tasks.store import StoreUnavailable
+
+        with pytest.raises(StoreUnavailable):
+            await untrusted.load("tls-1")
+        await untrusted.close()
+
+    try:
+        asyncio.run(run())
+    finally:
+        server.stop()
