@@ -6,7 +6,7 @@
 #   (POST /api/v1/inpaint-regions-async, WS /api/v1/ws/progress/{task_id}) ends in task_completed.
 # Then the `replicas` profile (Redis, two replicas, nginx): a task submitted through the balancer
 #   is followed on a replica directly, the replica running it is killed (SIGKILL), and the task
-#   completes on the other one (scripts/replicas-smoke.py).
+#   completes on the other one; then Redis is restarted and work resumes (scripts/replicas-smoke.py).
 # Always tears the stack down (compose down -v). Prints the image size and build time.
 #
 #   bash scripts/container-smoke.sh

@@ -1,6 +1,8 @@
 """The `replicas` compose profile, checked from the host (scripts/container-smoke.sh runs it):
 submit through the balancer, follow the task on a replica directly, SIGKILL the replica that runs
-it, and see it complete on the other one, once. Standard library only.
+it, and see it complete on the other one, once; then restart Redis (its append-only file kept) and
+see the task accepted before and a new one complete, with no restart of the replica. Standard
+library only.
 
     python3 scripts/replicas-smoke.py BALANCER_URL REPLICA1_URL REPLICA2_URL -- COMPOSE-COMMAND...
 """
@@ -115,6 +117,36 @@ def main() -> None:
     running_again = f"running again after {again:.1f} s, " if again is not None else ""
     print(f"PASS: {names[runner]} killed (SIGKILL) mid-task; {names[other]} took the task over "
           f"({running_again}completed after {time.time() - killed_at:.1f} s); result through the balancer")
+
+    # Redis restarted (its append-only file kept, as the profile runs it): nothing is lost, and
+    # work resumes on the surviving replica with no restart of it
+    img = base64.b64encode(noise_png(320, 200, 99)).decode()
+    small = {"image": img, "regions": [{"x": 20, "y": 20, "width": 80, "height": 40}], "mask_mode": "box"}
+    before = f"replicas-smoke-before-restart-{int(time.time())}"
+    st, body = call(other, "POST", "/api/v1/inpaint-regions-async", {**small, "task_id": before})
+    if st != 200:
+        fail(f"submit before the Redis restart: HTTP {st} {body[:300]!r}")
+    subprocess.run(compose + ["restart", "redis"], check=True, capture_output=True)
+    restarted_at, after = time.time(), f"replicas-smoke-after-restart-{int(time.time())}"
+    while True:
+        st, body = call(other, "POST", "/api/v1/inpaint-regions-async", {**small, "task_id": after})
+        if st == 200:
+            break
+        if st != 503 or time.time() - restarted_at > 60:
+            fail(f"submit after the Redis restart: HTTP {st} {body[:300]!r}")
+        time.sleep(0.2)
+    for tid in (before, after):
+        deadline, final = time.time() + 120, {}
+        while time.time() < deadline and final.get("status") not in ("completed", "error", "cancelled"):
+            st, body = call(other, "GET", f"/api/v1/task-status/{tid}")
+            final = json.loads(body) if st == 200 else {}
+            time.sleep(0.2)
+        if final.get("status") != "completed":
+            fail(f"after the Redis restart: task {tid} {final}")
+    if health(other).get("task_backend", {}).get("state") != "up":
+        fail(f"after the Redis restart: {names[other]} health {health(other)}")
+    print(f"PASS: Redis restarted; the task accepted before it and a new one completed on {names[other]} "
+          f"{time.time() - restarted_at:.1f} s after the restart began, with no restart of the replica")
 
 
 if __name__ == "__main__":
