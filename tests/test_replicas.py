@@ -617,3 +617,24 @@ def test_the_store_speaks_tls_to_a_rediss_url(tmp_path):
         asyncio.run(run())
     finally:
         server.stop()
+
+
+def test_an_entry_that_names_no_task_is_dropped_and_the_queue_goes_on(redis_server):
+    import asyncio
+
+    from app.engine.pipeline import InpaintInput
+    from app.tasks.records import Task
+    from app.tasks.redis_store import RedisStore, connect
+
+    async def run():
+        store = RedisStore(connect(redis_server.url))
+        await store.ensure_group()
+        r = redis.Redis.from_url(redis_server.url)
+        r.xadd("iopaint:queue", {"something": "else"})  # written by another program
+        await store.admit(Task(task_id="real"), [InpaintInput(image=b"x")], 4)
+        assert await store.take("c1", block_ms=100) is None  # the foreign entry: acknowledged, dropped
+        assert (await store.take("c1", block_ms=100))[1] == "real"
+        assert r.xlen("iopaint:queue") == 1  # only the real task's entry is left
+        await store.close()
+
+    asyncio.run(run())

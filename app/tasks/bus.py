@@ -161,7 +161,7 @@ class RelayBus(ProgressHub):
                         self.deliver(ev["t"], ev["m"])
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError, ValueError) as e:
+            except (RedisError, OSError, ValueError, KeyError, TypeError) as e:  # an outage, or a message not ours
                 self.on_error(e)
                 await asyncio.sleep(0.5)
             finally:

@@ -151,6 +151,11 @@ class StreamDispatcher:
                 slot.release()
                 await asyncio.sleep(0.5)
                 continue
+            except Exception:  # an entry this code cannot read: logged, and the loop goes on
+                slot.release()
+                log.exception("the queue could not be read")
+                await asyncio.sleep(0.5)
+                continue
             except BaseException:
                 slot.release()
                 raise
@@ -190,6 +195,8 @@ class StreamDispatcher:
                 self.queue_figures = await self.store.queue_figures()
             except StoreUnavailable:
                 pass  # the store has told the manager it is down
+            except Exception:
+                log.exception("the queue's heartbeat failed")
             await asyncio.sleep(period)
 
     async def hand_back(self, task_id: str) -> bool:

@@ -506,8 +506,16 @@ class RedisStore:
 
         for _stream, entries in await self.call(read) or []:
             for entry_id, fields in entries:
-                return entry_id.decode(), fields[b"task_id"].decode()
+                return await self._entry(entry_id, fields)
         return None
+
+    async def _entry(self, entry_id: bytes, fields: dict[bytes, bytes]) -> tuple[str, str] | None:
+        """(entry id, task id); an entry that names no task (not ours) is dropped."""
+        if b"task_id" not in fields:
+            log.warning("dropping queue entry %s: it names no task", entry_id.decode())
+            await self.ack(entry_id.decode())
+            return None
+        return entry_id.decode(), fields[b"task_id"].decode()
 
     async def take_over(self, consumer: str, idle_ms: int) -> tuple[str, str] | None:
         """An entry whose replica stopped heartbeating for idle_ms (it died): (entry id, task id)."""
@@ -518,7 +526,7 @@ class RedisStore:
         _next, claimed, *_deleted = await self.call(claim)
         for entry_id, fields in claimed:
             if fields:
-                return entry_id.decode(), fields[b"task_id"].decode()
+                return await self._entry(entry_id, fields)
         return None
 
     async def heartbeat(self, consumer: str, entry_ids: list[str]) -> None:

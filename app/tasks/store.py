@@ -117,6 +117,9 @@ class Outbox:
                 due = await self.store.due_callbacks(self.lease)
             except StoreUnavailable:
                 continue
+            except Exception:  # an entry that cannot be read: logged, and the loop goes on
+                log.exception("the callback outbox could not be read")
+                continue
             for d in due:
                 log.info("delivering a pending callback task_id=%s delivery=%s", d.task_id, d.delivery_id)
                 self.deliver(d)
