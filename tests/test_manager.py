@@ -37,7 +37,7 @@ class Sent(CallbackSender):
         super().__init__(CallbackPolicy())
         self.sent = []
 
-    def send(self, d, settled=None, before_attempt=None):
+    def send(self, d, settled=None):
         self.sent.append(d)
 
 

@@ -638,3 +638,27 @@ def test_an_entry_that_names_no_task_is_dropped_and_the_queue_goes_on(redis_serv
         await store.close()
 
     asyncio.run(run())
+
+
+def test_a_replica_slow_to_deliver_keeps_its_callback(redis_server, replicas):
+    """While the replica that ended a task is still delivering its callback (a receiver that hangs
+    longer than QUEUE_CLAIM_IDLE), no other replica starts on it: one answered delivery."""
+    receiver = Receiver(hold=1)
+    try:
+        a, b = replicas(redis_server.url, 2, TEST_MODEL_DELAY="0.05", CALLBACK_BACKOFF="0.2")
+        submit(a, "slow-cb", callback_url=receiver.url)
+        deadline = time.monotonic() + 20
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no callback attempt"
+            time.sleep(0.02)
+        time.sleep(3 * float(CLAIM_IDLE))  # two leases and more: renewed all along by the one delivering
+        receiver.release.set()  # the held attempt ends without an answer: the sender retries
+        deadline = time.monotonic() + 15
+        while not receiver.answered:
+            assert time.monotonic() < deadline, "the callback was lost"
+            time.sleep(0.02)
+        time.sleep(1.5)
+        assert len(receiver.answered) == 1 and len(receiver.received) == 2, receiver.received
+        assert len({h["X-IOPaint-Delivery"] for h, _ in receiver.received}) == 1
+    finally:
+        receiver.close()

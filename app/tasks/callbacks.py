@@ -163,21 +163,21 @@ class CallbackSender:
         self._sending: set[str] = set()  # delivery ids on their way from this process
         self.delivered = self.failed = 0
 
-    def send(self, d: Delivery, settled: Callable[[], Any] | None = None,
-             before_attempt: Callable[[], Any] | None = None) -> None:
+    def send(self, d: Delivery, settled: Callable[[], Any] | None = None) -> asyncio.Task[None] | None:
         """Fire and forget: never blocks or fails the caller. `settled()` runs (awaited when it is a
-        coroutine) once the callback is delivered or given up; `before_attempt()` before each try."""
+        coroutine) once the callback is delivered or given up. The delivery's task, or None when
+        this process is delivering it already."""
         if d.delivery_id in self._sending:
-            return  # this process is delivering it already
+            return None
         self._sending.add(d.delivery_id)
-        t = asyncio.create_task(self._deliver_then(d, settled, before_attempt))
+        t = asyncio.create_task(self._deliver_then(d, settled))
         self._pending.add(t)
         t.add_done_callback(self._pending.discard)
+        return t
 
-    async def _deliver_then(self, d: Delivery, settled: Callable[[], Any] | None,
-                            before_attempt: Callable[[], Any] | None) -> None:
+    async def _deliver_then(self, d: Delivery, settled: Callable[[], Any] | None) -> None:
         try:
-            await self._deliver(d, before_attempt)
+            await self._deliver(d)
             if settled is not None:
                 done = settled()
                 if asyncio.iscoroutine(done):
@@ -187,15 +187,11 @@ class CallbackSender:
         finally:
             self._sending.discard(d.delivery_id)
 
-    async def _deliver(self, d: Delivery, before_attempt: Callable[[], Any] | None = None) -> bool:
+    async def _deliver(self, d: Delivery) -> bool:
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False)
         url, body, delivery, task_id = d.url, d.body, d.delivery_id, d.task_id
         for attempt in range(1, self.retries + 2):
-            if before_attempt is not None:
-                renewed = before_attempt()
-                if asyncio.iscoroutine(renewed):
-                    await renewed
             headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery}
             if self.secret:
                 headers[SIGNATURE_HEADER] = sign(self.secret, body, int(time.time()))

@@ -88,8 +88,8 @@ class TaskStore(Protocol):
 
 class Outbox:
     """Callbacks from the store's outbox, by whoever has them: the replica that ended the task
-    first (leased to it for `lease` s, renewed before each attempt), then any replica once that
-    lease runs out. Settled (off the outbox) when delivered or given up."""
+    first (leased to it, the lease renewed while it delivers), then any replica once a lease runs
+    out because its holder died. Settled (off the outbox) when delivered or given up."""
 
     def __init__(self, store: TaskStore, sender: CallbackSender, lease: float):
         self.store, self.sender, self.lease = store, sender, lease
@@ -101,13 +101,19 @@ class Outbox:
             except StoreUnavailable:
                 pass  # delivered again after its lease, with the same delivery id
 
-        async def renew() -> None:
+        sending = self.sender.send(d, settled=settle)
+        if sending is not None and self.store.shared:
+            keep = asyncio.create_task(self._keep_leased(d.task_id))
+            sending.add_done_callback(lambda _: keep.cancel())
+
+    async def _keep_leased(self, task_id: str) -> None:
+        """While this process delivers a callback, no other one starts on it."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
             try:
-                await self.store.renew_callback(d.task_id, self.lease)
+                await self.store.renew_callback(task_id, self.lease)
             except StoreUnavailable:
                 pass
-
-        self.sender.send(d, settled=settle, before_attempt=renew)
 
     async def deliver_due(self) -> None:
         """Callbacks left by a replica that died before delivering them (only a shared store has any)."""
