@@ -35,7 +35,7 @@ from app.engine.models import load_model  # noqa: E402
 
 
 def lama_standin():
-    """IOPaint's LaMa over a tiny TorchScript module (as tests/conftest.py writes it)."""
+    """IOPaint's LaMa over a tiny TorchScript module (as tests/support.py writes it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.support import write_lama_standin
 

@@ -143,7 +143,7 @@ def decode_jobs(raw: str | bytes) -> list[InpaintInput]:
 
 # --- scripts: each state change is atomic ---
 _FINISHED_LUA = ("local function finished(s) return " + " or ".join(f"s == '{st}'" for st in sorted(FINISHED))
-                 + " end\n")  # the registry's FINISHED, in Lua
+                 + " end\n")  # records.FINISHED, in Lua
 
 _SUBMIT = _FINISHED_LUA + """
 local st = redis.call('HGET', KEYS[1], 'status')
