@@ -105,7 +105,8 @@ def load_engine(services: Services) -> None:
     if cfg.role == "api":  # an API-only replica loads nothing: workers run the work
         return
     if cfg.text_detection and services.models.detector is None:
-        services.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side)
+        services.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
+                                                 recognize=cfg.text_recognition)
     if services.models.model is None:
         services.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
 
@@ -145,7 +146,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     app.state.services = services
     install_error_handlers(app)
     install_openapi(app, ApiKeyAuth.OPEN, api_key=bool(settings.api_key), max_regions=settings.max_regions,
-                    max_batch_items=settings.max_batch_items)
+                    max_batch_items=settings.max_batch_items, max_patterns=settings.text_patterns_max,
+                    max_pattern_length=settings.text_pattern_max_length)
     # outermost last: CORS -> request id, log line, metrics -> API key -> body size -> routes
     app.add_middleware(BodySizeLimit, limit=max_request_bytes(settings))
     if settings.api_key:

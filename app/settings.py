@@ -92,6 +92,13 @@ class Settings(BaseSettings):
         "DETECT_SMALL_TEXT_SIDE", default=2048, ge=0, le=8192,
         description="images larger than DETECT_MAX_SIDE get a second pass at up to this side for small text "
                     "(0: off)")
+    text_recognition: bool = _env("TEXT_RECOGNITION", default=True,
+                                  description="load the offline text recognizer (PP-OCRv4 rec, ONNX) beside the "
+                                  "detector: what lines say, for recognize, remove_text and keep_text")
+    text_pattern_max_length: int = _env("TEXT_PATTERN_MAX_LENGTH", default=256, ge=1, le=4096,
+                                        description="longest remove_text / keep_text pattern (characters)")
+    text_patterns_max: int = _env("TEXT_PATTERNS_MAX", default=32, ge=1, le=1000,
+                                  description="remove_text + keep_text patterns in one request")
     task_retention: float = _env("TASK_RETENTION", default=3600.0, gt=0,
                                  description="seconds a finished task and its result are kept")
     task_result_max_bytes: int = _env("TASK_RESULT_MAX_BYTES", default=512 * 1024 * 1024, ge=0,

@@ -5,6 +5,8 @@ data accepted. One check is narrowed, for the reason written at `_MEANING_ONLY`.
 
 from __future__ import annotations
 
+import json
+
 import jsonschema_rs
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -36,13 +38,14 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 # Refusals that depend on what the data means, which JSON Schema cannot say: a string that is not
 # base64 of a decodable image (or a region outside that image, or a mask of another size), a polygon
-# of zero area, a request with nothing to remove, a callback to a link-local or metadata address. A
+# of zero area, a request with nothing to remove, a callback to a link-local or metadata address, a
+# remove_text / keep_text pattern that is no RE2 regular expression or names no preset. A
 # schema-valid request refused for any other reason (a type, a null, a missing field) still fails.
 _MEANING_ONLY = {
     400: {"invalid_base64", "invalid_image"},
     413: {"image_too_large"},
     422: {"region_outside_image", "invalid_region", "no_regions", "mask_size_mismatch", "missing_image",
-          "missing_mask", "invalid_callback_url", "callback_refused"},
+          "missing_mask", "invalid_callback_url", "callback_refused", "invalid_pattern"},
 }
 
 
@@ -67,7 +70,8 @@ def _breaks_the_schema_as_sent(case) -> bool:
     case the fuzzer generated as invalid arrive valid: a form sends text, so a number or a boolean
     given for a text field (prompt, task_id...) arrives as that text, and an empty list or a null
     sends no form part (the field is absent) or the text "null"; and a mutation of one branch of an anyOf (a region's
-    shapes) can leave another branch that the value still satisfies."""
+    shapes) can leave another branch that the value still satisfies. And a list of text goes as one
+    part per item, so any value arrives as text."""
     if not isinstance(case.body, dict) or case.media_type not in ("application/json", "multipart/form-data"):
         return True
     operation = _SPEC["paths"].get(case.path, {}).get(case.method.lower())
@@ -85,6 +89,11 @@ def _breaks_the_schema_as_sent(case) -> bool:
                 body[key] = ""
             elif prop.get("type") == "string" and isinstance(value, (bool, int, float)):
                 body[key] = str(value)
+            elif prop.get("type") == "array" and prop.get("items", {}).get("type") == "string":
+                # a list of text (remove_text) goes as one text part per item: whatever an item
+                # is, it arrives as its text
+                items = value if isinstance(value, list) else [value]
+                body[key] = [v if isinstance(v, str) else json.dumps(v) for v in items]
     validator = jsonschema_rs.validator_for({"$ref": ref, "components": _SPEC["components"]})
     return not validator.is_valid(body)
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.api.schemas import InpaintParams
+from app.engine import text_filter
 from app.engine.models import ModelHolder
 from app.engine.pipeline import InpaintInput, Limits, TextDetector
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
@@ -64,6 +65,7 @@ class ParsedBody(Generic[P]):
 
 
 _FILE_FIELDS = ("image", "mask")
+_PATTERN_FIELDS = ("remove_text", "keep_text")  # lists of text: repeated parts, or one part with a JSON list
 _FORM_BOOLS = {"true": True, "false": False}
 
 
@@ -110,6 +112,9 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
     payloads: dict[str, bytes | str] = {}
     try:
         for key, value in form.multi_items():
+            if key in _PATTERN_FIELDS and key in model.model_fields and isinstance(value, str):
+                fields.setdefault(key, []).extend(_patterns_part(value))
+                continue
             if (key in fields or key in payloads) and (key in model.model_fields or key in _FILE_FIELDS):
                 # one value per field (a list goes as JSON text); unknown fields are ignored
                 raise InvalidInput(f"form field {key!r} is given more than once", code="invalid_input")
@@ -138,6 +143,19 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
         return model.model_validate(fields), payloads
     except ValidationError as e:
         raise _validation(e) from None
+
+
+def _patterns_part(value: str) -> list[Any]:
+    """One form part of remove_text / keep_text: a JSON list of patterns, or else one pattern as
+    written (so `[0-9]+` is a pattern, not broken JSON)."""
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return [value]
+        if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+            return parsed
+    return [value]
 
 
 async def read_body(request: Request, params_model: type[M], json_model: type[M], max_file_size: int,
@@ -170,6 +188,10 @@ def to_pipeline_input(parsed: ParsedBody[InpaintParams], settings: Settings, wha
     if len(regions) > settings.max_regions:
         raise InvalidInput(f"{len(regions)} regions in {what}, over the limit of {settings.max_regions}",
                            code="too_many_regions")
+    remove_text, keep_text = getattr(p, "remove_text", None), getattr(p, "keep_text", None)
+    # refused here, before a queue slot, as the pipeline would (one rule: text_filter.compile_patterns)
+    text_filter.compile_patterns(remove_text, keep_text, max_length=settings.text_pattern_max_length,
+                                 max_count=settings.text_patterns_max)
     strategy = p.hd_strategy
     mode = p.mask_mode or settings.default_mask_mode
     return InpaintInput(
@@ -188,4 +210,7 @@ def to_pipeline_input(parsed: ParsedBody[InpaintParams], settings: Settings, wha
         hd_strategy=strategy if strategy != "Original" else None,
         crop_margin=p.hd_strategy_crop_margin,
         crop_trigger=p.hd_strategy_crop_trigger_size,
+        remove_text=remove_text,
+        keep_text=keep_text,
+        recognize=bool(getattr(p, "recognize", False)),
     )

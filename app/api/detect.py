@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.api.deps import Services, ServicesDep, read_body
 from app.api.openapi import request_body
@@ -22,13 +22,15 @@ router = APIRouter(prefix="/api/v1", tags=["detect"])
 class DetectParams(BaseModel):
     model_config = ConfigDict(extra="allow")
     regions: list[RegionIn] = Field(default_factory=list, description="search only inside these regions")
+    recognize: StrictBool = Field(False, description="also read each line: its `text` and `text_score`")
 
 
 class DetectBody(DetectParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
-def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]) -> dict[str, Any]:
+def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region], recognize: bool = False
+                  ) -> dict[str, Any]:
     """The /detect-text answer, in a worker thread (here, or on a worker replica for ROLE=api)."""
     detector: TextDetector | None = s.models.detector
     if detector is None:  # a worker without the detector, asked through the queue
@@ -39,13 +41,18 @@ def run_detection(s: Services, payload: bytes | str, regions: list[masks.Region]
     img = images.decode_image(raw, max_bytes=s.limits.max_file_size, max_pixels=s.limits.max_image_pixels)
     masks.validate_regions(regions, img.width, img.height)
     found = detector.detect(img.rgb, within=regions or None)
+    lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
+                                    "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
+                                    "score": round(float(d.score), 4)} for d in found]
+    if recognize:  # read upright, whatever the line's angle (engine/recognize.py)
+        for line, r in zip(lines, detector.read(img.rgb, [d.points for d in found])):
+            line["text"], line["text_score"] = r.text, round(r.score, 4)
     return {
-        "regions": [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
-                     "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
-                     "score": round(float(d.score), 4)} for d in found],
+        "regions": lines,
         "image_dimensions": {"width": img.width, "height": img.height},
         "processing_time": round(time.perf_counter() - started, 4),
         "detector": detector.name,
+        **({"recognizer": detector.reader.name} if recognize and detector.reader is not None else {}),
     }
 
 
@@ -63,4 +70,8 @@ async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
             raise Busy("the text detector is still loading; retry shortly", retry_after=5, code="model_loading")
         raise InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its "
                            "model could not load: see the log)", code="detection_unavailable")
-    return await s.execution.detect(detector.name, lambda: run_detection(s, parsed.image, regions))
+    if parsed.params.recognize and detector.reader is None:
+        raise InvalidInput("text recognition is not available on this service (TEXT_RECOGNITION is off, or its "
+                           "model could not load: see the log)", code="recognition_unavailable")
+    recognize = parsed.params.recognize
+    return await s.execution.detect(detector.name, lambda: run_detection(s, parsed.image, regions, recognize))

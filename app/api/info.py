@@ -74,6 +74,7 @@ async def health(s: ServicesDep) -> JSONResponse:
         "device": st.device,
         "model_state": st.state,
         "text_detector": getattr(s.detector, "name", None),
+        "text_recognizer": getattr(getattr(s.detector, "reader", None), "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
         **(await s.tasks.activity()),  # active_tasks: the whole service's; active_tasks_here: this replica's
@@ -111,6 +112,8 @@ async def info(s: ServicesDep) -> dict[str, Any]:
     caps += ["async-tasks", "batch", "websocket-progress", "callbacks"]
     if s.detector is not None:
         caps.append("text-detection")
+        if getattr(s.detector, "reader", None) is not None:
+            caps.append("text-recognition")
     return {
         "name": SERVICE_NAME,
         "version": __version__,

@@ -33,6 +33,13 @@ def _headers(**described: tuple[str, str]) -> dict[str, dict[str, Any]]:
 _VERIFIED = {"X-Regions-Checked": ("integer", "regions checked for text left behind (absent with verify: false)"),
              "X-Regions-Repaired": ("integer", "regions repainted again (absent with verify: false)"),
              "X-Residual-Text": ("number", "0-1, the largest share of a region's text still found (absent with verify: false)")}
+# with remove_text, keep_text or recognize (API.md, "Remove only what matches"): counts, never text
+_TEXT_LINES = {"X-Text-Lines-Read": ("integer", "lines read with confidence (with remove_text, keep_text or recognize)"),
+               "X-Text-Lines-Removed": ("integer", "lines removed whole (with remove_text, keep_text or recognize)"),
+               "X-Text-Lines-Partly-Removed": ("integer", "lines of which only the part that matched was removed"),
+               "X-Text-Lines-Kept": ("integer", "lines left as they are (with remove_text, keep_text or recognize)"),
+               "X-Text-Patterns-Unmatched": ("integer", "patterns that matched no line")}
+_TEXT_LINE_FIELDS = dict(zip(_TEXT_LINES, ("read", "removed", "partly_removed", "kept", "unmatched_patterns")))
 _IMAGE_RESPONSE = {
     200: {"content": _IMAGE_CONTENT, "description": "the image with the masked pixels repainted",
           "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
@@ -45,7 +52,7 @@ _REGIONS_IMAGE_RESPONSE = {
           "headers": _headers(**{"X-Processing-Time": ("number", "seconds"),
                                  "X-Regions-Count": ("integer", "regions processed"),
                                  "X-Total-Area": ("integer", "pixels inside the regions"),
-                                 "X-Timestamp": ("string", "ISO 8601"), **_VERIFIED})},
+                                 "X-Timestamp": ("string", "ISO 8601"), **_VERIFIED, **_TEXT_LINES})},
 }
 
 
@@ -75,6 +82,14 @@ def _verification_headers(out: pipeline.InpaintOutput) -> dict[str, str]:
         return {}
     return {"X-Regions-Checked": str(v["regions_checked"]), "X-Regions-Repaired": str(v["regions_repaired"]),
             "X-Residual-Text": f"{v['residual_max']:.3f}"}
+
+
+def _text_line_headers(out: pipeline.InpaintOutput) -> dict[str, str]:
+    """The lines' counts (_TEXT_LINES) with remove_text, keep_text or recognize; never their text."""
+    t = out.text_lines
+    if t is None:
+        return {}
+    return {name: str(len(t[key]) if isinstance(t[key], list) else t[key]) for name, key in _TEXT_LINE_FIELDS.items()}
 
 
 def _jpeg_header(out: pipeline.InpaintOutput) -> dict[str, str]:
@@ -115,6 +130,7 @@ async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
     if out.detected is not None:
         headers["X-Text-Lines-Detected"] = str(out.detected)
     headers.update(_verification_headers(out))
+    headers.update(_text_line_headers(out))
     headers.update(_jpeg_header(out))
     return Response(out.data, media_type=out.media_type, headers=headers)
 
@@ -125,6 +141,11 @@ async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
 async def inpaint_regions_json(request: Request, s: ServicesDep) -> dict[str, Any]:
     out = await run_sync(s, await _regions_job(request, s))
     found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
+    if out.text_lines is not None:
+        t = out.text_lines
+        found += f", {t['removed'] + t['partly_removed']} removed (of them {t['partly_removed']} in part), {t['kept']} kept"
+        if t["unmatched_patterns"]:
+            found += "; matched no line: " + ", ".join(t["unmatched_patterns"])
     return {
         "success": True,
         "message": f"processed {out.regions_count} region(s) in {sum(out.timings.values()):.3f} s{found}",

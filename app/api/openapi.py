@@ -64,9 +64,10 @@ def _form_schema(model: type[BaseModel], files: tuple[str, ...], required: tuple
 
 
 def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False,
-                    max_regions: int | None = None, max_batch_items: int | None = None) -> None:
+                    max_regions: int | None = None, max_batch_items: int | None = None,
+                    max_patterns: int | None = None, max_pattern_length: int | None = None) -> None:
     """Add the hand-parsed bodies' models to the generated components, with the configured list
-    limits (MAX_REGIONS, MAX_BATCH_ITEMS); with an API key, document the 401 of every operation it
+    limits (MAX_REGIONS, MAX_BATCH_ITEMS, TEXT_PATTERNS_MAX, TEXT_PATTERN_MAX_LENGTH); with an API key, document the 401 of every operation it
     guards (all but `open_paths`)."""
 
     def openapi() -> dict[str, Any]:
@@ -89,6 +90,13 @@ def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: boo
                 props["regions"]["maxItems"] = max_regions
             if max_batch_items and js.get("title") == "BatchBody":
                 props["items"]["maxItems"] = max_batch_items
+            for key in ("remove_text", "keep_text"):
+                for branch in props.get(key, {}).get("anyOf") or ([props[key]] if key in props else []):
+                    if branch.get("type") == "array":
+                        if max_patterns:
+                            branch["maxItems"] = max_patterns
+                        if max_pattern_length:
+                            branch["items"]["maxLength"] = max_pattern_length
         if api_key:
             comps.setdefault("ErrorBody", ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}"))
             for path, ops in schema.get("paths", {}).items():

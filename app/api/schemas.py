@@ -129,13 +129,31 @@ class InpaintParams(BaseModel):
 
     def model_params(self) -> dict[str, Any]:
         """What is passed to IOPaint (it ignores what it does not know)."""
-        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify"}
+        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify",
+                "remove_text", "keep_text", "recognize"}
         out = {k: v for k, v in self.model_dump().items() if k not in skip}
         out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_"))})
         return out
 
 
-class RegionsParams(InpaintParams):
+# a pattern: some text that is not only spaces (its RE2 syntax and its length are checked on use:
+# text_filter.compile_patterns; the schema's maxLength and maxItems come from the settings)
+TextPattern = Annotated[str, Field(min_length=1, pattern=r"\S")]
+
+
+class TextParams(BaseModel):
+    """Which lines to remove by what they say (API.md, "Remove only what matches"): the lines are
+    the detected ones (`detect: true`) or the caller's regions."""
+
+    model_config = _lenient
+    remove_text: list[TextPattern] | None = Field(
+        None, description="remove only the lines that match one of these patterns (RE2 regular expressions, "
+        "case-insensitive; presets @email, @phone, @url, @number); where part of a line matches, only that part")
+    keep_text: list[TextPattern] | None = Field(None, description="never remove a line that matches one of these patterns")
+    recognize: StrictBool = Field(False, description="report what each line says (`text`) in the statistics")
+
+
+class RegionsParams(InpaintParams, TextParams):
     regions: list[RegionIn] = Field(default_factory=list, description="text regions to remove")
     detect: StrictBool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
 
@@ -164,6 +182,37 @@ class Verification(BaseModel):
     residual_max: float = Field(description="largest share (0-1) of a region's text still detectable after repair")
 
 
+def _documented(**fields: dict[str, Any]) -> Any:
+    """Fields an answer carries only at times (what a line says: only when asked, as it may be
+    private): documented in the schema, absent from the answer rather than null."""
+    def add(schema: dict[str, Any]) -> None:
+        schema.setdefault("properties", {}).update(fields)
+    return add
+
+
+_TEXT = {"type": "string", "description": "what the line says (only with recognize: true)"}
+_TEXT_SCORE = {"type": "number", "description": "the recognizer's confidence, 0-1"}
+
+
+class TextLine(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_documented(text=_TEXT))
+    bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
+    status: Literal["removed", "partly_removed", "kept"]
+    matched: list[str] = Field(description="the patterns that decided it (remove_text, or keep_text when kept)")
+    text_score: float = Field(description="the recognizer's confidence, 0-1")
+
+
+class TextLines(BaseModel):
+    model_config = _open
+    found: int = Field(description="lines looked at (detected, or the caller's regions)")
+    read: int = Field(description="lines read with confidence (text_score >= 0.5)")
+    removed: int
+    partly_removed: int = Field(description="lines where only the part that matched was removed")
+    kept: int
+    unmatched_patterns: list[str] = Field(description="patterns that matched no line (and so removed or kept nothing)")
+    lines: list[TextLine]
+
+
 class ProcessingStats(BaseModel):
     model_config = _open
     regions_processed: int
@@ -179,6 +228,7 @@ class ProcessingStats(BaseModel):
         None, description="JPEG in, JPEG out (`original`): share of the 8x8 blocks encoded again (1 = all)")
     jpeg_blocks: dict[str, Any] | None = Field(
         None, description="kept_untouched_blocks, blocks_total, blocks_reencoded, and the reason when none were kept")
+    text_lines: TextLines | None = Field(None, description="with remove_text, keep_text or recognize: each line's outcome")
 
 
 class RegionsJsonResult(BaseModel):
@@ -214,6 +264,7 @@ class Health(BaseModel):
     fallback_reason: str | None = None
     device: str | None = None
     text_detector: str | None = None
+    text_recognizer: str | None = None
     active_tasks: int | None = Field(None, description="tasks pending or running in the whole service "
                                                        "(every replica's, with TASK_BACKEND=redis)")
     active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
@@ -244,6 +295,7 @@ class ServiceInfo(BaseModel):
 
 
 class DetectedRegion(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_documented(text=_TEXT, text_score=_TEXT_SCORE))
     points: list[tuple[float, float]]
     bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
     score: float

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
 from app.api.openapi import request_body
-from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer,
+from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer, TextParams,
                              TasksSummary, TaskStatus, error_responses)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
@@ -47,7 +47,7 @@ class BatchItemIn(BaseModel):
     name: str | None = Field(None, max_length=200, description="echoed in the result file name")
 
 
-class BatchBody(InpaintParams, AsyncOptions):
+class BatchBody(InpaintParams, TextParams, AsyncOptions):
     items: list[BatchItemIn] = Field(min_length=1, description="images, each with its regions, mask or detect")
 
 

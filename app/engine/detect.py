@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -37,6 +37,10 @@ import numpy.typing as npt
 import pyclipper
 
 from app.engine.masks import Region
+from app.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from app.engine.recognize import Reading, TextRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +68,8 @@ class Detection:
         return Region(points=self.points, is_box=False)
 
 
-def default_model_path() -> str | None:
-    """The PP-OCRv4 detection model inside the installed rapidocr_onnxruntime wheel, or None."""
+def default_model_path(model_file: str = MODEL_FILE) -> str | None:
+    """A PP-OCRv4 model inside the installed rapidocr_onnxruntime wheel (the detector by default), or None."""
     try:
         spec = importlib.util.find_spec(MODEL_PACKAGE)
     except (ImportError, ValueError):
@@ -73,7 +77,7 @@ def default_model_path() -> str | None:
     if spec is None or not spec.submodule_search_locations:
         return None
     for root in spec.submodule_search_locations:
-        path = Path(root) / MODEL_FILE
+        path = Path(root) / model_file
         if path.is_file():
             return str(path)
     return None
@@ -84,6 +88,25 @@ def _cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return max(1, os.cpu_count() or 1)
+
+
+def onnx_session(path: str, threads: int | None = None, providers: list[str] | None = None) -> Any:
+    """An onnxruntime session as the detector and the recognizer both run theirs: sequential, all
+    graph optimisations, the machine's cores, no busy-waiting, CUDA where it is available."""
+    import onnxruntime as ort  # optional at import time: load_detector reports its absence
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or _cpu_count()
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.log_severity_level = 3
+    # no busy-waiting between ops: the inpainting model and other requests share these cores
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    available = ort.get_available_providers()
+    if providers is None:
+        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
+    return ort.InferenceSession(path, sess_options=opts, providers=providers or None)
 
 
 class TextDetector:
@@ -106,8 +129,6 @@ class TextDetector:
         threads: int | None = None,
         providers: list[str] | None = None,
     ):
-        import onnxruntime as ort  # optional at import time: load_detector reports its absence
-
         path = model_path or default_model_path()
         if not path or not Path(path).is_file():
             raise FileNotFoundError(f"text detection model not found: {path or MODEL_PACKAGE + '/' + MODEL_FILE}")
@@ -123,23 +144,13 @@ class TextDetector:
         self.crop_margin = int(crop_margin)
         self.small_text_side = int(small_text_side)
 
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or _cpu_count()
-        opts.inter_op_num_threads = 1
-        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.log_severity_level = 3
-        # no busy-waiting between ops: the inpainting model and other requests share these cores
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        available = ort.get_available_providers()
-        if providers is None:
-            providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-        self._session = ort.InferenceSession(self.model_path, sess_options=opts, providers=providers or None)
+        self._session = onnx_session(self.model_path, threads, providers)
         self._input = self._session.get_inputs()[0].name
         self.providers = self._session.get_providers()
         # run() is thread-safe in onnxruntime, but concurrent runs would only fight over the
         # same cores (intra_op threads = cores); one at a time keeps latency predictable.
         self._lock = threading.Lock()
+        self.reader: TextRecognizer | None = None  # what lines say (load_detector(recognize=True))
 
     # -- public -------------------------------------------------------------------------------
 
@@ -167,6 +178,13 @@ class TextDetector:
             found = [d for d in _dedupe(found) if _touches_any(d.points, within)]
         found.sort(key=lambda d: (round(min(p[1] for p in d.points)), min(p[0] for p in d.points)))
         return found
+
+    def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
+        """What each line (polygon) says, by the recognizer loaded beside the detector."""
+        if self.reader is None:
+            raise InvalidInput("text recognition is not available on this service (TEXT_RECOGNITION is off, or its "
+                               "model could not load: see the log)", code="recognition_unavailable")
+        return self.reader.read(_as_rgb(rgb), polygons)
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """The DB text probability (0-1) of every pixel of a small RGB crop, at its own size
@@ -285,8 +303,9 @@ class TextDetector:
         return out
 
 
-def load_detector(model_path: str | None = None, **kwargs: Any) -> TextDetector | None:
-    """The detector, or None (with the reason logged) where onnxruntime or the model is missing."""
+def load_detector(model_path: str | None = None, *, recognize: bool = True, **kwargs: Any) -> TextDetector | None:
+    """The detector (with the recognizer beside it when `recognize`), or None (with the reason
+    logged) where onnxruntime or the model is missing. A missing recognizer leaves the detector."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
@@ -304,6 +323,10 @@ def load_detector(model_path: str | None = None, **kwargs: Any) -> TextDetector 
         return None
     log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, path, det.max_side,
              ",".join(det.providers))
+    if recognize:
+        from app.engine.recognize import load_recognizer
+
+        det.reader = load_recognizer(threads=kwargs.get("threads"), providers=kwargs.get("providers"))
     return det
 
 

@@ -20,13 +20,14 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 import cv2
 import numpy as np
 
-from app.engine import images, masks, verify
+from app.engine import images, masks, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable
 from app.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from app.engine.recognize import Reading
     from app.settings import Settings
 
 # stage names of the async API (API.md): the same for every caller
@@ -41,6 +42,8 @@ class TextDetector(Protocol):
 
     def probability(self, rgb: np.ndarray) -> np.ndarray: ...
 
+    def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]: ...
+
 
 @dataclass
 class Limits:
@@ -52,11 +55,14 @@ class Limits:
     crop_context: int = 64
     png_compression: int = 1
     max_regions: int = 1000
+    text_pattern_max_length: int = 256
+    text_patterns_max: int = 32
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
         return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compression,
-                   s.max_regions)
+                   s.max_regions, text_pattern_max_length=s.text_pattern_max_length,
+                   text_patterns_max=s.text_patterns_max)
 
 
 @dataclass
@@ -78,6 +84,9 @@ class InpaintInput:
     hd_strategy: str | None = None  # None/Original: crops around the text; Crop: crops with the
     crop_margin: int = 32  # caller's margin above crop_trigger px; Resize: IOPaint's own, on the
     crop_trigger: int = 1280  # whole image
+    remove_text: list[str] | None = None  # patterns (engine/text_filter.py): remove only the lines matching
+    keep_text: list[str] | None = None  # patterns: never remove the lines matching
+    recognize: bool = False  # read the lines, and report what each says in the stats
 
 
 @dataclass
@@ -95,6 +104,7 @@ class InpaintOutput:
     text_fallbacks: int = 0  # regions where the text mode repainted the whole region
     verification: dict[str, Any] | None = None  # {regions_checked, regions_repaired, residual_max}
     jpeg: BlockStats | None = None  # JPEG answered as JPEG with `original`: blocks kept or not
+    text_lines: dict[str, Any] | None = None  # what was read, removed and kept (text_filter.report)
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -108,6 +118,7 @@ class InpaintOutput:
             **({"text_lines_detected": self.detected} if self.detected is not None else {}),
             **({"verification": self.verification} if self.verification is not None else {}),
             **({"jpeg_blocks_reencoded": self.jpeg.share, "jpeg_blocks": self.jpeg.as_stats()} if self.jpeg else {}),
+            **({"text_lines": self.text_lines} if self.text_lines is not None else {}),
         }
 
 
@@ -224,6 +235,7 @@ class MaskPlan:
     checker: verify.Verifier | None = None
     text_fallbacks: int = 0  # text mode: regions repainted whole
     within: np.ndarray | None = None  # detect with regions: nothing is repainted outside this, repairs included
+    text_lines: dict[str, Any] | None = None  # remove_text / keep_text / recognize: the lines' report
 
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
@@ -244,6 +256,33 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
     return mask, by_strokes.count(False)
 
 
+def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits: Limits,
+                 detector: TextDetector | None) -> tuple[list[Region], np.ndarray | None, dict[str, Any] | None]:
+    """remove_text / keep_text (engine/text_filter.py): the lines, or parts of lines, to remove;
+    where nothing may be repainted (what is kept of the lines, outside what is removed); and the
+    report. Without patterns or `recognize`, every line and nothing read."""
+    patterns = text_filter.compile_patterns(job.remove_text, job.keep_text, max_length=limits.text_pattern_max_length,
+                                            max_count=limits.text_patterns_max)
+    if not patterns.active and not job.recognize:
+        return lines, None, None
+    if detector is None:
+        raise InvalidInput("text recognition is not available on this service", code="recognition_unavailable")
+    decided = text_filter.select(detector.read(rgb, [r.points for r in lines]), patterns)
+    remove, keep = text_filter.removed_regions(decided, lines)
+    h, w = rgb.shape[:2]
+    guard = None
+    if keep:
+        guard = masks.regions_to_mask(keep, w, h, 0) & ~masks.regions_to_mask(remove, w, h, 0)
+    return remove, guard, text_filter.report(decided, lines, patterns, with_text=job.recognize)
+
+
+def _allowed(within: np.ndarray | None, guard: np.ndarray | None) -> np.ndarray | None:
+    """Where repainting may go: inside `within` (if any) and outside `guard` (if any)."""
+    if guard is None:
+        return within
+    return ~guard if within is None else within & ~guard
+
+
 def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None) -> MaskPlan:
     """The mask for a decoded image, from the caller's regions, the detector or an uploaded mask."""
     h, w = rgb.shape[:2]
@@ -255,28 +294,37 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
         if detector is None:
             raise InvalidInput("text detection is not available on this service", code="detection_unavailable")
         found = detector(rgb, within=regions or None)
+        detected = len(found)
+        found, guard, read = _select_text(rgb, found, job, limits, detector)
         checker = verify.Verifier(rgb, found, job.padding, detector)
         if job.mask_mode == "text":  # strokes, never beyond the padded lines
             lines, fallbacks = _stroke_mask(rgb, job, checker)
         else:
             lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
         within = masks.regions_to_mask(regions, w, h, job.padding) if regions else None
-        if within is not None:  # only the text inside the caller's regions
+        within = _allowed(within, guard)
+        if within is not None:  # only the text inside the caller's regions, none of the text kept
             lines &= within
-        return MaskPlan(lines, regions, len(found), checker, fallbacks, within)
-    if job.mask is not None:
+        return MaskPlan(lines, regions, detected, checker, fallbacks, within, read)
+    if job.mask is not None:  # the mask's pixels as given; patterns choose among the regions beside it
         m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
                                width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+        regions, guard, read = _select_text(rgb, regions, job, limits, detector)
         if regions:
-            m |= masks.regions_to_mask(regions, w, h, job.padding)
-        return MaskPlan(m, regions)
+            extra = masks.regions_to_mask(regions, w, h, job.padding)
+            m |= extra if guard is None else extra & ~guard
+        return MaskPlan(m, regions, text_lines=read)
     if not regions:
         raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
+    regions, guard, read = _select_text(rgb, regions, job, limits, detector)
     checker = verify.Verifier(rgb, regions, job.padding, detector)
     if job.mask_mode == "text":
         m, fallbacks = _stroke_mask(rgb, job, checker)
-        return MaskPlan(m, regions, None, checker, fallbacks)
-    return MaskPlan(masks.regions_to_mask(regions, w, h, job.padding), regions, None, checker)
+    else:
+        m, fallbacks = masks.regions_to_mask(regions, w, h, job.padding), 0
+    if guard is not None:
+        m &= ~guard
+    return MaskPlan(m, regions, None, checker, fallbacks, _allowed(None, guard), read)
 
 
 def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel,
@@ -437,4 +485,5 @@ def run(
         text_fallbacks=plan.text_fallbacks,
         verification=verification,
         jpeg=jpeg,
+        text_lines=plan.text_lines,
     )
