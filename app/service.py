@@ -51,7 +51,8 @@ class Remote(Protocol):
 
     async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
 
-    async def run_remote_detect(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]: ...
+    async def run_remote_detect(self, image: bytes | str, regions: list[Region], recognize: bool = False
+                                ) -> dict[str, Any]: ...
 
 
 def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
@@ -151,10 +152,12 @@ class Execution:
 
         return await self.run(timed, what="text detection")
 
-    async def detect_remote(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]:
+    async def detect_remote(self, image: bytes | str, regions: list[Region], recognize: bool = False
+                            ) -> dict[str, Any]:
         """detect-text on a worker (ROLE=api: the detector lives there), waited for like `detect`."""
         assert self.remote is not None, "detect_remote is for an API-only replica (ROLE=api)"
-        return await self.run_on_worker(self.remote.run_remote_detect(image, regions), what="text detection")
+        return await self.run_on_worker(self.remote.run_remote_detect(image, regions, recognize),
+                                        what="text detection")
 
 
 def run_detect_job(detector_name: str, work: Callable[[], dict[str, Any]], observe: Observe | None) -> dict[str, Any]:

@@ -4,8 +4,11 @@ phone number, a sentence with a phone number inside it and ordinary text."""
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
@@ -178,11 +181,34 @@ def test_patterns_in_a_form_and_an_unknown_preset(client, shot):
     assert r.status_code == 200 and r.json()["processing_stats"]["text_lines"]["unmatched_patterns"] == ["@email"]
 
 
-def test_the_task_reports_the_lines_and_nothing_read_is_logged(client, shot, caplog):
+class Receiver:
+    """A local HTTP server that records the callbacks' bodies."""
+
+    def __init__(self):
+        self.calls: list[dict] = []
+        calls = self.calls
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                calls.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_the_task_and_its_callback_report_the_lines_and_nothing_read_is_logged(client, shot, caplog):
     img, _ = shot
     caplog.set_level(logging.DEBUG)
+    rec = Receiver()
     r = client.post("/api/v1/inpaint-regions-async", json={"image": b64(png_bytes(img)), "detect": True,
-                                                           "remove_text": ["@phone"], "task_id": "redact-1"})
+                                                           "remove_text": ["@phone"], "task_id": "redact-1",
+                                                           "callback_url": rec.url})
     assert r.status_code == 200, r.text
     for _ in range(300):
         status = client.get("/api/v1/task-status/redact-1").json()
@@ -192,5 +218,11 @@ def test_the_task_reports_the_lines_and_nothing_read_is_logged(client, shot, cap
     assert status["status"] == "completed", status
     t = status["processing_stats"]["text_lines"]
     assert (t["removed"], t["partly_removed"]) == (1, 1) and all("text" not in line for line in t["lines"])
+    for _ in range(100):
+        if rec.calls:
+            break
+        time.sleep(0.1)
+    rec.server.shutdown()
+    assert rec.calls and rec.calls[0]["text_lines"] == t
     logged = caplog.text
     assert "7946" not in logged and "Meeting" not in logged and "0134" not in logged

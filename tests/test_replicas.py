@@ -401,6 +401,12 @@ def test_api_and_worker_roles(redis_server, replicas):
     assert f'iopaint_pipeline_stage_seconds_count{{model="{detector}",stage="detect"}} 1.0' in worker.get("/metrics").text
     assert 'iopaint_http_requests_total{method="POST",route="/api/v1/detect-text",status="200"} 1.0' in \
         api.get("/metrics").text
+    # reading the lines too, and removing only what matches: the worker reads, the answer says so
+    read = api.post("/api/v1/detect-text", json={"image": b64(png_bytes(img)), "recognize": True}).json()
+    assert any("SALE" in r["text"] for r in read["regions"]), read
+    kept = api.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "detect": True,
+                                                          "remove_text": ["@email"]}).json()
+    assert kept["processing_stats"]["text_lines"]["unmatched_patterns"] == ["@email"], kept
 
 
 def test_an_api_replicas_sync_request_times_out_as_an_in_process_one(redis_server, replicas):

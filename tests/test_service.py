@@ -68,7 +68,7 @@ def test_remote_work_is_waited_for_like_local_work():
                 self.cancelled.set()
                 raise
 
-        async def run_remote_detect(self, image, regions):
+        async def run_remote_detect(self, image, regions, recognize=False):
             return await self.run_remote(None)
 
     async def forever():

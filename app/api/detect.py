@@ -63,7 +63,7 @@ async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
     if s.execution.remote is not None:  # ROLE=api: no detector here, a worker runs it (same wait, timeout, errors)
-        return await s.execution.detect_remote(parsed.image, regions)
+        return await s.execution.detect_remote(parsed.image, regions, parsed.params.recognize)
     detector: TextDetector | None = s.models.detector  # the concrete detector (name, detect)
     if detector is None:
         if s.settings.text_detection and not s.models.ready.is_set():

@@ -141,8 +141,9 @@ def delivery_for(task: Task) -> Delivery | None:
                    "image_data": base64.b64encode(task.result or b"").decode(),
                    "timestamp": time.time(), "processing_time": task.elapsed,
                    "regions_processed": task.total_regions, "media_type": task.media_type}
-        if task.stats and "verification" in task.stats:
-            payload["verification"] = task.stats["verification"]
+        for key in ("verification", "text_lines"):  # API.md: the callback reports both
+            if task.stats and key in task.stats:
+                payload[key] = task.stats[key]
     else:
         payload = {"task_id": task.task_id, "status": "error", "error": task.error, "timestamp": time.time()}
     body = json.dumps(payload, separators=(",", ":")).encode()  # the exact bytes that are signed

@@ -32,9 +32,10 @@ class RemoteWorkers:
         task = await self._run(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def run_remote_detect(self, image: bytes | str, regions: list[Region]) -> dict[str, Any]:
-        """/detect-text on a worker: the image and search regions travel as a job of kind `detect`."""
-        task = await self._run(pipeline.InpaintInput(image=image, regions=regions), "detect")
+    async def run_remote_detect(self, image: bytes | str, regions: list[Region], recognize: bool = False
+                                ) -> dict[str, Any]:
+        """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
+        task = await self._run(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize), "detect")
         answer: dict[str, Any] = json.loads(task.result or b"{}")
         return answer
 

@@ -21,7 +21,7 @@ from app.service import Observe, run_detect_job, run_job
 from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
                                stage_percent)
 
-DetectJob = Callable[[bytes | str, list[Region]], dict[str, Any]]  # detect-text's work (app.api.detect)
+DetectJob = Callable[[bytes | str, list[Region], bool], dict[str, Any]]  # detect-text's work (app.api.detect)
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
 
@@ -80,7 +80,7 @@ class TaskWork:
         self.loop.call_soon_threadsafe(self._started)
         detect_job, job = self.detect_job, self.jobs[0]
         found = run_detect_job(str(getattr(self.detector, "name", "detector")),
-                               lambda: detect_job(job.image, job.regions or []), self.observe)
+                               lambda: detect_job(job.image, job.regions or [], job.recognize), self.observe)
         return json.dumps(found).encode()
 
     # --- on the event loop ---
@@ -133,6 +133,10 @@ def complete(task: Task, outcome: Outcome) -> ServiceError | None:
                 "regions_checked": sum(v["regions_checked"] for v in checks),
                 "regions_repaired": sum(v["regions_repaired"] for v in checks),
                 "residual_max": max(v["residual_max"] for v in checks)}
+        read = [o.text_lines for o in ok if o.text_lines is not None]
+        if read:  # the batch's lines: every item's counts (each item's lines are in its own stats)
+            task.stats["text_lines"] = {k: sum(t[k] for t in read)
+                                        for k in ("found", "read", "removed", "partly_removed", "kept")}
         return None if ok else ServiceError("every item of the batch failed", code="batch_failed", status_code=422)
     out = outcome[0]
     assert isinstance(out, pipeline.InpaintOutput)  # a single job's failure was raised, not returned
