@@ -484,6 +484,57 @@ def test_detect_true(client, service, tmp_path):
     assert r.returncode == 0 and len(json.loads(r.stdout)["regions"]) >= 1
 
 
+# --- reading the text: recognize, remove_text, keep_text (issue 22) ---------------------------
+
+
+def redact_image() -> Image.Image:
+    img = Image.new("RGB", (520, 160), "white")
+    font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf", 24)
+    draw = ImageDraw.Draw(img)
+    draw.text((20, 20), "jane.roe@example.org", fill="black", font=font)
+    draw.text((20, 90), "Team meeting", fill="black", font=font)
+    return img
+
+
+EMAIL_BOX, KEPT_BOX = (20, 20, 300, 50), (20, 90, 200, 120)
+
+
+def test_recognize_remove_text_and_keep_text(client, service, tmp_path):
+    img = redact_image()
+    found = client.detect_text(img, recognize=True)
+    assert sorted(d.text.strip() for d in found.regions) == ["Team meeting", "jane.roe@example.org"]
+    assert all(d.text_score and d.text_score > 0.9 for d in found.regions)
+    assert all(d.text is None for d in client.detect_text(img).regions)
+    stats = client.inpaint_regions_json(img, detect=True, remove_text="@email", recognize=True)
+    lines = stats.processing_stats.text_lines
+    assert lines is not None and (lines.found, lines.removed, lines.kept) == (2, 1, 1)
+    assert {(ln.status, ln.text.strip()) for ln in lines.lines} == {("removed", "jane.roe@example.org"),
+                                                                   ("kept", "Team meeting")}
+    res = client.inpaint_regions(img, detect=True, remove_text=["@email", "@phone"], keep_text=["meeting"])
+    assert (res.text_lines_removed, res.text_lines_kept, res.text_patterns_unmatched) == (1, 1, 1)
+    assert dark_pixels(res.image, EMAIL_BOX) < 10 and dark_pixels(res.image, KEPT_BOX) == dark_pixels(png(img), KEPT_BOX)
+    sub = client.submit(img, detect=True, keep_text=["TEAM"])
+    client.wait(sub.task_id, timeout=60)
+    st = client.task_status(sub.task_id)
+    assert st.text_lines is not None and (st.text_lines.removed, st.text_lines.kept) == (1, 1)
+    with pytest.raises(ServiceError) as e:
+        client.inpaint_regions(img, detect=True, remove_text=["(a)\\1"])
+    assert e.value.status == 422 and e.value.code == "invalid_pattern"
+    with pytest.raises(TypeError):
+        client.inpaint_regions(img, detect=True, remove_text=[1])
+    # the CLI: --redact and --keep-text, and --recognize on detect
+    src, out = tmp_path / "r.png", tmp_path / "r-clean.png"
+    img.save(src)
+    r = cli("remove", str(src), "-o", str(out), "--redact", "email,phone", "--keep-text", "nothing-here", url=service)
+    assert r.returncode == 0, r.stderr
+    assert "1 removed" in r.stderr and "matched no line: @phone, nothing-here" in r.stderr
+    assert dark_pixels(out.read_bytes(), EMAIL_BOX) < 10
+    r = cli("remove", str(src), "-o", str(out), "--redact", "ssn", url=service)
+    assert r.returncode != 0 and "no preset 'ssn'" in r.stderr
+    r = cli("detect", str(src), "--recognize", url=service)
+    assert r.returncode == 0 and "jane.roe@example.org" in r.stdout
+
+
 # --- transport: multipart files by default, base64 JSON on request ---------------------------
 
 

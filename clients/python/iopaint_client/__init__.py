@@ -13,7 +13,7 @@ from .client import Client
 from .errors import ClientError, ServiceError, TaskFailed, TransportError, WaitTimeout
 from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Dimensions, Health,
                      InpaintResult, ModelInfo, ProcessingStats, ProgressEvent, RegionsStats, ServiceInfo,
-                     ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted, box, polygon)
+                     ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted, TextLine, TextLines, box, polygon)
 from .webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, InvalidSignature, verify_signature
 
 __all__ = [
@@ -21,6 +21,6 @@ __all__ = [
     "ClientError", "ServiceError", "TaskFailed", "TransportError", "WaitTimeout",
     "BatchItem", "BoundingBox", "CancelResult", "DetectResult", "Detection", "Dimensions", "Health",
     "InpaintResult", "ModelInfo", "ProcessingStats", "ProgressEvent", "RegionsStats", "ServiceInfo",
-    "ServiceRoot", "TasksSummary", "TaskStatus", "TaskSubmitted", "box", "polygon",
+    "ServiceRoot", "TasksSummary", "TaskStatus", "TaskSubmitted", "TextLine", "TextLines", "box", "polygon",
     "verify_signature", "InvalidSignature", "SIGNATURE_HEADER", "DELIVERY_HEADER",
 ]

@@ -14,7 +14,7 @@ import time
 import re
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+from typing import Any, Callable, Dict, Generic, Iterable, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -252,6 +252,27 @@ def regions_field(regions: Optional[Iterable[Any]]) -> List[Dict[str, Any]]:
 def params_field(params: Mapping[str, Any]) -> Dict[str, Any]:
     """Optional request parameters: None means "the service's default" and is not sent."""
     return {k: v for k, v in params.items() if v is not None}
+
+
+Patterns = Union[str, Sequence[str], None]
+"""remove_text / keep_text: RE2 patterns or presets (@email, @phone, @url, @number); one string is one pattern."""
+
+
+def text_params(recognize: Optional[bool] = None, remove_text: Patterns = None,
+                keep_text: Patterns = None) -> Dict[str, Any]:
+    """`recognize`, `remove_text` and `keep_text` as the service takes them (API.md, "Remove only
+    what matches"); what is None is not sent."""
+    out: Dict[str, Any] = {}
+    for key, value in (("remove_text", remove_text), ("keep_text", keep_text)):
+        if value is None:
+            continue
+        items = [value] if isinstance(value, str) else list(value)
+        if not all(isinstance(p, str) for p in items):
+            raise TypeError(f"{key}: patterns are strings, got {items!r}")
+        out[key] = items
+    if recognize is not None:
+        out["recognize"] = bool(recognize)
+    return out
 
 
 def _regions_body(image: Any, regions: Any, mask: Any, detect: Optional[bool], params: Mapping[str, Any]) -> Dict[str, Any]:

@@ -122,10 +122,26 @@ def _client_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
             "auth": "bearer" if args.bearer else "header", "transport": args.transport}
 
 
+REDACT_PRESETS = ("email", "phone", "url", "number")
+
+
+def text_patterns(args: argparse.Namespace) -> Dict[str, Any]:
+    """--remove-text, --keep-text and --redact as the service's remove_text / keep_text."""
+    remove = list(args.remove_text or [])
+    for name in (n.strip().lower() for part in (args.redact or []) for n in part.split(",")):
+        if name not in REDACT_PRESETS:
+            raise UsageError(f"--redact: no preset {name!r}; choose from {','.join(REDACT_PRESETS)}")
+        remove.append(f"@{name}")
+    return {"remove_text": remove or None, "keep_text": list(args.keep_text or []) or None}
+
+
 async def _remove(args: argparse.Namespace) -> int:
     regions = load_regions(args.regions) if args.regions else None
+    patterns = text_patterns(args)
     if not regions and not args.mask and not args.detect:
-        raise UsageError("remove needs --regions, --mask or --detect")
+        if not (patterns["remove_text"] or patterns["keep_text"]):
+            raise UsageError("remove needs --regions, --mask, --detect, --remove-text, --keep-text or --redact")
+        args.detect = True  # patterns choose among the lines found
     image = Path(args.image)
     if not image.is_file():
         raise UsageError(f"no such image: {image}")
@@ -136,7 +152,7 @@ async def _remove(args: argparse.Namespace) -> int:
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     async with AsyncClient(**_client_kwargs(args)) as client:
         sub = await client.submit(image, regions, mask=args.mask, detect=True if args.detect else None,
-                                  task_id=args.task_id, **params)
+                                  task_id=args.task_id, **patterns, **params)
         bar = _Bar(show, f"task {sub.task_id[:12]}")
         final = None
         try:
@@ -156,6 +172,7 @@ async def _remove(args: argparse.Namespace) -> int:
             st = await client.task_status(sub.task_id)
             raise TaskFailed(sub.task_id, st.status, st.error)
         result = await client.task_result(sub.task_id)
+        lines = (await client.task_status(sub.task_id)).text_lines if any(patterns.values()) else None
     if args.output == "-":
         sys.stdout.buffer.write(result.image)
         sys.stdout.flush()
@@ -166,6 +183,10 @@ async def _remove(args: argparse.Namespace) -> int:
         print(f"wrote {where} ({len(result.image)} bytes, {result.media_type}, "
               f"{final.total_regions if final.total_regions is not None else '?'} region(s), "
               f"{final.elapsed_time or 0:.2f} s, task {sub.task_id})", file=sys.stderr)
+        if lines is not None:
+            print(f"text lines: {lines.found} found, {lines.removed} removed, {lines.partly_removed} removed in "
+                  f"part, {lines.kept} kept" + (f"; matched no line: {', '.join(lines.unmatched_patterns)}"
+                                               if lines.unmatched_patterns else ""), file=sys.stderr)
     return EXIT_OK
 
 
@@ -194,7 +215,7 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise UsageError(f"no such image: {args.image}")
     regions = load_regions(args.regions) if args.regions else None
     with Client(**_client_kwargs(args)) as client:
-        found = client.detect_text(Path(args.image), regions)
+        found = client.detect_text(Path(args.image), regions, recognize=True if args.recognize else None)
     print(json.dumps(found.model_dump(), indent=2))
     return EXIT_OK
 
@@ -282,6 +303,13 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--regions", help="regions as JSON, or @file (@- for stdin)")
     r.add_argument("--mask", help="mask image: white = repaint")
     r.add_argument("--detect", action="store_true", help="find the text with the service's detector")
+    r.add_argument("--remove-text", action="append", metavar="PATTERN",
+                   help="remove only lines (or parts) matching this RE2 pattern or preset (@email, @phone, @url, "
+                        "@number); repeatable; implies --detect without --regions")
+    r.add_argument("--keep-text", action="append", metavar="PATTERN",
+                   help="never remove lines matching this pattern; repeatable")
+    r.add_argument("--redact", action="append", metavar="PRESETS",
+                   help=f"remove these presets, comma-separated ({','.join(REDACT_PRESETS)}): --redact email,phone")
     r.add_argument("--padding", type=int, help="pixels each region grows by")
     r.add_argument("--mask-mode", choices=["box", "text"], help="box: whole regions; text: glyph strokes only")
     r.add_argument("--format", choices=["png", "jpeg", "webp", "original"],
@@ -303,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("detect", parents=[common], help="find text lines (JSON)")
     d.add_argument("image")
     d.add_argument("--regions", help="search only inside these regions (JSON or @file)")
+    d.add_argument("--recognize", action="store_true", help="also read each line (text, text_score)")
     d.set_defaults(fn=cmd_detect)
 
     s = sub.add_parser("status", parents=[common], help="a task's status (JSON)")

@@ -146,6 +146,12 @@ class InpaintResult:
     total_area: Optional[int] = None  # X-Total-Area, pixels
     mask_area: Optional[int] = None  # X-Mask-Area, pixels
     text_lines_detected: Optional[int] = None  # X-Text-Lines-Detected (detect: true)
+    # with remove_text / keep_text / recognize: X-Text-Lines-Read, -Removed, -Partly-Removed, -Kept
+    text_lines_read: Optional[int] = None
+    text_lines_removed: Optional[int] = None
+    text_lines_partly_removed: Optional[int] = None
+    text_lines_kept: Optional[int] = None
+    text_patterns_unmatched: Optional[int] = None  # X-Text-Patterns-Unmatched: patterns that matched no line
     timestamp: Optional[str] = None  # X-Timestamp, ISO 8601
     task_id: Optional[str] = None  # X-Task-Id (task-result)
     headers: Dict[str, str] = field(default_factory=dict, repr=False)
@@ -160,6 +166,11 @@ class InpaintResult:
             total_area=_num(headers, "x-total-area", int),
             mask_area=_num(headers, "x-mask-area", int),
             text_lines_detected=_num(headers, "x-text-lines-detected", int),
+            text_lines_read=_num(headers, "x-text-lines-read", int),
+            text_lines_removed=_num(headers, "x-text-lines-removed", int),
+            text_lines_partly_removed=_num(headers, "x-text-lines-partly-removed", int),
+            text_lines_kept=_num(headers, "x-text-lines-kept", int),
+            text_patterns_unmatched=_num(headers, "x-text-patterns-unmatched", int),
             timestamp=headers.get("x-timestamp"),
             task_id=headers.get("x-task-id"),
             headers={k.lower(): v for k, v in headers.items()},
@@ -168,7 +179,8 @@ class InpaintResult:
     def __repr__(self) -> str:
         stats = ", ".join(f"{k}={getattr(self, k)!r}" for k in
                           ("processing_time", "regions_count", "total_area", "mask_area", "text_lines_detected",
-                           "timestamp", "task_id") if getattr(self, k) is not None)
+                           "text_lines_removed", "text_lines_partly_removed", "text_lines_kept", "timestamp",
+                           "task_id") if getattr(self, k) is not None)
         return f"InpaintResult(<{len(self.image)} bytes {self.media_type}>" + (f", {stats})" if stats else ")")
 
     @property
@@ -193,6 +205,28 @@ class InpaintResult:
         return self.image
 
 
+class TextLine(_Model):
+    """One line's outcome under remove_text / keep_text."""
+
+    bounding_box: BoundingBox
+    status: str  # removed | partly_removed | kept
+    matched: List[str] = Field(default_factory=list)  # the patterns that decided it
+    text_score: Optional[float] = None
+    text: Optional[str] = None  # what it says: only with recognize=True
+
+
+class TextLines(_Model):
+    """processing_stats.text_lines: what was read, removed and kept."""
+
+    found: int
+    read: int
+    removed: int
+    partly_removed: int = 0
+    kept: int
+    unmatched_patterns: List[str] = Field(default_factory=list)  # patterns that matched no line
+    lines: List[TextLine] = Field(default_factory=list)
+
+
 class ProcessingStats(_Model):
     regions_processed: int
     total_area: int
@@ -200,6 +234,7 @@ class ProcessingStats(_Model):
     image_dimensions: Dimensions
     mask_area: Optional[int] = None
     text_lines_detected: Optional[int] = None
+    text_lines: Optional[TextLines] = None  # with remove_text, keep_text or recognize
 
 
 class RegionsStats(_Model):
@@ -220,6 +255,8 @@ class Detection(_Model):
     points: List[Tuple[float, float]]
     bounding_box: BoundingBox
     score: Optional[float] = None
+    text: Optional[str] = None  # what the line says (recognize=True)
+    text_score: Optional[float] = None  # the recognizer's confidence, 0-1 (recognize=True)
 
     def as_region(self) -> Dict[str, Any]:
         """The polygon, ready to send back as a region."""
@@ -288,6 +325,13 @@ class TaskStatus(_Model):
     @property
     def finished(self) -> bool:
         return self.status in FINISHED_STATUSES
+
+    @property
+    def text_lines(self) -> Optional[TextLines]:
+        """What was read, removed and kept (a finished task with remove_text, keep_text or recognize)."""
+        found = (self.processing_stats or {}).get("text_lines")
+        return TextLines.model_validate(found) if isinstance(found, dict) and "found" in found and "lines" in found \
+            else None
 
 
 class CancelResult(_Model):
