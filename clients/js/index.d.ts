@@ -47,13 +47,28 @@ export interface InpaintRequest extends InpaintParams, CallOptions {
   mask: ImageInput;
 }
 
-export interface RegionsRequest extends InpaintParams, CallOptions {
+export interface RegionsRequest extends InpaintParams, TextParams, CallOptions {
   image: ImageInput;
   regions?: Region[];
   /** optional mask, added to the regions */
   mask?: ImageInput;
   /** find the text with the service's detector (inside `regions` if given) */
   detect?: boolean;
+}
+
+/**
+ * Remove only what matches (API.md): RE2 patterns or presets ('@email', '@phone', '@url',
+ * '@number'), case-insensitive; one string is one pattern. A line is removed when it matches a
+ * remove pattern (every line when there is none) and no keep pattern; where only part of a line
+ * matches, only that part.
+ */
+export interface TextParams {
+  removeText?: string | string[];
+  remove_text?: string | string[];
+  keepText?: string | string[];
+  keep_text?: string | string[];
+  /** report what each line says (`text`) in processing_stats.text_lines */
+  recognize?: boolean;
 }
 
 export interface AsyncOptions {
@@ -82,7 +97,7 @@ export interface BatchItem {
   [extra: string]: unknown;
 }
 
-export interface BatchOptions extends InpaintParams, AsyncOptions, CallOptions {}
+export interface BatchOptions extends InpaintParams, TextParams, AsyncOptions, CallOptions {}
 
 /** An image answer. Numbers are parsed from headers (null when absent). */
 export interface ImageResult {
@@ -101,6 +116,13 @@ export interface ImageResult {
   maskArea: number | null;
   /** X-Text-Lines-Detected (with detect: true) */
   textLinesDetected: number | null;
+  /** with removeText / keepText / recognize: X-Text-Lines-Read, -Removed, -Partly-Removed, -Kept */
+  textLinesRead: number | null;
+  textLinesRemoved: number | null;
+  textLinesPartlyRemoved: number | null;
+  textLinesKept: number | null;
+  /** X-Text-Patterns-Unmatched: patterns that matched no line */
+  textPatternsUnmatched: number | null;
   /** X-Timestamp, ISO 8601 */
   timestamp: string | null;
   /** X-Task-Id (task results) */
@@ -142,7 +164,30 @@ export interface ProcessingStats {
   crops?: number | null;
   stage_times?: Record<string, number> | null;
   text_lines_detected?: number | null;
+  /** with remove_text, keep_text or recognize: what was read, removed and kept */
+  text_lines?: TextLines | null;
   [extra: string]: unknown;
+}
+
+export interface TextLine {
+  bounding_box: BoundingBox;
+  status: 'removed' | 'partly_removed' | 'kept';
+  /** the patterns that decided it */
+  matched: string[];
+  text_score: number;
+  /** what the line says: only with recognize: true */
+  text?: string;
+}
+
+export interface TextLines {
+  found: number;
+  read: number;
+  removed: number;
+  partly_removed: number;
+  kept: number;
+  /** patterns that matched no line (and so removed or kept nothing) */
+  unmatched_patterns: string[];
+  lines: TextLine[];
 }
 
 export interface RegionsJsonResult {
@@ -156,6 +201,8 @@ export interface DetectRequest extends CallOptions {
   image: ImageInput;
   /** search only inside these regions */
   regions?: Region[];
+  /** also read each line: `text` and `text_score` per region */
+  recognize?: boolean;
   [extra: string]: unknown;
 }
 
@@ -164,6 +211,10 @@ export interface DetectedRegion extends PolygonRegion {
   points: Array<[number, number]>;
   bounding_box: BoundingBox;
   score: number;
+  /** what the line says (recognize: true) */
+  text?: string;
+  /** the recognizer's confidence, 0-1 (recognize: true) */
+  text_score?: number;
 }
 
 export interface DetectResult {

@@ -13,7 +13,15 @@ const CAMEL_TO_SNAKE = {
   progressInterval: 'progress_interval',
   maskMode: 'mask_mode',
   outputFormat: 'output_format',
+  removeText: 'remove_text',
+  keepText: 'keep_text',
 };
+const PATTERN_FIELDS = new Set(['remove_text', 'keep_text']); // one string is one pattern
+
+/** A parameter as the service takes it: remove_text / keep_text as lists. */
+function field(key, v) {
+  return PATTERN_FIELDS.has(key) && typeof v === 'string' ? [v] : v;
+}
 
 /**
  * Every failure the client reports: an HTTP error answer (status, code = the JSON `error`,
@@ -213,6 +221,11 @@ async function imageResult(res) {
     totalArea: numberHeader(h, 'x-total-area'),
     maskArea: numberHeader(h, 'x-mask-area'),
     textLinesDetected: numberHeader(h, 'x-text-lines-detected'),
+    textLinesRead: numberHeader(h, 'x-text-lines-read'),
+    textLinesRemoved: numberHeader(h, 'x-text-lines-removed'),
+    textLinesPartlyRemoved: numberHeader(h, 'x-text-lines-partly-removed'),
+    textLinesKept: numberHeader(h, 'x-text-lines-kept'),
+    textPatternsUnmatched: numberHeader(h, 'x-text-patterns-unmatched'),
     timestamp: ts,
     taskId: h.get('x-task-id'),
     headers: h,
@@ -509,7 +522,8 @@ export class TextRemovalClient {
     const body = {};
     for (const [k, v] of Object.entries(params ?? {})) {
       if (v === undefined || k === 'signal' || k === 'timeout' || k === 'onProgress') continue;
-      body[CAMEL_TO_SNAKE[k] ?? k] = v;
+      const key = CAMEL_TO_SNAKE[k] ?? k;
+      body[key] = field(key, v);
     }
     if (requireImage || body.image !== undefined) body.image = await toBase64(body.image);
     if (body.mask != null) body.mask = await toBase64(body.mask);
@@ -530,7 +544,10 @@ export class TextRemovalClient {
       if (v === undefined || v === null || k === 'signal' || k === 'timeout' || k === 'onProgress') continue;
       const key = CAMEL_TO_SNAKE[k] ?? k;
       if (key === 'image' || key === 'mask') form.append(key, await toBlob(v), key);
-      else form.append(key, typeof v === 'object' ? JSON.stringify(v) : String(v));
+      else {
+        const value = field(key, v);
+        form.append(key, typeof value === 'object' ? JSON.stringify(value) : String(value));
+      }
     }
     if (params?.image == null) throw new TypeError('an image is required');
     return { form };

@@ -74,3 +74,25 @@ test('detectText of an undecodable image is a 400', async () => {
   await assert.rejects(svc.client.detectText({ image: 'bm90IGFuIGltYWdl' }),
     (e) => e instanceof ServiceError && e.status === 400);
 });
+
+test('recognize reads each line; removeText that matches nothing removes nothing and says so', async () => {
+  const read = await svc.client.detectText({ image: png, recognize: true });
+  assert.ok(read.regions.length >= 2);
+  for (const reg of read.regions) {
+    assert.equal(typeof reg.text, 'string');
+    assert.ok(reg.text_score >= 0 && reg.text_score <= 1);
+  }
+  const plain = await svc.client.detectText({ image: png });
+  assert.ok(plain.regions.every((reg) => !('text' in reg)));
+  const res = await svc.client.inpaintRegions({ image: png, detect: true, removeText: '@email' });
+  assert.equal(res.textPatternsUnmatched, 1);
+  assert.equal(res.textLinesRemoved, 0);
+  assert.equal(res.textLinesKept, read.regions.length);
+  assert.deepEqual(decodePng(res.bytes).data, decodePng(png).data); // nothing repainted
+  const stats = await svc.client.inpaintRegionsJson({ image: png, detect: true, removeText: ['@email'], recognize: true });
+  const lines = stats.processing_stats.text_lines;
+  assert.deepEqual(lines.unmatched_patterns, ['@email']);
+  assert.ok(lines.lines.every((l) => l.status === 'kept' && typeof l.text === 'string'));
+  await assert.rejects(svc.client.inpaintRegions({ image: png, detect: true, removeText: ['(a)\\1'] }),
+    (e) => e instanceof ServiceError && e.status === 422 && e.code === 'invalid_pattern');
+});

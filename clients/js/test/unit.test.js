@@ -84,6 +84,19 @@ test('submit (transport json): image to base64, camelCase options to snake_case,
   });
 });
 
+test('removeText / keepText / recognize: snake_case, one string is one pattern, lists as JSON form fields', async () => {
+  const { f, calls } = fakeFetch();
+  const c = new TextRemovalClient({ baseUrl: 'http://h', fetch: f });
+  await c.inpaintRegions({ image: new Uint8Array([1]), detect: true, removeText: '@email', keepText: ['ACME', 'x\\d'], recognize: true });
+  const fields = Object.fromEntries([...calls[0].body.entries()].filter(([k]) => k !== 'image'));
+  assert.deepEqual(fields, { detect: 'true', remove_text: '["@email"]', keep_text: '["ACME","x\\\\d"]', recognize: 'true' });
+  const j = new TextRemovalClient({ baseUrl: 'http://h', fetch: f, transport: 'json' });
+  await j.inpaintRegionsJson({ image: new Uint8Array([1]), detect: true, remove_text: ['@phone'], keepText: 'A' });
+  assert.deepEqual(calls[1].body, { image: 'AQ==', detect: true, remove_text: ['@phone'], keep_text: ['A'] });
+  await j.detectText({ image: new Uint8Array([1]), recognize: true });
+  assert.deepEqual(calls[2].body, { image: 'AQ==', recognize: true });
+});
+
 test('submitBatch sends items with base64 images and shared options', async () => {
   const { f, calls } = fakeFetch();
   const c = new TextRemovalClient({ baseUrl: 'http://h', fetch: f });
@@ -153,7 +166,8 @@ test('a network failure is a ServiceError network_error; a timeout is client_tim
 test('image results parse the stats headers', async () => {
   const { f } = fakeFetch(() => new Response(new Uint8Array([9, 8, 7]), { headers: {
     'content-type': 'image/png', 'x-processing-time': '0.1234', 'x-regions-count': '2', 'x-total-area': '345',
-    'x-timestamp': '2025-01-01T00:00:00+00:00',
+    'x-timestamp': '2025-01-01T00:00:00+00:00', 'x-text-lines-read': '4', 'x-text-lines-removed': '2',
+    'x-text-lines-partly-removed': '1', 'x-text-lines-kept': '1', 'x-text-patterns-unmatched': '0',
   } }));
   const r = await new TextRemovalClient({ baseUrl: 'http://h', fetch: f }).inpaintRegions({ image: 'AA==', regions: [] });
   assert.deepEqual([...r.bytes], [9, 8, 7]);
@@ -163,6 +177,8 @@ test('image results parse the stats headers', async () => {
   assert.equal(r.totalArea, 345);
   assert.equal(r.timestamp, '2025-01-01T00:00:00+00:00');
   assert.equal(r.textLinesDetected, null);
+  assert.deepEqual([r.textLinesRead, r.textLinesRemoved, r.textLinesPartlyRemoved, r.textLinesKept, r.textPatternsUnmatched],
+    [4, 2, 1, 1, 0]);
   assert.equal(r.blob.size, 3);
 });
 

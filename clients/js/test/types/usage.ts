@@ -16,7 +16,13 @@ async function usage(ws: new (url: string) => unknown): Promise<void> {
   const t: number | null = img.processingTime;
   const json = await client.inpaintRegionsJson({ image: 'base64', regions });
   const w: number = json.processing_stats.image_dimensions.width;
-  const found = await client.detectText({ image: new Blob([]) });
+  const found = await client.detectText({ image: new Blob([]), recognize: true });
+  const said: string | undefined = found.regions[0]?.text;
+  const redacted = await client.inpaintRegions({ image: 'x', detect: true, removeText: ['@email', '@phone'], keepText: 'ACME' });
+  const removed: number | null = redacted.textLinesRemoved;
+  const stats = await client.inpaintRegionsJson({ image: 'x', detect: true, remove_text: '@url', recognize: true });
+  for (const line of stats.processing_stats.text_lines?.lines ?? []) { const st: string = line.status; void st; void line.text; }
+  void said; void removed;
   await client.inpaintRegions({ image: 'x', regions: found.regions });
   const sub = await client.submit({ image: new ArrayBuffer(0), regions, taskId: 'id', callbackUrl: 'http://cb' });
   const stream = client.watch(sub.task_id);
