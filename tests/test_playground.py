@@ -176,7 +176,10 @@ class CDP:
             "buttons": 1 if pressed else 0, "clickCount": 1 if kind != "mouseMoved" else 0})
 
     async def click(self, selector: str):
-        r = await self.js(f"JSON.stringify(document.querySelector({selector!r}).getBoundingClientRect())")
+        # into view first (instantly): a mouse event only reaches what is on screen
+        r = await self.js(f"(() => {{ const el = document.querySelector({selector!r}); "
+                          "el.scrollIntoView({block: 'center', behavior: 'instant'}); "
+                          "return JSON.stringify(el.getBoundingClientRect()); })()")
         r = json.loads(r)
         x, y = r["x"] + r["width"] / 2, r["y"] + r["height"] / 2
         await self.mouse("mouseMoved", x, y, False)
@@ -360,6 +363,20 @@ async def session(browser_ws: str, base: str, bars_path: Path, text_path: Path) 
         out["text"] = json.loads(await cdp.js(read_pixels_js()))
         out["screenshot_detect"] = await screenshot(cdp)
 
+        # 5. the same image, Find text on all of it: each line says what it reads; tick "keep" on
+        #    "Hello there", Remove: only "SALE 50% OFF" goes
+        await upload(cdp, text_path)
+        await cdp.click("#find-text")
+        await cdp.wait_for("document.documentElement.dataset.state === 'ready' && "
+                           "document.querySelectorAll('#region-list li.polygon').length === 2", 30, "two lines read")
+        out["read"] = await cdp.js("[...document.querySelectorAll('#region-list li span')].map(s => s.textContent)")
+        await cdp.js("[...document.querySelectorAll('#region-list li')].find(li => li.textContent.includes('Hello'))"
+                     ".querySelector('.keep-line input').click()")
+        assert await cdp.js("document.querySelectorAll('#region-list li.kept').length") == 1
+        await remove_and_wait(cdp)
+        out["kept"] = json.loads(await cdp.js(read_pixels_js()))
+        out["kept_info"] = await cdp.js("document.getElementById('result-info').textContent")
+
         out["problems"] = [
             e for e in cdp.events
             if e["method"] == "Runtime.exceptionThrown"
@@ -410,6 +427,14 @@ def test_playground_session_in_chromium(service, chromium, tmp_path):
     assert text[first].mean() < 110 and after[first].mean() > 170, after[first].mean()
     assert np.array_equal(after[second], text[second])
     assert (after[5, 5] == text[5, 5]).all() and (after[250, 510] == text[250, 510]).all()
+
+    # the lines as read, one ticked "keep": that one untouched, the other gone
+    assert sorted(out["read"]) == ["“Hello there” (99%)", "“SALE 50% OFF” (99%)"] or \
+        {r.split("”")[0] for r in out["read"]} == {"“SALE 50% OFF", "“Hello there"}, out["read"]
+    after = decode_pixels(out["kept"]["after"])
+    assert text[first].mean() < 110 and after[first].mean() > 170, after[first].mean()
+    assert np.array_equal(after[second], text[second])
+    assert "1 region(s)" in out["kept_info"], out["kept_info"]
 
     png = out["screenshot"]
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 20_000

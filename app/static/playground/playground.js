@@ -1,6 +1,7 @@
 /* Text removal playground: plain browser JavaScript, no dependencies, no build step.
  *
- * It uses the service's public API only: POST api/v1/detect-text, POST api/v1/inpaint-regions-async
+ * It uses the service's public API only: POST api/v1/detect-text (recognize: what each line says),
+ * POST api/v1/inpaint-regions-async (remove_text / keep_text patterns, lines ticked "keep" left out)
  * (multipart: the image file plus the regions as JSON), the task's WebSocket progress channel
  * (with GET api/v1/task-status polling as a fall-back), and GET api/v1/task-result/{id}.
  * All URLs are relative to the page, so the page also works behind a path prefix.
@@ -16,6 +17,7 @@
     root: document.documentElement,
     file: $("file"), fileInfo: $("file-info"),
     apiKey: $("api-key"), maskMode: $("mask-mode"), padding: $("padding"),
+    removePatterns: $("remove-patterns"), keepPatterns: $("keep-patterns"),
     find: $("find-text"), clear: $("clear-regions"), remove: $("remove-text"), cancel: $("cancel-task"),
     list: $("region-list"), count: $("region-count"), regionInfo: $("region-info"),
     canvas: $("canvas"), dropZone: $("drop-zone"), emptyHint: $("empty-hint"),
@@ -34,7 +36,7 @@
     file: null,        // the File (or Blob) that is sent
     img: null,         // its decoded HTMLImageElement
     imgUrl: null,      // object URL of the source image
-    regions: [],       // {type: "box", x, y, width, height} | {type: "polygon", points, score}
+    regions: [],       // {type: "box", x, y, width, height} | {type: "polygon", points, score, text, textScore, keep}
     drag: null,        // {x0, y0, x1, y1} in image pixels while drawing
     hover: -1,         // index of the highlighted region
     task: null,        // the running task: {id, ws, poll, done, pct}
@@ -49,7 +51,7 @@
     ui.file.disabled = busy;
     ui.find.disabled = busy || !st.img;
     ui.clear.disabled = busy || st.regions.length === 0;
-    ui.remove.disabled = busy || !st.img || st.regions.length === 0;
+    ui.remove.disabled = busy || !st.img || toRemove().length === 0;
     ui.remove.textContent = name === "running" || name === "submitting" ? "Removing…" : "Remove text";
     ui.find.textContent = name === "detecting" ? "Finding…" : "Find text";
     ui.cancel.hidden = name !== "running";
@@ -191,9 +193,9 @@
     ctx.lineJoin = "round";
     st.regions.forEach(function (r, i) {
       var hot = i === st.hover;
-      var rgb = r.type === "polygon" ? "0, 160, 150" : "230, 70, 50";
+      var rgb = r.keep ? "120, 120, 120" : r.type === "polygon" ? "0, 160, 150" : "230, 70, 50";
       tracePath(r);
-      ctx.setLineDash([]);
+      ctx.setLineDash(r.keep ? [4 * k, 4 * k] : []);
       ctx.fillStyle = "rgba(" + rgb + ", " + (hot ? 0.4 : 0.18) + ")";
       ctx.fill();
       ctx.strokeStyle = "rgb(" + rgb + ")";
@@ -300,6 +302,9 @@
   // ---------------------------------------------------------------- the list of regions
 
   function describe(r) {
+    if (r.text != null) {
+      return "“" + r.text.trim() + "”" + (r.textScore != null ? " (" + fmtNum(r.textScore * 100, 0) + "%)" : "");
+    }
     if (r.type === "polygon") {
       var a = anchor(r);
       return "text at (" + Math.round(a[0]) + ", " + Math.round(a[1]) + ")" +
@@ -333,6 +338,24 @@
       li.addEventListener("mouseenter", function () { setHover(i); });
       li.addEventListener("mouseleave", function () { setHover(-1); });
       li.appendChild(text);
+      if (r.text != null) { // a line that was read: tick it to leave it alone
+        var keep = document.createElement("label");
+        keep.className = "keep-line";
+        var tick = document.createElement("input");
+        tick.type = "checkbox";
+        tick.checked = !!r.keep;
+        tick.setAttribute("aria-label", "keep line " + (i + 1));
+        tick.addEventListener("change", function () {
+          r.keep = tick.checked;
+          li.classList.toggle("kept", r.keep);
+          refreshButtons();
+          draw();
+        });
+        keep.appendChild(tick);
+        keep.appendChild(document.createTextNode(" keep"));
+        li.classList.toggle("kept", !!r.keep);
+        li.appendChild(keep);
+      }
       li.appendChild(rm);
       ui.list.appendChild(li);
     });
@@ -344,6 +367,14 @@
     st.regions = []; st.hover = -1;
     renderList(); refreshButtons(); draw();
   });
+
+  /** The regions to send: every one but the lines ticked "keep". */
+  function toRemove() { return st.regions.filter(function (r) { return !r.keep; }); }
+
+  /** A pattern list from a text area: one per line, blank lines ignored. */
+  function patterns(area) {
+    return area.value.split("\n").map(function (p) { return p.trim(); }).filter(function (p) { return p; });
+  }
 
   function regionForApi(r) {
     if (r.type === "polygon") return { points: r.points };
@@ -357,6 +388,7 @@
     clearError();
     var fd = new FormData();
     fd.append("image", st.file, st.file.name || "image.png");
+    fd.append("recognize", "true");
     var boxes = st.regions.filter(function (r) { return r.type === "box"; });
     if (boxes.length) fd.append("regions", JSON.stringify(boxes.map(regionForApi)));
     setState("detecting");
@@ -364,7 +396,9 @@
       .then(function (res) { return res.json(); })
       .then(function (data) {
         var found = (data.regions || []).map(function (r) {
-          if (r.points && r.points.length >= 3) return { type: "polygon", points: r.points, score: r.score };
+          if (r.points && r.points.length >= 3) {
+            return { type: "polygon", points: r.points, score: r.score, text: r.text, textScore: r.text_score, keep: false };
+          }
           var b = r.bounding_box || r;
           return { type: "box", x: b.x, y: b.y, width: b.width, height: b.height };
         });
@@ -392,12 +426,15 @@
   // ---------------------------------------------------------------- remove text: submit, follow, fetch
 
   ui.remove.addEventListener("click", function () {
-    if (!st.file || !st.regions.length || busy()) return;
+    if (!st.file || !toRemove().length || busy()) return;
     clearError();
     resetTask();
     var fd = new FormData();
     fd.append("image", st.file, st.file.name || "image.png");
-    fd.append("regions", JSON.stringify(st.regions.map(regionForApi)));
+    fd.append("regions", JSON.stringify(toRemove().map(regionForApi)));
+    var removeText = patterns(ui.removePatterns), keepText = patterns(ui.keepPatterns);
+    if (removeText.length) fd.append("remove_text", JSON.stringify(removeText));
+    if (keepText.length) fd.append("keep_text", JSON.stringify(keepText));
     if (ui.maskMode.value) fd.append("mask_mode", ui.maskMode.value);
     if (ui.padding.value.trim() !== "") fd.append("padding", ui.padding.value.trim());
     setState("submitting");
@@ -548,8 +585,9 @@
         ui.download.href = st.resultUrl;
         ui.download.download = base + "-no-text." + ext;
         var secs = m.elapsed_time != null ? " in " + fmtNum(m.elapsed_time, 2) + " s" : "";
-        var n = m.total_regions != null ? m.total_regions : st.regions.length;
+        var n = m.total_regions != null ? m.total_regions : toRemove().length;
         ui.resultInfo.textContent = n + " region(s)" + secs;
+        linesSummary(task);
         ui.stage.textContent = "completed";
         ui.message.textContent = "done" + secs;
         ui.progressBox.classList.add("complete");
@@ -558,6 +596,20 @@
         ui.results.scrollIntoView({ behavior: "smooth", block: "nearest" });
       })
       .catch(function (e) { fail(task, "Could not fetch the result: " + e.message, true); });
+  }
+
+  /** With patterns, what the task says it removed and kept (its status's text_lines). */
+  function linesSummary(task) {
+    api("api/v1/task-status/" + encodeURIComponent(task.id))
+      .then(function (res) { return res.json(); })
+      .then(function (s) {
+        var t = s.processing_stats && s.processing_stats.text_lines;
+        if (!t || task !== st.task) return;
+        var text = " · lines: " + t.removed + " removed, " + t.partly_removed + " in part, " + t.kept + " kept";
+        if (t.unmatched_patterns && t.unmatched_patterns.length) text += " · matched nothing: " + t.unmatched_patterns.join(", ");
+        ui.resultInfo.textContent += text;
+      })
+      .catch(function () { /* the summary is extra: the result is shown either way */ });
   }
 
   function decoded(img) {
