@@ -134,6 +134,14 @@ def test_presets_find_what_redaction_needs():
     assert outcome(["Total 1,299.00"], ["@number"]) == [("partly_removed", ["1,299.00"])]
 
 
+def test_email_survives_what_recognizers_do_to_its_neighbours():
+    # the space after it dropped, or read as a dot; "io" read as "i0"; a two-part domain
+    got = outcome(["Mail x@mail.comtoday", "Call jane.dev@firma.de.today", "li.wei68@studio.i0", "a.b@mail.co.uk ok"],
+                  ["@email"])
+    assert got == [("partly_removed", ["x@mail.com"]), ("partly_removed", ["jane.dev@firma.de"]), ("removed", []),
+                   ("partly_removed", ["a.b@mail.co.uk"])]
+
+
 def test_spaces_the_recognizer_puts_next_to_punctuation_are_ignored():
     assert outcome(["jane . roe @ example . org"], ["@email"]) == [("removed", [])]
     assert text_filter.normalise("A  B , c")[0] == "A B,c"

@@ -29,10 +29,17 @@ from app.engine.recognize import Reading
 from app.errors import InvalidInput
 
 # Each preset is an RE2 pattern over the normalised line (see the module), checked by _veto.
-_TLDS = ("com|org|net|edu|gov|info|biz|io|co|ai|app|dev|me|tv|us|uk|de|fr|es|it|nl|jp|cn|kr|ru|br|in|au|ca|ch|"
-         "se|no|dk|fi|pl|eu|asia|shop|store|online|site|xyz")
+# Top-level domains are a list, not "any letters": a recognizer often drops the space after an
+# address ("x@mail.comtoday") or reads it as a dot, and "letters" would take the next word too.
+# Longest first (RE2 takes the first alternative that matches: "com" before "co"), and with the
+# letters a recognizer confuses with digits ("i0" for "io") allowed.
+_TLD_NAMES = ("com net org edu gov mil int info biz name pro io co ai app dev me tv cc us uk de fr es it nl be "
+              "at ch se no dk fi pl pt ie eu ru ua cz gr hu ro jp cn hk tw kr in sg au nz ca mx br ar za tr il "
+              "asia shop store online site xyz tech studio cloud email").split()
+_OCR_CONFUSED = {"o": "[o0]", "i": "[il1]", "l": "[li1]"}
+_TLDS = "|".join("".join(_OCR_CONFUSED.get(c, c) for c in t) for t in sorted(_TLD_NAMES, key=lambda t: (-len(t), t)))
 PRESETS: dict[str, str] = {
-    "@email": r"[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.[a-z]{2,24}",
+    "@email": r"[a-z0-9][a-z0-9._%+\-]{0,63}@[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.(?:" + _TLDS + ")",
     "@phone": r"(?:\+|00)?\(?\d[\d ()./\-]{5,22}\d",
     "@url": (r"(?:(?:https?|ftp)://|www\.)[a-z0-9\-._~%]+(?:/[a-z0-9\-._~%/?#=&+]*)?"
              r"|[a-z0-9\-]{1,63}(?:\.[a-z0-9\-]{1,63})*\.(?:" + _TLDS + r")(?:/[a-z0-9\-._~%/?#=&+]*)?\b"),
