@@ -37,6 +37,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, md_table  # noqa: E402
+from hard_cases import scene as photo_crop  # noqa: E402
 
 from app.engine import pipeline  # noqa: E402
 from app.engine.detect import TextDetector, load_detector  # noqa: E402
@@ -106,22 +107,12 @@ def cjk_text(rng: np.random.Generator) -> str:
 
 
 def scene(rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
-    from skimage import data
-
-    name = str(rng.choice(PHOTOS))
-    arr = np.asarray(getattr(data, name)())
-    if arr.dtype != np.uint8:
-        arr = (arr.astype(np.float64) * (255.0 / max(1.0, float(arr.max())))).astype(np.uint8)
-    if arr.ndim == 2:
-        arr = np.repeat(arr[:, :, None], 3, axis=2)
-    arr = arr[:, :, :3]
-    h, w = arr.shape[:2]
-    tw, th = size
-    s = max(tw / w, th / h) * float(rng.uniform(1.0, 1.5))
-    arr = cv2.resize(arr, (max(tw, round(w * s)), max(th, round(h * s))), interpolation=cv2.INTER_AREA)
-    h, w = arr.shape[:2]
-    y, x = int(rng.integers(0, h - th + 1)), int(rng.integers(0, w - tw + 1))
-    return np.ascontiguousarray(arr[y:y + th, x:x + tw])
+    """A random crop of a random bundled photograph (hard_cases' scenes)."""
+    for _ in range(len(PHOTOS)):
+        found = photo_crop(str(rng.choice(PHOTOS)), rng, size)
+        if found is not None:
+            return found
+    raise SystemExit("no scikit-image photograph loads here")
 
 
 @dataclass

@@ -29,7 +29,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
 
 import cv2
 import numpy as np
@@ -46,6 +46,8 @@ log = logging.getLogger(__name__)
 
 MODEL_PACKAGE = "rapidocr_onnxruntime"
 MODEL_FILE = "models/ch_PP-OCRv4_det_infer.onnx"
+
+T = TypeVar("T")
 
 _STRIDE = 32  # the network needs both sides to be multiples of this
 _CLIP_SCALE = 16.0  # pyclipper works on integers: 1/16 px
@@ -303,25 +305,33 @@ class TextDetector:
         return out
 
 
-def load_detector(model_path: str | None = None, *, recognize: bool = True, **kwargs: Any) -> TextDetector | None:
-    """The detector (with the recognizer beside it when `recognize`), or None (with the reason
-    logged) where onnxruntime or the model is missing. A missing recognizer leaves the detector."""
+def load_onnx(what: str, model_file: str, make: Callable[[str], T], model_path: str | None = None) -> T | None:
+    """`make(path)` for a model of the rapidocr wheel (`model_file`) or `model_path`, or None with
+    the reason logged ("<what> disabled: ...") where onnxruntime or the file is missing or will not load."""
     try:
         import onnxruntime  # noqa: F401
     except ImportError as exc:
-        log.warning("text detection disabled: onnxruntime is not installed (%s)", exc)
+        log.warning("%s disabled: onnxruntime is not installed (%s)", what, exc)
         return None
-    path = model_path or default_model_path()
+    path = model_path or default_model_path(model_file)
     if not path or not Path(path).is_file():
-        log.warning("text detection disabled: model file not found (%s)",
-                    path or f"{MODEL_PACKAGE}/{MODEL_FILE} in no installed package")
+        log.warning("%s disabled: model file not found (%s)", what,
+                    path or f"{MODEL_PACKAGE}/{model_file} in no installed package")
         return None
     try:
-        det = TextDetector(path, **kwargs)
+        return make(path)
     except Exception as exc:  # a corrupt file, an unusable provider: the service runs without it
-        log.warning("text detection disabled: could not load %s: %s", path, exc)
+        log.warning("%s disabled: could not load %s: %s", what, path, exc)
         return None
-    log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, path, det.max_side,
+
+
+def load_detector(model_path: str | None = None, *, recognize: bool = True, **kwargs: Any) -> TextDetector | None:
+    """The detector (with the recognizer beside it when `recognize`), or None (with the reason
+    logged) where onnxruntime or the model is missing. A missing recognizer leaves the detector."""
+    det = load_onnx("text detection", MODEL_FILE, lambda path: TextDetector(path, **kwargs), model_path)
+    if det is None:
+        return None
+    log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, det.model_path, det.max_side,
              ",".join(det.providers))
     if recognize:
         from app.engine.recognize import load_recognizer

@@ -26,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from app.engine.detect import MODEL_PACKAGE, default_model_path, onnx_session
+from app.engine.detect import MODEL_PACKAGE, default_model_path, load_onnx, onnx_session
 from app.engine.masks import Region
 
 log = logging.getLogger(__name__)
@@ -201,21 +201,8 @@ class TextRecognizer:
 
 def load_recognizer(model_path: str | None = None, **kwargs: Any) -> TextRecognizer | None:
     """The recognizer, or None (with the reason logged) where onnxruntime or the model is missing."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        log.warning("text recognition disabled: onnxruntime is not installed (%s)", exc)
-        return None
-    path = model_path or default_model_path(MODEL_FILE)
-    if not path or not Path(path).is_file():
-        log.warning("text recognition disabled: model file not found (%s)",
-                    path or f"{MODEL_PACKAGE}/{MODEL_FILE} in no installed package")
-        return None
-    try:
-        rec = TextRecognizer(path, **kwargs)
-    except Exception as exc:  # a corrupt file, an unusable provider: the service runs without it
-        log.warning("text recognition disabled: could not load %s: %s", path, exc)
-        return None
-    log.info("text recognizer %s loaded from %s (%d characters, providers %s)", rec.name, path,
-             len(rec.characters) - 2, ",".join(rec.providers))
+    rec = load_onnx("text recognition", MODEL_FILE, lambda path: TextRecognizer(path, **kwargs), model_path)
+    if rec is not None:
+        log.info("text recognizer %s loaded from %s (%d characters, providers %s)", rec.name, rec.model_path,
+                 len(rec.characters) - 2, ",".join(rec.providers))
     return rec
