@@ -132,6 +132,9 @@ def test_presets_find_what_redaction_needs():
     got = outcome(["see www.example.com/offers", "write to a@b.io", "Total 1,299.00"], ["@url"])
     assert got == [("partly_removed", ["www.example.com/offers"]), ("kept", []), ("kept", [])]
     assert outcome(["Total 1,299.00"], ["@number"]) == [("partly_removed", ["1,299.00"])]
+    # dates are no phone numbers, even with the year's first digit lost; 3-2-2 phone numbers are
+    assert outcome(["2024-03-05", "024-03-05", "31.12.2024", "12/31/2024", "123-45-67", "555-12-34"], ["@phone"]) == [
+        ("kept", []), ("kept", []), ("kept", []), ("kept", []), ("removed", []), ("removed", [])]
 
 
 def test_email_survives_what_recognizers_do_to_its_neighbours():

@@ -46,15 +46,29 @@ PRESETS: dict[str, str] = {
     "@number": r"\d+(?:[.,]\d+)*",
 }
 _MIN_DIGITS = {"@phone": 7}
-_DATE = re2.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
+_DATE = re2.compile(r"(\d{1,4})([-./])(\d{1,2})([-./])(\d{1,4})")
 _MAX_MEM = 8 << 20  # bytes RE2 may use for one compiled pattern
+
+
+def _is_date(text: str) -> bool:
+    """Year-month-day, day-month-year or month-day-year with a month and a day that exist (a
+    year's first digit may be lost: `024-03-05`); `123-45-67` is no date."""
+    m = _DATE.fullmatch(text)
+    if m is None or m.group(2) != m.group(4):
+        return False
+    a, b, c = m.group(1), int(m.group(3)), m.group(5)
+    first, last = int(a), int(c)
+    year_last = len(c) in (2, 4)
+    return ((len(a) >= 3 and 1 <= b <= 12 and 1 <= last <= 31 and len(c) <= 2)  # 2024-03-05
+            or (year_last and len(a) <= 2 and 1 <= first <= 31 and 1 <= b <= 12)  # 31.12.2024
+            or (year_last and len(a) <= 2 and 1 <= first <= 12 and 1 <= b <= 31))  # 12/31/2024
 
 
 def _veto(preset: str, text: str, a: int, b: int) -> bool:
     """What a preset's pattern matches but does not mean: a date is no phone number, the domain
     of an e-mail address is no URL."""
     if preset == "@phone":
-        return sum(ch.isdigit() for ch in text[a:b]) < _MIN_DIGITS[preset] or _DATE.fullmatch(text[a:b]) is not None
+        return sum(ch.isdigit() for ch in text[a:b]) < _MIN_DIGITS[preset] or _is_date(text[a:b])
     if preset == "@url":
         return a > 0 and text[a - 1] == "@"
     return False
