@@ -9,8 +9,9 @@ used (the package is never imported). Its character list is in the model's metad
         -> CTC: the best class per time step; repeats merged, blanks dropped
         -> each character with the time steps it spans -> its place along the line (0..1)
 
-A line read with a low score is read again turned by 180 degrees (upside-down text, a vertical
-line running upwards) and the better reading is kept. The characters' places let a match on
+Which way up a line is comes from PaddleOCR's direction classifier (0 or 180 degrees, in the same
+wheel) where it is sure; a line read with a low score is read again turned by 180 degrees as
+well (upside-down text, a vertical line running upwards) and the better reading is kept. The characters' places let a match on
 part of a line map back to the part of the polygon it covers (`Reading.bounds`, `Reading.piece`).
 """
 
@@ -32,6 +33,9 @@ from app.engine.masks import Region
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "models/ch_PP-OCRv4_rec_infer.onnx"
+CLASSIFIER_FILE = "models/ch_ppocr_mobile_v2.0_cls_infer.onnx"  # 0 or 180 degrees
+CLASSIFIER_SIZE = (192, 48)  # its input, as PaddleOCR feeds it
+TURN_ABOVE = 0.9  # the classifier's confidence that a line is upside down, to turn it (PaddleOCR's)
 
 HEIGHT = 48  # the recognizer's input height
 MAX_RATIO = 64  # longest strip: 64 x 48 px; a longer line is squeezed into it
@@ -119,7 +123,8 @@ class TextRecognizer:
     name = "ppocr-v4-rec"
 
     def __init__(self, model_path: str | None = None, *, threads: int | None = None,
-                 providers: list[str] | None = None, flip_below: float = FLIP_BELOW):
+                 providers: list[str] | None = None, flip_below: float = FLIP_BELOW,
+                 classifier_path: str | None = None):
         path = model_path or default_model_path(MODEL_FILE)
         if not path or not Path(path).is_file():
             raise FileNotFoundError(f"text recognition model not found: {path or MODEL_PACKAGE + '/' + MODEL_FILE}")
@@ -136,6 +141,9 @@ class TextRecognizer:
         self._input = self._session.get_inputs()[0].name
         self.providers = self._session.get_providers()
         self.flip_below = float(flip_below)
+        cls = classifier_path or default_model_path(CLASSIFIER_FILE)
+        # optional: without it, the low-score retry alone decides which way up a line is
+        self._classifier = onnx_session(cls, threads, providers) if cls and Path(cls).is_file() else None
         self._lock = threading.Lock()
 
     def read(self, rgb: np.ndarray, polygons: list[tuple[Point, ...]]) -> list[Reading]:
@@ -144,6 +152,7 @@ class TextRecognizer:
             return []
         bgr = np.ascontiguousarray(np.asarray(rgb)[:, :, 2::-1])
         frames = [reading_frame(p) for p in polygons]
+        frames = [_flipped(f) if turn else f for f, turn in zip(frames, self._upside_down(bgr, frames))]
         readings = self._read_frames(bgr, frames)
         again = [i for i, r in enumerate(readings) if r.score < self.flip_below]
         if again:
@@ -152,6 +161,21 @@ class TextRecognizer:
                 if r.score > readings[i].score:
                     readings[i] = r
         return readings
+
+    def _upside_down(self, bgr: np.ndarray, frames: list[tuple[Point, Point, Point, Point]]) -> list[bool]:
+        """Which lines the direction classifier is sure are upside down (all False without it)."""
+        if self._classifier is None or not frames:
+            return [False] * len(frames)
+        cw, ch = CLASSIFIER_SIZE
+        x = np.zeros((len(frames), 3, ch, cw), np.float32)
+        for k, f in enumerate(frames):
+            s = _strip(bgr, f)  # 48 px high already; squeezed to 192 px where longer, as PaddleOCR does
+            w = min(cw, s.shape[1])
+            s = cv2.resize(s, (w, ch), interpolation=cv2.INTER_AREA) if w != s.shape[1] else s
+            x[k, :, :, :w] = s.transpose(2, 0, 1) * (1 / 127.5) - 1.0
+        with self._lock:
+            probs = self._classifier.run(None, {self._classifier.get_inputs()[0].name: x})[0]
+        return [bool(p[1] > TURN_ABOVE) for p in probs]
 
     def _read_frames(self, bgr: np.ndarray, frames: list[tuple[Point, Point, Point, Point]]) -> list[Reading]:
         strips = [_strip(bgr, f) for f in frames]
