@@ -226,3 +226,24 @@ def test_the_task_and_its_callback_report_the_lines_and_nothing_read_is_logged(c
     assert rec.calls and rec.calls[0]["text_lines"] == t
     logged = caplog.text
     assert "7946" not in logged and "Meeting" not in logged and "0134" not in logged
+
+
+def test_a_batch_applies_the_patterns_to_every_item_and_sums_the_lines(client, shot):
+    img, boxes = shot
+    item = {"image": b64(png_bytes(img)), "detect": True}
+    r = client.post("/api/v1/inpaint-batch-async", json={"items": [item, item], "remove_text": ["@email"],
+                                                         "task_id": "redact-batch"})
+    assert r.status_code == 200, r.text
+    for _ in range(300):
+        status = client.get("/api/v1/task-status/redact-batch").json()
+        if status["status"] in ("completed", "error"):
+            break
+        time.sleep(0.1)
+    assert status["status"] == "completed", status
+    assert status["processing_stats"]["text_lines"] == {"found": 10, "read": 10, "removed": 2, "partly_removed": 0,
+                                                        "kept": 8}
+    for i in (0, 1):
+        out = decode(client.get(f"/api/v1/task-result/redact-batch/{i}").content)
+        assert gone(out, img, boxes["email"]) and unchanged(out, img, boxes["ordinary"])
+    bad = client.post("/api/v1/inpaint-batch-async", json={"items": [item], "keep_text": ["(?=x)"]})
+    assert bad.status_code == 422 and bad.json()["error"] == "invalid_pattern"
