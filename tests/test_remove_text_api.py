@@ -181,6 +181,17 @@ def test_patterns_in_a_form_and_an_unknown_preset(client, shot):
     assert r.status_code == 200 and r.json()["processing_stats"]["text_lines"]["unmatched_patterns"] == ["@email"]
 
 
+def finished(client, task_id: str) -> dict:
+    """The task's status once it has completed (30 s at most)."""
+    for _ in range(300):
+        status = client.get(f"/api/v1/task-status/{task_id}").json()
+        if status["status"] in ("completed", "error", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert status["status"] == "completed", status
+    return status
+
+
 class Receiver:
     """A local HTTP server that records the callbacks' bodies."""
 
@@ -210,12 +221,7 @@ def test_the_task_and_its_callback_report_the_lines_and_nothing_read_is_logged(c
                                                            "remove_text": ["@phone"], "task_id": "redact-1",
                                                            "callback_url": rec.url})
     assert r.status_code == 200, r.text
-    for _ in range(300):
-        status = client.get("/api/v1/task-status/redact-1").json()
-        if status["status"] in ("completed", "error"):
-            break
-        time.sleep(0.1)
-    assert status["status"] == "completed", status
+    status = finished(client, "redact-1")
     t = status["processing_stats"]["text_lines"]
     assert (t["removed"], t["partly_removed"]) == (1, 1) and all("text" not in line for line in t["lines"])
     for _ in range(100):
@@ -234,12 +240,7 @@ def test_a_batch_applies_the_patterns_to_every_item_and_sums_the_lines(client, s
     r = client.post("/api/v1/inpaint-batch-async", json={"items": [item, item], "remove_text": ["@email"],
                                                          "task_id": "redact-batch"})
     assert r.status_code == 200, r.text
-    for _ in range(300):
-        status = client.get("/api/v1/task-status/redact-batch").json()
-        if status["status"] in ("completed", "error"):
-            break
-        time.sleep(0.1)
-    assert status["status"] == "completed", status
+    status = finished(client, "redact-batch")
     assert status["processing_stats"]["text_lines"] == {"found": 10, "read": 10, "removed": 2, "partly_removed": 0,
                                                         "kept": 8}
     for i in (0, 1):
