@@ -373,6 +373,7 @@ async def session(browser_ws: str, base: str, bars_path: Path, text_path: Path) 
         await cdp.js("[...document.querySelectorAll('#region-list li')].find(li => li.textContent.includes('Hello'))"
                      ".querySelector('.keep-line input').click()")
         assert await cdp.js("document.querySelectorAll('#region-list li.kept').length") == 1
+        out["screenshot_keep"] = await screenshot(cdp)
         await remove_and_wait(cdp)
         out["kept"] = json.loads(await cdp.js(read_pixels_js()))
         out["kept_info"] = await cdp.js("document.getElementById('result-info').textContent")
@@ -401,6 +402,7 @@ def test_playground_session_in_chromium(service, chromium, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "playground.png").write_bytes(out["screenshot"])
     (ARTIFACTS / "playground-detect.png").write_bytes(out["screenshot_detect"])
+    (ARTIFACTS / "playground-keep.png").write_bytes(out["screenshot_keep"])
     assert not out["problems"], f"errors in the page: {out['problems']}"
 
     # the drawn box: line A gone, everything outside the box (and a margin) unchanged
