@@ -4,17 +4,14 @@ phone number, a sentence with a phone number inside it and ordinary text."""
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from tests.support import b64, decode, png_bytes
+from tests.support import Receiver, b64, decode, png_bytes
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 LINES = {  # name: (text, top-left)
@@ -190,27 +187,6 @@ def finished(client, task_id: str) -> dict:
         time.sleep(0.1)
     assert status["status"] == "completed", status
     return status
-
-
-class Receiver:
-    """A local HTTP server that records the callbacks' bodies."""
-
-    def __init__(self):
-        self.calls: list[dict] = []
-        calls = self.calls
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                calls.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *a):
-                pass
-
-        self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
 
 def test_the_task_and_its_callback_report_the_lines_and_nothing_read_is_logged(client, shot, caplog):
