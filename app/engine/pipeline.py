@@ -354,50 +354,35 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, within: np.ndarray | None,
                        model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
-    """Check every repainted region of `out` for text left behind and repaint what is found (then,
-    where that is not enough, the region's whole zone: region + padding + halo), checking again after
-    each repair; report what is left (see engine/verify.py). Returns {regions_checked,
-    regions_repaired, residual_max}."""
-    residual = [0.0] * len(checker.regions)
-    todo = list(range(len(checker.regions)))
-    repaired: set[int] = set()
-    for attempt in range(3):
-        results = checker.check(out, mask, todo)
-        lap("verify")
-        for i, c in results.items():
-            residual[i] = c.residual if c is not None else 0.0
-        todo = [i for i, c in results.items() if c is not None and c.residual > verify.REPAIR_ABOVE]
-        extra = _repair(results, todo, mask, within, whole_zone=attempt > 0) if attempt < 2 else None
-        if extra is None:
-            break
-        repaired.update(todo)
+    """Check every repainted region of `out` for text left behind; repaint each region where some is
+    found as its whole zone (region + padding + halo: the first mask has shown it could not clear
+    it), check those again, and report what is left (see engine/verify.py). Returns
+    {regions_checked, regions_repaired, residual_max}."""
+    results = checker.check(out, mask, list(range(len(checker.regions))))
+    lap("verify")
+    residual = {i: c.residual if c is not None else 0.0 for i, c in results.items()}
+    extra = np.zeros_like(mask)
+    todo = []
+    for i, r in residual.items():
+        c = results[i]
+        if c is not None and r > verify.REPAIR_ABOVE:
+            add = c.zone & (mask[c.box.slices] == 0)
+            if within is not None:
+                add &= within[c.box.slices] > 0
+            if add.any():
+                extra[c.box.slices] |= add.astype(np.uint8) * 255
+                todo.append(i)
+    if todo:
+        mask |= extra
         note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
-    return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
-            "residual_max": round(max(residual, default=0.0), 3)}
-
-
-def _repair(results: dict[int, verify.RegionCheck | None], todo: list[int], mask: np.ndarray,
-            within: np.ndarray | None, whole_zone: bool) -> np.ndarray | None:
-    """Add to `mask` (in place) what the regions in `todo` need repainted: what their check found, or
-    their whole zone (on a second round, or where what was found is masked already). Returns what was
-    added, or None where nothing was."""
-    extra = np.zeros_like(mask)
-    for i in todo:
-        c = cast(verify.RegionCheck, results[i])
-        free = mask[c.box.slices] == 0
-        add = verify.repair_area(c, whole_zone) & free
-        if not add.any():
-            add = c.zone & free
-        extra[c.box.slices] |= add.astype(np.uint8) * 255
-    if within is not None:
-        extra &= within
-    if not extra.any():
-        return None
-    mask |= extra
-    return extra
+        for i, c in checker.check(out, mask, todo).items():
+            residual[i] = c.residual if c is not None else 0.0
+        lap("verify")
+    return {"regions_checked": len(checker.regions), "regions_repaired": len(todo),
+            "residual_max": round(max(residual.values(), default=0.0), 3)}
 
 
 def run(

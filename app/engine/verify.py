@@ -2,27 +2,28 @@
 
 A result that still shows the text is the worst answer the service can give, and one that shows
 it and reports itself clean is worse, so every region is checked after inpainting, on its own crop,
-by two measures that do not share the first mask's blind spots:
+by measures that do not share the first mask's blind spots:
 
-- *Contrast that survives.* In the source, a region's ink is every pixel of its zone (the region
-  grown by padding and a halo for shadows, glow and outlines) that stands out from its own
-  neighbourhood at the text's scale, or from every colour cluster of the ring around the zone. In
-  the result, an ink pixel still shows where its local contrast is still there *in the same
-  direction* as in the source (the result's contrast projected on the source's): a faint ghost, a
-  JPEG-blurred stroke or a shadow the mask left all count, while texture the fill invents does not
-  (its contrast has no reason to point the ink's way; what it gives by chance is measured on the
-  ring and taken off).
+- *Ink that still shows.* In the source, a region's ink is every pixel around it (the region grown
+  by padding and MAX_HALO, for shadows, glow and outlines) that stands out from its own
+  neighbourhood at the text's scale, or from every colour cluster of the ring beyond. Ink the mask
+  left out is unchanged in the result: it counts beyond the ring's own texture rate, next to the
+  mask and away from it apart. Where the mask was painted, the model saw none of the ink, so a trace
+  there is a ghost drawn from what the mask left: it counts where the fill, smoothed to a stroke's
+  width (a coherent ghost stays, a texture's grain does not), stands out at the ink's pixels more
+  often than elsewhere in the fill, or, for a mask in the glyphs' own shape, more often than the
+  ring; either polarity, any colour (a glyph filled darker than it was, from its shadow, reads as
+  well as one left as it was). A zone repainted whole counts nothing there: what stands out in it
+  was carried in from beyond the halo, which holds no text.
 - *The detector.* Where the first measure cannot see a line's text in the source (ink camouflaged
   by its surroundings, a faint watermark: less ink than a line has), the text detector's
   probability on the result against the source, at the line's own scale (crops scaled so a line
   is about 32 px high): of what it saw as text in the source's zone, the share it still sees,
   beyond what it sees in the ring.
 
-A region's residual is the larger of the two (0-1). Above REPAIR_ABOVE, what was found is repainted
-(grown a little, within the zone: the region grown by padding and halo) and checked again; a region
-still failing, or whose finding is already masked (a ghost the fill drew from what it was given), is
-repainted as its whole zone, the first mask having shown it could not clear it. What remains is
-reported, not hidden.
+A region's residual (0-1) is the larger of the two. Above REPAIR_ABOVE, the region is repainted as
+its whole zone (the region grown by padding and halo), the first mask having shown it could not
+clear it, and checked again. What remains is reported, not hidden.
 
 An uploaded mask is obeyed: its parts (connected components) are checked alike, but a part's zone
 is its own pixels grown by its halo (a quarter of its scale, at most MAX_HALO), never its bounding
@@ -43,7 +44,6 @@ from app.engine.masks import PixelBox, Region, draw_region, kmeans, pixel_box
 # a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
 # percentile x _SPREAD, whichever is larger
 _T_MIN, _SPREAD = 10.0, 1.5
-_SURVIVES = 0.4  # an ink pixel still shows where at least this share of its contrast is left (and _T_MIN)
 _PROB = 0.3  # the detector's text threshold (its own DB default)
 _DET_HEIGHT = 32.0  # px: the line height the detector's crops are scaled to (within 0.5x..2x)
 _DET_MIN = 24  # fewer source pixels seen as text than this (at the detector's scale): no opinion
@@ -51,6 +51,7 @@ MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
 REPAIR_ABOVE = 0.02  # residual above which a region is repaired (what API.md calls clean)
 UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole zone
 _MIN_INK = 12  # fewer ink pixels than this: nothing to judge by contrast
+_MIN_SHARE = 0.03  # nor where the text's ink is under this share of the region
 _VISIBLE = 0.12  # the contrast measure judges alone where it sees this share of the zone as ink
 
 
@@ -127,14 +128,26 @@ class _Look:
     box: PixelBox
     zone: np.ndarray  # where a repair may reach: region + padding + halo band (a mask part: its pixels
     # grown by its halo)
-    seen: np.ndarray  # where ink is looked for: the zone (a mask part: its pixels grown by MAX_HALO, so
-    # that a shadow past what the caller allows is reported)
+    seen: np.ndarray  # where ink is looked for: the region grown by padding + MAX_HALO (a mask part: its
+    # pixels grown by MAX_HALO), so that a shadow past what a repair may reach is reported
     ring: np.ndarray
     ink: np.ndarray  # pixels of `seen` that stand out in the source
-    contrast: np.ndarray  # the source's local contrast (Lab, H x W x 3) at the ink pixels' scale
+    core: np.ndarray  # the region + padding (a mask part: its pixels); the rest of `seen` is its band
     texture: float  # share of ring pixels that stand out: what the background itself shows
     k: int
     band: int  # the halo
+
+    def text_ink(self, sel: np.ndarray) -> float:
+        """How many of the ink pixels in `sel` are text, beyond texture: in the core, beyond the
+        texture rate of the band or the ring, whichever is lower (a line's own band is the truest
+        sample of the background right behind it, unless a shadow or glow fills it); in the band,
+        beyond the ring's rate (what is more there is a shadow, a glow, an outline)."""
+        band = self.seen & ~self.core
+        n_band = max(1, int(band.sum()))
+        tex_core = min(self.texture, float((self.ink & band).sum()) / n_band)
+        in_core = float((self.ink & sel & self.core).sum()) - tex_core * float((sel & self.core).sum())
+        in_band = float((self.ink & sel & band).sum()) - self.texture * float((sel & band).sum())
+        return max(0.0, in_core) + max(0.0, in_band)
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
 
 
@@ -151,8 +164,7 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
         (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
         scale, padding = float(max(1.0, min(rw, rh))), 0
     band = halo(scale)
-    reach = band if part is None else MAX_HALO
-    box = pixel_box(region, w, h).grow(padding + reach + max(3, reach // 2), w, h)
+    box = pixel_box(region, w, h).grow(padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
     allowed_u8 = np.zeros((box.height, box.width), np.uint8)
     if part is None:
         local = region.shifted(-box.x0, -box.y0)
@@ -164,7 +176,12 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
         allowed_u8[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = part.pixels.astype(np.uint8) * 255
         zone_u8 = cast("npt.NDArray[np.uint8]", cv2.dilate(allowed_u8, _disk(band)))
     zone = zone_u8 > 0
-    seen = zone if part is None else cv2.dilate(allowed_u8, _disk(MAX_HALO)) > 0
+    if part is None:
+        seen_u8 = np.zeros_like(allowed_u8)
+        draw_region(seen_u8, local, padding + MAX_HALO)
+        seen = seen_u8 > 0
+    else:
+        seen = cv2.dilate(allowed_u8, _disk(MAX_HALO)) > 0
     ring = ~seen
     if others is not None and (ring & ~others).sum() >= 16:
         ring &= ~others
@@ -174,12 +191,24 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
     lab = _lab(crop)
     d = _dist(lab, _ring_clusters(lab[ring]))
     k = _kernel(scale)
-    contrast = local_contrast(crop, k)
-    lc = np.linalg.norm(contrast, axis=2)
+    lc = np.linalg.norm(local_contrast(crop, k), axis=2)
     t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
     t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
     ink = (d > t) | (lc > t_lc)
-    return _Look(box, zone, seen, ring, ink & seen, contrast.astype(np.float16), float(ink[ring].mean()), k, band)
+    return _Look(box, zone, seen, ring, ink & seen, allowed_u8 > 0, _texture(ink, ring), k, band)
+
+
+def _texture(ink: np.ndarray, ring: np.ndarray) -> float:
+    """The share of ring pixels that stand out: the median over the ring's four sides, so that one
+    side crossing a bright stripe or an edge of the scene does not pass for the texture all round
+    (and hide a thin line's whole ink)."""
+    h, w = ring.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    dy, dx = (yy - h / 2) / max(1, h), (xx - w / 2) / max(1, w)
+    sides = [(np.abs(dy) >= np.abs(dx)) & (dy < 0), (np.abs(dy) >= np.abs(dx)) & (dy >= 0),
+             (np.abs(dx) > np.abs(dy)) & (dx < 0), (np.abs(dx) > np.abs(dy)) & (dx >= 0)]
+    rates = [float(ink[ring & side].mean()) for side in sides if (ring & side).sum() >= 16]
+    return float(np.median(rates)) if rates else float(ink[ring].mean())
 
 
 class Verifier:
@@ -235,9 +264,8 @@ class Verifier:
                     if x0 < box.x1 + MAX_HALO and box.x0 - MAX_HALO < x1 and y0 < box.y1 + MAX_HALO and box.y0 - MAX_HALO < y1:
                         draw_region(m, o.shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
             grown = m > 0
-        # the look's box is this box shrunk where its halo is under MAX_HALO: cut to it there
-        band = halo(line_scale(r)) if self._mask is None else MAX_HALO
-        inner = pixel_box(r, w, h).grow(self.padding + band + max(3, band // 2), w, h)
+        # the look's box, within this one
+        inner = pixel_box(r, w, h).grow(self.padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
         return grown[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0]
 
     def keep_looks(self) -> None:
@@ -259,20 +287,20 @@ class Verifier:
         look = self.look(i)
         if look is None:
             return True
-        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
-        return n_ink >= _VISIBLE * float(look.zone.sum())
+        return look.text_ink(look.seen) >= _VISIBLE * float(look.zone.sum())
 
     def uncovered_share(self, i: int, mask: np.ndarray) -> float:
-        """Before inpainting: the share of region i's ink (within its zone: halo band included, for
-        shadows and glow) that `mask` leaves out, beyond what the background's own texture explains.
-        High where a stroke mask misjudged which colour is ink, or where effects reach past it."""
+        """Before inpainting: the share of region i's text ink (its band included, for shadows and
+        glow) that `mask` leaves out. High where a stroke mask misjudged which colour is ink, or
+        where effects reach past it."""
         look = self.look(i)
         if look is None:
             return 0.0
         m = mask[look.box.slices] > 0
-        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
-        n_out = float((look.ink & ~m).sum()) - look.texture * float((look.seen & ~m).sum())
-        return 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_out) / n_ink)
+        n_ink = look.text_ink(look.seen)
+        if n_ink < max(_MIN_INK, _MIN_SHARE * float(look.core.sum())):
+            return 0.0  # too little text to judge by
+        return min(1.0, look.text_ink(look.seen & ~m) / n_ink)
 
     def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
         """How much of each region's text is still in `out`: the larger of the two measures."""
@@ -319,43 +347,40 @@ class Verifier:
             return None
         o, m = out[look.box.slices], repainted[look.box.slices] > 0
         d_out = local_contrast(o, look.k)
-        src = look.contrast.astype(np.float32)
-        src_mag = np.linalg.norm(src, axis=2)
-        unit = src / np.maximum(src_mag, 1e-3)[:, :, None]
-        proj = (d_out * unit).sum(axis=2)  # the result's contrast along the source's, per pixel
-        thr = np.maximum(_T_MIN, _SURVIVES * src_mag)
-        survives = look.ink & (proj > thr)
-        if not (look.zone & ~m).any():
-            # the whole zone was repainted: the model saw none of its pixels, so what stands out in it
-            # was carried in from beyond the halo, which holds no text: the scene (a rim, mortar
-            # lines). Only what lies outside the zone (a mask part's) can still be text
-            survives &= ~m
-        # what the fill gives by chance: its contrast along the ink's mean direction(s), light and dark
-        # apart, on repainted pixels that were not ink (a smear of the surroundings is there too; a
-        # ghost of the glyphs is not); the ring's where too few were repainted
-        chance = 0.0
-        ink_px = look.ink & m
-        n_ink_m = int(ink_px.sum())
-        if n_ink_m:
-            fill = m & look.seen & (cv2.dilate(look.ink.astype(np.uint8), _disk(1)) == 0)
-            ring_c = d_out[fill] if fill.sum() >= 30 else d_out[look.ring]
-            for sel in (unit[:, :, 0] >= 0, unit[:, :, 0] < 0):
-                part = ink_px & sel
-                if part.any():
-                    u = unit[part].mean(axis=0)
-                    u /= max(1e-3, float(np.linalg.norm(u)))
-                    t_part = float(np.median(thr[part]))
-                    chance += float(part.sum()) * float(((ring_c @ u) > t_part).mean())
-        n_ink = float(look.ink.sum()) - look.texture * float(look.seen.sum())
+        # repainted ink pixels: the fill shows the glyphs where it stands out at the ink's pixels more
+        # often than at the fill's other pixels (either polarity, any colour: a glyph filled darker
+        # than it was, from its shadow, reads as well as one left as it was). Texture the fill
+        # invents, or a scene edge it carries across, stands out at both alike.
+        # judged a little smoothed (a stroke's width): a coherent ghost stays, a busy texture's
+        # grain averages out
+        sigma = max(1.0, look.k / 12)
+        mag = np.linalg.norm(cv2.GaussianBlur(d_out, (0, 0), sigma), axis=2)
+        t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
+        ink_m = look.ink & m
+        survives = look.ink & ~m  # left out by the mask: unchanged
+        masked_left = 0.0
+        if ink_m.any() and (look.zone & ~m).any():
+            # (a zone repainted whole: the model saw none of its pixels, so what stands out in it was
+            # carried in from beyond the halo, which holds no text: the scene; nothing is counted)
+            stands = mag > t_out
+            if self.parts is not None or self.by_strokes[i]:
+                # a mask in the glyphs' shape: a fill that stands out anywhere in it draws the glyphs
+                filled = m & look.seen
+                shown = float(stands[filled].mean()) - float(stands[look.ring].mean())
+                survives |= filled & stands
+            else:
+                other = m & look.seen & (cv2.dilate(look.ink.astype(np.uint8), _disk(1)) == 0)
+                chance = float(stands[other].mean()) if other.sum() >= 30 else float(stands[look.ring].mean())
+                shown = float(stands[ink_m].mean()) - chance
+                survives |= ink_m & stands
+            masked_left = max(0.0, shown) * float(ink_m.sum())
         # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
-        # counted beyond the texture's rate, next to the mask and away from it apart, so that a
-        # plain stretch away from it does not cancel a shadow along it
-        n_left = float((survives & m).sum()) - chance
-        out_m = look.seen & ~m
-        near = (cv2.dilate((m & look.seen).astype(np.uint8), _disk(look.band)) > 0) & out_m
-        for part in (near, out_m & ~near):
-            n_left += max(0.0, float((survives & part).sum()) - look.texture * float(part.sum()))
-        residual = 0.0 if n_ink < _MIN_INK else min(1.0, max(0.0, n_left) / n_ink)
+        # counted beyond the texture (see _Look.text_ink)
+        n_ink = look.text_ink(look.seen)
+        n_left = masked_left + look.text_ink(look.seen & ~m)
+        # too little text to judge by (a region with no visible text): the detector's part
+        judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
+        residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
         return RegionCheck(residual, survives, look.box, look.zone)
 
 
@@ -394,15 +419,6 @@ def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list
     if sum(b.area for b, _ in wins) >= 0.6 * w * h:
         return [(PixelBox(0, 0, w, h), list(range(len(boxes))))]
     return wins
-
-
-def repair_area(check: RegionCheck, whole_zone: bool) -> np.ndarray:
-    """Where a region is repainted (bool, the check's box): within its zone (the region grown by
-    padding and halo, or a mask part grown by its halo), what the check found grown by 2 px, or all
-    of it."""
-    if whole_zone:
-        return check.zone
-    return np.asarray((cv2.dilate(check.left.astype(np.uint8), _disk(2)) > 0) & check.zone)
 
 
 def mask_parts(mask: np.ndarray, limit: int = 64) -> list[MaskPart]:
