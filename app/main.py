@@ -26,7 +26,7 @@ from app.metrics import Metrics
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
 from app.engine.detect import load_detector
-from app.engine.models import ModelHolder, apply_model_dir
+from app.engine.models import ModelHolder, Tuning, apply_model_dir
 from app.engine.pipeline import Limits
 from app.service import Execution
 from app.settings import Settings, get_settings
@@ -108,7 +108,10 @@ def load_engine(services: Services) -> None:
         services.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
                                                  recognize=cfg.text_recognition)
     if services.models.model is None:
-        services.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload)
+        tuning = Tuning(cfg.torch_threads, cfg.torch_interop_threads, cfg.model_precision, cfg.model_channels_last,
+                        cfg.model_warmup)
+        services.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload,
+                             tuning=tuning)
 
 
 @asynccontextmanager

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Callable
+import threading
+from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import CONTENT_TYPE_LATEST  # noqa: F401  (re-exported for the route)
@@ -32,6 +33,14 @@ class Metrics:
         self.shared_queue = Gauge("iopaint_shared_queue_jobs",
                                   "TASK_BACKEND=redis: the queue every replica shares (waiting, held by a replica, live)",
                                   ["state"], registry=r)
+        self.model_time = Histogram(
+            "iopaint_model_seconds", "The model's own time per image: every forward pass, verification's repaints "
+            "included (the rest of the request is iopaint_image_seconds minus this)", ["model"],
+            buckets=_LATENCY_BUCKETS, registry=r)
+        self.image_time = Histogram("iopaint_image_seconds", "Pipeline time per image, decode to encode", ["model"],
+                                    buckets=_LATENCY_BUCKETS, registry=r)
+        self._lock = threading.Lock()
+        self._images, self._model_sum, self._image_sum = 0, 0.0, 0.0
         self.model_state = Gauge("iopaint_model_loaded", "1 when the model is loaded and serving",
                                  ["requested", "active", "fallback"], registry=r)
 
@@ -39,6 +48,24 @@ class Metrics:
         for stage, seconds in timings.items():
             self.stage.labels(model, stage).observe(seconds)
         self.jobs.labels(model, outcome).inc()
+        if "model" in timings:  # an image through the pipeline (detect-text jobs have no model stage)
+            total = sum(timings.values())
+            self.model_time.labels(model).observe(timings["model"])
+            self.image_time.labels(model).observe(total)
+            with self._lock:
+                self._images += 1
+                self._model_sum += timings["model"]
+                self._image_sum += total
+
+    def model_time_summary(self) -> dict[str, Any]:
+        """The model's own time against the rest, per image since start (health's `inference`)."""
+        with self._lock:
+            n, model, total = self._images, self._model_sum, self._image_sum
+        if not n:
+            return {"images": 0, "model_seconds_mean": None, "other_seconds_mean": None, "model_share": None}
+        return {"images": n, "model_seconds_mean": round(model / n, 4),
+                "other_seconds_mean": round((total - model) / n, 4),
+                "model_share": round(model / total, 4) if total > 0 else None}
 
     def render(self, refresh: Callable[[], None] | None = None) -> bytes:
         if refresh:

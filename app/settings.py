@@ -67,7 +67,21 @@ class Settings(BaseSettings):
         "MAX_QUEUE_SIZE", default=16, ge=1,
         description="jobs admitted (running + waiting) before new ones get 503 with Retry-After",
     )
-    inference_workers: int = _env("INFERENCE_WORKERS", default=1, ge=1, description="threads running the model")
+    inference_workers: int = _env(
+        "INFERENCE_WORKERS", default=1, ge=1,
+        description="threads running jobs; their model passes still run one at a time (each gets every core)")
+    torch_threads: int = _env("TORCH_THREADS", default=0, ge=0,
+                              description="torch's intra-op threads for a forward pass; 0: every core the process may use")
+    torch_interop_threads: int = _env("TORCH_INTEROP_THREADS", default=1, ge=1,
+                                      description="torch's inter-op threads (LaMa has no parallel branches)")
+    model_precision: Literal["fp32", "fp16", "bf16"] = _env(
+        "MODEL_PRECISION", default="fp32",
+        description="LaMa's forward passes under autocast: fp16 (CUDA only) or bf16 (CPUs with AMX/AVX512-BF16, "
+                    "CUDA); fp32: none")
+    model_channels_last: bool = _env("MODEL_CHANNELS_LAST", default=True,
+                                     description="LaMa's weights and activations in channels-last (NHWC) layout")
+    model_warmup: bool = _env("MODEL_WARMUP", default=True,
+                              description="forward passes at start, so that the first request is as fast as the next")
     default_padding: int = _env("DEFAULT_PADDING", default=2, ge=0, le=256, description="pixels a region grows by in the box mask mode")
     default_mask_mode: Literal["box", "text"] = _env(
         "DEFAULT_MASK_MODE", default="text",

@@ -80,6 +80,12 @@ async def health(s: ServicesDep) -> JSONResponse:
         **(await s.tasks.activity()),  # active_tasks: the whole service's; active_tasks_here: this replica's
         "task_backend": s.tasks.backend_state(),
         "websocket_connections": len(s.tasks.bus.connections),
+        "inference": {
+            **st.details.get("inference", {}),
+            "workers": s.settings.inference_workers,
+            "forward_passes_at_once": 1,
+            "model_time": s.metrics.model_time_summary(),
+        },
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
 

@@ -72,7 +72,11 @@ def _timestamp() -> str:
 
 
 def _server_timing(out: pipeline.InpaintOutput) -> str:
-    return ", ".join(f"{k};dur={v * 1000:.1f}" for k, v in out.timings.items())
+    """The stages (API.md); `repaint` is the part of model + composite spent on verification's repaints."""
+    stages = [f"{k};dur={v * 1000:.1f}" for k, v in out.timings.items()]
+    if out.verification is not None:
+        stages.append(f"repaint;dur={out.repaint_seconds * 1000:.1f}")
+    return ", ".join(stages)
 
 
 def _verification_headers(out: pipeline.InpaintOutput) -> dict[str, str]:

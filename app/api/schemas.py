@@ -268,6 +268,8 @@ class Health(BaseModel):
     active_tasks: int | None = Field(None, description="tasks pending or running in the whole service "
                                                        "(every replica's, with TASK_BACKEND=redis)")
     active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
+    inference: dict[str, Any] | None = Field(
+        None, description="threads, workers, precision, warm-up, and the model's own time per image vs the rest")
 
 
 class ModelInfo(BaseModel):

@@ -8,6 +8,7 @@ it serves the configured fallback (`cv2`, which needs no weights) and says why.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from app.engine.detect import TextDetector
 
 log = logging.getLogger("app.model")
+_NO_LOCK = contextlib.nullcontext()  # stateless: one instance serves every `with`
 
 
 class ModelLoadError(RuntimeError):
@@ -48,9 +50,51 @@ class BatchInpaintModel(InpaintModel, Protocol):
                       ) -> list[np.ndarray]: ...
 
 
+def fft_friendly(side: int, mod: int = 8) -> int:
+    """The padded size of one side: the smallest multiple of `mod` >= side whose side/mod (LaMa's
+    FFT size, at 1/8 scale) has no prime factor above 7. pocketfft's radix passes cover 2, 3, 5
+    and 7; a larger prime (712 px wide: 89) costs the whole pass 8-10 % more, for at most a few
+    per cent more pixels here."""
+    m = max(1, -(-side // mod))
+    while True:
+        n = m
+        for p in (2, 3, 5, 7):
+            while n % p == 0:
+                n //= p
+        if n == 1:
+            return m * mod
+        m += 1
+
+
 def batch_capable(model: Any) -> bool:
     """True where `model.inpaint_batch` exists and applies (IOPaintModel only for LaMa)."""
     return callable(getattr(model, "inpaint_batch", None)) and bool(getattr(model, "batches", True))
+
+
+@dataclass
+class Tuning:
+    """How the model runs on this machine (settings TORCH_THREADS, TORCH_INTEROP_THREADS,
+    MODEL_PRECISION, MODEL_CHANNELS_LAST, MODEL_WARMUP)."""
+
+    threads: int = 0  # torch's intra-op threads; 0: every core this process may use
+    interop_threads: int = 1  # LaMa has no parallel branches: one inter-op thread, no idle pool
+    precision: str = "fp32"  # fp32 | fp16 (CUDA only) | bf16: autocast of LaMa's forward passes
+    channels_last: bool = True  # NHWC weights and activations: oneDNN's and cuDNN's fast layout
+    warmup: bool = True  # forward passes at start, so that the first request is as fast as the second
+
+
+def apply_threads(threads: int, interop_threads: int) -> dict[str, int]:
+    """Set torch's thread pools for the process. One forward pass runs at a time (IOPaintModel's
+    lock), so it gets every core; the inter-op pool can only be sized before its first use."""
+    import torch
+
+    torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
+    if torch.get_num_interop_threads() != interop_threads:
+        try:
+            torch.set_num_interop_threads(interop_threads)
+        except RuntimeError:  # already used in this process (a second load, tests): keep what is there
+            pass
+    return {"intra_op_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 
 
 def apply_model_dir(model_dir: Path | None) -> None:
@@ -147,6 +191,11 @@ class IOPaintModel:
         from iopaint.schema import InpaintRequest
 
         self._fields = set(InpaintRequest.model_fields)
+        # one forward pass at a time, whichever worker asks: two would split the same cores (cv2
+        # needs no torch and no lock)
+        self._forward = threading.Lock() if name != "cv2" else None
+        self._autocast: Any = None  # a torch dtype: LaMa's passes run under torch.autocast
+        self.inference: dict[str, Any] = {"precision": "fp32", "channels_last": False, "warmup": None}
 
     def config(self, params: dict[str, Any]) -> Any:  # an iopaint InpaintRequest
         from iopaint.schema import InpaintRequest
@@ -159,22 +208,65 @@ class IOPaintModel:
         return InpaintRequest(**known)
 
     def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray:
-        bgr = self.manager(rgb, mask, self.config(params))  # mask must be 2-D [H, W]
+        config = self.config(params)
+        with self._forward or _NO_LOCK:
+            bgr = self.manager(rgb, mask, config)  # mask must be 2-D [H, W]
         return np.ascontiguousarray(bgr[:, :, ::-1])
+
+    def tune(self, tuning: Tuning) -> dict[str, Any]:
+        """Apply the settings to LaMa's TorchScript module (memory layout, autocast), then warm up.
+        Returns what is in effect, for health."""
+        import torch
+
+        info = self.inference
+        if self.batches:
+            inner = self.manager.model
+            if tuning.channels_last:
+                inner.model = inner.model.to(memory_format=torch.channels_last)
+                info["channels_last"] = True
+            if tuning.precision == "fp16" and not self.device.startswith("cuda"):
+                info["precision_note"] = "fp16 autocast needs CUDA: running fp32"
+            elif tuning.precision in ("fp16", "bf16"):
+                self._autocast = torch.float16 if tuning.precision == "fp16" else torch.bfloat16
+                info["precision"] = tuning.precision
+        elif tuning.precision != "fp32":
+            info["precision_note"] = f"{self.name} runs without autocast: fp32"
+        if tuning.warmup:
+            info["warmup"] = self.warm_up()
+        return info
+
+    def warm_up(self, passes: int = 2) -> dict[str, Any]:
+        """Forward passes on a small synthetic crop through the requests' own path: TorchScript
+        profiles its first call and optimizes at the second, and oneDNN (cuDNN) sets up its kernels;
+        without this the first request pays seconds for it."""
+        side = 256
+        ramp = np.linspace(0, 255, side, dtype=np.float32)
+        rgb = np.repeat((np.add.outer(ramp, ramp) / 2).astype(np.uint8)[:, :, None], 3, axis=2)
+        mask = np.zeros((side, side), np.uint8)
+        mask[side // 3:side // 2, side // 5:side - side // 5] = 255
+        passes = passes if self.batches else 1
+        started = time.perf_counter()
+        for _ in range(passes):
+            if self.batches:
+                self.inpaint_batch([rgb], [mask], {"hd_strategy": "Original"})
+            else:
+                self(rgb, mask, {"hd_strategy": "Original"})
+        return {"passes": passes, "seconds": round(time.perf_counter() - started, 3)}
 
     def inpaint_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray], params: dict[str, Any]
                       ) -> list[np.ndarray]:
-        """LaMa on several crops in one forward pass: each is padded (symmetric, as IOPaint pads to
-        its modulo) to the largest height and width among them, rounded up to `pad_mod`. Crops of
-        that very shape get exactly what one call each would give. RGB out, each its own size."""
+        """LaMa on one or several crops in one forward pass: each is padded (symmetric, as IOPaint
+        pads to its modulo) to the largest height and width among them, each side rounded up to an
+        FFT-friendly multiple of `pad_mod` (`fft_friendly`). Crops of that very shape get exactly
+        what one pass each would give. RGB out, each its own size."""
         import torch
 
         if not self.batches:
             return [self(r, m, params) for r, m in zip(rgbs, masks)]
         inner = self.manager.model
         mod = self.pad_mod
-        height = -(-max(r.shape[0] for r in rgbs) // mod) * mod
-        width = -(-max(r.shape[1] for r in rgbs) // mod) * mod
+        height = fft_friendly(max(r.shape[0] for r in rgbs), mod)
+        width = fft_friendly(max(r.shape[1] for r in rgbs), mod)
         if self.min_size:
             height, width = max(height, self.min_size), max(width, self.min_size)
         batch = np.empty((len(rgbs), 3, height, width), np.float32)
@@ -184,14 +276,17 @@ class IOPaintModel:
             pad = ((0, height - h), (0, width - w))
             batch[i] = np.pad(rgb, (*pad, (0, 0)), mode="symmetric").transpose(2, 0, 1).astype(np.float32) / 255
             holes[i, 0] = np.pad(mask, pad, mode="symmetric") > 0
-        with torch.no_grad():
-            out = inner.model(torch.from_numpy(batch).to(inner.device), torch.from_numpy(holes).to(inner.device))
-        res = np.clip(out.permute(0, 2, 3, 1).detach().cpu().numpy() * 255, 0, 255).astype(np.uint8)
+        device = torch.device(inner.device)
+        image, hole = torch.from_numpy(batch).to(device), torch.from_numpy(holes).to(device)
+        autocast = torch.autocast(device.type, dtype=self._autocast) if self._autocast is not None else _NO_LOCK
+        with self._forward or _NO_LOCK, torch.inference_mode(), autocast:
+            out = inner.model(image, hole)
+            res = np.clip(out.float().permute(0, 2, 3, 1).cpu().numpy() * 255, 0, 255).astype(np.uint8)
         return [np.ascontiguousarray(res[i, :m.shape[0], :m.shape[1]]) for i, m in enumerate(masks)]
 
     def describe(self) -> dict[str, Any]:
         return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model,
-                "batches_crops": self.batches}
+                "batches_crops": self.batches, "inference": self.inference}
 
 
 @dataclass
@@ -246,12 +341,16 @@ def _load_one(name: str, device: str, low_mem: bool, cpu_offload: bool) -> IOPai
 
 
 def load_model(
-    requested: str, device: str, *, fallback: str | None, low_mem: bool = True, cpu_offload: bool = True
+    requested: str, device: str, *, fallback: str | None, low_mem: bool = True, cpu_offload: bool = True,
+    tuning: Tuning | None = None,
 ) -> tuple[IOPaintModel, ModelStatus]:
-    """Load `requested`, or the fallback where it cannot load. Raises ModelLoadError only when
-    neither loads (or no fallback is configured)."""
+    """Load `requested`, or the fallback where it cannot load, tuned and warmed up (`Tuning`'s
+    defaults where none is given). Raises ModelLoadError only when neither loads (or no fallback
+    is configured)."""
     _quiet_offline_env()
+    tuning = tuning or Tuning()
     started = time.perf_counter()
+    threads = apply_threads(tuning.threads, tuning.interop_threads)
     dev, note = resolve_device(device)
     status = ModelStatus(requested=requested, device=dev, device_note=note)
     try:
@@ -262,6 +361,8 @@ def load_model(
         log.warning("model %s not loaded: %s; serving fallback model %s", requested, e, fallback)
         model = _load_one(fallback, dev, low_mem, cpu_offload)
         status.fallback, status.reason = True, str(e)
+    model.inference.update(threads)
+    model.tune(tuning)
     status.active, status.state = model.name, "ready"
     status.load_seconds = round(time.perf_counter() - started, 3)
     status.details = model.describe()
@@ -278,10 +379,11 @@ class ModelHolder:
         self.status = ModelStatus(requested=requested, device=device)
         self.ready = threading.Event()
 
-    def load(self, *, fallback: str | None, low_mem: bool, cpu_offload: bool) -> None:
+    def load(self, *, fallback: str | None, low_mem: bool, cpu_offload: bool, tuning: Tuning | None = None) -> None:
         try:
             model, status = load_model(
-                self.status.requested, self.status.device, fallback=fallback, low_mem=low_mem, cpu_offload=cpu_offload
+                self.status.requested, self.status.device, fallback=fallback, low_mem=low_mem, cpu_offload=cpu_offload,
+                tuning=tuning,
             )
         except Exception as e:
             self.status.state, self.status.reason = "failed", str(e)

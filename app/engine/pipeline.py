@@ -23,7 +23,7 @@ import numpy as np
 from app.engine import images, masks, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
-from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable
+from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable, fft_friendly
 from app.errors import InvalidInput
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class InpaintOutput:
     detected: int | None = None  # text lines the detector found, when asked to detect
     text_fallbacks: int = 0  # regions where the text mode repainted the whole region
     verification: dict[str, Any] | None = None  # {regions_checked, regions_repaired, residual_max}
+    repaint_seconds: float = 0.0  # of the model and composite stages: verification's repaints
     jpeg: BlockStats | None = None  # JPEG answered as JPEG with `original`: blocks kept or not
     text_lines: dict[str, Any] | None = None  # what was read, removed and kept (text_filter.report)
 
@@ -166,27 +167,39 @@ def _plan(mask: np.ndarray, job: InpaintInput, limits: Limits) -> list[PixelBox]
     return plan_crops(mask, limits.crop_context)
 
 
+def _forward(model: InpaintModel, rgbs: list[np.ndarray], masks_: list[np.ndarray], params: dict[str, Any]
+             ) -> list[np.ndarray]:
+    """One forward pass over the crops. A batch-capable model takes even a single crop on its own
+    path (FFT-friendly padding, autocast, the same pixels as in a batch of one shape); IOPaint's
+    call stays for the rest, and for `Resize`, which is IOPaint's own whole-image strategy."""
+    if batch_capable(model) and params.get("hd_strategy") != "Resize":
+        return cast(BatchInpaintModel, model).inpaint_batch(rgbs, masks_, params)
+    assert len(rgbs) == 1, "several crops in one pass only where the model takes a batch"
+    return [model(rgbs[0], masks_[0], params)]
+
+
 def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any],
                max_side: int) -> np.ndarray:
     """The model on one crop, scaled down first when its longest side exceeds `max_side`."""
     h, w = mask.shape
     scale = max_side / max(h, w)
     if scale >= 1:
-        return model(rgb, mask, params)
+        return _forward(model, [rgb], [mask], params)[0]
     sw, sh = max(1, round(w * scale)), max(1, round(h * scale))
     small_rgb = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA)
     small_mask = (cv2.resize(mask, (sw, sh), interpolation=cv2.INTER_AREA) > 0).astype(np.uint8) * 255
-    out = model(small_rgb, small_mask, params)
+    out = _forward(model, [small_rgb], [small_mask], params)[0]
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
 def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: float = 1.5) -> list[list[int]]:
     """Crop indices grouped into shared forward passes. Crops go together while the group's common
-    padded shape (largest height x largest width, rounded up to `mod`) costs at most `waste` times
-    their own padded areas and at most max_side^2 pixels in all; crops the model would see scaled
-    down run alone. Order within the image is kept for single crops."""
+    padded shape (largest height x largest width, each rounded up as the model pads it:
+    `fft_friendly`) costs at most `waste` times their own padded areas and at most max_side^2
+    pixels in all; crops the model would see scaled down run alone. Order within the image is
+    kept for single crops."""
     def padded(b: PixelBox) -> tuple[int, int]:
-        return -(-b.height // mod) * mod, -(-b.width // mod) * mod
+        return fft_friendly(b.height, mod), fft_friendly(b.width, mod)
 
     alone = [i for i, b in enumerate(crops) if max(b.height, b.width) > max_side]
     rest = sorted((i for i, b in enumerate(crops) if max(b.height, b.width) <= max_side),
@@ -218,8 +231,8 @@ def _run_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: li
         return [_run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(mask[box.slices]),
                            params, max_side)]
     # several boxes in a group only where plan_batches ran, that is where batch_capable(model) holds
-    return cast(BatchInpaintModel, model).inpaint_batch([np.ascontiguousarray(out[b.slices]) for b in boxes],
-                                                        [np.ascontiguousarray(mask[b.slices]) for b in boxes], params)
+    return _forward(model, [np.ascontiguousarray(out[b.slices]) for b in boxes],
+                    [np.ascontiguousarray(mask[b.slices]) for b in boxes], params)
 
 
 @dataclass
@@ -447,10 +460,12 @@ def run(
     report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
 
     verification = None
+    first_pass = t.get("model", 0.0) + t.get("composite", 0.0)
     if checker is not None:
         report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
         verification = _verify_and_repair(checker, out, mask, plan.within, model, params, limits, lap,
                                           lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
+    repaint = t.get("model", 0.0) + t.get("composite", 0.0) - first_pass
 
     report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
     data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
@@ -469,6 +484,7 @@ def run(
         detected=detected,
         text_fallbacks=plan.text_fallbacks,
         verification=verification,
+        repaint_seconds=repaint,
         jpeg=jpeg,
         text_lines=plan.text_lines,
     )
