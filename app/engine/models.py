@@ -45,6 +45,7 @@ class BatchInpaintModel(InpaintModel, Protocol):
     """A model that can also repaint several crops in one forward pass (LaMa's N x C x H x W)."""
 
     pad_mod: int
+    batch_waste: float  # how much padding a shared pass may add (plan_batches): what sharing saves here
 
     def inpaint_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray], params: dict[str, Any]
                       ) -> list[np.ndarray]: ...
@@ -194,6 +195,10 @@ class IOPaintModel:
         # one forward pass at a time, whichever worker asks: two would split the same cores (cv2
         # needs no torch and no lock)
         self._forward = threading.Lock() if name != "cv2" else None
+        # On a CPU a pass costs its pixels (LaMa: ~7.5 us each here) and sharing one saves next to
+        # nothing, so crops share only when the padded shape is their own; on a GPU a pass has a
+        # fixed cost worth up to half as many padded pixels again
+        self.batch_waste = 1.5 if device.startswith("cuda") else 1.0
         self._autocast: Any = None  # a torch dtype: LaMa's passes run under torch.autocast
         self.inference: dict[str, Any] = {"precision": "fp32", "channels_last": False, "warmup": None}
 

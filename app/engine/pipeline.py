@@ -344,10 +344,15 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
                    params: dict[str, Any], limits: Limits, lap: Callable[[str], None],
                    on_crop: Callable[[int, int, PixelBox | None], None] | None = None) -> None:
     """Run the model on the crops and composite their masked pixels into `out` in place. With a
-    model that takes a batch, crops of similar size share forward passes (plan_batches). Later
-    passes read `out`, so a neighbour that is already clean is clean context. `on_crop(k, n, box)`
-    counts crops in the order they are done (box None: before the pass that does crop k)."""
-    groups = plan_batches(crops, limits.max_image_size) if batch_capable(model) else [[i] for i in range(len(crops))]
+    model that takes a batch, crops of similar size share forward passes (plan_batches, with as
+    much padding as the model's `batch_waste` allows). Later passes read `out`, so a neighbour
+    that is already clean is clean context. `on_crop(k, n, box)` counts crops in the order they
+    are done (box None: before the pass that does crop k)."""
+    if batch_capable(model):
+        batcher = cast(BatchInpaintModel, model)
+        groups = plan_batches(crops, limits.max_image_size, batcher.pad_mod, batcher.batch_waste)
+    else:
+        groups = [[i] for i in range(len(crops))]
     done = 0
     for group in groups:
         if on_crop:
