@@ -83,7 +83,6 @@ async def health(s: ServicesDep) -> JSONResponse:
         "inference": {
             **st.details.get("inference", {}),
             "workers": s.settings.inference_workers,
-            "forward_passes_at_once": 1,
             "model_time": s.metrics.model_time_summary(),
         },
     }

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from app.engine.detect import TextDetector
 
 log = logging.getLogger("app.model")
-_NO_LOCK = contextlib.nullcontext()  # stateless: one instance serves every `with`
+_NULL = contextlib.nullcontext()  # no lock, no autocast; stateless: one instance serves every `with`
 
 
 class ModelLoadError(RuntimeError):
@@ -200,7 +200,8 @@ class IOPaintModel:
         # fixed cost worth up to half as many padded pixels again
         self.batch_waste = 1.5 if device.startswith("cuda") else 1.0
         self._autocast: Any = None  # a torch dtype: LaMa's passes run under torch.autocast
-        self.inference: dict[str, Any] = {"precision": "fp32", "channels_last": False, "warmup": None}
+        self.inference: dict[str, Any] = {"precision": "fp32", "channels_last": False, "warmup": None,
+                                          "forward_passes_at_once": 1 if self._forward else None}
 
     def config(self, params: dict[str, Any]) -> Any:  # an iopaint InpaintRequest
         from iopaint.schema import InpaintRequest
@@ -214,7 +215,7 @@ class IOPaintModel:
 
     def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         config = self.config(params)
-        with self._forward or _NO_LOCK:
+        with self._forward or _NULL:
             bgr = self.manager(rgb, mask, config)  # mask must be 2-D [H, W]
         return np.ascontiguousarray(bgr[:, :, ::-1])
 
@@ -283,8 +284,8 @@ class IOPaintModel:
             holes[i, 0] = np.pad(mask, pad, mode="symmetric") > 0
         device = torch.device(inner.device)
         image, hole = torch.from_numpy(batch).to(device), torch.from_numpy(holes).to(device)
-        autocast = torch.autocast(device.type, dtype=self._autocast) if self._autocast is not None else _NO_LOCK
-        with self._forward or _NO_LOCK, torch.inference_mode(), autocast:
+        autocast = torch.autocast(device.type, dtype=self._autocast) if self._autocast is not None else _NULL
+        with self._forward or _NULL, torch.inference_mode(), autocast:
             out = inner.model(image, hole)
             res = np.clip(out.float().permute(0, 2, 3, 1).cpu().numpy() * 255, 0, 255).astype(np.uint8)
         return [np.ascontiguousarray(res[i, :m.shape[0], :m.shape[1]]) for i, m in enumerate(masks)]
