@@ -104,6 +104,8 @@ class Connection:
                 if receive not in done:
                     receive.cancel()
                     if closer in done:  # shutdown, or a client too slow for a final message
+                        sender.cancel()
+                        await self._flush()  # what is queued (a task's end at shutdown) goes first
                         await self._close(1001, "going away")
                     break  # the sender ended: the client is gone or stalled
                 event = receive.result()
@@ -124,6 +126,16 @@ class Connection:
                 if t.done() and not t.cancelled():
                     t.exception()  # a dead client's send error: expected, not worth a log line
             self.hub.disconnect(self.sub)
+
+    async def _flush(self, timeout: float = 2.0) -> None:
+        """Send what the outbox still holds, within `timeout` in all."""
+        async def drain() -> None:
+            while not self.sub.outbox.empty():
+                await self.ws.send_text(json.dumps(self.sub.outbox.get_nowait()))
+        try:
+            await asyncio.wait_for(drain(), timeout)
+        except Exception:
+            pass  # a client too slow or gone: it is closed all the same
 
     async def _close(self, code: int, reason: str) -> None:
         try:
