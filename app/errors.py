@@ -74,6 +74,46 @@ class InferenceFailed(ServiceError):
     status_code, code = 500, "inference_failed"
 
 
+# --- the service's recurring errors: each raised from here, so its code, status and words stay one ---
+
+def detection_unavailable() -> InvalidInput:
+    """Text detection was asked of a process (or a worker) that has no detector."""
+    return InvalidInput("text detection is not available on this service (TEXT_DETECTION is off, or its model "
+                        "could not load: see the log)", code="detection_unavailable")
+
+
+def recognition_unavailable() -> InvalidInput:
+    """Reading text (recognize, remove_text, keep_text) was asked of a process with no recognizer."""
+    return InvalidInput("text recognition is not available on this service (TEXT_RECOGNITION is off, or its "
+                        "model could not load: see the log)", code="recognition_unavailable")
+
+
+def model_loading(what: str = "the model") -> Busy:
+    """The model (or the text detector) is still loading: come back in a few seconds."""
+    return Busy(f"{what} is still loading; retry shortly", retry_after=5, code="model_loading")
+
+
+def model_unavailable(requested: str, reason: str | None) -> Busy:
+    """The model failed to load (and no fallback took its place)."""
+    return Busy(f"model {requested!r} failed to load: {reason}", retry_after=30, code="model_unavailable")
+
+
+def queue_full(live: int, limit: int, retry_after: int, what: str = "jobs") -> Busy:
+    """Admission refused: `limit` jobs (or tasks) are already waiting or running."""
+    return Busy(f"the queue is full ({live} {what} waiting or running, limit {limit}); retry later",
+                retry_after=retry_after, code="queue_full")
+
+
+def shutting_down() -> Busy:
+    """No new work: the service is stopping."""
+    return Busy("the service is shutting down", retry_after=10, code="shutting_down")
+
+
+def backend_unavailable(reason: object, retry_after: int) -> Busy:
+    """The task store cannot be reached (or lost the task): the caller may retry."""
+    return Busy(f"{reason}; retry shortly", retry_after=retry_after, code="task_backend_unavailable")
+
+
 def error_body(detail: str, code: str, **extra: Any) -> dict[str, Any]:
     return {"detail": detail, "error": code, **extra}
 

@@ -7,7 +7,6 @@ thread) -> `app.engine.pipeline.run` (pixels). Async tasks add `app.tasks` betwe
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
@@ -65,10 +64,10 @@ def build_services(settings: Settings) -> Services:
 
     # ROLE=api: the routes' jobs run on the workers, through the shared queue
     remote = RemoteWorkers(tasks) if settings.role == "api" else None
-    execution = Execution(runner, models, limits, metrics, settings.request_timeout, remote=remote)
+    execution = Execution(runner, models, limits, metrics, settings.request_timeout, remote=remote,
+                          text_detection=settings.text_detection)
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
                         callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks])
-    tasks.detect_job = functools.partial(detect.run_detection, services)  # detect-text queued by ROLE=api
     return services
 
 

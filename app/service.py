@@ -1,6 +1,6 @@
 """The one way work runs: a queue slot, a timeout, cancellation, metrics and error mapping.
 
-- `run_job` processes one image in a worker thread (a sync request, a task, each item of a batch):
+- `inpaint_job` processes one image in a worker thread (a sync request, a task, each item of a batch):
   it stops at the pipeline's next step once its cancel event is set, records the job's metrics,
   and turns a failure that is not the caller's (a model or library error) into InferenceFailed
   (500 `inference_failed`, the details in the log only).
@@ -8,7 +8,7 @@
   none), REQUEST_TIMEOUT (504; the work is told to stop and gives its slot back soon after), the
   caller going away (the work stops too), and one error mapping. The sync routes and detect-text
   use it; async tasks hold their slot for the task's life (app.tasks.manager) and run each job
-  with `run_job`.
+  with `inpaint_job`; `detect_job` is detect-text's work, wherever it runs.
 - Where a route's job runs is the one thing that varies: here, in this process's runner, or on a
   worker replica (ROLE=api, `Remote`: the shared queue, its global bound as the slot). The
   waiting, the timeout, the cancellation and the errors are the same code for both. Pipeline
@@ -21,13 +21,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Awaitable, Callable, Protocol, TypeVar
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, TypeVar
 
-from app.engine import pipeline
+from app.engine import images, masks, pipeline
 from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
-from app.errors import Cancelled, InferenceFailed, ServiceError, Timeout
+from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detection_unavailable, model_loading,
+                        recognition_unavailable)
 from app.metrics import Metrics
+
+if TYPE_CHECKING:
+    from app.engine.detect import TextDetector
 
 log = logging.getLogger("app.service")
 T = TypeVar("T")
@@ -49,15 +54,14 @@ class Remote(Protocol):
     (app.tasks.remote.RemoteWorkers). Admission is the shared queue's bound (503
     `queue_full`); cancelling the await cancels the queued task, on whichever worker it runs."""
 
-    async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
+    async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
 
-    async def run_remote_detect(self, image: bytes | str, regions: list[Region], recognize: bool = False
-                                ) -> dict[str, Any]: ...
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]: ...
 
 
-def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
-            detector: pipeline.TextDetector | None, *, cancel: threading.Event | None = None,
-            report: Report | None = None, observe: Observe | None = None) -> pipeline.InpaintOutput:
+def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
+                detector: pipeline.TextDetector | None, *, cancel: threading.Event | None = None,
+                report: Report | None = None, observe: Observe | None = None) -> pipeline.InpaintOutput:
     """One image through the pipeline, in the calling (worker) thread."""
 
     def step(stage: str, fraction: float, current: int, total: int, message: str) -> None:
@@ -80,24 +84,63 @@ def run_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Li
     return out
 
 
+def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector | None, limits: pipeline.Limits,
+               observe: Observe | None = None, recognize: bool = False) -> dict[str, Any]:
+    """detect-text's answer, in the calling (worker) thread, wherever it runs (here, or on a worker
+    for ROLE=api): counted like a model's job (its time under the stage "detect", a failure as
+    outcome "error"). `recognize`: each line's `text` and `text_score` too."""
+    if detector is None:  # a worker without the detector, asked through the queue
+        raise detection_unavailable()
+    if recognize and detector.reader is None:
+        raise recognition_unavailable()
+    started = time.perf_counter()
+    try:
+        raw = images.payload_bytes(image, max_bytes=limits.max_file_size)
+        img = images.decode_image(raw, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+        masks.validate_regions(regions, img.width, img.height)
+        found = detector.detect(img.rgb, within=regions or None)
+        lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
+                                        "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
+                                        "score": round(float(d.score), 4)} for d in found]
+        if recognize:  # read upright, whatever the line's angle (engine/recognize.py)
+            for line, r in zip(lines, detector.read(img.rgb, [d.points for d in found])):
+                line["text"], line["text_score"] = r.text, round(r.score, 4)
+    except ServiceError:
+        raise
+    except Exception:
+        if observe is not None:
+            observe(detector.name, {}, outcome="error")
+        raise
+    took = round(time.perf_counter() - started, 4)
+    if observe is not None:
+        observe(detector.name, {"detect": took})
+    return {
+        "regions": lines,
+        "image_dimensions": {"width": img.width, "height": img.height},
+        "processing_time": took,
+        "detector": detector.name,
+        **({"recognizer": detector.reader.name} if recognize and detector.reader is not None else {}),
+    }
+
+
 class Execution:
     """Runs the routes' work, here or on a worker (see the module's docstring)."""
 
     def __init__(self, runner: Queue, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
-                 request_timeout: float, remote: Remote | None = None):
+                 request_timeout: float, remote: Remote | None = None, text_detection: bool = True):
         self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
-        self.request_timeout, self.remote = request_timeout, remote
+        self.request_timeout, self.remote, self.text_detection = request_timeout, remote, text_detection
         self._stopping: set[asyncio.Future[Any]] = set()  # remote work told to stop, until it has
 
-    async def run(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
+    async def execute(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
         """`work(cancel)` in a worker thread, under a queue slot and REQUEST_TIMEOUT. `cancel` is set
         on timeout and when the caller goes away; work checks it between steps."""
         cancel = threading.Event()
         fut: asyncio.Future[T] = self.runner.execute(self.runner.reserve(), work, cancel)
         return await self._wait(fut, cancel.set, what)
 
-    async def run_on_worker(self, work: Awaitable[T], *, what: str = "processing") -> T:
-        """Work a worker replica runs (`Remote`), waited for like `run`: on timeout or when the
+    async def _await_remote(self, work: Awaitable[T], *, what: str = "processing") -> T:
+        """Work a worker replica runs (`Remote`), waited for like `execute`: on timeout or when the
         caller goes away, the awaiting coroutine is cancelled, and with it the queued task."""
         fut = asyncio.ensure_future(work)
 
@@ -132,45 +175,33 @@ class Execution:
             raise InferenceFailed(f"{what} failed; see the service log") from None
 
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-        """A sync request's job: the loaded model (503 while it loads) through `run_job`; on an
+        """A sync request's job: the loaded model (503 while it loads) through `inpaint_job`; on an
         API-only replica, a worker's."""
         if self.remote is not None:
-            return await self.run_on_worker(self.remote.run_remote(job))
+            return await self._await_remote(self.remote.inpaint(job))
         model = self.models.require()
         detector: pipeline.TextDetector | None = self.models.detector
 
         def work(cancel: threading.Event) -> pipeline.InpaintOutput:
-            return run_job(job, model, self.limits, detector, cancel=cancel, observe=self.metrics.observe_pipeline)
+            return inpaint_job(job, model, self.limits, detector, cancel=cancel,
+                               observe=self.metrics.observe_pipeline)
 
-        return await self.run(work)
+        return await self.execute(work)
 
-    async def detect(self, detector_name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-        """detect-text's work here, counted like a model's job (`run_detect_job`)."""
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+        """detect-text's answer (`detect_job`): here (503 `model_loading` while the detector loads),
+        or on a worker for an API-only replica (the detector lives there)."""
+        if self.remote is not None:
+            return await self._await_remote(self.remote.detect(image, regions, recognize), what="text detection")
+        detector = self.models.detector
+        if detector is None:
+            if self.text_detection and not self.models.ready.is_set():
+                raise model_loading("the text detector")
+            raise detection_unavailable()
+        if recognize and detector.reader is None:  # refused before it takes a queue slot
+            raise recognition_unavailable()
 
-        def timed(cancel: threading.Event) -> dict[str, Any]:
-            return run_detect_job(detector_name, work, self.metrics.observe_pipeline)
+        def work(cancel: threading.Event) -> dict[str, Any]:
+            return detect_job(image, regions, detector, self.limits, self.metrics.observe_pipeline, recognize)
 
-        return await self.run(timed, what="text detection")
-
-    async def detect_remote(self, image: bytes | str, regions: list[Region], recognize: bool = False
-                            ) -> dict[str, Any]:
-        """detect-text on a worker (ROLE=api: the detector lives there), waited for like `detect`."""
-        assert self.remote is not None, "detect_remote is for an API-only replica (ROLE=api)"
-        return await self.run_on_worker(self.remote.run_remote_detect(image, regions, recognize),
-                                        what="text detection")
-
-
-def run_detect_job(detector_name: str, work: Callable[[], dict[str, Any]], observe: Observe | None) -> dict[str, Any]:
-    """detect-text's work, in the calling (worker) thread, wherever it runs: counted like a model's
-    job (its time under the stage "detect", a failure as outcome "error")."""
-    try:
-        found = work()
-    except ServiceError:
-        raise
-    except Exception:
-        if observe is not None:
-            observe(detector_name, {}, outcome="error")
-        raise
-    if observe is not None:
-        observe(detector_name, {"detect": float(found.get("processing_time", 0.0))})
-    return found
+        return await self.execute(work, what="text detection")

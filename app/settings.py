@@ -166,5 +166,5 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    """The process's settings; a FastAPI dependency, overridden in tests."""
+    """The process's settings, read from the environment (tests build their own `Settings`)."""
     return Settings()

@@ -1,4 +1,4 @@
-"""app.service: the one way work runs (run_job in a worker thread; Execution's one wait, for work
+"""app.service: the one way work runs (inpaint_job in a worker thread; Execution's one wait, for work
 here and for work on a worker replica)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, InferenceFailed, Timeout
 from app.metrics import Metrics
-from app.service import Execution, run_job
+from app.service import Execution, inpaint_job
 from tests.support import png_bytes, text_image
 
 
@@ -36,19 +36,19 @@ JOB = pipeline.InpaintInput(image=png_bytes(text_image()), regions=[Region.box(4
 
 def test_run_job_reports_each_stage_and_stops_once_cancelled():
     seen: list[str] = []
-    out = run_job(JOB, Filler(), pipeline.Limits(), None, report=lambda stage, *_: seen.append(stage))
+    out = inpaint_job(JOB, Filler(), pipeline.Limits(), None, report=lambda stage, *_: seen.append(stage))
     assert out.regions_count == 1 and out.media_type == "image/png"
     assert seen[0] == "preparing" and "inpainting" in seen
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        run_job(JOB, Filler(), pipeline.Limits(), None, cancel=cancel)
+        inpaint_job(JOB, Filler(), pipeline.Limits(), None, cancel=cancel)
 
 
 def test_run_job_turns_a_model_failure_into_inference_failed_without_internals():
     outcomes: list[str] = []
     with pytest.raises(InferenceFailed) as e:
-        run_job(JOB, Broken(), pipeline.Limits(), None, observe=lambda *_, outcome="ok": outcomes.append(outcome))
+        inpaint_job(JOB, Broken(), pipeline.Limits(), None, observe=lambda *_, outcome="ok": outcomes.append(outcome))
     assert e.value.status_code == 500 and "internal detail" not in e.value.detail
     assert outcomes == ["error"]
 
@@ -61,15 +61,15 @@ def test_remote_work_is_waited_for_like_local_work():
         def __init__(self, behaviour):
             self.behaviour, self.cancelled = behaviour, asyncio.Event()
 
-        async def run_remote(self, job):
+        async def inpaint(self, job):
             try:
                 return await self.behaviour()
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
 
-        async def run_remote_detect(self, image, regions, recognize=False):
-            return await self.run_remote(None)
+        async def detect(self, image, regions, recognize=False):
+            return await self.inpaint(None)
 
     async def forever():
         await asyncio.Event().wait()
@@ -85,7 +85,7 @@ def test_remote_work_is_waited_for_like_local_work():
         assert (e.value.status_code, e.value.code) == (504, "timeout")
         await asyncio.wait_for(slow.cancelled.wait(), 2)  # the remote wait was stopped
         with pytest.raises(Timeout, match="text detection took longer"):
-            await ex.detect_remote(b"", [])
+            await ex.detect(b"", [])
 
         ex.remote = FakeWorkers(broken)
         with pytest.raises(InferenceFailed) as e:

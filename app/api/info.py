@@ -77,9 +77,8 @@ async def health(s: ServicesDep) -> JSONResponse:
         "text_recognizer": getattr(getattr(s.detector, "reader", None), "name", None),
         "queue": s.runner.stats,
         "memory_mb": _memory_mb(),
-        **(await s.tasks.activity()),  # active_tasks: the whole service's; active_tasks_here: this replica's
+        **(await s.tasks.stats()),  # active_tasks: the whole service's; *_here and connections: this replica's
         "task_backend": s.tasks.backend_state(),
-        "websocket_connections": len(s.tasks.bus.connections),
         "inference": {
             **st.details.get("inference", {}),
             "workers": s.settings.inference_workers,

@@ -18,7 +18,7 @@ def _refresh(s: Services, activity: dict[str, int]) -> None:
     m.queue.labels("running").set(q["running"])
     m.active_tasks.set(activity["active_tasks"])
     m.active_tasks_here.set(activity["active_tasks_here"])
-    m.ws.set(len(s.tasks.bus.connections))
+    m.ws.set(activity["websocket_connections"])
     backend = s.tasks.backend_state()
     m.backend_up.clear()
     m.backend_up.labels(backend["backend"]).set(1 if backend["state"] == "up" else 0)
@@ -33,5 +33,5 @@ def _refresh(s: Services, activity: dict[str, int]) -> None:
     "description": "Prometheus text exposition format",
     "content": {"text/plain": {"schema": {"type": "string"}}}}})
 async def metrics(s: ServicesDep) -> Response:
-    activity = await s.tasks.activity()
+    activity = await s.tasks.stats()
     return Response(s.metrics.render(lambda: _refresh(s, activity)), media_type=CONTENT_TYPE_LATEST)

@@ -165,5 +165,4 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep) -> Re
 
 @router.get("/tasks", summary="Counts of tasks, and the queue", response_model=TasksSummary)
 async def list_tasks(s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
-    return {**(await tasks.counts()), "queue": s.runner.stats,
-            "websocket_connections": len(tasks.bus.connections)}
+    return {**(await tasks.counts()), "queue": s.runner.stats}

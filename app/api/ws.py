@@ -14,7 +14,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.errors import ServiceError
 from app.tasks.manager import TaskManager
-from app.tasks.progress import Subscriber, final_message, message
+from app.tasks.progress import Subscriber, message
 from app.tasks.records import Task
 
 log = logging.getLogger("app.ws")
@@ -44,10 +44,8 @@ class Connection:
         self.send(message("task_subscribed", task_id=task_id))
         task = await self._find(task_id)
         if task is not None:  # a late subscriber learns the current (or final) state at once
-            self.send(self.tasks.progress_message(task))
-            final = final_message(task)
-            if final:
-                self.send(final)
+            for msg in self.tasks.state_messages(task):
+                self.send(msg)
 
     async def _find(self, task_id: str) -> Task | None:
         try:
@@ -148,7 +146,7 @@ async def _serve(ws: WebSocket, task_id: str | None) -> None:
     tasks: TaskManager = ws.app.state.services.tasks
     limit = ws.app.state.services.settings.ws_max_connections
     await ws.accept()
-    if len(tasks.bus.connections) >= limit or tasks.closing:
+    if tasks.connections() >= limit or tasks.closing:
         await ws.close(1001, "too many connections" if not tasks.closing else "shutting down")
         return
     await Connection(ws, tasks).serve(task_id)

@@ -37,7 +37,7 @@ import numpy.typing as npt
 import pyclipper
 
 from app.engine.masks import Region
-from app.errors import InvalidInput
+from app.errors import recognition_unavailable
 
 if TYPE_CHECKING:
     from app.engine.recognize import Reading, TextRecognizer
@@ -184,8 +184,7 @@ class TextDetector:
     def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
         """What each line (polygon) says, by the recognizer loaded beside the detector."""
         if self.reader is None:
-            raise InvalidInput("text recognition is not available on this service (TEXT_RECOGNITION is off, or its "
-                               "model could not load: see the log)", code="recognition_unavailable")
+            raise recognition_unavailable()
         return self.reader.read(_as_rgb(rgb), polygons)
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:

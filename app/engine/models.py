@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from app.errors import Busy
+from app.errors import model_loading, model_unavailable
 
 if TYPE_CHECKING:
     from app.engine.detect import TextDetector
@@ -409,9 +409,8 @@ class ModelHolder:
         if self.model is None:
             st = self.status
             if st.state == "failed":
-                raise Busy(f"model {st.requested!r} failed to load: {st.reason}", retry_after=30,
-                           code="model_unavailable")
-            raise Busy("the model is still loading; retry shortly", retry_after=5, code="model_loading")
+                raise model_unavailable(st.requested, st.reason)
+            raise model_loading()
         return self.model
 
     def use(self, model: InpaintModel, status: ModelStatus) -> None:

@@ -24,7 +24,7 @@ from app.engine import images, masks, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable, fft_friendly
-from app.errors import InvalidInput
+from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
 
 if TYPE_CHECKING:
     from app.engine.recognize import Reading
@@ -279,7 +279,7 @@ def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits
     if not patterns.active and not job.recognize:
         return lines, None, None
     if detector is None:
-        raise InvalidInput("text recognition is not available on this service", code="recognition_unavailable")
+        raise recognition_unavailable()
     decided = text_filter.select(detector.read(rgb, [r.points for r in lines]), patterns)
     remove, keep = text_filter.removed_regions(decided, lines)
     h, w = rgb.shape[:2]
@@ -305,7 +305,7 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Tex
     masks.validate_regions(regions, w, h)
     if job.detect:
         if detector is None:
-            raise InvalidInput("text detection is not available on this service", code="detection_unavailable")
+            raise detection_unavailable()
         found = detector(rgb, within=regions or None)
         detected = len(found)
         found, guard, read = _select_text(rgb, found, job, limits, detector)

@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
-from app.errors import Busy, Cancelled, ServiceError
+from app.errors import Busy, Cancelled, ServiceError, backend_unavailable, shutting_down
 from app.service import Observe
 from app.tasks.bus import EventBus
 from app.tasks.callbacks import CallbackSender, delivery_for
@@ -36,7 +36,7 @@ from app.tasks.records import (CANCELLED, COMPLETED, ERROR, FINISHED, NO_PROGRES
                                Task, task_not_found)
 from app.tasks.runner import InferenceRunner, Slot
 from app.tasks.store import Outbox, StoreUnavailable, TaskStore
-from app.tasks.work import DetectJob, TaskWork, complete
+from app.tasks.work import TaskWork, complete
 
 log = logging.getLogger("app.tasks")
 
@@ -62,10 +62,6 @@ class Here:
     handed_back: bool = False  # back in the queue (graceful stop): its end is not written here
 
 
-def backend_unavailable(e: Exception) -> Busy:
-    return Busy(f"{e}; retry shortly", retry_after=RETRY_AFTER, code="task_backend_unavailable")
-
-
 class TaskManager:
     def __init__(self, store: TaskStore, bus: EventBus, dispatcher: Dispatcher, runner: InferenceRunner,
                  callbacks: CallbackSender, limits: pipeline.Limits, *, model: Callable[[], InpaintModel | None],
@@ -75,7 +71,6 @@ class TaskManager:
         self.store, self.bus, self.dispatcher, self.runner = store, bus, dispatcher, runner
         self.callbacks, self.limits, self.max_live, self.replica, self.lease = callbacks, limits, max_live, replica, lease
         self._model, self._require_model, self._detector, self._observe = model, require_model, detector, observe
-        self.detect_job: DetectJob | None = None  # detect-text's work for jobs of kind `detect` (set by app.main)
         self._here: dict[str, Here] = {}
         self._last_publish: dict[str, float] = {}
         self._active = 0  # the store's last count of live tasks
@@ -113,7 +108,7 @@ class TaskManager:
         try:
             yield
         except StoreUnavailable as e:
-            raise backend_unavailable(e) from None
+            raise backend_unavailable(e, RETRY_AFTER) from None
 
     def backend_state(self) -> dict[str, Any]:
         """For /health: where tasks live, whether that store answers, what runs here."""
@@ -126,7 +121,7 @@ class TaskManager:
                      names: list[str | None] | None = None, kind: str = "inpaint") -> Task:
         """Admit a task (409 on a live duplicate id, 503 when the queue is full) and start it."""
         if self.closing:
-            raise Busy("the service is shutting down", retry_after=10, code="shutting_down")
+            raise shutting_down()
         self._require_model()
         task = Task(task_id=opts.task_id or str(uuid.uuid4()), kind="batch" if batch else kind,
                     callback_url=opts.callback_url,
@@ -158,7 +153,7 @@ class TaskManager:
         except StoreUnavailable as e:
             if here is not None:
                 return here.task
-            raise backend_unavailable(e) from None
+            raise backend_unavailable(e, RETRY_AFTER) from None
         if found is None or here is None or (results and found.status in FINISHED):
             return found
         return here.task
@@ -204,7 +199,7 @@ class TaskManager:
         with self._for_route():
             counts = await self.store.counts()
         self._active = counts["active_tasks"]
-        return {**counts, "active_tasks_here": self.active_here()}
+        return {**counts, "active_tasks_here": self.active_here(), "websocket_connections": self.connections()}
 
     async def activity(self) -> dict[str, int]:
         """Live tasks for health and metrics: the whole service's (the last count known while the
@@ -214,6 +209,13 @@ class TaskManager:
         except StoreUnavailable:
             pass
         return {"active_tasks": self._active, "active_tasks_here": self.active_here()}
+
+    async def stats(self) -> dict[str, int]:
+        """For health and metrics: live tasks (`activity`) and this replica's WebSocket connections."""
+        return {**(await self.activity()), "websocket_connections": self.connections()}
+
+    def connections(self) -> int:
+        return len(self.bus.connections)
 
     def active_here(self) -> int:
         """Tasks this replica runs now (in memory: every live task, they all run here)."""
@@ -227,6 +229,10 @@ class TaskManager:
         if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.bus.Freshness)
             fields["created"] = task.created_at
         return message("progress_update", progress=task.overall_progress, **fields)
+
+    def state_messages(self, task: Task) -> list[dict[str, Any]]:
+        """Where a task stands: its progress, then its final message once it has ended (built once)."""
+        return [self.progress_message(task), *filter(None, [final_message(task)])]
 
     # --- the run (a dispatcher calls it with a reserved slot) ---
     async def run(self, task_id: str, slot: Slot, entry: str | None) -> bool:
@@ -249,7 +255,7 @@ class TaskManager:
             if cancelled:
                 task.cancel_event.set()
             work = TaskWork(task, jobs, self._model(), self.limits, self._detector(), self._observe,
-                            asyncio.get_running_loop(), self._changed, self.detect_job)
+                            asyncio.get_running_loop(), self._changed)
             here.future = self.runner.submit(slot, work)
             status, error = await self._outcome(task, here.future)
             if not here.handed_back:
@@ -312,10 +318,9 @@ class TaskManager:
                 await asyncio.sleep(min(2.0, 0.2 * 2 ** attempt))
         if not won:
             return
-        self._publish(task, force=True)
-        final = final_message(task)
-        if final is not None:
-            self.bus.publish(task.task_id, final)
+        self._last_publish[task.task_id] = time.monotonic()
+        for msg in self.state_messages(task):
+            self.bus.publish(task.task_id, msg)
         log.info("task ended task_id=%s status=%s elapsed=%.3f%s", task.task_id, task.status, task.elapsed,
                  f" error={task.error}" if task.error else "")
         if delivery is not None:

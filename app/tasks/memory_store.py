@@ -14,18 +14,9 @@ from collections import OrderedDict
 from typing import Any, Callable
 
 from app.engine.pipeline import InpaintInput
-from app.errors import Busy, Conflict
+from app.errors import queue_full
 from app.tasks.callbacks import Delivery
-from app.tasks.records import CANCELLED, COMPLETED, ERROR, PENDING, RETRY_AFTER, Task
-
-
-def conflict(task_id: str, status: str) -> Conflict:
-    return Conflict(f"task {task_id!r} is already {status}; choose another task_id", code="task_id_conflict")
-
-
-def queue_full(live: int, limit: int) -> Busy:
-    return Busy(f"the queue is full ({live} tasks waiting or running, limit {limit}); retry later",
-                retry_after=RETRY_AFTER, code="queue_full")
+from app.tasks.records import CANCELLED, COMPLETED, ERROR, PENDING, RETRY_AFTER, Task, task_id_conflict
 
 
 class MemoryStore:
@@ -50,9 +41,9 @@ class MemoryStore:
         self.evict()
         old = self._tasks.get(task.task_id)
         if old is not None and not old.finished:
-            raise conflict(task.task_id, old.status)
+            raise task_id_conflict(task.task_id, old.status)
         if len(self._inputs) >= max_live:
-            raise queue_full(len(self._inputs), max_live)
+            raise queue_full(len(self._inputs), max_live, RETRY_AFTER, "tasks")
         ahead = sum(t.status == PENDING for t in self._tasks.values())
         self._tasks.pop(task.task_id, None)
         self._tasks[task.task_id], self._inputs[task.task_id] = task, jobs

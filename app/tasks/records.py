@@ -20,7 +20,7 @@ from typing import Any
 
 from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
-from app.errors import Busy, NotFound, ServiceError
+from app.errors import Busy, Conflict, NotFound, ServiceError
 
 PENDING, PREPARING, PROCESSING = "pending", "preparing", "processing"
 COMPLETED, ERROR, CANCELLED = "completed", "error", "cancelled"
@@ -201,6 +201,11 @@ def decode_task(raw: str | bytes) -> Task:
     items = [BatchItem(**{k: v for k, v in i.items() if k in _ITEM_FIELDS},
                        result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
     return Task(**{k: v for k, v in d.items() if k in _TASK_FIELDS}, items=items)
+
+
+def task_id_conflict(task_id: str, status: str) -> Conflict:
+    """The 409 for a task_id a live (or kept) task already has."""
+    return Conflict(f"task {task_id!r} is already {status}; choose another task_id", code="task_id_conflict")
 
 
 def task_not_found(task_id: str) -> NotFound:

@@ -40,9 +40,9 @@ from redis.exceptions import RedisError, ResponseError
 
 from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput
+from app.errors import queue_full
 from app.tasks.callbacks import Delivery
-from app.tasks.memory_store import conflict, queue_full
-from app.tasks.records import FINISHED, Task, decode_task, encode_task
+from app.tasks.records import FINISHED, RETRY_AFTER, Task, decode_task, encode_task, task_id_conflict
 from app.tasks.store import StoreUnavailable
 
 log = logging.getLogger("app.tasks.redis")
@@ -331,9 +331,9 @@ class RedisStore:
 
         kind, val = (x.decode() for x in await self.call(submit))
         if kind == "conflict":
-            raise conflict(task.task_id, val)
+            raise task_id_conflict(task.task_id, val)
         if kind == "busy":
-            raise queue_full(int(val), max_live)
+            raise queue_full(int(val), max_live, RETRY_AFTER, "tasks")
         return int(val)
 
     async def discard(self, task_id: str) -> None:

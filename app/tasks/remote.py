@@ -17,7 +17,7 @@ from typing import Any
 
 from app.engine import pipeline
 from app.engine.masks import Region
-from app.errors import Busy, Cancelled, ServiceError
+from app.errors import Cancelled, ServiceError, backend_unavailable
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
@@ -28,18 +28,18 @@ class RemoteWorkers:
     def __init__(self, tasks: TaskManager):
         self.tasks = tasks
 
-    async def run_remote(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-        task = await self._run(job, "inpaint")
+    async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
+        task = await self._submit_and_wait(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def run_remote_detect(self, image: bytes | str, regions: list[Region], recognize: bool = False
-                                ) -> dict[str, Any]:
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
         """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
-        task = await self._run(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize), "detect")
+        task = await self._submit_and_wait(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize),
+                                           "detect")
         answer: dict[str, Any] = json.loads(task.result or b"{}")
         return answer
 
-    async def _run(self, job: pipeline.InpaintInput, kind: str) -> Task:
+    async def _submit_and_wait(self, job: pipeline.InpaintInput, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"
         sub = Subscriber(tid, maxsize=16)
         bus = self.tasks.bus
@@ -67,8 +67,7 @@ class RemoteWorkers:
             except asyncio.TimeoutError:
                 found = await self.tasks.find(tid)
                 if found is None:  # the store lost it (Redis came back empty): say so, never wait forever
-                    raise Busy("the task store lost the job (it restarted empty); retry", retry_after=RETRY_AFTER,
-                               code="task_backend_unavailable") from None
+                    raise backend_unavailable("the task store lost the job (it restarted empty)", RETRY_AFTER) from None
                 if not found.finished:
                     continue
             task = await self.tasks.get_with_result(tid)

@@ -15,7 +15,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
-from app.errors import Busy
+from app.errors import queue_full
 
 
 class Slot:
@@ -46,12 +46,7 @@ class InferenceRunner:
     def reserve(self) -> Slot:
         with self._lock:
             if self._admitted >= self.max_queue:
-                raise Busy(
-                    f"the queue is full ({self._admitted} jobs waiting or running, limit {self.max_queue}); "
-                    "retry later",
-                    retry_after=self.retry_after(),
-                    code="queue_full",
-                )
+                raise queue_full(self._admitted, self.max_queue, self.retry_after())
             self._admitted += 1
         return Slot(self)
 
@@ -96,9 +91,6 @@ class InferenceRunner:
     def execute(self, slot: Slot, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         """submit(), awaitable from the event loop."""
         return asyncio.wrap_future(self.submit(slot, fn, *args))
-
-    async def run(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await self.execute(self.reserve(), fn, *args)
 
     def estimate_seconds(self, ahead: int | None = None) -> float:
         """A rough time until a job admitted now finishes: what is ahead of it, plus itself."""

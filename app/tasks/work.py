@@ -1,7 +1,7 @@
 """A task's work in a worker thread, and the progress it reports back to the event loop.
 
-`TaskWork` is what the runner calls for one task: every job through `service.run_job` (a batch
-item by item; a failed item fails alone), or detect-text's work for a job of kind `detect`
+`TaskWork` is what the runner calls for one task: every job through `service.inpaint_job` (a batch
+item by item; a failed item fails alone), or detect-text's work (`service.detect_job`) for a job of kind `detect`
 (ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
 moves and the manager publishes it; the thread never touches the record itself.
 """
@@ -14,14 +14,12 @@ import time
 from typing import Any, Callable
 
 from app.engine import pipeline
-from app.engine.masks import Region
 from app.engine.models import InpaintModel
 from app.errors import Cancelled, InvalidInput, ServiceError
-from app.service import Observe, run_detect_job, run_job
+from app.service import Observe, detect_job, inpaint_job
 from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
                                stage_percent)
 
-DetectJob = Callable[[bytes | str, list[Region], bool], dict[str, Any]]  # detect-text's work (app.api.detect)
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
 
@@ -30,9 +28,9 @@ class TaskWork:
 
     def __init__(self, task: Task, jobs: list[pipeline.InpaintInput], model: InpaintModel | None,
                  limits: pipeline.Limits, detector: Any, observe: Observe, loop: asyncio.AbstractEventLoop,
-                 changed: Callable[[Task, bool], None], detect_job: DetectJob | None = None):
+                 changed: Callable[[Task, bool], None]):
         self.task, self.jobs, self.model, self.limits, self.detector = task, jobs, model, limits, detector
-        self.observe, self.loop, self.changed, self.detect_job = observe, loop, changed, detect_job
+        self.observe, self.loop, self.changed = observe, loop, changed
 
     def __call__(self) -> Outcome:
         if self.task.cancel_event.is_set():
@@ -57,7 +55,7 @@ class TaskWork:
                     self.loop.call_soon_threadsafe(self._advance, stage, fraction, current, total, msg)
 
             try:
-                out = run_job(job, self.model, self.limits, self.detector, cancel=self.task.cancel_event,
+                out = inpaint_job(job, self.model, self.limits, self.detector, cancel=self.task.cancel_event,
                               report=report, observe=self.observe)  # stops at its next step once cancelled
             except Cancelled:
                 raise
@@ -74,13 +72,9 @@ class TaskWork:
         return outputs
 
     def _detect(self) -> bytes:
-        if self.detect_job is None:
-            raise InvalidInput("text detection is not available on the workers (TEXT_DETECTION is off, or its model "
-                               "could not load)", code="detection_unavailable")
         self.loop.call_soon_threadsafe(self._started)
-        detect_job, job = self.detect_job, self.jobs[0]
-        found = run_detect_job(str(getattr(self.detector, "name", "detector")),
-                               lambda: detect_job(job.image, job.regions or [], job.recognize), self.observe)
+        job = self.jobs[0]
+        found = detect_job(job.image, job.regions or [], self.detector, self.limits, self.observe, job.recognize)
         return json.dumps(found).encode()
 
     # --- on the event loop ---
