@@ -7,6 +7,7 @@ thread) -> `app.engine.pipeline.run` (pixels). Async tasks add `app.tasks` betwe
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -48,6 +49,8 @@ def configure_logging(level: str) -> None:
 
 
 def build_services(settings: Settings) -> Services:
+    """Every service of the app, and the one place that reads ROLE: it chooses what is loaded at
+    start-up, where the routes' work runs (here, or on the workers) and which routes are served."""
     apply_model_dir(settings.model_dir)
     models = ModelHolder(settings.model, settings.device)
     runner = InferenceRunner(settings.inference_workers, settings.max_queue)
@@ -56,23 +59,28 @@ def build_services(settings: Settings) -> Services:
     policy = CallbackPolicy(settings.callback_allowed_hosts)
     callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout,
                                secret=settings.callback_secret)
-    tasks = build_tasks(settings, runner, callbacks, limits, models, metrics)
+    api_only = settings.role == "api"  # no model here: the routes' jobs run on the workers, through the queue
+    tasks = build_tasks(settings, runner, callbacks, limits, models, metrics, runs_work=not api_only)
 
     async def stop_tasks() -> None:
         await tasks.shutdown(settings.shutdown_grace)
         tasks.bus.close_all()
 
-    # ROLE=api: the routes' jobs run on the workers, through the shared queue
-    remote = RemoteWorkers(tasks) if settings.role == "api" else None
-    execution = Execution(runner, models, limits, metrics, settings.request_timeout, remote=remote,
-                          text_detection=settings.text_detection)
+    execution = Execution(runner, models, limits, metrics, settings.request_timeout,
+                          remote=RemoteWorkers(tasks) if api_only else None, text_detection=settings.text_detection)
+    routers = [info.worker, metrics_route.router] if settings.role == "worker" else [  # worker: queued work only
+        info.root, info.router, inpaint.router, detect.router, task_routes.router, ws.router, metrics_route.router,
+        playground.router]
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
-                        callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks])
+                        callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks],
+                        routers=routers)
+    if not api_only:
+        services.load = functools.partial(load_models, settings, models)
     return services
 
 
 def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: CallbackSender, limits: Limits,
-                models: ModelHolder, metrics: Metrics) -> TaskManager:
+                models: ModelHolder, metrics: Metrics, *, runs_work: bool = True) -> TaskManager:
     """The task layer: one manager over a store, an event bus and a dispatcher, chosen here."""
     replica = settings.replica_name or f"{socket.gethostname()}-{os.getpid()}"
     store: TaskStore
@@ -85,7 +93,7 @@ def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: Callback
                                  settings.task_max_records, lease=settings.queue_claim_idle)
         store, bus = redis_store, RelayBus(conns, replica)
         dispatcher = StreamDispatcher(redis_store, runner, replica, claim_idle=settings.queue_claim_idle,
-                                      runs_work=settings.role != "api", can_run=lambda: models.model is not None)
+                                      runs_work=runs_work, can_run=lambda: models.model is not None)
         require_model: Any = lambda: None  # any replica with a model takes the work
     else:
         store, bus, dispatcher = (MemoryStore(settings.task_retention, settings.task_result_max_bytes,
@@ -98,34 +106,34 @@ def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: Callback
 
 
 def load_engine(services: Services) -> None:
-    """The one start-up path, for every entry point: the text detector (when TEXT_DETECTION is on),
-    then the model (or its fallback). Loads only what is not loaded yet, so calling it twice is free."""
-    cfg = services.settings
-    if cfg.role == "api":  # an API-only replica loads nothing: workers run the work
-        return
-    if cfg.text_detection and services.models.detector is None:
-        services.models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
-                                                 recognize=cfg.text_recognition)
-    if services.models.model is None:
+    """The one start-up path, for every entry point: what this replica loads (`Services.load`)."""
+    services.load()
+
+
+def load_models(cfg: Settings, models: ModelHolder) -> None:
+    """The text detector (when TEXT_DETECTION is on), then the model (or its fallback). Loads only
+    what is not loaded yet, so calling it twice is free."""
+    if cfg.text_detection and models.detector is None:
+        models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
+                                        recognize=cfg.text_recognition)
+    if models.model is None:
         tuning = Tuning(cfg.torch_threads, cfg.torch_interop_threads, cfg.model_precision, cfg.model_channels_last,
                         cfg.model_warmup)
-        services.models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload,
-                             tuning=tuning)
+        models.load(fallback=cfg.model_fallback, low_mem=cfg.low_mem, cpu_offload=cfg.cpu_offload, tuning=tuning)
 
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     s: Services = app.state.services
     loop = asyncio.get_running_loop()
-    if s.settings.role != "api":  # an API-only replica loads no model: workers run the work
-        if s.settings.model_fallback == "none":
-            # no fallback: refuse to start, with the one-line reason, rather than serve nothing
-            try:
-                await loop.run_in_executor(None, load_engine, s)
-            except Exception as e:
-                raise RuntimeError(f"refusing to start: {e}") from None
-        else:  # load in the background: /health says "starting" meanwhile
-            app.state.model_loader = loop.run_in_executor(None, load_engine, s)
+    if s.settings.model_fallback == "none":
+        # no fallback: refuse to start, with the one-line reason, rather than serve nothing
+        try:
+            await loop.run_in_executor(None, load_engine, s)
+        except Exception as e:
+            raise RuntimeError(f"refusing to start: {e}") from None
+    else:  # load in the background: /health says "starting" meanwhile
+        app.state.model_loader = loop.run_in_executor(None, load_engine, s)
     await s.tasks.start()
     try:
         yield
@@ -158,19 +166,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     if settings.cors_origin_list:  # none by default: same-origin only (backends call server to server)
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=["*"],
                            allow_headers=["*"], expose_headers=["*"])
-    if settings.role == "worker":  # takes queued work only: health and metrics, no API
-        app.add_api_route("/api/v1/health", info.health, methods=["GET"], tags=["info"],
-                          summary="Readiness of this worker")
-        app.include_router(metrics_route.router)
-        return app
-    app.include_router(info.root)
-    app.include_router(info.router)
-    app.include_router(inpaint.router)
-    app.include_router(detect.router)
-    app.include_router(task_routes.router)
-    app.include_router(ws.router)
-    app.include_router(metrics_route.router)
-    app.include_router(playground.router)
+    for router in services.routers:
+        app.include_router(router)
     return app
 
 

@@ -54,6 +54,8 @@ class Remote(Protocol):
     (app.tasks.remote.RemoteWorkers). Admission is the shared queue's bound (503
     `queue_full`); cancelling the await cancels the queued task, on whichever worker it runs."""
 
+    description: str  # health's message on such a replica
+
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
 
     async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]: ...
@@ -131,6 +133,10 @@ class Execution:
         self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
         self.request_timeout, self.remote, self.text_detection = request_timeout, remote, text_detection
         self._stopping: set[asyncio.Future[Any]] = set()  # remote work told to stop, until it has
+
+    def runs_elsewhere(self) -> str | None:
+        """Where the work runs when it is not here (health's message on an API-only replica)."""
+        return self.remote.description if self.remote is not None else None
 
     async def execute(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
         """`work(cancel)` in a worker thread, under a queue slot and REQUEST_TIMEOUT. `cancel` is set

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Awaitable, Callable, Generic, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
@@ -38,6 +38,9 @@ class Services:
     execution: Execution
     metrics: Metrics = field(default_factory=Metrics)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # chosen by ROLE in app.main.build_services, the one place that reads it:
+    load: Callable[[], None] = lambda: None  # the start-up loading (nothing on an API-only replica)
+    routers: list[APIRouter] = field(default_factory=list)  # what this replica serves
 
     @property
     def detector(self) -> TextDetector | None:

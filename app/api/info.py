@@ -14,6 +14,7 @@ from app.api.schemas import Health, ModelInfo, ServiceInfo, ServiceRoot
 
 root = APIRouter(tags=["info"])
 router = APIRouter(prefix="/api/v1", tags=["info"])
+worker = APIRouter(prefix="/api/v1", tags=["info"])  # ROLE=worker serves its health (and metrics) only
 
 
 def _now() -> str:
@@ -49,9 +50,9 @@ async def index(s: ServicesDep) -> dict[str, Any]:
             response_model=Health, responses={503: {"model": Health, "description": "starting, or the model failed"}})
 async def health(s: ServicesDep) -> JSONResponse:
     st = s.models.status
-    if s.settings.role == "api":  # no model here: the workers run the work
-        status, code = "healthy", 200
-        message = "API only (ROLE=api): work runs on the workers through the shared queue"
+    elsewhere = s.execution.runs_elsewhere()
+    if elsewhere is not None:  # no model here: the workers run the work
+        status, code, message = "healthy", 200, elsewhere
     elif st.state == "ready":
         status, code = "healthy", 200
         if st.fallback:
@@ -86,6 +87,9 @@ async def health(s: ServicesDep) -> JSONResponse:
         },
     }
     return JSONResponse(body, status_code=code, headers={"Cache-Control": "no-store"})
+
+
+worker.add_api_route("/health", health, methods=["GET"], summary="Readiness of this worker")
 
 
 @router.get("/model", summary="The active model", response_model=ModelInfo)

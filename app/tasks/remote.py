@@ -25,6 +25,8 @@ from app.tasks.records import CANCELLED, COMPLETED, RETRY_AFTER, Task, output_fr
 
 
 class RemoteWorkers:
+    description = "API only (ROLE=api): work runs on the workers through the shared queue"
+
     def __init__(self, tasks: TaskManager):
         self.tasks = tasks
 
