@@ -62,7 +62,7 @@ class Remote(Protocol):
 
 
 def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
-                detector: pipeline.TextDetector | None, *, cancel: threading.Event | None = None,
+                detector: pipeline.Detector | None, *, cancel: threading.Event | None = None,
                 report: Report | None = None, observe: Observe | None = None) -> pipeline.InpaintOutput:
     """One image through the pipeline, in the calling (worker) thread."""
 
@@ -186,7 +186,7 @@ class Execution:
         if self.remote is not None:
             return await self._await_remote(self.remote.inpaint(job))
         model = self.models.require()
-        detector: pipeline.TextDetector | None = self.models.detector
+        detector: pipeline.Detector | None = self.models.detector
 
         def work(cancel: threading.Event) -> pipeline.InpaintOutput:
             return inpaint_job(job, model, self.limits, detector, cancel=cancel,

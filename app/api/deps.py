@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from app.api.schemas import InpaintParams
 from app.engine import text_filter
 from app.engine.models import ModelHolder
-from app.engine.pipeline import InpaintInput, Limits, TextDetector
+from app.engine.pipeline import Detector, InpaintInput, Limits
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 from app.metrics import Metrics
 from app.service import Execution
@@ -43,8 +43,8 @@ class Services:
     routers: list[APIRouter] = field(default_factory=list)  # what this replica serves
 
     @property
-    def detector(self) -> TextDetector | None:
-        detector: TextDetector | None = self.models.detector
+    def detector(self) -> Detector | None:
+        detector: Detector | None = self.models.detector
         return detector
 
 

@@ -37,7 +37,10 @@ Progress = Callable[[str, float, int, int, str], None]
 """progress(stage, stage_fraction 0..1, current_region, total_regions, message); may raise to cancel."""
 
 
-class TextDetector(Protocol):
+class Detector(Protocol):
+    """What the pipeline and the verifier need of a text detector (app.engine.detect.TextDetector
+    is the one implementation; tests pass stand-ins)."""
+
     def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]: ...
 
     def probability(self, rgb: np.ndarray) -> np.ndarray: ...
@@ -270,7 +273,7 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
 
 
 def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits: Limits,
-                 detector: TextDetector | None) -> tuple[list[Region], np.ndarray | None, dict[str, Any] | None]:
+                 detector: Detector | None) -> tuple[list[Region], np.ndarray | None, dict[str, Any] | None]:
     """remove_text / keep_text (engine/text_filter.py): the lines, or parts of lines, to remove;
     where nothing may be repainted (what is kept of the lines, outside what is removed); and the
     report. Without patterns or `recognize`, every line and nothing read."""
@@ -296,7 +299,7 @@ def _allowed(within: np.ndarray | None, guard: np.ndarray | None) -> np.ndarray 
     return ~guard if within is None else within & ~guard
 
 
-def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: TextDetector | None) -> MaskPlan:
+def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None) -> MaskPlan:
     """The mask for a decoded image, from the caller's regions, the detector or an uploaded mask."""
     h, w = rgb.shape[:2]
     regions = list(job.regions or [])
@@ -408,7 +411,7 @@ def run(
     model: InpaintModel,
     limits: Limits,
     progress: Progress | None = None,
-    detector: TextDetector | None = None,
+    detector: Detector | None = None,
 ) -> InpaintOutput:
     """Decode, mask, inpaint crop by crop, composite, encode. Raises ServiceError for bad input."""
     report = progress or _no_progress

@@ -1,4 +1,4 @@
-"""Where a task's work runs: the dispatcher hands admitted tasks to `TaskManager.run`.
+"""Where a task's work runs: the dispatcher hands admitted tasks to `TaskManager.execute`.
 
 - `LocalDispatcher` (TASK_BACKEND=memory): a runner slot at submit (503 `queue_full` when there
   is none; sync requests share the slots), and the run starts at once.
@@ -23,15 +23,15 @@ from app.tasks.runner import InferenceRunner, Slot
 
 log = logging.getLogger("app.tasks.dispatch")
 
-Run = Callable[[str, Slot, "str | None"], Coroutine[Any, Any, bool]]  # TaskManager.run: False when there was nothing to run
+Execute = Callable[[str, Slot, "str | None"], Coroutine[Any, Any, bool]]  # TaskManager.execute: False when there was nothing to run
 CancelHere = Callable[[str], None]
 
 
 class Dispatcher(Protocol):
     hands_back: bool  # True: work still running at shutdown goes back to the queue (else it is cancelled)
 
-    def bind(self, run: Run, cancel_here: CancelHere) -> None:
-        """The manager's run and cancel (set once, when the manager is made)."""
+    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
+        """The manager's execute and cancel (set once, when the manager is made)."""
         ...
 
     async def start(self) -> None: ...
@@ -56,21 +56,21 @@ class LocalDispatcher:
 
     def __init__(self, runner: InferenceRunner):
         self.runner = runner
-        self._runs: set[asyncio.Task[bool]] = set()
-        self._run: Run | None = None
+        self._executing: set[asyncio.Task[bool]] = set()
+        self._execute: Execute | None = None
 
-    def bind(self, run: Run, cancel_here: CancelHere) -> None:
-        self._run = run
+    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
+        self._execute = execute
 
     async def start(self) -> None:
         pass
 
     def dispatch(self, task_id: str) -> None:
-        assert self._run is not None, "bind() first"
+        assert self._execute is not None, "bind() first"
         slot = self.runner.reserve()  # Busy: 503 queue_full (the store forgets the task)
-        t = asyncio.create_task(self._run(task_id, slot, None))
-        self._runs.add(t)
-        t.add_done_callback(self._runs.discard)
+        t = asyncio.create_task(self._execute(task_id, slot, None))
+        self._executing.add(t)
+        t.add_done_callback(self._executing.discard)
 
     def pause(self) -> None:
         pass
@@ -96,14 +96,14 @@ class StreamDispatcher:
         self.queue_figures: dict[str, int] = {}
         self.taken_over = 0
         self._loops: list[asyncio.Task[None]] = []
-        self._runs: set[asyncio.Task[None]] = set()
+        self._executing: set[asyncio.Task[None]] = set()
         self._paused = False
         self._freed = asyncio.Event()
-        self._run: Run | None = None
+        self._execute: Execute | None = None
         self._cancel_here: CancelHere = lambda _: None
 
-    def bind(self, run: Run, cancel_here: CancelHere) -> None:
-        self._run, self._cancel_here = run, cancel_here
+    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
+        self._execute, self._cancel_here = execute, cancel_here
 
     async def start(self) -> None:
         if self._loops:
@@ -164,14 +164,14 @@ class StreamDispatcher:
                 continue
             entry_id, task_id = got
             self.entries[task_id] = entry_id
-            t = asyncio.create_task(self._run_entry(task_id, slot, entry_id))
-            self._runs.add(t)
-            t.add_done_callback(self._runs.discard)
+            t = asyncio.create_task(self._consume_entry(task_id, slot, entry_id))
+            self._executing.add(t)
+            t.add_done_callback(self._executing.discard)
 
-    async def _run_entry(self, task_id: str, slot: Slot, entry_id: str) -> None:
-        assert self._run is not None
+    async def _consume_entry(self, task_id: str, slot: Slot, entry_id: str) -> None:
+        assert self._execute is not None
         try:
-            if not await self._run(task_id, slot, entry_id):  # ended, or its record vanished
+            if not await self._execute(task_id, slot, entry_id):  # ended, or its record vanished
                 await self.store.ack(entry_id)
         except Exception:  # the entry stays ours: taken over after the claim idle time
             log.exception("task %s could not be run here; another replica takes it over", task_id)

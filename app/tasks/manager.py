@@ -79,7 +79,7 @@ class TaskManager:
         self.state: dict[str, Any] = {"backend": store.name, "state": "connecting" if store.shared else "up"}
         store.on_error = bus.on_error = self._reached
         store.gone = bus.on_cancel = self.cancel_here
-        dispatcher.bind(self.run, self.cancel_here)
+        dispatcher.bind(self.execute, self.cancel_here)
         self.outbox = Outbox(store, callbacks, lease)
 
     # --- lifecycle ---
@@ -234,8 +234,8 @@ class TaskManager:
         """Where a task stands: its progress, then its final message once it has ended (built once)."""
         return [self.progress_message(task), *filter(None, [final_message(task)])]
 
-    # --- the run (a dispatcher calls it with a reserved slot) ---
-    async def run(self, task_id: str, slot: Slot, entry: str | None) -> bool:
+    # --- the execution (a dispatcher calls it with a reserved slot) ---
+    async def execute(self, task_id: str, slot: Slot, entry: str | None) -> bool:
         """Run an admitted task here; False when there was nothing to run (ended, or gone)."""
         try:
             found = await self.store.load_for_run(task_id)
