@@ -165,6 +165,21 @@ def _forward_dct(pixels: np.ndarray, x0: int, y0: int, width: int, height: int,
     return out
 
 
+def _touched_mcus(touched: np.ndarray, mcu_h: int, mcu_w: int) -> np.ndarray:
+    """The MCU grid (boolean) of the MCUs with any touched pixel: the rounded block mean of a 0/255
+    mask padded to whole MCUs is non-zero as soon as one pixel is on (255 / 256 rounds to 1)."""
+    h, w = touched.shape
+    gh, gw = -(-h // mcu_h), -(-w // mcu_w)
+    on = touched.view(np.uint8) if touched.dtype in (np.uint8, np.bool_) else (touched > 0).view(np.uint8)
+    # OpenCV's stubs type every image as integer-or-float; thresholding and padding keep uint8
+    _, thresholded = cv2.threshold(on, 0, 255, cv2.THRESH_BINARY)
+    on = cast("npt.NDArray[np.uint8]", thresholded)
+    on = cast("npt.NDArray[np.uint8]", cv2.copyMakeBorder(on, 0, gh * mcu_h - h, 0, gw * mcu_w - w,
+                                                          cv2.BORDER_CONSTANT, value=0))
+    grid: np.ndarray = cv2.resize(on, (gw, gh), interpolation=cv2.INTER_AREA) > 0
+    return grid
+
+
 def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coefficients: Future[Any] | None = None
                      ) -> tuple[bytes, BlockStats]:
     """The input JPEG with only the MCUs that `touched` (H x W, non-zero = repainted) covers encoded
@@ -185,17 +200,7 @@ def reencode_touched(source: bytes, pixels: np.ndarray, touched: np.ndarray, coe
         raise NotApplicable("unusual chroma subsampling: the whole image was re-encoded")
     tables = [dct.get_component_qt(c).astype(np.float32) for c in range(n)]
     mcu_h, mcu_w = 8 * vmax, 8 * hmax
-    h, w = touched.shape
-    gh, gw = -(-h // mcu_h), -(-w // mcu_w)
-    # MCUs with any touched pixel: the rounded block mean of a 0/255 mask padded to whole MCUs is
-    # non-zero as soon as one pixel is on (255 / 256 rounds to 1)
-    on = touched.view(np.uint8) if touched.dtype in (np.uint8, np.bool_) else (touched > 0).view(np.uint8)
-    # OpenCV's stubs type every image as integer-or-float; thresholding and padding keep uint8
-    _, thresholded = cv2.threshold(on, 0, 255, cv2.THRESH_BINARY)
-    on = cast("npt.NDArray[np.uint8]", thresholded)
-    on = cast("npt.NDArray[np.uint8]", cv2.copyMakeBorder(on, 0, gh * mcu_h - h, 0, gw * mcu_w - w,
-                                                          cv2.BORDER_CONSTANT, value=0))
-    grid = cv2.resize(on, (gw, gh), interpolation=cv2.INTER_AREA) > 0
+    grid = _touched_mcus(touched, mcu_h, mcu_w)
     stats = BlockStats(blocks_total=sum(c.shape[0] * c.shape[1] for c in comps))
     count, labels, boxes, _ = cv2.connectedComponentsWithStats(grid.astype(np.uint8), connectivity=8)
     for i in range(1, count):

@@ -406,6 +406,44 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             "residual_max": round(max(residual.values(), default=0.0), 3)}
 
 
+class _Tracker:
+    """One run's bookkeeping, apart from its steps: the time of each stage (`lap`) and the progress
+    the caller hears (regions count as done once the crop holding their centre is painted)."""
+
+    def __init__(self, report: Progress):
+        self.report, self._clock = report, time.perf_counter()
+        self.timings: dict[str, float] = {}
+        self.total, self.done = 0, 0
+        self._centres: list[tuple[float, float]] = []
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.timings[name] = self.timings.get(name, 0.0) + now - self._clock
+        self._clock = now
+
+    def painting(self) -> float:
+        """Seconds spent so far in the model and compositing its answers."""
+        return self.timings.get("model", 0.0) + self.timings.get("composite", 0.0)
+
+    def say(self, stage: str, fraction: float, message: str) -> None:
+        self.report(stage, fraction, self.done, self.total, message)
+
+    def count(self, regions: list[Region], detected: int | None) -> None:
+        """The regions progress counts: the caller's (by their centres), or the lines detected."""
+        self.total = detected if detected is not None else len(regions)
+        self._centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
+                         for r in (regions if detected is None else [])]
+
+    def on_crop(self, i: int, n: int, box: PixelBox | None) -> None:
+        if box is None:  # before crop i
+            self.say(INPAINTING, i / n, f"inpainting area {i + 1} of {n}")
+        elif self._centres:
+            inside = sum(1 for cx, cy in self._centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1)
+            self.done = min(self.total, self.done + inside)
+        else:
+            self.done = round(self.total * (i + 1) / n)
+
+
 def run(
     job: InpaintInput,
     model: InpaintModel,
@@ -413,33 +451,24 @@ def run(
     progress: Progress | None = None,
     detector: Detector | None = None,
 ) -> InpaintOutput:
-    """Decode, mask, inpaint crop by crop, composite, encode. Raises ServiceError for bad input."""
-    report = progress or _no_progress
-    t: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def lap(name: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        t[name] = t.get(name, 0.0) + now - clock
-        clock = now
-
-    report(PREPARING, 0.0, 0, 0, "decoding image")
-    img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size), max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+    """Decode, mask, inpaint crop by crop, composite, verify, encode. Raises ServiceError for bad input."""
+    track = _Tracker(progress or _no_progress)
+    track.say(PREPARING, 0.0, "decoding image")
+    img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size),
+                              max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
-    lap("decode")
-    report(PREPARING, 1.0, 0, 0, f"decoded {img.width}x{img.height}")
+    track.lap("decode")
+    track.say(PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 
-    report(MASKING, 0.0, 0, 0, "detecting text" if job.detect else "building mask")
+    track.say(MASKING, 0.0, "detecting text" if job.detect else "building mask")
     plan = build_mask(img.rgb, job, limits, detector)
     mask, regions, detected = plan.mask, plan.regions, plan.detected
-    h, w = mask.shape
-    total_regions = detected if detected is not None else len(regions)
     crops = _plan(mask, job, limits)
-    lap("mask")
-    msg = f"{len(crops)} area(s) to repaint" + (f", {detected} text line(s) found" if detected is not None else "")
-    report(MASKING, 1.0, 0, total_regions, msg)
+    track.lap("mask")
+    track.count(regions, detected)
+    track.say(MASKING, 1.0, f"{len(crops)} area(s) to repaint"
+              + (f", {detected} text line(s) found" if detected is not None else ""))
 
     params = dict(job.model_params)
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
@@ -447,52 +476,28 @@ def run(
     if job.verify and crops:  # what verification needs of the source, before the result overwrites it
         checker = plan.checker or verify.Verifier.of_mask(img.rgb, mask, detector)
         checker.keep_looks()
-        lap("verify")
+        track.lap("verify")
     # the result is composited into the decoded image itself: no second full-size copy
     out = img.rgb if img.rgb.flags.writeable else img.rgb.copy()
-    centres = [(sum(p[0] for p in r.points) / len(r.points), sum(p[1] for p in r.points) / len(r.points))
-               for r in (regions if detected is None else [])]
-
-    done = 0  # regions whose crop is inpainted (for progress)
-
-    def on_crop(i: int, n: int, box: PixelBox | None) -> None:
-        nonlocal done
-        if box is None:  # before crop i
-            report(INPAINTING, i / n, done, total_regions, f"inpainting area {i + 1} of {n}")
-        elif centres:
-            done = min(total_regions, done + sum(1 for cx, cy in centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1))
-        else:
-            done = round(total_regions * (i + 1) / n)
-
-    _inpaint_crops(out, mask, crops, model, params, limits, lap, on_crop)
-    report(INPAINTING, 1.0, total_regions, total_regions, "inpainting done")
+    _inpaint_crops(out, mask, crops, model, params, limits, track.lap, track.on_crop)
+    track.done = track.total
+    track.say(INPAINTING, 1.0, "inpainting done")
 
     verification = None
-    first_pass = t.get("model", 0.0) + t.get("composite", 0.0)
+    first_pass = track.painting()
     if checker is not None:
-        report(FINALIZING, 0.0, total_regions, total_regions, "checking for text left behind")
-        verification = _verify_and_repair(checker, out, mask, plan.within, model, params, limits, lap,
-                                          lambda msg: report(FINALIZING, 0.0, total_regions, total_regions, msg))
-    repaint = t.get("model", 0.0) + t.get("composite", 0.0) - first_pass
-
-    report(FINALIZING, 0.0, total_regions, total_regions, f"encoding {fmt}")
+        track.say(FINALIZING, 0.0, "checking for text left behind")
+        verification = _verify_and_repair(checker, out, mask, plan.within, model, params, limits, track.lap,
+                                          lambda msg: track.say(FINALIZING, 0.0, msg))
+    repaint = track.painting() - first_pass
+    track.say(FINALIZING, 0.0, f"encoding {fmt}")
     data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
                                       png_compress_level=limits.png_compression)
-    lap("encode")
+    track.lap("encode")
+    h, w = mask.shape
     return InpaintOutput(
-        data=data,
-        media_type=images.MEDIA_TYPES[fmt],
-        width=w,
-        height=h,
-        regions_count=total_regions,
+        data=data, media_type=images.MEDIA_TYPES[fmt], width=w, height=h, regions_count=track.total,
         total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),
-        mask_area=int(np.count_nonzero(mask)),
-        crops=len(crops),
-        timings=t,
-        detected=detected,
-        text_fallbacks=plan.text_fallbacks,
-        verification=verification,
-        repaint_seconds=repaint,
-        jpeg=jpeg,
-        text_lines=plan.text_lines,
-    )
+        mask_area=int(np.count_nonzero(mask)), crops=len(crops), timings=track.timings, detected=detected,
+        text_fallbacks=plan.text_fallbacks, verification=verification, repaint_seconds=repaint, jpeg=jpeg,
+        text_lines=plan.text_lines)
