@@ -1,7 +1,7 @@
 """create_app(): settings, services, lifespan (model loading), middleware, routers, error handlers.
 
 A request's way: `app.api.*` (parse, validate) -> `app.tasks.runner` (bounded queue, worker
-thread) -> `app.engine.pipeline.run` (pixels). Async tasks add `app.tasks` between the two.
+thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two.
 """
 
 from __future__ import annotations

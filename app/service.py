@@ -73,7 +73,7 @@ def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipelin
             report(stage, fraction, current, total, message)
 
     try:
-        out = pipeline.run(job, model, limits, step, detector)
+        out = pipeline.inpaint(job, model, limits, step, detector)
     except ServiceError:
         raise
     except Exception:  # a model or library failure: logged in full, answered without internals

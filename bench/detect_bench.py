@@ -18,7 +18,7 @@ the texted 1024 px photos with `detect: true` and no regions, against the same r
 true text boxes (axis-aligned tight boxes of each rendered line, `detect: false`), for
 mask_mode box and text at padding 2: PSNR against the clean photo inside the text (glyph pixels
 dilated by 2 px), Latin and CJK apart and pooled; repainted pixels (InpaintOutput.mask_area)
-over the true boxes' area; seconds per image for the whole pipeline.run call.
+over the true boxes' area; seconds per image for the whole pipeline.inpaint call.
 
 Run:  .venv/bin/python bench/detect_bench.py            (writes bench/out/detect.md)
       .venv/bin/python bench/detect_bench.py --quick    (fewer images)
@@ -256,7 +256,7 @@ def small_within(side: int, scenes: list[Scene], det: TextDetector) -> tuple[int
     return side, hit / max(1, tot), statistics.median(times) if times else 0.0
 
 
-# -- end to end: pipeline.run with detect:true vs the true boxes ------------------------------
+# -- end to end: pipeline.inpaint with detect:true vs the true boxes ------------------------------
 
 E2E_SIDE = 1024
 E2E_PADDING = 2  # the service default
@@ -284,7 +284,7 @@ def _psnr(sse: float, n: int) -> float:
 
 
 def e2e_section(photos: list[str], seeds: int) -> str:
-    """pipeline.run on each texted photo: detect:true (no regions) and the true boxes, box and text
+    """pipeline.inpaint on each texted photo: detect:true (no regions) and the true boxes, box and text
     mask modes at padding 2; the markdown section."""
     from app.engine import detect as detect_mod
     from app.engine import models, pipeline
@@ -310,7 +310,7 @@ def e2e_section(photos: list[str], seeds: int) -> str:
 
     def warm(sc):
         png = cv2.imencode(".png", np.ascontiguousarray(sc.rgb[:, :, ::-1]))[1].tobytes()
-        pipeline.run(pipeline.InpaintInput(image=png, detect=True, padding=E2E_PADDING), model, limits, None,
+        pipeline.inpaint(pipeline.InpaintInput(image=png, detect=True, padding=E2E_PADDING), model, limits, None,
                      detector)
 
     warm(scenes[0])
@@ -343,7 +343,7 @@ def e2e_section(photos: list[str], seeds: int) -> str:
             job = pipeline.InpaintInput(image=png, detect=req == "detect", regions=None if req == "detect" else regions,
                                         padding=E2E_PADDING, mask_mode=mode)
             t = time.perf_counter()
-            res = pipeline.run(job, model, limits, None, detector)
+            res = pipeline.inpaint(job, model, limits, None, detector)
             dt = time.perf_counter() - t
             out = cv2.imdecode(np.frombuffer(res.data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1]
             a = acc[(mode, req)]
@@ -361,7 +361,7 @@ def e2e_section(photos: list[str], seeds: int) -> str:
     head = ["mask_mode", "request", "PSNR Latin", "PSNR CJK", "PSNR pooled", "vs true boxes (pooled)",
             "area / true boxes", "area / min-area rects", "s / image (median)", "mask stage s", "inpaint s",
             "lines found"]
-    md = [f"## End to end: pipeline.run, detect:true vs the true boxes ({E2E_SIDE} px, padding {E2E_PADDING}, "
+    md = [f"## End to end: pipeline.inpaint, detect:true vs the true boxes ({E2E_SIDE} px, padding {E2E_PADDING}, "
           "model cv2 on CPU)", "",
           "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     md.append("| - | input (nothing removed) | " + " | ".join(f"{ps(floor, k):.2f}" for k in keys)
@@ -399,7 +399,7 @@ def e2e_section(photos: list[str], seeds: int) -> str:
            "line's tight axis-aligned box (`Region.box`; rotated lines get their upright bounding box); "
            "area / true boxes = InpaintOutput.mask_area summed over images / the union of those boxes, "
            "unpadded; area / min-area rects = the same over the lines' tight rotated rectangles "
-           f"(true boxes are {box_area / max(1, rect_area):.2f}x those). Time: wall seconds of one pipeline.run "
+           f"(true boxes are {box_area / max(1, rect_area):.2f}x those). Time: wall seconds of one pipeline.inpaint "
            "(decode, detection or mask, cv2 inpaint, encode), median over images; mask stage = detection "
            "plus mask building. "
            f"{cores} CPU cores; model + detector load {load_s:.1f} s (not counted); load average at end "

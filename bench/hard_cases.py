@@ -14,7 +14,7 @@ and six input encodings: RGB PNG, JPEG (q 88, 4:2:0), gray PNG, palette PNG, 16-
 RGBA PNG. The regions are what OCR returns: the glyphs' tight box + 2 px (outlines included;
 shadows and glow outside it are left to the mask).
 
-Each case runs through the service's own pipeline (app.engine.pipeline.run) with the offline
+Each case runs through the service's own pipeline (app.engine.pipeline.inpaint) with the offline
 cv2 model and the service's detector, in four configurations side by side:
 
   default        mask_mode text + verify (the service's default request)
@@ -451,7 +451,7 @@ def main() -> None:
                                                 padding=padding, whole_padding=2, verify=verify,
                                                 mask=mask_png.getvalue() if cfg == "mask" else None)
                     t0 = time.perf_counter()
-                    res = pipeline.run(job, model, limits, detector=detector)
+                    res = pipeline.inpaint(job, model, limits, detector=detector)
                     secs = time.perf_counter() - t0
                     out = np.asarray(Image.open(io.BytesIO(res.data)).convert("RGB"))
                     per_line = ink_left_lines(out, ref, clean_as(texted, enc), lines)

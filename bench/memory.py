@@ -35,7 +35,7 @@ boxes = lambda n: [Region.box(n * 0.1, n * 0.2, 160, 34), Region.box(n * 0.5, n 
 limits = pipeline.Limits(max_image_pixels=80_000_000, max_file_size=200 << 20)
 small = Image.open(path).reduce(8)
 buf = io.BytesIO(); small.save(buf, Image.open(path).format)
-pipeline.run(pipeline.InpaintInput(image=buf.getvalue(), regions=boxes(512), output_format="original"),
+pipeline.inpaint(pipeline.InpaintInput(image=buf.getvalue(), regions=boxes(512), output_format="original"),
              model, limits)  # warm-up
 del small, buf
 with open(path, "rb") as f:
@@ -48,7 +48,7 @@ with open("/proc/self/clear_refs", "w") as f:
     f.write("5")  # resets VmHWM, the peak resident set, to the current one
 base = status("VmRSS")
 tracemalloc.start()
-out = pipeline.run(job, model, limits)
+out = pipeline.inpaint(job, model, limits)
 _, traced = tracemalloc.get_traced_memory()
 tracemalloc.stop()
 peak = status("VmHWM")

@@ -9,7 +9,7 @@ runs on the same texted PNG:
 
   input            nothing removed (the floor any method must beat)
   baseline         plain OpenCV: the full boxes as mask, cv2.inpaint Telea radius 3 on the whole image
-  svc box p=N      the service's pipeline (app.engine.pipeline.run), mask_mode box, padding N
+  svc box p=N      the service's pipeline (app.engine.pipeline.inpaint), mask_mode box, padding N
   svc text m=N     the service's pipeline, mask_mode text, text_margin N (padding 4 unless noted)
   ... Telea r3     the same with model_params cv2_flag=INPAINT_TELEA, cv2_radius=3 (IOPaint's cv2
                    default is Navier-Stokes, radius 4): separates mask effects from the algorithm
@@ -133,7 +133,7 @@ def run_method(m: dict, texted: np.ndarray, png: bytes, regions: list[Region], m
     job = pipeline.InpaintInput(image=png, regions=regions, padding=m["padding"], mask_mode=m["mode"],
                                 text_margin=m.get("margin", DEFAULT_MARGIN), model_params=dict(m.get("params", {})),
                                 output_format="png")
-    o = pipeline.run(job, models[m["model"]], limits)
+    o = pipeline.inpaint(job, models[m["model"]], limits)
     return decode_rgb(o.data), m["padding"], o.text_fallbacks, time.perf_counter() - t0
 
 

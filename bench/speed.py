@@ -16,7 +16,7 @@ Measured:
                + encode (PNG level 1 / JPEG q100), with OpenCV's codecs and with Pillow's
   lama stand-in  a tiny TorchScript module saved as <tmp TORCH_HOME>/hub/checkpoints/big-lama.pt
                and loaded through IOPaint's real LaMa code: the raw model calls on the crops the
-               pipeline plans, pipeline.run in-process, and the service end to end (IOPAINT_MODEL=lama)
+               pipeline plans, pipeline.inpaint in-process, and the service end to end (IOPAINT_MODEL=lama)
 
 IOPaint's server runs from a separate venv, bench/.venv-iopaint (see bench/README.md).
 
@@ -391,7 +391,7 @@ def main() -> int:
             s.stop()
         servers.clear()
 
-        # ---- the LaMa stand-in: raw model calls vs pipeline.run in-process vs the service
+        # ---- the LaMa stand-in: raw model calls vs pipeline.inpaint in-process vs the service
         torch_home = tmp / "torch"
         write_standin(torch_home)
         os.environ["TORCH_HOME"] = str(torch_home)
@@ -433,7 +433,7 @@ def main() -> int:
 
             def inproc():
                 t0 = time.perf_counter()
-                pipeline.run(pipeline.InpaintInput(image=case["data"], regions=regions, padding=PADDING), model, limits)
+                pipeline.inpaint(pipeline.InpaintInput(image=case["data"], regions=regions, padding=PADDING), model, limits)
                 return time.perf_counter() - t0
 
             raw(), raw_batched(), inproc(), lama_t.post(case)
@@ -468,7 +468,7 @@ def main() -> int:
                               {"hd_strategy": "Original"})
                     calls.append(time.perf_counter() - t0)
                     t0 = time.perf_counter()
-                    out = pipeline.run(job, model, limits)
+                    out = pipeline.inpaint(job, model, limits)
                     run_t.append(out.timings.get("model", 0.0))
                 row["batched" if batched else "per_crop"] = min(run_t)
                 row["raw_calls"] = min(calls)
@@ -556,7 +556,7 @@ def main() -> int:
                   "errors (service/IOPaint)"], t_rows), "",
         "## LaMa stand-in (tiny TorchScript through IOPaint's LaMa code), PNG input, best of N\n",
         md_table(["size", "crops", "raw model calls, one per crop (ms)", "raw, crops batched (ms)",
-                  "pipeline.run in-process (ms)", "service HTTP, multipart (ms)", "pipeline overhead over batched (ms)",
+                  "pipeline.inpaint in-process (ms)", "service HTTP, multipart (ms)", "pipeline overhead over batched (ms)",
                   "HTTP overhead (ms)", "service / raw"], l_rows), "",
         "## Many small regions, one model call (LaMa stand-in, 1024 px PNG, best of 5)\n",
         md_table(["regions", "crops", "raw model calls, one per crop (ms)", "pipeline model stage, one call per crop (ms)",

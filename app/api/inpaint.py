@@ -1,7 +1,7 @@
 """The synchronous routes: /api/v1/inpaint, /inpaint-regions, /inpaint-regions-json.
 
 Each parses its body (JSON or multipart), then hands the job to the execution service
-(app.service), which runs `engine.pipeline.run` in a worker thread; the event loop only waits.
+(app.service), which runs `engine.pipeline.inpaint` in a worker thread; the event loop only waits.
 """
 
 from __future__ import annotations

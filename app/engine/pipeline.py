@@ -181,7 +181,7 @@ def _forward(model: InpaintModel, rgbs: list[np.ndarray], masks_: list[np.ndarra
     return [model(rgbs[0], masks_[0], params)]
 
 
-def _run_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any],
+def _call_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any],
                max_side: int) -> np.ndarray:
     """The model on one crop, scaled down first when its longest side exceeds `max_side`."""
     h, w = mask.shape
@@ -226,12 +226,12 @@ def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: floa
     return sorted(groups + [[i] for i in alone], key=lambda g: g[0])
 
 
-def _run_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict[str, Any],
+def _inpaint_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict[str, Any],
                max_side: int) -> list[np.ndarray]:
     """The model on a group of crops of `out`: one call per crop, or one batched call."""
     if len(boxes) == 1:
         box = boxes[0]
-        return [_run_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(mask[box.slices]),
+        return [_call_model(model, np.ascontiguousarray(out[box.slices]), np.ascontiguousarray(mask[box.slices]),
                            params, max_side)]
     # several boxes in a group only where plan_batches ran, that is where batch_capable(model) holds
     return _forward(model, [np.ascontiguousarray(out[b.slices]) for b in boxes],
@@ -360,7 +360,7 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
     for group in groups:
         if on_crop:
             on_crop(done, len(crops), None)
-        results = _run_group(model, out, mask, [crops[i] for i in group], params, limits.max_image_size)
+        results = _inpaint_group(model, out, mask, [crops[i] for i in group], params, limits.max_image_size)
         lap("model")
         for i, result in zip(group, results):
             box = crops[i]
@@ -444,7 +444,7 @@ class _Tracker:
             self.done = round(self.total * (i + 1) / n)
 
 
-def run(
+def inpaint(
     job: InpaintInput,
     model: InpaintModel,
     limits: Limits,
