@@ -100,7 +100,8 @@ def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector
         raw = images.payload_bytes(image, max_bytes=limits.max_file_size)
         img = images.decode_image(raw, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
         masks.validate_regions(regions, img.width, img.height)
-        found = detector.detect(img.rgb, within=regions or None)
+        searched = masks.with_area(regions)  # a zero-area search region holds no text
+        found = detector.detect(img.rgb, within=searched or None) if searched or not regions else []
         lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
                                         "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
                                         "score": round(float(d.score), 4)} for d in found]

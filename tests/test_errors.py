@@ -41,7 +41,6 @@ def _assert_error(r, status, code=None):
     ({"image": IMG, "regions": [{"x": 40, "y": 120, "width": 160, "height": -40}]}, 422, "invalid_region"),
     ({"image": IMG, "regions": [BOX, {"bounding_box": {"x": 200, "y": 80, "width": -1, "height": 4}}]}, 422,
      "invalid_region"),
-    ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5], [9, 9]]}]}, 422, "invalid_region"),
     ({"image": IMG, "regions": [{"points": [[1, 1], [5, 5]]}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": [{"x": 1, "y": 2}]}, 422, "invalid_input"),
     ({"image": IMG, "regions": [{"x": "a", "y": 2, "width": 3, "height": 4}]}, 422, "invalid_input"),
@@ -57,6 +56,19 @@ def _assert_error(r, status, code=None):
 def test_bad_region_requests(client, body, status, code):
     _assert_error(client.post("/api/v1/inpaint-regions", json=body), status, code)
     _assert_error(client.post("/api/v1/inpaint-regions-json", json=body), status, code)
+
+
+def test_a_zero_area_polygon_is_valid_and_paints_nothing(client):
+    """Issue 21: points that coincide or lie on one line are a region the schema allows; it covers
+    no pixel, so the answer is the image unchanged (not a 422)."""
+    for points in ([[1, 1], [5, 5], [9, 9]], [[0, 0], [0, 0], [0, 0]]):
+        r = client.post("/api/v1/inpaint-regions-json", json={"image": IMG, "regions": [{"points": points}]})
+        assert r.status_code == 200, r.text
+        assert r.json()["processing_stats"]["mask_area"] == 0
+        r = client.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [{"points": points}],
+                                                         "output_format": "png"})
+        assert r.status_code == 200
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB")), text_image())
 
 
 def test_bad_bodies(client):

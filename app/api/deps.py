@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from app.api.schemas import InpaintParams
-from app.engine import text_filter
+from app.engine import images, text_filter
 from app.engine.models import ModelHolder
 from app.engine.pipeline import Detector, InpaintInput, Limits
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
@@ -182,6 +182,9 @@ def to_pipeline_input(parsed: ParsedBody[InpaintParams], settings: Settings, wha
     """The API's parameters -> the pipeline's input (defaults from the settings). Requests with
     nothing to remove, or too many regions, are refused here, before they take a queue slot."""
     p = parsed.params
+    images.require_payload(parsed.image)
+    if parsed.mask is not None:
+        images.require_payload(parsed.mask, "mask")
     regions = [r.to_region(f"regions[{i}]" if what == "the request" else f"{what}.regions[{i}]")
                for i, r in enumerate(getattr(p, "regions", None) or [])]
     detect = bool(getattr(p, "detect", False))

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.api.deps import ServicesDep, read_body
 from app.api.openapi import request_body
-from app.api.schemas import ERROR_RESPONSES, DetectResult, RegionIn
+from app.api.schemas import B64_IMAGE, ERROR_RESPONSES, DetectResult, RegionIn
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
 
@@ -23,7 +23,7 @@ class DetectParams(BaseModel):
 
 
 class DetectBody(DetectParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
 
 
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,

@@ -59,8 +59,26 @@ def _form_schema(model: type[BaseModel], files: tuple[str, ...], required: tuple
     js = model.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
     props = {k: _without_null(v) for k, v in js.get("properties", {}).items()}
     props.update({f: {"type": "string", "format": "binary"} for f in files})
-    return {"title": js.get("title"), "type": "object", "properties": props,
+    form = {"title": js.get("title"), "type": "object", "properties": props,
             "required": sorted({*js.get("required", []), *required}), "$defs": js.get("$defs", {})}
+    if "anyOf" in js:  # a rule across fields (app.api.schemas.something_to_remove), as a form sends it
+        own = {k: {a: v for a, v in p.items() if a != "default"} for k, p in props.items()}
+        form["anyOf"] = [{**b, "properties": {k: _as_form_value({**own.get(k, {}), **_rule(v)})
+                                              for k, v in b.get("properties", {}).items()}} for b in js["anyOf"]]
+    return form
+
+
+def _rule(prop: dict[str, Any]) -> dict[str, Any]:
+    """What a branch adds to its field (the field's own schema, as a form sends it, comes first)."""
+    keep = ("minItems", "const")
+    return {k: v for k, v in prop.items() if k in keep}
+
+
+def _as_form_value(prop: dict[str, Any]) -> dict[str, Any]:
+    """A constraint on a field, as its form part reads: a boolean is the text true or false."""
+    if isinstance(prop.get("const"), bool):
+        return {**prop, "const": str(prop["const"]).lower()}
+    return prop
 
 
 def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False,

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import (AliasChoices, BaseModel, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
+from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
                       model_validator)
 
+from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
 from app.errors import InvalidInput
 
@@ -83,14 +84,25 @@ def _not_positive(where: str, width: float, height: float) -> InvalidInput:
                         code="invalid_region")
 
 
+def _not_a_bool(v: Any) -> Any:
+    """JSON's true/false is not a number (pydantic would read it as 1/0); a form's "3" still is."""
+    if isinstance(v, bool):
+        raise ValueError("a number is required, not a boolean")
+    return v
+
+
+Int = Annotated[int, BeforeValidator(_not_a_bool)]
+Float = Annotated[float, BeforeValidator(_not_a_bool)]
+
+
 class InpaintParams(BaseModel):
     """Parameters every inpainting route accepts. The sd_* and hd_* fields are IOPaint's."""
 
     model_config = _lenient
-    sd_seed: int = -1
-    sd_steps: int = Field(25, ge=1, le=200)
-    sd_strength: float = Field(1.0, ge=0, le=1)
-    sd_guidance_scale: float = Field(7.5, ge=0, le=50)
+    sd_seed: Int = -1
+    sd_steps: Int = Field(25, ge=1, le=200)
+    sd_strength: Float = Field(1.0, ge=0, le=1)
+    sd_guidance_scale: Float = Field(7.5, ge=0, le=50)
     sd_sampler: str = "ddim"
     hd_strategy: Literal["Original", "Crop", "Resize"] = Field(
         "Original",
@@ -98,19 +110,19 @@ class InpaintParams(BaseModel):
         "regions); Crop: crops with hd_strategy_crop_margin of context; Resize: the whole image scaled to "
         "hd_strategy_resize_limit (IOPaint's own strategy)",
     )
-    hd_strategy_crop_trigger_size: int = Field(1280, ge=1)
-    hd_strategy_crop_margin: int = Field(32, ge=0, le=4096)
-    hd_strategy_resize_limit: int = Field(2048, ge=64)
+    hd_strategy_crop_trigger_size: Int = Field(1280, ge=1)
+    hd_strategy_crop_margin: Int = Field(32, ge=0, le=4096)
+    hd_strategy_resize_limit: Int = Field(2048, ge=64)
     prompt: str = ""
     negative_prompt: str = ""
-    padding: int | None = Field(None, ge=0, le=256, description="pixels each region grows by (default: DEFAULT_PADDING)")
+    padding: Annotated[int, Field(ge=0, le=256), BeforeValidator(_not_a_bool)] | None = Field(None, description="pixels each region grows by (default: DEFAULT_PADDING)")
     mask_mode: Literal["box", "text"] | None = Field(
         None, description="box: repaint whole regions; text: only the glyph strokes plus a margin"
     )
     output_format: Literal["png", "jpeg", "jpg", "webp", "original", "input"] = Field(
         "png", description="png (default), jpeg, webp, or original: the input's own format"
     )
-    quality: int = Field(90, ge=1, le=100, validation_alias=AliasChoices("quality", "output_quality"),
+    quality: Int = Field(90, ge=1, le=100, validation_alias=AliasChoices("quality", "output_quality"),
                          description="JPEG/WebP quality")
     verify: StrictBool = Field(True, description="after inpainting, look for text left behind in each repainted "
                          "region and repaint what remains (false skips the check and its cost)")
@@ -153,19 +165,35 @@ class TextParams(BaseModel):
     recognize: StrictBool = Field(False, description="report what each line says (`text`) in the statistics")
 
 
+def something_to_remove(schema: dict[str, Any]) -> None:
+    """Document the rule `to_pipeline_input` enforces (422 `no_regions`): a request names at least
+    one region, a mask, or `detect: true`. Each branch repeats its field's own schema, so that a
+    branch read alone (as a fuzzer may) still describes a valid value."""
+    props = {k: {a: v for a, v in p.items() if a != "default"} for k, p in schema.get("properties", {}).items()}
+    schema["anyOf"] = [{"required": [k], "properties": {k: {**props.get(k, {}), **rule}}}
+                       for k, rule in (("regions", {"minItems": 1}), ("mask", {"type": "string"}),
+                                       ("detect", {"const": True}))]
+
+
+# a base64 image or mask: not empty, not only spaces (documented here; refused as 422 `missing_image`
+# when it is decoded, as is content that is not an image: 400)
+B64_IMAGE: dict[str, Any] = {"json_schema_extra": {"minLength": 1, "pattern": NOT_BLANK}}
+
+
 class RegionsParams(InpaintParams, TextParams):
+    model_config = ConfigDict(**_lenient, json_schema_extra=something_to_remove)
     regions: list[RegionIn] = Field(default_factory=list, description="text regions to remove")
     detect: StrictBool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
 
 
 class InpaintBody(InpaintParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
-    mask: str = Field(description="base64 mask image of the same size, white (non-zero) = repaint")
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+    mask: str = Field(description="base64 mask image of the same size, white (non-zero) = repaint", **B64_IMAGE)
 
 
 class RegionsBody(RegionsParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)")
-    mask: str | None = Field(None, description="optional base64 mask, added to the regions")
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+    mask: str | None = Field(None, description="optional base64 mask, added to the regions", **B64_IMAGE)
 
 
 _open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)

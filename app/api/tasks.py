@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
 from app.api.openapi import request_body
-from app.api.schemas import (CancelAnswer, InpaintParams, RegionIn, RegionsBody, RegionsParams, SubmitAnswer, TextParams,
-                             TasksSummary, TaskStatus, error_responses)
+from app.api.schemas import (B64_IMAGE, CancelAnswer, Float, InpaintParams, RegionIn, RegionsBody, RegionsParams,
+                             SubmitAnswer, TasksSummary, TaskStatus, TextParams, error_responses, something_to_remove)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import COMPLETED, Task, batch_zip
@@ -22,12 +22,19 @@ router = APIRouter(prefix="/api/v1", tags=["tasks"])
 TaskId = Annotated[str, Path(min_length=1, max_length=200)]
 
 
+# http or https, with a host name or IPv4 address (not only dots; an IPv6 literal is served but not
+# described, as a pattern cannot tell a valid one): documented here, refused at submit as 422
+# `invalid_callback_url` (app.tasks.callbacks, which also checks where it points)
+CALLBACK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\[\]]*@)?[^/?#@:\[\]]*[^/?#@:\[\].]"
+
+
 class AsyncOptions(BaseModel):
     task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
                                 description="caller-chosen id, used as given (a new UUID otherwise)")
     enable_progress: StrictBool = True
-    progress_interval: float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
-    callback_url: str | None = Field(None, max_length=2048)
+    progress_interval: Float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
+    callback_url: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": CALLBACK_URL},
+                                     description="http(s) URL told the end of the task (POST, JSON)")
 
 
 class AsyncRegionsParams(RegionsParams, AsyncOptions):
@@ -39,10 +46,10 @@ class AsyncRegionsBody(RegionsBody, AsyncRegionsParams):
 
 
 class BatchItemIn(BaseModel):
-    model_config = {"extra": "allow"}
-    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)")
+    model_config = ConfigDict(extra="allow", json_schema_extra=something_to_remove)
+    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
     regions: list[RegionIn] = Field(default_factory=list)
-    mask: str | None = None
+    mask: str | None = Field(None, **B64_IMAGE)
     detect: StrictBool = False
     name: str | None = Field(None, max_length=200, description="echoed in the result file name")
 
@@ -74,7 +81,7 @@ def websocket_url(request: Request, task_id: str) -> str:
 
 
 def _options(p: Any, s: Services) -> TaskOptions:
-    if p.callback_url:
+    if p.callback_url is not None:  # "" too: not an http(s) URL
         s.callback_policy.check_url(p.callback_url)
     return TaskOptions(task_id=p.task_id, enable_progress=p.enable_progress,
                        progress_interval=p.progress_interval, callback_url=p.callback_url)

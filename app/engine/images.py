@@ -78,10 +78,23 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
+# what a base64 payload must hold (the API's schema says the same pattern): a character that is
+# not ASCII white space; a payload without one is empty
+NOT_BLANK = r"[^ \t\n\r\f\v]"
+
+
+def require_payload(data: bytes | str, field: str = "image") -> None:
+    """A base64 payload must not be empty (422 `missing_image`); checked where the body is read,
+    and again where it is decoded."""
+    if isinstance(data, str) and re.search(NOT_BLANK, data) is None:
+        raise InvalidInput(f"{field} is empty", code="missing_image")
+
+
 def b64decode(data: str, *, max_bytes: int, field: str = "image") -> bytes:
     """Decode a base64 string (optionally a data: URL); the size is checked before decoding."""
-    if not isinstance(data, str) or not data.strip():
+    if not isinstance(data, str):
         raise InvalidInput(f"{field} is empty", code="missing_image")
+    require_payload(data, field)
     data = _DATA_URL.sub("", data.strip(), count=1)
     if len(data) * 3 // 4 > max_bytes + 3:
         raise TooLarge(f"{field} is larger than the limit of {max_bytes} bytes", code="file_too_large")

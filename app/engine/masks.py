@@ -76,6 +76,11 @@ class PixelBox:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)
 
 
+def with_area(regions: list[Region]) -> list[Region]:
+    """The regions that paint something (a zero-area one paints nothing)."""
+    return [r for r in regions if r.area() > 0]
+
+
 def pixel_box(region: Region, width: int, height: int) -> PixelBox:
     x0, y0, x1, y1 = region.bounds()
     return PixelBox(
@@ -84,13 +89,14 @@ def pixel_box(region: Region, width: int, height: int) -> PixelBox:
 
 
 def validate_regions(regions: list[Region], width: int, height: int) -> None:
-    """Every region must have an area and overlap the image: anything else is a client error."""
+    """Every region with an area must overlap the image: anything else is a client error. A region
+    of zero area (a polygon whose points coincide or lie on one line) is valid and paints nothing."""
     for i, r in enumerate(regions):
         x0, y0, x1, y1 = r.bounds()
         if not all(math.isfinite(v) for v in (x0, y0, x1, y1)):
             raise InvalidInput(f"regions[{i}] has a non-finite coordinate", code="invalid_region")
-        if x1 - x0 <= 0 or y1 - y0 <= 0 or (not r.is_box and r.area() <= 0):
-            raise InvalidInput(f"regions[{i}] has zero size", code="invalid_region")
+        if x1 - x0 <= 0 or y1 - y0 <= 0 or r.area() <= 0:
+            continue
         b = pixel_box(r, width, height)
         if b.width <= 0 or b.height <= 0:
             raise InvalidInput(

@@ -306,10 +306,11 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Det
     if len(regions) > limits.max_regions:
         raise InvalidInput(f"{len(regions)} regions, over the limit of {limits.max_regions}", code="too_many_regions")
     masks.validate_regions(regions, w, h)
+    given, regions = bool(regions), masks.with_area(regions)  # a zero-area region paints nothing
     if job.detect:
         if detector is None:
             raise detection_unavailable()
-        found = detector(rgb, within=regions or None)
+        found = detector(rgb, within=regions or None) if regions or not given else []
         detected = len(found)
         found, guard, read = _select_text(rgb, found, job, limits, detector)
         checker = verify.Verifier(rgb, found, job.padding, detector)
@@ -317,7 +318,7 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Det
             lines, fallbacks = _stroke_mask(rgb, job, checker)
         else:
             lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
-        within = masks.regions_to_mask(regions, w, h, job.padding) if regions else None
+        within = masks.regions_to_mask(regions, w, h, job.padding) if given else None
         within = _allowed(within, guard)
         if within is not None:  # only the text inside the caller's regions, none of the text kept
             lines &= within
@@ -330,8 +331,10 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Det
             extra = masks.regions_to_mask(regions, w, h, job.padding)
             m |= extra if guard is None else extra & ~guard
         return MaskPlan(m, regions, text_lines=read)
-    if not regions:
+    if not given:
         raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
+    if not regions:  # only zero-area regions: nothing to paint
+        return MaskPlan(np.zeros((h, w), np.uint8), regions)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
     checker = verify.Verifier(rgb, regions, job.padding, detector)
     if job.mask_mode == "text":

@@ -60,7 +60,10 @@ class CallbackPolicy:
 
     def check_url(self, url: str) -> str:
         """Validate at submit; raise InvalidInput (422) for a refused target."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError:  # a bracketed host that is no IPv6 address, a bad port...
+            raise InvalidInput("callback_url is not a valid URL", code="invalid_callback_url") from None
         if parts.scheme not in ("http", "https"):
             raise InvalidInput("callback_url must be http or https", code="invalid_callback_url")
         host = (parts.hostname or "").lower().rstrip(".")
