@@ -114,3 +114,18 @@ def schema_violations_are_refused(ctx, response, case) -> bool | None:
 def test_every_operation_answers_as_documented(case):
     case.call_and_validate(excluded_checks=[positive_data_acceptance, negative_data_rejection],
                            additional_checks=[schema_valid_data_is_accepted, schema_violations_are_refused])
+
+
+def test_the_header_table_is_what_api_md_and_openapi_say():
+    """app/api/headers.py both sends the image answers' headers and documents them: docs/API.md
+    holds its table as it is, and OpenAPI lists each route's headers from it."""
+    from pathlib import Path
+
+    from app.api import headers
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "API.md").read_text()
+    section = doc.split("<!-- headers:begin -->\n", 1)[1].split("\n<!-- headers:end -->", 1)[0]
+    assert section == headers.markdown()
+    for path, route in (("/api/v1/inpaint", headers.MASK), ("/api/v1/inpaint-regions", headers.REGIONS)):
+        documented = _SPEC["paths"][path]["post"]["responses"]["200"]["headers"]
+        assert set(documented) == {h.name for h in headers.HEADERS if route in h.routes}

@@ -1,0 +1,94 @@
+"""The image routes' response headers, in one table that both emits them (`emit`) and documents
+them (`document`, for OpenAPI; tests/test_openapi.py checks that docs/API.md lists each one), so
+that what is sent and what is written cannot drift apart."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from app.engine.pipeline import InpaintOutput
+
+Value = Callable[[InpaintOutput], "str | None"]  # None: the header is absent from this answer
+MASK, REGIONS = "mask", "regions"  # /inpaint; /inpaint-regions (and its async result)
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    kind: str  # its OpenAPI type
+    description: str
+    value: Value
+    routes: tuple[str, ...] = (MASK, REGIONS)
+
+
+def _stages(out: InpaintOutput) -> str:
+    stages = [f"{k};dur={v * 1000:.1f}" for k, v in out.timings.items()]
+    if out.verification is not None:
+        stages.append(f"repaint;dur={out.repaint_seconds * 1000:.1f}")
+    return ", ".join(stages)
+
+
+def _verification(key: str, fmt: str = "{}") -> Value:
+    return lambda out: None if out.verification is None else fmt.format(out.verification[key])
+
+
+def _text_lines(key: str) -> Value:
+    def value(out: InpaintOutput) -> str | None:
+        t = out.text_lines
+        if t is None:
+            return None
+        return str(len(t[key]) if isinstance(t[key], list) else t[key])
+    return value
+
+
+_READ = "(with remove_text, keep_text or recognize)"
+HEADERS: tuple[Header, ...] = (
+    Header("X-Processing-Time", "number", "seconds the pipeline took", lambda out: f"{sum(out.timings.values()):.4f}"),
+    Header("X-Regions-Count", "integer", "regions processed (the lines found, with detect: true)",
+           lambda out: str(out.regions_count), (REGIONS,)),
+    Header("X-Total-Area", "integer", "pixels inside the regions", lambda out: str(out.total_area), (REGIONS,)),
+    Header("X-Mask-Area", "integer", "pixels repainted (the final mask, padding included)",
+           lambda out: str(out.mask_area)),
+    Header("X-Timestamp", "string", "ISO 8601, UTC", lambda out: datetime.now(timezone.utc).isoformat()),
+    Header("Server-Timing", "string", "each stage's time in ms (decode, mask, model, composite, verify, encode; "
+           "`repaint`: the part of model + composite spent on verification's repaints)", lambda out: _stages(out)),
+    Header("X-Text-Lines-Detected", "integer", "text lines the detector found (with detect: true)",
+           lambda out: None if out.detected is None else str(out.detected), (REGIONS,)),
+    Header("X-Regions-Checked", "integer", "regions checked for text left behind (absent with verify: false)",
+           _verification("regions_checked")),
+    Header("X-Regions-Repaired", "integer", "regions repainted again (absent with verify: false)",
+           _verification("regions_repaired")),
+    Header("X-Residual-Text", "number",
+           "0-1, the largest share of a region's text still found (absent with verify: false)",
+           _verification("residual_max", "{:.3f}")),
+    Header("X-Text-Lines-Read", "integer", f"lines read with confidence {_READ}", _text_lines("read"), (REGIONS,)),
+    Header("X-Text-Lines-Removed", "integer", f"lines removed whole {_READ}", _text_lines("removed"), (REGIONS,)),
+    Header("X-Text-Lines-Partly-Removed", "integer", f"lines of which only the part that matched was removed {_READ}",
+           _text_lines("partly_removed"), (REGIONS,)),
+    Header("X-Text-Lines-Kept", "integer", f"lines left as they are {_READ}", _text_lines("kept"), (REGIONS,)),
+    Header("X-Text-Patterns-Unmatched", "integer", "patterns that matched no line", _text_lines("unmatched_patterns"),
+           (REGIONS,)),
+    Header("X-Jpeg-Blocks-Reencoded", "number",
+           "JPEG in, JPEG out (`original`): the share of the 8x8 blocks encoded again (1 = all)",
+           lambda out: str(out.jpeg.share) if out.jpeg else None),
+)
+
+
+def emit(out: InpaintOutput, route: str) -> dict[str, str]:
+    """The headers of one answer of `route`."""
+    values = ((h.name, h.value(out)) for h in HEADERS if route in h.routes)
+    return {name: v for name, v in values if v is not None}
+
+
+def document(route: str) -> dict[str, dict[str, Any]]:
+    """OpenAPI `headers` of `route`'s 200 answer."""
+    return {h.name: {"description": h.description, "schema": {"type": h.kind}} for h in HEADERS if route in h.routes}
+
+
+def markdown() -> str:
+    """docs/API.md's table of these headers (tests/test_openapi.py keeps it equal to this)."""
+    where = {(MASK, REGIONS): "both", (REGIONS,): "inpaint-regions", (MASK,): "inpaint"}
+    rows = [f"| `{h.name}` | {h.kind} | {where[h.routes]} | {h.description} |" for h in HEADERS]
+    return "\n".join(["| header | type | on | what |", "|---|---|---|---|", *rows])
