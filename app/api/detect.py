@@ -7,23 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from app.api.deps import ServicesDep, read_body
+from app.api.bodies import read_body
+from app.api.deps import ServicesDep
 from app.api.openapi import request_body
-from app.api.schemas import B64_IMAGE, ERROR_RESPONSES, DetectResult, RegionIn
+from app.api.schemas import ERROR_RESPONSES, DetectBody, DetectParams, DetectResult
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
-
-
-class DetectParams(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    regions: list[RegionIn] = Field(default_factory=list, description="search only inside these regions")
-    recognize: StrictBool = Field(False, description="also read each line: its `text` and `text_score`")
-
-
-class DetectBody(DetectParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
 
 
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,

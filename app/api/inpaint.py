@@ -14,7 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from app.api import headers
-from app.api.deps import ServicesDep, Services, read_body, to_pipeline_input
+from app.api.bodies import read_body
+from app.api.deps import ServicesDep, Services
 from app.api.openapi import request_body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
@@ -40,7 +41,7 @@ _REGIONS_IMAGE_RESPONSE = {
 
 async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:
     parsed = await read_body(request, RegionsParams, RegionsBody, s.settings.max_file_size)
-    return to_pipeline_input(parsed, s.settings)
+    return parsed.params.to_input(parsed.image, parsed.mask, s.settings)
 
 
 def _timestamp() -> str:
@@ -53,7 +54,7 @@ def _timestamp() -> str:
                                         required_files=("image", "mask")))
 async def inpaint(request: Request, s: ServicesDep) -> Response:
     parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
-    out = await s.execution.inpaint(to_pipeline_input(parsed, s.settings))
+    out = await s.execution.inpaint(parsed.params.to_input(parsed.image, parsed.mask, s.settings))
     return Response(out.data, media_type=out.media_type, headers=headers.emit(out, headers.MASK))
 
 

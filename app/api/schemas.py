@@ -3,14 +3,18 @@ as existing backends send more than this service reads."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated, Any, Literal
 
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
                       model_validator)
 
+from app.engine import images, text_filter
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
+from app.engine.pipeline import InpaintInput
 from app.errors import InvalidInput
+from app.settings import Settings
 
 _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
@@ -139,6 +143,25 @@ class InpaintParams(BaseModel):
     def _format_case(cls, v: Any) -> Any:
         return v.strip().lower() if isinstance(v, str) else v
 
+    def to_input(self, image: bytes | str, mask: bytes | str | None, settings: Settings,
+                 where: str = "") -> InpaintInput:
+        """This body as the pipeline's input, its defaults from the settings. What the pipeline would
+        refuse of the request as a whole (an empty payload here; nothing to remove, too many
+        regions, a bad pattern in RegionsParams) is refused now, before a queue slot. `where`
+        names a batch's item ("items[3]") in the errors."""
+        images.require_payload(image)
+        if mask is not None:
+            images.require_payload(mask, "mask")
+        mode = self.mask_mode or settings.default_mask_mode
+        padding = self.padding if self.padding is not None else (
+            settings.text_mode_padding if mode == "text" else settings.default_padding)
+        return InpaintInput(
+            image=image, mask=mask, padding=padding, mask_mode=mode,
+            whole_padding=self.padding if self.padding is not None else settings.default_padding,
+            output_format=self.output_format, quality=self.quality, verify=self.verify,
+            model_params=self.model_params(), hd_strategy=self.hd_strategy if self.hd_strategy != "Original" else None,
+            crop_margin=self.hd_strategy_crop_margin, crop_trigger=self.hd_strategy_crop_trigger_size)
+
     def model_params(self) -> dict[str, Any]:
         """What is passed to IOPaint (it ignores what it does not know)."""
         skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify",
@@ -166,7 +189,7 @@ class TextParams(BaseModel):
 
 
 def something_to_remove(schema: dict[str, Any]) -> None:
-    """Document the rule `to_pipeline_input` enforces (422 `no_regions`): a request names at least
+    """Document the rule `RegionsParams.to_input` enforces (422 `no_regions`): a request names at least
     one region, a mask, or `detect: true`. Each branch repeats its field's own schema, so that a
     branch read alone (as a fuzzer may) still describes a valid value."""
     props = {k: {a: v for a, v in p.items() if a != "default"} for k, p in schema.get("properties", {}).items()}
@@ -185,6 +208,24 @@ class RegionsParams(InpaintParams, TextParams):
     regions: list[RegionIn] = Field(default_factory=list, description="text regions to remove")
     detect: StrictBool = Field(False, description="find the text with the built-in detector (inside `regions` if given)")
 
+    def to_input(self, image: bytes | str, mask: bytes | str | None, settings: Settings,
+                 where: str = "") -> InpaintInput:
+        """InpaintParams.to_input, with the regions, `detect` and the text patterns."""
+        job = super().to_input(image, mask, settings, where)
+        what, prefix = where or "the request", f"{where}." if where else ""
+        regions = [r.to_region(f"{prefix}regions[{i}]") for i, r in enumerate(self.regions)]
+        if not regions and not self.detect and mask is None:
+            raise InvalidInput(f"{what} has no regions: give at least one region, a mask, or detect: true",
+                               code="no_regions")
+        if len(regions) > settings.max_regions:
+            raise InvalidInput(f"{len(regions)} regions in {what}, over the limit of {settings.max_regions}",
+                               code="too_many_regions")
+        # refused here, before a queue slot, as the pipeline would (one rule: text_filter.compile_patterns)
+        text_filter.compile_patterns(self.remove_text, self.keep_text, max_length=settings.text_pattern_max_length,
+                                     max_count=settings.text_patterns_max)
+        return replace(job, regions=regions, detect=self.detect, remove_text=self.remove_text,
+                       keep_text=self.keep_text, recognize=self.recognize)
+
 
 class InpaintBody(InpaintParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
@@ -194,6 +235,52 @@ class InpaintBody(InpaintParams):
 class RegionsBody(RegionsParams):
     image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
     mask: str | None = Field(None, description="optional base64 mask, added to the regions", **B64_IMAGE)
+
+
+class DetectParams(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    regions: list[RegionIn] = Field(default_factory=list, description="search only inside these regions")
+    recognize: StrictBool = Field(False, description="also read each line: its `text` and `text_score`")
+
+
+class DetectBody(DetectParams):
+    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+
+
+# http or https, with a host name or IPv4 address (not only dots; an IPv6 literal is served but not
+# described, as a pattern cannot tell a valid one): documented here, refused at submit as 422
+# `invalid_callback_url` (app.tasks.callbacks, which also checks where it points)
+CALLBACK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\[\]]*@)?[^/?#@:\[\]]*[^/?#@:\[\].]"
+
+
+class AsyncOptions(BaseModel):
+    task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
+                                description="caller-chosen id, used as given (a new UUID otherwise)")
+    enable_progress: StrictBool = True
+    progress_interval: Float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
+    callback_url: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": CALLBACK_URL},
+                                     description="http(s) URL told the end of the task (POST, JSON)")
+
+
+class AsyncRegionsParams(RegionsParams, AsyncOptions):
+    pass
+
+
+class AsyncRegionsBody(RegionsBody, AsyncRegionsParams):
+    pass
+
+
+class BatchItemIn(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=something_to_remove)
+    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+    regions: list[RegionIn] = Field(default_factory=list)
+    mask: str | None = Field(None, **B64_IMAGE)
+    detect: StrictBool = False
+    name: str | None = Field(None, max_length=200, description="echoed in the result file name")
+
+
+class BatchBody(InpaintParams, TextParams, AsyncOptions):
+    items: list[BatchItemIn] = Field(min_length=1, description="images, each with its regions, mask or detect")
 
 
 _open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)

@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from app.api.deps import ParsedBody, Services, ServicesDep, read_body, read_json, to_pipeline_input
+from app.api.bodies import ParsedBody, read_body, read_json
+from app.api.deps import Services, ServicesDep
 from app.api.openapi import request_body
-from app.api.schemas import (B64_IMAGE, CancelAnswer, Float, InpaintParams, RegionIn, RegionsBody, RegionsParams,
-                             SubmitAnswer, TasksSummary, TaskStatus, TextParams, error_responses, something_to_remove)
+from app.api.schemas import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, CancelAnswer, RegionsParams, SubmitAnswer,
+                             TasksSummary, TaskStatus, error_responses)
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import COMPLETED, Task, batch_zip
@@ -20,42 +20,6 @@ from app.tasks.records import COMPLETED, Task, batch_zip
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
 TaskId = Annotated[str, Path(min_length=1, max_length=200)]
-
-
-# http or https, with a host name or IPv4 address (not only dots; an IPv6 literal is served but not
-# described, as a pattern cannot tell a valid one): documented here, refused at submit as 422
-# `invalid_callback_url` (app.tasks.callbacks, which also checks where it points)
-CALLBACK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\[\]]*@)?[^/?#@:\[\]]*[^/?#@:\[\].]"
-
-
-class AsyncOptions(BaseModel):
-    task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
-                                description="caller-chosen id, used as given (a new UUID otherwise)")
-    enable_progress: StrictBool = True
-    progress_interval: Float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
-    callback_url: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": CALLBACK_URL},
-                                     description="http(s) URL told the end of the task (POST, JSON)")
-
-
-class AsyncRegionsParams(RegionsParams, AsyncOptions):
-    pass
-
-
-class AsyncRegionsBody(RegionsBody, AsyncRegionsParams):
-    pass
-
-
-class BatchItemIn(BaseModel):
-    model_config = ConfigDict(extra="allow", json_schema_extra=something_to_remove)
-    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
-    regions: list[RegionIn] = Field(default_factory=list)
-    mask: str | None = Field(None, **B64_IMAGE)
-    detect: StrictBool = False
-    name: str | None = Field(None, max_length=200, description="echoed in the result file name")
-
-
-class BatchBody(InpaintParams, TextParams, AsyncOptions):
-    items: list[BatchItemIn] = Field(min_length=1, description="images, each with its regions, mask or detect")
 
 
 _SUBMIT_ERRORS = error_responses(409, 413, 415, 422, 503)
@@ -104,7 +68,7 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
              openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
 async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
-    job = to_pipeline_input(parsed, s.settings)
+    job = parsed.params.to_input(parsed.image, parsed.mask, s.settings)
     opts = _options(parsed.params, s)
     task = await tasks.submit([job], opts)
     return _answer(request, task, opts.enable_progress, "task")
@@ -121,7 +85,7 @@ async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> d
     for i, item in enumerate(b.items):
         params = RegionsParams.model_validate({**b.model_dump(exclude={"items"}), "regions": item.regions,
                                                "detect": item.detect})
-        jobs.append(to_pipeline_input(ParsedBody(params, item.image, item.mask), s.settings, f"items[{i}]"))
+        jobs.append(params.to_input(item.image, item.mask, s.settings, f"items[{i}]"))
     opts = _options(b, s)
     task = await tasks.submit(jobs, opts, batch=True, names=[it.name for it in b.items])
     return _answer(request, task, opts.enable_progress, f"batch of {len(jobs)}")

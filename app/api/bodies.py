@@ -1,0 +1,137 @@
+"""Reading a request body: JSON (images as base64) or multipart/form-data (images as files,
+lists as JSON text), into a validated model plus the image and mask payloads. Errors are the
+service's own (415 for another Content-Type, 422 with every invalid field)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Generic, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
+
+M = TypeVar("M", bound=BaseModel)
+P = TypeVar("P", bound=BaseModel, covariant=True)
+
+
+class ParsedBody(Generic[P]):
+    """A request body parsed into `params` (validated fields) plus the image and mask payloads
+    (bytes from a multipart file, or a base64 string from JSON, decoded later off the loop)."""
+
+    def __init__(self, params: P, image: bytes | str, mask: bytes | str | None):
+        self.params, self.image, self.mask = params, image, mask
+
+
+_FILE_FIELDS = ("image", "mask")
+_PATTERN_FIELDS = ("remove_text", "keep_text")  # lists of text: repeated parts, or one part with a JSON list
+_FORM_BOOLS = {"true": True, "false": False}
+
+
+def body_kind(request: Request, *, form: bool = True) -> str:
+    """"json" or "form" from the Content-Type; anything else is 415. A JSON body sent as text/plain
+    (or with no type) is refused, as FastAPI does: it is what a page on another site may POST
+    without a CORS preflight."""
+    ctype = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if ctype == "application/json" or (ctype.startswith("application/") and ctype.endswith("+json")):
+        return "json"
+    if form and ctype == "multipart/form-data":
+        return "form"
+    accepted = "application/json or multipart/form-data" if form else "application/json"
+    raise UnsupportedMediaType(f"the body's Content-Type is {ctype or 'missing'}; send {accepted}")
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    body_kind(request, form=False)
+    body = await request.body()
+    if not body:
+        raise InvalidInput("the request body is empty; send JSON or multipart/form-data", code="empty_body")
+    try:
+        if len(body) > 1_000_000:  # parse big bodies off the event loop
+            return await run_in_threadpool(model.model_validate_json, body)
+        return model.model_validate_json(body)
+    except ValidationError as e:
+        raise _validation(e) from None
+
+
+def _validation(e: ValidationError) -> ServiceError:
+    errors = e.errors(include_input=False, include_url=False)
+    return InvalidInput(summarise_validation(list(errors)), code="invalid_input",
+                        errors=[{"loc": list(x["loc"]), "msg": x["msg"], "type": x["type"]} for x in errors])
+
+
+async def _read_form(request: Request, model: type[M], max_file_size: int) -> tuple[M, dict[str, bytes | str]]:
+    try:
+        form = await request.form(max_files=4, max_fields=100, max_part_size=4 * 1024 * 1024)
+    except ServiceError:
+        raise
+    except Exception as e:  # malformed multipart
+        raise InvalidInput(f"could not read the multipart body: {e}", code="invalid_multipart") from None
+    fields: dict[str, Any] = {}
+    payloads: dict[str, bytes | str] = {}
+    try:
+        for key, value in form.multi_items():
+            if key in _PATTERN_FIELDS and key in model.model_fields and isinstance(value, str):
+                fields.setdefault(key, []).extend(_patterns_part(value))
+                continue
+            if (key in fields or key in payloads) and (key in model.model_fields or key in _FILE_FIELDS):
+                # one value per field (a list goes as JSON text); unknown fields are ignored
+                raise InvalidInput(f"form field {key!r} is given more than once", code="invalid_input")
+            if key in _FILE_FIELDS:
+                if isinstance(value, UploadFile):
+                    if value.size is not None and value.size > max_file_size:
+                        raise TooLarge(f"{key} is {value.size} bytes, over the limit of {max_file_size}",
+                                       code="file_too_large")
+                    payloads[key] = await value.read()
+                else:
+                    payloads[key] = value  # a base64 string in a text field
+            elif isinstance(value, str):
+                field = model.model_fields.get(key)
+                parsed: Any = value
+                if field is not None and field.annotation is bool and value in _FORM_BOOLS:
+                    parsed = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
+                elif key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
+                    try:
+                        parsed = json.loads(value)
+                    except json.JSONDecodeError:
+                        raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
+                fields[key] = parsed
+    finally:
+        await form.close()
+    try:
+        return model.model_validate(fields), payloads
+    except ValidationError as e:
+        raise _validation(e) from None
+
+
+def _patterns_part(value: str) -> list[Any]:
+    """One form part of remove_text / keep_text: a JSON list of patterns, or else one pattern as
+    written (so `[0-9]+` is a pattern, not broken JSON)."""
+    if value.startswith("["):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return [value]
+        if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+            return parsed
+    return [value]
+
+
+async def read_body(request: Request, params_model: type[M], json_model: type[M], max_file_size: int,
+                    mask_required: bool = False) -> ParsedBody[M]:
+    """Parse a JSON body (json_model, images as base64) or a multipart one (params_model + files)."""
+    if body_kind(request) == "form":
+        params, payloads = await _read_form(request, params_model, max_file_size)
+        if "image" not in payloads:
+            raise InvalidInput("an `image` file (or base64 field) is required", code="missing_image")
+        if mask_required and "mask" not in payloads:
+            raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
+        return ParsedBody(params, payloads["image"], payloads.get("mask"))
+    body = await read_json(request, json_model)
+    image = getattr(body, "image", None)  # every JSON body model has `image` (and maybe `mask`)
+    if not isinstance(image, str):
+        raise InvalidInput("an `image` (base64) is required", code="missing_image")
+    return ParsedBody(body, image, getattr(body, "mask", None))
