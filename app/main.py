@@ -155,7 +155,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
-    install_openapi(app, ApiKeyAuth.OPEN, api_key=bool(settings.api_key), max_regions=settings.max_regions,
+    install_openapi(app, (*inpaint.BODIES, *detect.BODIES, *task_routes.BODIES), ApiKeyAuth.OPEN,
+                    api_key=bool(settings.api_key), max_regions=settings.max_regions,
                     max_batch_items=settings.max_batch_items, max_patterns=settings.text_patterns_max,
                     max_pattern_length=settings.text_pattern_max_length)
     # outermost last: CORS -> request id, log line, metrics -> API key -> body size -> routes

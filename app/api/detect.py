@@ -10,15 +10,17 @@ from fastapi import APIRouter, Request
 
 from app.api.bodies import read_body
 from app.api.deps import ServicesDep
-from app.api.openapi import request_body
+from app.api.openapi import Body
 from app.api.schemas import ERROR_RESPONSES, DetectBody, DetectParams, DetectResult
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
+DETECT = Body(DetectBody, DetectParams, files=("image",))
+BODIES = (DETECT,)
 
 
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,
              responses=ERROR_RESPONSES,
-             openapi_extra=request_body(DetectBody, DetectParams, files=("image",)))
+             openapi_extra=DETECT.openapi_extra())
 async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
     parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]

@@ -16,13 +16,16 @@ from fastapi.responses import Response
 from app.api import headers
 from app.api.bodies import read_body
 from app.api.deps import ServicesDep, Services
-from app.api.openapi import request_body
+from app.api.openapi import Body
 from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
                              RegionsParams)
 from app.engine import pipeline
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
+MASK_BODY = Body(InpaintBody, InpaintParams, files=("image", "mask"), required_files=("image", "mask"))
+REGIONS_BODY = Body(RegionsBody, RegionsParams, files=("image", "mask"))
+BODIES = (MASK_BODY, REGIONS_BODY)
 log = logging.getLogger("app.inpaint")
 
 _IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
@@ -50,8 +53,7 @@ def _timestamp() -> str:
 
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", response_class=Response,
              responses=_IMAGE_RESPONSE,
-             openapi_extra=request_body(InpaintBody, InpaintParams, files=("image", "mask"),
-                                        required_files=("image", "mask")))
+             openapi_extra=MASK_BODY.openapi_extra())
 async def inpaint(request: Request, s: ServicesDep) -> Response:
     parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
     out = await s.execution.inpaint(parsed.params.to_input(parsed.image, parsed.mask, s.settings))
@@ -60,7 +62,7 @@ async def inpaint(request: Request, s: ServicesDep) -> Response:
 
 @router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", response_class=Response,
              responses=_REGIONS_IMAGE_RESPONSE,
-             openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
+             openapi_extra=REGIONS_BODY.openapi_extra())
 async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
     out = await s.execution.inpaint(await _regions_job(request, s))
     return Response(out.data, media_type=out.media_type, headers=headers.emit(out, headers.REGIONS))
@@ -68,7 +70,7 @@ async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
 
 @router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
              response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
-             openapi_extra=request_body(RegionsBody, RegionsParams, files=("image", "mask")))
+             openapi_extra=REGIONS_BODY.openapi_extra())
 async def inpaint_regions_json(request: Request, s: ServicesDep) -> dict[str, Any]:
     out = await s.execution.inpaint(await _regions_job(request, s))
     found = f", {out.detected} text line(s) detected" if out.detected is not None else ""

@@ -5,6 +5,7 @@ text fields (JSON text for lists and objects) plus files, without the `null`s a 
 from __future__ import annotations
 
 from copy import deepcopy
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,26 +14,36 @@ from pydantic import BaseModel
 
 from app.api.schemas import ErrorBody
 
-_MODELS: dict[str, type[BaseModel]] = {}
-_FORMS: dict[str, tuple[type[BaseModel], tuple[str, ...], tuple[str, ...]]] = {}
-
-
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def request_body(json_model: type[BaseModel], form_model: type[BaseModel] | None = None,
-                 files: tuple[str, ...] = ("image",), required_files: tuple[str, ...] = ("image",)) -> dict[str, Any]:
-    """openapi_extra for a route taking `json_model` as JSON, or `form_model`'s fields + `files` as
-    multipart/form-data."""
-    _MODELS[json_model.__name__] = json_model
-    content: dict[str, Any] = {"application/json": {"schema": _ref(json_model.__name__)}}
-    if form_model is not None:
-        name = f"{form_model.__name__}Form"
-        _FORMS[name] = (form_model, files, required_files)
-        content["multipart/form-data"] = {"schema": _ref(name), "encoding": {
-            "regions": {"contentType": "application/json"}}}
-    return {"requestBody": {"required": True, "content": content}}
+@dataclass(frozen=True)
+class Body:
+    """A body a route reads by hand (app.api.bodies): `json_model` as JSON, or `form_model`'s fields
+    plus `files` as multipart/form-data. Routers declare theirs (BODIES); install_openapi adds
+    their schemas to the components."""
+
+    json_model: type[BaseModel]
+    form_model: type[BaseModel] | None = None
+    files: tuple[str, ...] = ("image",)
+    required_files: tuple[str, ...] = ("image",)
+
+    def openapi_extra(self) -> dict[str, Any]:
+        """The route's `openapi_extra`: its requestBody, by reference."""
+        content: dict[str, Any] = {"application/json": {"schema": _ref(self.json_model.__name__)}}
+        if self.form_model is not None:
+            content["multipart/form-data"] = {"schema": _ref(f"{self.form_model.__name__}Form"), "encoding": {
+                "regions": {"contentType": "application/json"}}}
+        return {"requestBody": {"required": True, "content": content}}
+
+    def components(self) -> dict[str, dict[str, Any]]:
+        """The schemas the references name."""
+        out = {self.json_model.__name__: self.json_model.model_json_schema(
+            ref_template="#/components/schemas/{model}", mode="validation")}
+        if self.form_model is not None:
+            out[f"{self.form_model.__name__}Form"] = _form_schema(self.form_model, self.files, self.required_files)
+        return out
 
 
 def _without_null(prop: dict[str, Any]) -> dict[str, Any]:
@@ -81,8 +92,8 @@ def _as_form_value(prop: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
-def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: bool = False,
-                    max_regions: int | None = None, max_batch_items: int | None = None,
+def install_openapi(app: FastAPI, bodies: tuple[Body, ...] = (), open_paths: tuple[str, ...] = (),
+                    api_key: bool = False, max_regions: int | None = None, max_batch_items: int | None = None,
                     max_patterns: int | None = None, max_pattern_length: int | None = None) -> None:
     """Add the hand-parsed bodies' models to the generated components, with the configured list
     limits (MAX_REGIONS, MAX_BATCH_ITEMS, TEXT_PATTERNS_MAX, TEXT_PATTERN_MAX_LENGTH); with an API key, document the 401 of every operation it
@@ -93,10 +104,9 @@ def install_openapi(app: FastAPI, open_paths: tuple[str, ...] = (), api_key: boo
             return app.openapi_schema
         schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
         comps = schema.setdefault("components", {}).setdefault("schemas", {})
-        models: dict[str, dict[str, Any]] = {
-            name: m.model_json_schema(ref_template="#/components/schemas/{model}", mode="validation")
-            for name, m in _MODELS.items()}
-        models.update({name: _form_schema(*spec) for name, spec in _FORMS.items()})
+        models: dict[str, dict[str, Any]] = {}
+        for body in bodies:
+            models.update(body.components())
         for name, js in models.items():
             js = deepcopy(js)
             for dname, d in js.pop("$defs", {}).items():

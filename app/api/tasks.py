@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from app.api.bodies import ParsedBody, read_body, read_json
 from app.api.deps import Services, ServicesDep
-from app.api.openapi import request_body
+from app.api.openapi import Body
 from app.api.schemas import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, CancelAnswer, RegionsParams, SubmitAnswer,
                              TasksSummary, TaskStatus, error_responses)
 from app.errors import Conflict, InvalidInput, NotFound
@@ -18,6 +18,9 @@ from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import COMPLETED, Task, batch_zip
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
+SUBMIT_BODY = Body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask"))
+BATCH_BODY = Body(BatchBody)
+BODIES = (SUBMIT_BODY, BATCH_BODY)
 
 TaskId = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -65,7 +68,7 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
 
 @router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS,
-             openapi_extra=request_body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask")))
+             openapi_extra=SUBMIT_BODY.openapi_extra())
 async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
     job = parsed.params.to_input(parsed.image, parsed.mask, s.settings)
@@ -75,7 +78,7 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[st
 
 
 @router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
-             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=request_body(BatchBody))
+             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=BATCH_BODY.openapi_extra())
 async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     b = await read_json(request, BatchBody)
     if len(b.items) > s.settings.max_batch_items:
