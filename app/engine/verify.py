@@ -62,7 +62,6 @@ class ProbabilityMap(Protocol):
 @dataclass
 class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
-    left: np.ndarray  # crop-sized bool: the pixels found still showing text
     box: PixelBox  # the crop (image coordinates)
     zone: np.ndarray  # crop-sized bool: where this region may be repainted (region + padding + halo)
 
@@ -340,8 +339,8 @@ class Verifier:
         return out
 
     def _contrast_left(self, i: int, out: np.ndarray, repainted: np.ndarray) -> RegionCheck | None:
-        """The share of the source's ink whose contrast survives in `out`, beyond what the
-        background's texture gives (see the module docstring)."""
+        """The share of the region's text ink still showing in `out`: what the mask left out, and the
+        ghosts the fill drew from it (see the module docstring)."""
         look = self.look(i)
         if look is None:
             return None
@@ -350,14 +349,12 @@ class Verifier:
         # repainted ink pixels: the fill shows the glyphs where it stands out at the ink's pixels more
         # often than at the fill's other pixels (either polarity, any colour: a glyph filled darker
         # than it was, from its shadow, reads as well as one left as it was). Texture the fill
-        # invents, or a scene edge it carries across, stands out at both alike.
-        # judged a little smoothed (a stroke's width): a coherent ghost stays, a busy texture's
-        # grain averages out
+        # invents, or a scene edge it carries across, stands out at both alike. Judged a little
+        # smoothed (a stroke's width): a coherent ghost stays, a busy texture's grain averages out.
         sigma = max(1.0, look.k / 12)
         mag = np.linalg.norm(cv2.GaussianBlur(d_out, (0, 0), sigma), axis=2)
         t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
         ink_m = look.ink & m
-        survives = look.ink & ~m  # left out by the mask: unchanged
         masked_left = 0.0
         if ink_m.any() and (look.zone & ~m).any():
             # (a zone repainted whole: the model saw none of its pixels, so what stands out in it was
@@ -367,12 +364,10 @@ class Verifier:
                 # a mask in the glyphs' shape: a fill that stands out anywhere in it draws the glyphs
                 filled = m & look.seen
                 shown = float(stands[filled].mean()) - float(stands[look.ring].mean())
-                survives |= filled & stands
             else:
                 other = m & look.seen & (cv2.dilate(look.ink.astype(np.uint8), _disk(1)) == 0)
                 chance = float(stands[other].mean()) if other.sum() >= 30 else float(stands[look.ring].mean())
                 shown = float(stands[ink_m].mean()) - chance
-                survives |= ink_m & stands
             masked_left = max(0.0, shown) * float(ink_m.sum())
         # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
         # counted beyond the texture (see _Look.text_ink)
@@ -381,7 +376,7 @@ class Verifier:
         # too little text to judge by (a region with no visible text): the detector's part
         judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
         residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
-        return RegionCheck(residual, survives, look.box, look.zone)
+        return RegionCheck(residual, look.box, look.zone)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
@@ -396,7 +391,7 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
     base = float(now[look.ring].mean())
     share = float((now & seen).sum()) / n_seen
     det = max(0.0, share - base) / max(1e-3, 1.0 - base)
-    return check if det <= check.residual else RegionCheck(det, check.left | (now & look.seen), check.box, check.zone)
+    return check if det <= check.residual else RegionCheck(det, check.box, check.zone)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
