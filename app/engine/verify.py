@@ -221,6 +221,7 @@ class Verifier:
         self.src: np.ndarray | None = src
         self.regions, self.padding, self.detector, self.parts = regions, padding, detector, parts
         self._mask: np.ndarray | None = None  # an uploaded mask (its parts' neighbours)
+        self._bounds: np.ndarray | None = None  # the regions' bounds (n x 4), for finding neighbours
         # per region: masked by its strokes (the text mode); the pipeline sets it
         self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
@@ -256,12 +257,15 @@ class Verifier:
             crop[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0][part.pixels] = 0
             grown = cv2.dilate(crop, _disk(MAX_HALO)) > 0
         else:
+            if self._bounds is None:  # every region's bounds, once: a request may send a thousand
+                self._bounds = np.array([o.bounds() for o in self.regions], np.float64).reshape(-1, 4)
+            x0, y0, x1, y1 = self._bounds.T
+            near = np.flatnonzero((x0 < box.x1 + MAX_HALO) & (box.x0 - MAX_HALO < x1)
+                                  & (y0 < box.y1 + MAX_HALO) & (box.y0 - MAX_HALO < y1))
             m = np.zeros((box.height, box.width), np.uint8)
-            for j, o in enumerate(self.regions):
+            for j in near:
                 if j != i:
-                    x0, y0, x1, y1 = o.bounds()
-                    if x0 < box.x1 + MAX_HALO and box.x0 - MAX_HALO < x1 and y0 < box.y1 + MAX_HALO and box.y0 - MAX_HALO < y1:
-                        draw_region(m, o.shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
+                    draw_region(m, self.regions[j].shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
             grown = m > 0
         # the look's box, within this one
         inner = pixel_box(r, w, h).grow(self.padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
