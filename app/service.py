@@ -99,8 +99,8 @@ def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector
     try:
         raw = images.payload_bytes(image, max_bytes=limits.max_file_size)
         img = images.decode_image(raw, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
-        masks.validate_regions(regions, img.width, img.height)
-        searched = masks.with_area(regions)  # a zero-area search region holds no text
+        masks.validate_regions(regions)
+        searched, outside = masks.on_image(regions, img.width, img.height)  # no text in a zero-area or off-image one
         found = detector.detect(img.rgb, within=searched or None) if searched or not regions else []
         lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
                                         "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
@@ -120,6 +120,7 @@ def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector
     return {
         "regions": lines,
         "image_dimensions": {"width": img.width, "height": img.height},
+        "regions_outside_image": outside,
         "processing_time": took,
         "detector": detector.name,
         **({"recognizer": detector.reader.name} if recognize and detector.reader is not None else {}),

@@ -35,7 +35,6 @@ def _assert_error(r, status, code=None):
     ({"regions": [BOX]}, 422, "invalid_input"),
     ({"image": IMG}, 422, "no_regions"),
     ({"image": IMG, "regions": []}, 422, "no_regions"),
-    ({"image": IMG, "regions": [{"x": 1000, "y": 1000, "width": 10, "height": 10}]}, 422, "region_outside_image"),
     ({"image": IMG, "regions": [{"x": 10, "y": 10, "width": 0, "height": 10}]}, 422, "invalid_region"),
     ({"image": IMG, "regions": [{"x": 200, "y": 120, "width": -160, "height": 40}]}, 422, "invalid_region"),
     ({"image": IMG, "regions": [{"x": 40, "y": 120, "width": 160, "height": -40}]}, 422, "invalid_region"),
@@ -104,8 +103,6 @@ def test_negative_region_names_the_region(client):
 
 
 def test_mask_errors(client):
-    small = b64(png_bytes(np.zeros((10, 10), np.uint8)))
-    _assert_error(client.post("/api/v1/inpaint", json={"image": IMG, "mask": small}), 422, "mask_size_mismatch")
     _assert_error(client.post("/api/v1/inpaint", json={"image": IMG}), 422)
     _assert_error(client.post("/api/v1/inpaint", json={"image": IMG, "mask": "@@@"}), 400)
 

@@ -105,6 +105,42 @@ def test_regions_are_clipped_to_the_image(client):
     assert r.json()["processing_stats"]["total_area"] == 50 * 50
 
 
+def test_a_region_wholly_outside_the_image_paints_nothing_and_is_counted(client):
+    """Coordinates in another scale are the client's bug: the answer serves the rest and says how
+    many regions removed nothing because they miss the image."""
+    img = text_image()  # 320 x 200
+    away = {"x": 1000, "y": 1000, "width": 10, "height": 10}
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX, away]})
+    assert r.status_code == 200, r.text
+    stats = r.json()["processing_stats"]
+    assert stats["regions_outside_image"] == 1 and stats["regions_processed"] == 1
+    assert "1 region(s) wholly outside the 320x200 image" in r.json()["message"]
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": [away]})
+    assert r.status_code == 200 and r.headers["X-Regions-Outside-Image"] == "1"
+    assert np.array_equal(decode(r.content), img)  # nothing on the image was asked for: nothing changes
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": [BOX]})
+    assert "X-Regions-Outside-Image" not in r.headers
+    assert client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX]}
+                       ).json()["processing_stats"]["regions_outside_image"] == 0
+
+
+def test_a_mask_of_another_size_is_scaled_to_the_image(client):
+    """A mask drawn on a preview a tenth of the size repaints what the same mask at full size does."""
+    img = text_image()  # 320 x 200
+    full = np.zeros((200, 320), np.uint8)
+    full[80:120, 40:200] = 255
+    small = np.zeros((20, 32), np.uint8)
+    small[8:12, 4:20] = 255
+    answers = [client.post("/api/v1/inpaint", json={"image": b64(png_bytes(img)), "mask": b64(png_bytes(m))})
+               for m in (full, small)]
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].headers["X-Mask-Area"] == answers[1].headers["X-Mask-Area"] == str(40 * 160)
+    assert np.array_equal(decode(answers[0].content), decode(answers[1].content))
+    assert "X-Mask-Scaled-From" not in answers[0].headers and answers[1].headers["X-Mask-Scaled-From"] == "32x20"
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "mask": b64(png_bytes(small))})
+    assert r.json()["processing_stats"]["mask_scaled_from"] == {"width": 32, "height": 20}
+
+
 def test_padding_grows_the_mask(client):
     img = text_image()
     stats = []

@@ -51,6 +51,12 @@ HEADERS: tuple[Header, ...] = (
     Header("X-Total-Area", "integer", "pixels inside the regions", lambda out: str(out.total_area), (REGIONS,)),
     Header("X-Mask-Area", "integer", "pixels repainted (the final mask, padding included)",
            lambda out: str(out.mask_area)),
+    Header("X-Regions-Outside-Image", "integer", "regions wholly outside the image, where nothing was removed "
+           "(absent when there are none)", lambda out: str(out.regions_outside) if out.regions_outside else None,
+           (REGIONS,)),
+    Header("X-Mask-Scaled-From", "string", "the uploaded mask's own size (`WxH`), when it was not the image's and "
+           "was scaled to it (absent otherwise)",
+           lambda out: "{}x{}".format(*out.mask_scaled_from) if out.mask_scaled_from else None),
     Header("X-Timestamp", "string", "ISO 8601, UTC", lambda out: datetime.now(timezone.utc).isoformat()),
     Header("Server-Timing", "string", "each stage's time in ms (decode, mask, model, composite, verify, encode; "
            "`repaint`: the part of model + composite spent on verification's repaints)", lambda out: _stages(out)),

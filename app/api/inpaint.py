@@ -74,6 +74,8 @@ async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
 async def inpaint_regions_json(request: Request, s: ServicesDep) -> dict[str, Any]:
     out = await s.execution.inpaint(await _regions_job(request, s))
     found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
+    if out.regions_outside:
+        found += f", {out.regions_outside} region(s) wholly outside the {out.width}x{out.height} image (nothing removed there)"
     if out.text_lines is not None:
         t = out.text_lines
         found += f", {t['removed'] + t['partly_removed']} removed (of them {t['partly_removed']} in part), {t['kept']} kept"

@@ -338,6 +338,9 @@ class ProcessingStats(BaseModel):
     crops: int | None = None
     stage_times: dict[str, float] | None = None
     text_lines_detected: int | None = None
+    regions_outside_image: int = Field(0, description="regions wholly outside the image: nothing was removed there")
+    mask_scaled_from: Dimensions | None = Field(
+        None, description="an uploaded mask's own size, when it was not the image's and was scaled to it")
     verification: Verification | None = None
     jpeg_blocks_reencoded: float | None = Field(
         None, description="JPEG in, JPEG out (`original`): share of the 8x8 blocks encoded again (1 = all)")
@@ -422,6 +425,7 @@ class DetectResult(BaseModel):
     model_config = _open
     regions: list[DetectedRegion]
     image_dimensions: Dimensions
+    regions_outside_image: int = Field(0, description="search regions wholly outside the image (nothing searched there)")
     processing_time: float
 
 

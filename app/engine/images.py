@@ -257,23 +257,24 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     )
 
 
-def decode_mask(data: bytes, *, width: int, height: int, max_bytes: int, max_pixels: int) -> np.ndarray:
-    """A mask image -> H x W uint8 of 0/255. Non-zero means repaint (for JPEG masks, > 127,
-    because JPEG noise would turn a black background into speckles). Transparent pixels of a
-    mask with alpha are never repainted."""
+def decode_mask(data: bytes, *, width: int, height: int, max_bytes: int, max_pixels: int
+                ) -> tuple[np.ndarray, tuple[int, int]]:
+    """A mask image -> H x W uint8 of 0/255, and the mask's own size as sent. Non-zero means
+    repaint (for JPEG masks, > 127, because JPEG noise would turn a black background into
+    speckles). Transparent pixels of a mask with alpha are never repainted. A mask of another size
+    (drawn on a preview, say) is scaled to the image, nearest neighbour, so it covers the same share
+    of it; the answer says so (`mask_scaled_from`)."""
     img, fmt = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="mask")
-    if img.size != (width, height):
-        raise InvalidInput(
-            f"mask is {img.size[0]}x{img.size[1]} but the image is {width}x{height}; they must match",
-            code="mask_size_mismatch",
-        )
+    sent = img.size
+    if sent != (width, height):
+        img = img.resize((width, height), Image.Resampling.NEAREST)
     threshold = 127 if fmt == "JPEG" else 0
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:
         la = np.asarray(img.convert("LA"))
         on = (la[:, :, 0] > threshold) & (la[:, :, 1] > 0)
     else:
         on = _to_uint8(np.asarray(img if img.mode in _GRAY_MODES else img.convert("L"))) > threshold
-    return on.astype(np.uint8) * 255
+    return on.astype(np.uint8) * 255, sent
 
 
 def resolve_output_format(requested: str | None, source_format: str | None) -> str:

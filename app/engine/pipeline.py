@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import cv2
@@ -109,10 +109,13 @@ class InpaintOutput:
     repaint_seconds: float = 0.0  # of the model and composite stages: verification's repaints
     jpeg: BlockStats | None = None  # JPEG answered as JPEG with `original`: blocks kept or not
     text_lines: dict[str, Any] | None = None  # what was read, removed and kept (text_filter.report)
+    regions_outside: int = 0  # regions with an area wholly outside the image: nothing removed there
+    mask_scaled_from: tuple[int, int] | None = None  # the uploaded mask's size, when it was scaled to the image
 
     def stats(self) -> dict[str, Any]:
         return {
             "regions_processed": self.regions_count,
+            "regions_outside_image": self.regions_outside,
             "total_area": self.total_area,
             "mask_area": self.mask_area,
             "crops": self.crops,
@@ -123,6 +126,8 @@ class InpaintOutput:
             **({"verification": self.verification} if self.verification is not None else {}),
             **({"jpeg_blocks_reencoded": self.jpeg.share, "jpeg_blocks": self.jpeg.as_stats()} if self.jpeg else {}),
             **({"text_lines": self.text_lines} if self.text_lines is not None else {}),
+            **({"mask_scaled_from": {"width": self.mask_scaled_from[0], "height": self.mask_scaled_from[1]}}
+               if self.mask_scaled_from else {}),
         }
 
 
@@ -252,6 +257,8 @@ class MaskPlan:
     text_fallbacks: int = 0  # text mode: regions repainted whole
     within: np.ndarray | None = None  # detect with regions: nothing is repainted outside this, repairs included
     text_lines: dict[str, Any] | None = None  # remove_text / keep_text / recognize: the lines' report
+    regions_outside: int = 0  # regions with an area wholly outside the image (they paint nothing)
+    mask_scaled_from: tuple[int, int] | None = None  # an uploaded mask's own size, when not the image's
 
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
@@ -305,35 +312,61 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Det
     regions = list(job.regions or [])
     if len(regions) > limits.max_regions:
         raise InvalidInput(f"{len(regions)} regions, over the limit of {limits.max_regions}", code="too_many_regions")
-    masks.validate_regions(regions, w, h)
-    given, regions = bool(regions), masks.with_area(regions)  # a zero-area region paints nothing
+    masks.validate_regions(regions)
+    given = bool(regions)
+    regions, outside = masks.on_image(regions, w, h)  # zero-area ones and those off the image paint nothing
     if job.detect:
-        if detector is None:
-            raise detection_unavailable()
-        found = detector(rgb, within=regions or None) if regions or not given else []
-        detected = len(found)
-        found, guard, read = _select_text(rgb, found, job, limits, detector)
-        checker = verify.Verifier(rgb, found, job.padding, detector)
-        if job.mask_mode == "text":  # strokes, never beyond the padded lines
-            lines, fallbacks = _stroke_mask(rgb, job, checker)
-        else:
-            lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
-        within = masks.regions_to_mask(regions, w, h, job.padding) if given else None
-        within = _allowed(within, guard)
-        if within is not None:  # only the text inside the caller's regions, none of the text kept
-            lines &= within
-        return MaskPlan(lines, regions, detected, checker, fallbacks, within, read)
-    if job.mask is not None:  # the mask's pixels as given; patterns choose among the regions beside it
-        m = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
-                               width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
-        regions, guard, read = _select_text(rgb, regions, job, limits, detector)
-        if regions:
-            extra = masks.regions_to_mask(regions, w, h, job.padding)
-            m |= extra if guard is None else extra & ~guard
-        return MaskPlan(m, regions, text_lines=read)
-    if not given:
+        plan = _mask_of_detected(rgb, job, limits, detector, regions, given)
+    elif job.mask is not None:
+        plan = _mask_of_upload(rgb, job, limits, detector, regions)
+    elif not given:
         raise InvalidInput("no regions given (and detect is not set)", code="no_regions")
-    if not regions:  # only zero-area regions: nothing to paint
+    else:
+        plan = _mask_of_regions(rgb, job, limits, detector, regions)
+    return replace(plan, regions_outside=outside)
+
+
+def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
+                      regions: list[Region], given: bool) -> MaskPlan:
+    """The lines the detector finds (inside the caller's regions, if any were given)."""
+    h, w = rgb.shape[:2]
+    if detector is None:
+        raise detection_unavailable()
+    found = detector(rgb, within=regions or None) if regions or not given else []
+    detected = len(found)
+    found, guard, read = _select_text(rgb, found, job, limits, detector)
+    checker = verify.Verifier(rgb, found, job.padding, detector)
+    if job.mask_mode == "text":  # strokes, never beyond the padded lines
+        lines, fallbacks = _stroke_mask(rgb, job, checker)
+    else:
+        lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
+    within = masks.regions_to_mask(regions, w, h, job.padding) if given else None
+    within = _allowed(within, guard)
+    if within is not None:  # only the text inside the caller's regions, none of the text kept
+        lines &= within
+    return MaskPlan(lines, regions, detected, checker, fallbacks, within, read)
+
+
+def _mask_of_upload(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
+                    regions: list[Region]) -> MaskPlan:
+    """The mask's pixels as given (scaled to the image if it has another size); patterns choose
+    among the regions beside it."""
+    h, w = rgb.shape[:2]
+    assert job.mask is not None
+    m, sent = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
+                                 width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
+    regions, guard, read = _select_text(rgb, regions, job, limits, detector)
+    if regions:
+        extra = masks.regions_to_mask(regions, w, h, job.padding)
+        m |= extra if guard is None else extra & ~guard
+    return MaskPlan(m, regions, text_lines=read, mask_scaled_from=sent if sent != (w, h) else None)
+
+
+def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
+                     regions: list[Region]) -> MaskPlan:
+    """The caller's regions (their strokes with mask_mode text), less the lines keep_text keeps."""
+    h, w = rgb.shape[:2]
+    if not regions:  # only regions that paint nothing
         return MaskPlan(np.zeros((h, w), np.uint8), regions)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
     checker = verify.Verifier(rgb, regions, job.padding, detector)
@@ -503,4 +536,4 @@ def inpaint(
         total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),
         mask_area=int(np.count_nonzero(mask)), crops=len(crops), timings=track.timings, detected=detected,
         text_fallbacks=plan.text_fallbacks, verification=verification, repaint_seconds=repaint, jpeg=jpeg,
-        text_lines=plan.text_lines)
+        text_lines=plan.text_lines, regions_outside=plan.regions_outside, mask_scaled_from=plan.mask_scaled_from)
