@@ -95,6 +95,12 @@ def running_app(services=None, **settings):
     with TestClient(app, raise_server_exceptions=False) as client:
         holder = app.state.services.models
         assert holder.ready.wait(120), "model did not load"
+        # a model installed beforehand (services_with_model) is ready at once; the detector still
+        # loads in the background
+        deadline = time.monotonic() + 120
+        while app.state.services.settings.text_detection and holder.detector is None:
+            assert time.monotonic() < deadline, "the text detector did not load"
+            time.sleep(0.05)
         yield client
 
 

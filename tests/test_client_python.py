@@ -177,6 +177,22 @@ def test_inpaint_regions_json_stats(client):
     st = s.processing_stats
     assert st.regions_processed == 1 and st.total_area > 0 and st.processing_time >= 0
     assert (st.image_dimensions.width, st.image_dimensions.height) == (W, H)
+    assert st.regions_outside_image == 0 and st.mask_scaled_from is None
+
+
+def test_what_missed_the_image_and_a_scaled_mask_are_reported(client):
+    """A region wholly outside the image removes nothing, and a mask drawn at another size is
+    scaled: both answers say so, in their headers and in the JSON stats."""
+    away = box(W + 50, H + 50, 10, 10)
+    r = client.inpaint_regions(scene(), [block_region(), away])
+    assert r.regions_outside_image == 1 and r.regions_count == 1
+    assert client.inpaint_regions_json(scene(), [away]).processing_stats.regions_outside_image == 1
+    assert client.inpaint_regions(scene(), [block_region()]).regions_outside_image is None
+    small = Image.new("L", (W // 4, H // 4), 0)
+    ImageDraw.Draw(small).rectangle([RECT[0] // 4 - 1, RECT[1] // 4 - 1, RECT[2] // 4, RECT[3] // 4], fill=255)
+    m = client.inpaint(scene(), png(small))
+    assert m.mask_scaled_from == f"{W // 4}x{H // 4}"
+    assert_block_removed(m.image)
 
 
 def test_errors_map_to_service_error(client):

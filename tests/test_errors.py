@@ -144,6 +144,16 @@ def slow_app():
         model.release.set()
 
 
+def _wait_until_admitted(c, n: int) -> None:
+    """Until the queue holds n jobs: a request in a thread may not have reached it yet."""
+    for _ in range(200):
+        q = c.get("/api/v1/health").json()["queue"]
+        if q["running"] + q["queued"] >= n:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"the queue never held {n} jobs: {q}")
+
+
 def test_health_answers_while_inference_runs_and_full_queue_gets_503(slow_app):
     c, model = slow_app
     results = []
@@ -153,7 +163,7 @@ def test_health_answers_while_inference_runs_and_full_queue_gets_503(slow_app):
     for t in threads:
         t.start()
     assert model.started.wait(10)
-    time.sleep(0.2)
+    _wait_until_admitted(c, 2)
     t0 = time.perf_counter()
     h = c.get("/api/v1/health")
     assert h.status_code == 200 and time.perf_counter() - t0 < 1.0
@@ -273,7 +283,7 @@ def test_detect_text_runs_in_the_queue_and_is_counted(slow_app):
     for t in threads:
         t.start()
     assert model.started.wait(10)
-    time.sleep(0.2)
+    _wait_until_admitted(c, 2)
     r = c.post("/api/v1/detect-text", json={"image": IMG})  # the queue (2) is full: no slot for it
     _assert_error(r, 503, "queue_full")
     assert int(r.headers["retry-after"]) >= 1

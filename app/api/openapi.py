@@ -14,6 +14,9 @@ from pydantic import BaseModel
 
 from app.api.schemas import ErrorBody
 
+IMAGE_FILES = "image/*"  # an image file Pillow decodes (PNG, JPEG, WebP, GIF, BMP, TIFF...); else 400
+
+
 def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
@@ -34,7 +37,7 @@ class Body:
         content: dict[str, Any] = {"application/json": {"schema": _ref(self.json_model.__name__)}}
         if self.form_model is not None:
             content["multipart/form-data"] = {"schema": _ref(f"{self.form_model.__name__}Form"), "encoding": {
-                "regions": {"contentType": "application/json"}}}
+                "regions": {"contentType": "application/json"}, **{f: {"contentType": IMAGE_FILES} for f in self.files}}}
         return {"requestBody": {"required": True, "content": content}}
 
     def components(self) -> dict[str, dict[str, Any]]:

@@ -171,9 +171,12 @@ class InpaintParams(BaseModel):
         return out
 
 
-# a pattern: some text that is not only spaces (its RE2 syntax and its length are checked on use:
-# text_filter.compile_patterns; the schema's maxLength and maxItems come from the settings)
-TextPattern = Annotated[str, Field(min_length=1, pattern=r"\S")]
+# a pattern: an RE2 regular expression or a preset's name (@email...), the format `text-pattern`
+# (API.md, "Remove only what matches"; checked by text_filter.compile_patterns, which JSON Schema
+# cannot say); some text that is not only spaces, and the schema's maxLength and maxItems come from
+# the settings
+TEXT_PATTERN_FORMAT = "text-pattern"
+TextPattern = Annotated[str, Field(min_length=1, pattern=NOT_BLANK, json_schema_extra={"format": TEXT_PATTERN_FORMAT})]
 
 
 class TextParams(BaseModel):
@@ -198,9 +201,11 @@ def something_to_remove(schema: dict[str, Any]) -> None:
                                        ("detect", {"const": True}))]
 
 
-# a base64 image or mask: not empty, not only spaces (documented here; refused as 422 `missing_image`
-# when it is decoded, as is content that is not an image: 400)
-B64_IMAGE: dict[str, Any] = {"json_schema_extra": {"minLength": 1, "pattern": NOT_BLANK}}
+# a base64 image or mask, the format `base64-image`: base64 of an image file Pillow decodes (PNG,
+# JPEG, WebP, GIF, BMP, TIFF...), maybe as a data: URL; what is not is 400 (`invalid_base64`,
+# `invalid_image`), which JSON Schema cannot say. Not empty (422 `missing_image`, when it is read).
+IMAGE_FORMAT = "base64-image"
+B64Image = Annotated[str, Field(json_schema_extra={"format": IMAGE_FORMAT, "minLength": 1})]
 
 
 class RegionsParams(InpaintParams, TextParams):
@@ -228,13 +233,13 @@ class RegionsParams(InpaintParams, TextParams):
 
 
 class InpaintBody(InpaintParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
-    mask: str = Field(description="base64 mask image of the same size, white (non-zero) = repaint", **B64_IMAGE)
+    image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
+    mask: B64Image = Field(description="base64 mask image, white (non-zero) = repaint; another size is scaled to the image")
 
 
 class RegionsBody(RegionsParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
-    mask: str | None = Field(None, description="optional base64 mask, added to the regions", **B64_IMAGE)
+    image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
+    mask: B64Image | None = Field(None, description="optional base64 mask, added to the regions")
 
 
 class DetectParams(BaseModel):
@@ -244,7 +249,7 @@ class DetectParams(BaseModel):
 
 
 class DetectBody(DetectParams):
-    image: str = Field(description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+    image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
 # http or https, with a host name or IPv4 address (not only dots; an IPv6 literal is served but not
@@ -272,9 +277,9 @@ class AsyncRegionsBody(RegionsBody, AsyncRegionsParams):
 
 class BatchItemIn(BaseModel):
     model_config = ConfigDict(extra="allow", json_schema_extra=something_to_remove)
-    image: str = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)", **B64_IMAGE)
+    image: B64Image = Field(min_length=1, description="base64 image (a data: URL prefix is allowed)")
     regions: list[RegionIn] = Field(default_factory=list)
-    mask: str | None = Field(None, **B64_IMAGE)
+    mask: B64Image | None = None
     detect: StrictBool = False
     name: str | None = Field(None, max_length=200, description="echoed in the result file name")
 

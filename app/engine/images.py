@@ -78,8 +78,8 @@ class DecodedImage:
         return int(self.rgb.shape[0])
 
 
-# what a base64 payload must hold (the API's schema says the same pattern): a character that is
-# not ASCII white space; a payload without one is empty
+# what a base64 payload must hold: a character that is not ASCII white space; a payload without one
+# is empty (the API's schema: minLength 1, and the format base64-image, which no blank text is)
 NOT_BLANK = r"[^ \t\n\r\f\v]"
 
 

@@ -17,6 +17,7 @@ Nothing here logs what a line says.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from typing import Any
 
 import re2
 
+from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
 from app.engine.recognize import Reading
 from app.errors import InvalidInput
@@ -114,7 +116,7 @@ def compile_patterns(remove: Sequence[str] | None, keep: Sequence[str] | None, *
 
 def _compile(source: str, field_name: str, index: int, max_length: int) -> Pattern:
     where = f"{field_name}[{index}] {source[:80]!r}"
-    if not isinstance(source, str) or not source.strip():
+    if not isinstance(source, str) or re.search(NOT_BLANK, source) is None:  # as the API's schema says
         raise InvalidInput(f"{where} is empty", code="empty_pattern")
     if len(source) > max_length:
         raise InvalidInput(f"{where} is {len(source)} characters long, over the limit of {max_length}",

@@ -43,7 +43,7 @@ export interface CallOptions {
 
 export interface InpaintRequest extends InpaintParams, CallOptions {
   image: ImageInput;
-  /** same size as the image, white (non-zero) = repaint */
+  /** white (non-zero) = repaint; a mask of another size is scaled to the image */
   mask: ImageInput;
 }
 
@@ -123,6 +123,10 @@ export interface ImageResult {
   textLinesKept: number | null;
   /** X-Text-Patterns-Unmatched: patterns that matched no line */
   textPatternsUnmatched: number | null;
+  /** X-Regions-Outside-Image: regions wholly outside the image, where nothing was removed (null: none) */
+  regionsOutsideImage: number | null;
+  /** X-Mask-Scaled-From: "WxH", a mask of another size that was scaled to the image */
+  maskScaledFrom: string | null;
   /** X-Timestamp, ISO 8601 */
   timestamp: string | null;
   /** X-Task-Id (task results) */
@@ -164,6 +168,10 @@ export interface ProcessingStats {
   crops?: number | null;
   stage_times?: Record<string, number> | null;
   text_lines_detected?: number | null;
+  /** regions wholly outside the image: nothing was removed there */
+  regions_outside_image?: number;
+  /** an uploaded mask's own size, when it was not the image's and was scaled to it */
+  mask_scaled_from?: { width: number; height: number } | null;
   /** with remove_text, keep_text or recognize: what was read, removed and kept */
   text_lines?: TextLines | null;
   [extra: string]: unknown;

@@ -226,6 +226,8 @@ async function imageResult(res) {
     textLinesPartlyRemoved: numberHeader(h, 'x-text-lines-partly-removed'),
     textLinesKept: numberHeader(h, 'x-text-lines-kept'),
     textPatternsUnmatched: numberHeader(h, 'x-text-patterns-unmatched'),
+    regionsOutsideImage: numberHeader(h, 'x-regions-outside-image'),
+    maskScaledFrom: h.get('x-mask-scaled-from'),
     timestamp: ts,
     taskId: h.get('x-task-id'),
     headers: h,

@@ -90,6 +90,19 @@ test('inpaint with a mask repaints the white pixels', async () => {
   assert.ok(meanBrightness(out, BLOCK.x + 5, BLOCK.y + 4, 30, 12) > 150);
 });
 
+test('a region that misses the image and a mask of another size are reported', async () => {
+  const r = await svc.client.inpaintRegions({ image: png, regions: [BLOCK, { x: 500, y: 500, width: 10, height: 10 }] });
+  assert.equal(r.regionsOutsideImage, 1);
+  assert.equal(r.regionsCount, 1);
+  const clean = await svc.client.inpaintRegions({ image: png, regions: [BLOCK] });
+  assert.equal(clean.regionsOutsideImage, null);
+  const mask = makeImage(80, 60, [0, 0, 0]);
+  fillRect(mask, BLOCK.x / 2 - 1, BLOCK.y / 2 - 1, BLOCK.width / 2 + 2, BLOCK.height / 2 + 2, [255, 255, 255]);
+  const m = await svc.client.inpaint({ image: png, mask: encodePng(mask) });
+  assert.equal(m.maskScaledFrom, '80x60');
+  assert.ok(meanBrightness(decodePng(m.bytes), BLOCK.x + 5, BLOCK.y + 4, 30, 12) > 150);
+});
+
 test('outputFormat (camelCase) is sent as output_format', async () => {
   const r = await svc.client.inpaintRegions({ image: png, regions: [BLOCK], outputFormat: 'jpeg', quality: 80 });
   assert.equal(r.mediaType, 'image/jpeg');

@@ -152,6 +152,8 @@ class InpaintResult:
     text_lines_partly_removed: Optional[int] = None
     text_lines_kept: Optional[int] = None
     text_patterns_unmatched: Optional[int] = None  # X-Text-Patterns-Unmatched: patterns that matched no line
+    regions_outside_image: Optional[int] = None  # X-Regions-Outside-Image: regions that missed the image (absent: 0)
+    mask_scaled_from: Optional[str] = None  # X-Mask-Scaled-From: "WxH", a mask of another size scaled to the image
     timestamp: Optional[str] = None  # X-Timestamp, ISO 8601
     task_id: Optional[str] = None  # X-Task-Id (task-result)
     headers: Dict[str, str] = field(default_factory=dict, repr=False)
@@ -171,6 +173,8 @@ class InpaintResult:
             text_lines_partly_removed=_num(headers, "x-text-lines-partly-removed", int),
             text_lines_kept=_num(headers, "x-text-lines-kept", int),
             text_patterns_unmatched=_num(headers, "x-text-patterns-unmatched", int),
+            regions_outside_image=_num(headers, "x-regions-outside-image", int),
+            mask_scaled_from=headers.get("x-mask-scaled-from"),
             timestamp=headers.get("x-timestamp"),
             task_id=headers.get("x-task-id"),
             headers={k.lower(): v for k, v in headers.items()},
@@ -234,6 +238,8 @@ class ProcessingStats(_Model):
     image_dimensions: Dimensions
     mask_area: Optional[int] = None
     text_lines_detected: Optional[int] = None
+    regions_outside_image: int = 0  # regions wholly outside the image: nothing was removed there
+    mask_scaled_from: Optional[Dimensions] = None  # an uploaded mask's own size, when it was scaled to the image
     text_lines: Optional[TextLines] = None  # with remove_text, keep_text or recognize
 
 
@@ -268,6 +274,7 @@ class DetectResult(_Model):
 
     regions: List[Detection] = Field(default_factory=list)
     image_dimensions: Optional[Dimensions] = None
+    regions_outside_image: int = 0  # search regions wholly outside the image
     processing_time: Optional[float] = None
 
     def as_regions(self) -> List[Dict[str, Any]]:
