@@ -5,6 +5,7 @@ by Python `re` (the service) and by jsonschema_rs (JSON Schema's ECMA-262 readin
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import re
 
@@ -15,7 +16,7 @@ from hypothesis import strategies as st
 
 from app.api.schemas import AsyncOptions
 from app.errors import InvalidInput
-from app.tasks.callbacks import _METADATA_HOSTS, _REFUSED_NETS, CALLBACK_URL_PATTERN, CallbackPolicy
+from app.tasks.callbacks import _METADATA_HOSTS, _REFUSED_NETS, CALLBACK_URL_PATTERN, CallbackPolicy, CallbackSender, Delivery
 
 POLICY = CallbackPolicy()
 ECMA = jsonschema_rs.validator_for({"type": "string", "pattern": CALLBACK_URL_PATTERN})
@@ -199,3 +200,30 @@ _REST = _mostly(st.one_of(st.sampled_from(["", "/", "/hook?x=1", "#f", "?", "/é
 @given(st.tuples(_SCHEME, _USERINFO, _HOST, _PORT, _REST).map("".join))
 def test_url_like_strings_are_accepted_exactly_when_the_pattern_matches(url):
     assert_agree(url)
+
+
+class Unresolved(CallbackPolicy):
+    """Resolves nothing, so that each attempt reaches the HTTP client (as a name that resolves would)."""
+
+    def __init__(self):
+        super().__init__()
+        self.attempts = 0
+
+    async def check_at_delivery(self, url):
+        self.attempts += 1
+
+
+@pytest.mark.parametrize("url", ["http://xn--zz:9/", "http://XN--abc-def.example:9/"])
+def test_a_url_the_http_client_cannot_send_to_is_given_up_at_once_and_settled(url):
+    """A host whose xn-- label is no valid IDN: the pattern cannot tell, the HTTP client refuses it,
+    and no retry helps; given up, it leaves the outbox instead of coming back after every lease."""
+    assert refusal(url) is None
+
+    async def deliver():
+        policy, settled = Unresolved(), []
+        sender = CallbackSender(policy, retries=3, backoff=0)
+        await sender.send(Delivery("t", url, b"{}", "d"), settled=lambda: settled.append(True))
+        await sender.close()
+        return policy.attempts, settled, sender.failed
+
+    assert asyncio.run(deliver()) == (1, [True], 1)

@@ -340,6 +340,11 @@ class CallbackSender:
                 self.failed += 1
                 log.warning("callback refused task_id=%s: %s", task_id, e.detail)
                 return False
+            except (httpx.InvalidURL, UnicodeError) as e:
+                # a URL the HTTP client cannot send to (an xn-- label that is no valid IDN): no retry helps
+                self.failed += 1
+                log.warning("callback given up task_id=%s: %s: %s", task_id, type(e).__name__, e)
+                return False
             except (httpx.HTTPError, OSError) as e:
                 reason = f"{type(e).__name__}: {e}"
             log.warning("callback failed task_id=%s attempt=%d: %s", task_id, attempt, reason)
