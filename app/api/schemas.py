@@ -252,10 +252,8 @@ class DetectBody(DetectParams):
     image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
-# http or https, with a host name or IPv4 address (not only dots; an IPv6 literal is served but not
-# described, as a pattern cannot tell a valid one): documented here, refused at submit as 422
-# `invalid_callback_url` (app.tasks.callbacks, which also checks where it points)
-CALLBACK_URL = r"^[Hh][Tt][Tt][Pp][Ss]?://([^/?#@\[\]]*@)?[^/?#@:\[\]]*[^/?#@:\[\].]"
+# the callback URLs accepted at submit, exactly: the pattern app.tasks.callbacks' check_url enforces
+from app.tasks.callbacks import CALLBACK_URL_PATTERN as CALLBACK_URL  # here, beside its one use
 
 
 class AsyncOptions(BaseModel):
