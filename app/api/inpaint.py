@@ -7,7 +7,6 @@ then `to_input()`), and hands it to the execution service (app.service), which r
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,7 +20,6 @@ from app.api.schemas import ERROR_RESPONSES, RegionsJsonResult
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
-log = logging.getLogger("app.inpaint")
 
 _IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
 

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from app.api.bodies import BATCH, SUBMIT, BatchRequest, SubmitRequest
 from app.api.deps import Services, ServicesDep
-from app.api.schemas import CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
+from app.api.schemas import AsyncOptions, CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import COMPLETED, Task, batch_zip
@@ -26,9 +26,8 @@ _RESULT = {"description": "the result image (a ZIP of the items' images for a ba
            "content": {m: _BINARY for m in ("image/png", "image/jpeg", "image/webp", "application/zip")}}
 
 
-def get_manager(request: Request) -> TaskManager:
-    manager: TaskManager = request.app.state.services.tasks
-    return manager
+def get_manager(s: ServicesDep) -> TaskManager:
+    return s.tasks
 
 
 ManagerDep = Annotated[TaskManager, Depends(get_manager)]
@@ -42,7 +41,7 @@ def websocket_url(request: Request, task_id: str) -> str:
     return f"{scheme}://{host.split(',')[0].strip()}/api/v1/ws/progress/{task_id}"
 
 
-def _options(p: Any, s: Services) -> TaskOptions:
+def _options(p: AsyncOptions, s: Services) -> TaskOptions:
     if p.callback_url is not None:  # "" too: not an http(s) URL
         s.callback_policy.check_url(p.callback_url)
     return TaskOptions(task_id=p.task_id, enable_progress=p.enable_progress,
