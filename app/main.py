@@ -19,7 +19,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
+from app.api import bodies, detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
 from app.api.deps import Services
 from app.api.errors import install_error_handlers
 from app.metrics import Metrics
@@ -155,7 +155,7 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
     )
     app.state.services = services
     install_error_handlers(app)
-    install_openapi(app, (*inpaint.BODIES, *detect.BODIES, *task_routes.BODIES), ApiKeyAuth.OPEN,
+    install_openapi(app, bodies.BODIES, ApiKeyAuth.OPEN,
                     api_key=bool(settings.api_key), max_regions=settings.max_regions,
                     max_batch_items=settings.max_batch_items, max_patterns=settings.text_patterns_max,
                     max_pattern_length=settings.text_pattern_max_length)

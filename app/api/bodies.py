@@ -1,20 +1,28 @@
-"""Reading a request body: JSON (images as base64) or multipart/form-data (images as files,
-lists as JSON text), into a validated model plus the image and mask payloads. Errors are the
-service's own (415 for another Content-Type, 422 with every invalid field)."""
+"""The routes' bodies, read as FastAPI dependencies: JSON (images as base64) or multipart/form-data
+(images as files, lists as JSON text), into a validated model plus the image and mask payloads,
+or straight into the pipeline's input (`RegionsJob`, `MaskJob`). Errors are the service's own
+(415 for another Content-Type, 422 with every invalid field). Each body is declared once here, for
+its reading and for OpenAPI (`BODIES`)."""
 
 from __future__ import annotations
 
 import json
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Awaitable, Callable, Generic, TypeVar
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from app.api.deps import Services, ServicesDep
+from app.api.openapi import Body
+from app.api.schemas import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, DetectBody, DetectParams, InpaintBody,
+                             InpaintParams, RegionsBody, RegionsParams)
+from app.engine.pipeline import InpaintInput
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 
 M = TypeVar("M", bound=BaseModel)
+J = TypeVar("J", bound=InpaintParams)
 P = TypeVar("P", bound=BaseModel, covariant=True)
 
 
@@ -31,7 +39,7 @@ _PATTERN_FIELDS = ("remove_text", "keep_text")  # lists of text: repeated parts,
 _FORM_BOOLS = {"true": True, "false": False}
 
 
-def body_kind(request: Request, *, form: bool = True) -> str:
+def _body_kind(request: Request, *, form: bool = True) -> str:
     """"json" or "form" from the Content-Type; anything else is 415. A JSON body sent as text/plain
     (or with no type) is refused, as FastAPI does: it is what a page on another site may POST
     without a CORS preflight."""
@@ -44,8 +52,8 @@ def body_kind(request: Request, *, form: bool = True) -> str:
     raise UnsupportedMediaType(f"the body's Content-Type is {ctype or 'missing'}; send {accepted}")
 
 
-async def read_json(request: Request, model: type[M]) -> M:
-    body_kind(request, form=False)
+async def _read_json(request: Request, model: type[M]) -> M:
+    _body_kind(request, form=False)
     body = await request.body()
     if not body:
         raise InvalidInput("the request body is empty; send JSON or multipart/form-data", code="empty_body")
@@ -120,18 +128,71 @@ def _patterns_part(value: str) -> list[Any]:
     return [value]
 
 
-async def read_body(request: Request, params_model: type[M], json_model: type[M], max_file_size: int,
-                    mask_required: bool = False) -> ParsedBody[M]:
-    """Parse a JSON body (json_model, images as base64) or a multipart one (params_model + files)."""
-    if body_kind(request) == "form":
-        params, payloads = await _read_form(request, params_model, max_file_size)
-        if "image" not in payloads:
-            raise InvalidInput("an `image` file (or base64 field) is required", code="missing_image")
-        if mask_required and "mask" not in payloads:
-            raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
-        return ParsedBody(params, payloads["image"], payloads.get("mask"))
-    body = await read_json(request, json_model)
-    image = getattr(body, "image", None)  # every JSON body model has `image` (and maybe `mask`)
-    if not isinstance(image, str):
-        raise InvalidInput("an `image` (base64) is required", code="missing_image")
-    return ParsedBody(body, image, getattr(body, "mask", None))
+class ImageBody(Generic[M]):
+    """A body that carries an image, declared once for both its reading and its documentation:
+    JSON (`json_model`, images as base64) or multipart/form-data (`params_model`'s fields plus the
+    files). A mask file is accepted where the JSON model has a `mask` field, and required where
+    that field is. `doc` is its OpenAPI declaration (the route's requestBody and components)."""
+
+    def __init__(self, json_model: type[M], params_model: type[M]) -> None:
+        self.json_model, self.params_model = json_model, params_model
+        mask = json_model.model_fields.get("mask")
+        self.mask_required = mask is not None and mask.is_required()
+        self.doc = Body(json_model, params_model, files=("image", "mask") if mask is not None else ("image",),
+                        required_files=("image", "mask") if self.mask_required else ("image",))
+
+    async def read(self, request: Request, max_file_size: int) -> ParsedBody[M]:
+        """The body parsed and validated, by its Content-Type (415 for any other)."""
+        if _body_kind(request) == "form":
+            params, payloads = await _read_form(request, self.params_model, max_file_size)
+            if "image" not in payloads:
+                raise InvalidInput("an `image` file (or base64 field) is required", code="missing_image")
+            if self.mask_required and "mask" not in payloads:
+                raise InvalidInput("a `mask` file (or base64 field) is required", code="missing_mask")
+            return ParsedBody(params, payloads["image"], payloads.get("mask"))
+        body = await _read_json(request, self.json_model)
+        image = getattr(body, "image", None)  # every JSON body model has `image` (and maybe `mask`)
+        if not isinstance(image, str):
+            raise InvalidInput("an `image` (base64) is required", code="missing_image")
+        return ParsedBody(body, image, getattr(body, "mask", None))
+
+
+# The bodies the routes read (each route's openapi_extra is its body's `doc.openapi_extra()`).
+MASK = ImageBody(InpaintBody, InpaintParams)
+REGIONS = ImageBody(RegionsBody, RegionsParams)
+DETECT = ImageBody(DetectBody, DetectParams)
+SUBMIT = ImageBody(AsyncRegionsBody, AsyncRegionsParams)
+BATCH = Body(BatchBody)  # JSON only: its images are base64 in `items`
+BODIES = (MASK.doc, REGIONS.doc, DETECT.doc, SUBMIT.doc, BATCH)  # their schemas, for install_openapi
+
+
+def _job(body: ImageBody[J]) -> Callable[[Request, Services], Awaitable[InpaintInput]]:
+    """A dependency: `body` read, then mapped to the pipeline's input by its model (`to_input`)."""
+
+    async def job(request: Request, s: ServicesDep) -> InpaintInput:
+        parsed = await body.read(request, s.settings.max_file_size)
+        return parsed.params.to_input(parsed.image, parsed.mask, s.settings)
+
+    return job
+
+
+def _parsed(body: ImageBody[M]) -> Callable[[Request, Services], Awaitable[ParsedBody[M]]]:
+    """A dependency: `body` read, for a route that maps it itself."""
+
+    async def parsed(request: Request, s: ServicesDep) -> ParsedBody[M]:
+        return await body.read(request, s.settings.max_file_size)
+
+    return parsed
+
+
+async def _batch(request: Request) -> BatchBody:
+    return await _read_json(request, BatchBody)
+
+
+# What the routes declare. FastAPI sees no body or query parameter in them: the body is read here,
+# and documented by the routes' openapi_extra.
+MaskJob = Annotated[InpaintInput, Depends(_job(MASK))]
+RegionsJob = Annotated[InpaintInput, Depends(_job(REGIONS))]
+DetectRequest = Annotated[ParsedBody[DetectParams], Depends(_parsed(DETECT))]
+SubmitRequest = Annotated[ParsedBody[AsyncRegionsParams], Depends(_parsed(SUBMIT))]
+BatchRequest = Annotated[BatchBody, Depends(_batch)]

@@ -6,22 +6,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 
-from app.api.bodies import read_body
+from app.api.bodies import DETECT, DetectRequest
 from app.api.deps import ServicesDep
-from app.api.openapi import Body
-from app.api.schemas import ERROR_RESPONSES, DetectBody, DetectParams, DetectResult
+from app.api.schemas import ERROR_RESPONSES, DetectResult
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
-DETECT = Body(DetectBody, DetectParams, files=("image",))
-BODIES = (DETECT,)
 
 
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,
              responses=ERROR_RESPONSES,
-             openapi_extra=DETECT.openapi_extra())
-async def detect_text(request: Request, s: ServicesDep) -> dict[str, Any]:
-    parsed = await read_body(request, DetectParams, DetectBody, s.settings.max_file_size)
+             openapi_extra=DETECT.doc.openapi_extra())
+async def detect_text(parsed: DetectRequest, s: ServicesDep) -> dict[str, Any]:
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
     return await s.execution.detect(parsed.image, regions, parsed.params.recognize)

@@ -1,32 +1,25 @@
 """The synchronous routes: /api/v1/inpaint, /inpaint-regions, /inpaint-regions-json.
 
-Each parses its body (JSON or multipart), then hands the job to the execution service
-(app.service), which runs `engine.pipeline.inpaint` in a worker thread; the event loop only waits.
+Each gets its job from its body's dependency (app.api.bodies: the body read, JSON or multipart,
+then `to_input()`), and hands it to the execution service (app.service), which runs
+`engine.pipeline.inpaint` in a worker thread; the event loop only waits.
 """
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timezone
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.api import headers
-from app.api.bodies import read_body
-from app.api.deps import ServicesDep, Services
-from app.api.openapi import Body
-from app.api.schemas import (ERROR_RESPONSES, InpaintBody, InpaintParams, RegionsBody, RegionsJsonResult,
-                             RegionsParams)
-from app.engine import pipeline
+from app.api.bodies import MASK, REGIONS, MaskJob, RegionsJob
+from app.api.deps import ServicesDep
+from app.api.schemas import ERROR_RESPONSES, RegionsJsonResult
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
-MASK_BODY = Body(InpaintBody, InpaintParams, files=("image", "mask"), required_files=("image", "mask"))
-REGIONS_BODY = Body(RegionsBody, RegionsParams, files=("image", "mask"))
-BODIES = (MASK_BODY, REGIONS_BODY)
-log = logging.getLogger("app.inpaint")
 
 _IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
 
@@ -42,37 +35,31 @@ _REGIONS_IMAGE_RESPONSE = {
 }
 
 
-async def _regions_job(request: Request, s: Services) -> pipeline.InpaintInput:
-    parsed = await read_body(request, RegionsParams, RegionsBody, s.settings.max_file_size)
-    return parsed.params.to_input(parsed.image, parsed.mask, s.settings)
-
-
 def _timestamp() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", response_class=Response,
              responses=_IMAGE_RESPONSE,
-             openapi_extra=MASK_BODY.openapi_extra())
-async def inpaint(request: Request, s: ServicesDep) -> Response:
-    parsed = await read_body(request, InpaintParams, InpaintBody, s.settings.max_file_size, mask_required=True)
-    out = await s.execution.inpaint(parsed.params.to_input(parsed.image, parsed.mask, s.settings))
+             openapi_extra=MASK.doc.openapi_extra())
+async def inpaint(job: MaskJob, s: ServicesDep) -> Response:
+    out = await s.execution.inpaint(job)
     return Response(out.data, media_type=out.media_type, headers=headers.emit(out, headers.MASK))
 
 
 @router.post("/inpaint-regions", summary="Remove the text in regions; answers the image", response_class=Response,
              responses=_REGIONS_IMAGE_RESPONSE,
-             openapi_extra=REGIONS_BODY.openapi_extra())
-async def inpaint_regions(request: Request, s: ServicesDep) -> Response:
-    out = await s.execution.inpaint(await _regions_job(request, s))
+             openapi_extra=REGIONS.doc.openapi_extra())
+async def inpaint_regions(job: RegionsJob, s: ServicesDep) -> Response:
+    out = await s.execution.inpaint(job)
     return Response(out.data, media_type=out.media_type, headers=headers.emit(out, headers.REGIONS))
 
 
 @router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
              response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
-             openapi_extra=REGIONS_BODY.openapi_extra())
-async def inpaint_regions_json(request: Request, s: ServicesDep) -> dict[str, Any]:
-    out = await s.execution.inpaint(await _regions_job(request, s))
+             openapi_extra=REGIONS.doc.openapi_extra())
+async def inpaint_regions_json(job: RegionsJob, s: ServicesDep) -> dict[str, Any]:
+    out = await s.execution.inpaint(job)
     found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
     if out.regions_outside:
         found += f", {out.regions_outside} region(s) wholly outside the {out.width}x{out.height} image (nothing removed there)"

@@ -24,7 +24,7 @@ def _ref(name: str) -> dict[str, str]:
 @dataclass(frozen=True)
 class Body:
     """A body a route reads by hand (app.api.bodies): `json_model` as JSON, or `form_model`'s fields
-    plus `files` as multipart/form-data. Routers declare theirs (BODIES); install_openapi adds
+    plus `files` as multipart/form-data. app.api.bodies declares them (BODIES); install_openapi adds
     their schemas to the components."""
 
     json_model: type[BaseModel]

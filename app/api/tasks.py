@@ -8,19 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
-from app.api.bodies import ParsedBody, read_body, read_json
+from app.api.bodies import BATCH, SUBMIT, BatchRequest, SubmitRequest
 from app.api.deps import Services, ServicesDep
-from app.api.openapi import Body
-from app.api.schemas import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, CancelAnswer, RegionsParams, SubmitAnswer,
-                             TasksSummary, TaskStatus, error_responses)
+from app.api.schemas import AsyncOptions, CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import COMPLETED, Task, batch_zip
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
-SUBMIT_BODY = Body(AsyncRegionsBody, AsyncRegionsParams, files=("image", "mask"))
-BATCH_BODY = Body(BatchBody)
-BODIES = (SUBMIT_BODY, BATCH_BODY)
 
 TaskId = Annotated[str, Path(min_length=1, max_length=200)]
 
@@ -31,9 +26,8 @@ _RESULT = {"description": "the result image (a ZIP of the items' images for a ba
            "content": {m: _BINARY for m in ("image/png", "image/jpeg", "image/webp", "application/zip")}}
 
 
-def get_manager(request: Request) -> TaskManager:
-    manager: TaskManager = request.app.state.services.tasks
-    return manager
+def get_manager(s: ServicesDep) -> TaskManager:
+    return s.tasks
 
 
 ManagerDep = Annotated[TaskManager, Depends(get_manager)]
@@ -47,7 +41,7 @@ def websocket_url(request: Request, task_id: str) -> str:
     return f"{scheme}://{host.split(',')[0].strip()}/api/v1/ws/progress/{task_id}"
 
 
-def _options(p: Any, s: Services) -> TaskOptions:
+def _options(p: AsyncOptions, s: Services) -> TaskOptions:
     if p.callback_url is not None:  # "" too: not an http(s) URL
         s.callback_policy.check_url(p.callback_url)
     return TaskOptions(task_id=p.task_id, enable_progress=p.enable_progress,
@@ -68,9 +62,8 @@ def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> d
 
 @router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS,
-             openapi_extra=SUBMIT_BODY.openapi_extra())
-async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
-    parsed: ParsedBody[AsyncRegionsParams] = await read_body(request, AsyncRegionsParams, AsyncRegionsBody, s.settings.max_file_size)
+             openapi_extra=SUBMIT.doc.openapi_extra())
+async def submit(request: Request, parsed: SubmitRequest, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     job = parsed.params.to_input(parsed.image, parsed.mask, s.settings)
     opts = _options(parsed.params, s)
     task = await tasks.submit([job], opts)
@@ -78,9 +71,8 @@ async def submit(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[st
 
 
 @router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
-             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=BATCH_BODY.openapi_extra())
-async def submit_batch(request: Request, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
-    b = await read_json(request, BatchBody)
+             response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=BATCH.openapi_extra())
+async def submit_batch(request: Request, b: BatchRequest, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
     if len(b.items) > s.settings.max_batch_items:
         raise InvalidInput(f"{len(b.items)} items, over the limit of {s.settings.max_batch_items}",
                            code="too_many_items")

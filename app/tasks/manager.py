@@ -238,7 +238,7 @@ class TaskManager:
     async def execute(self, task_id: str, slot: Slot, entry: str | None) -> bool:
         """Run an admitted task here; False when there was nothing to run (ended, or gone)."""
         try:
-            found = await self.store.load_for_run(task_id)
+            found = await self.store.load_for_execution(task_id)
         except StoreUnavailable:
             found = None
             if entry is not None:  # the entry stays ours: another try after the claim idle time

@@ -56,7 +56,7 @@ class MemoryStore:
     async def load(self, task_id: str, results: bool = False) -> Task | None:
         return self._tasks.get(task_id)
 
-    async def load_for_run(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
+    async def load_for_execution(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
         task, jobs = self._tasks.get(task_id), self._inputs.get(task_id)
         if task is None or jobs is None or task.finished:
             return None

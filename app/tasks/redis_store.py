@@ -354,7 +354,7 @@ class RedisStore:
             item.result = blobs.get(f"item:{item.index}".encode())
         return task
 
-    async def load_for_run(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
+    async def load_for_execution(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
         status, rec, raw, cancel = await self.call(
             lambda: self.redis.hmget(self.key(task_id), "status", "rec", "input", "cancel"))
         if status is None or rec is None or status.decode() in FINISHED:

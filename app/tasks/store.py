@@ -48,8 +48,9 @@ class TaskStore(Protocol):
         """The record (with its result bytes when asked), or None when unknown or evicted."""
         ...
 
-    async def load_for_run(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
-        """A live task, its input and whether a cancel was asked for; None once ended or gone."""
+    async def load_for_execution(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
+        """What executing a task needs: the live record, its input and whether a cancel was asked
+        for; None once ended or gone. It only reads: nothing is marked or claimed."""
         ...
 
     def save(self, task: Task) -> None:
