@@ -48,17 +48,19 @@ def configure_logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
 
 
-def build_services(settings: Settings) -> Services:
+def build_services(settings: Settings, callbacks: CallbackSender | None = None) -> Services:
     """Every service of the app, and the one place that reads ROLE: it chooses what is loaded at
-    start-up, where the routes' work runs (here, or on the workers) and which routes are served."""
+    start-up, where the routes' work runs (here, or on the workers) and which routes are served.
+    `callbacks`: the sender (and its policy) to use instead of the settings' own."""
     apply_model_dir(settings.model_dir)
     models = ModelHolder(settings.model, settings.device)
     runner = InferenceRunner(settings.inference_workers, settings.max_queue)
     limits = Limits.from_settings(settings)
     metrics = Metrics()
-    policy = CallbackPolicy(settings.callback_allowed_hosts)
-    callbacks = CallbackSender(policy, settings.callback_retries, settings.callback_backoff, settings.callback_timeout,
-                               secret=settings.callback_secret)
+    if callbacks is None:
+        callbacks = CallbackSender(CallbackPolicy(settings.callback_allowed_hosts), settings.callback_retries,
+                                   settings.callback_backoff, settings.callback_timeout, secret=settings.callback_secret)
+    policy = callbacks.policy
     api_only = settings.role == "api"  # no model here: the routes' jobs run on the workers, through the queue
     tasks = build_tasks(settings, runner, callbacks, limits, models, metrics, runs_work=not api_only)
 

@@ -9,6 +9,7 @@ import asyncio
 import ipaddress
 import re
 
+import httpx
 import jsonschema_rs
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -202,28 +203,27 @@ def test_url_like_strings_are_accepted_exactly_when_the_pattern_matches(url):
     assert_agree(url)
 
 
-class Unresolved(CallbackPolicy):
-    """Resolves nothing, so that each attempt reaches the HTTP client (as a name that resolves would)."""
-
-    def __init__(self):
-        super().__init__()
-        self.attempts = 0
-
-    async def check_at_delivery(self, url):
-        self.attempts += 1
-
-
 @pytest.mark.parametrize("url", ["http://xn--zz:9/", "http://XN--abc-def.example:9/"])
 def test_a_url_the_http_client_cannot_send_to_is_given_up_at_once_and_settled(url):
     """A host whose xn-- label is no valid IDN: the pattern cannot tell, the HTTP client refuses it,
     and no retry helps; given up, it leaves the outbox instead of coming back after every lease."""
     assert refusal(url) is None
+    resolved, posted = [], []
+
+    async def resolve(host, port):  # as a name that resolves would: each attempt reaches the HTTP client
+        resolved.append(host)
+        return ["192.0.2.1"]
+
+    def receive(request):  # nothing leaves this test: were it sent, it would land here and count
+        posted.append(request)
+        return httpx.Response(500)
 
     async def deliver():
-        policy, settled = Unresolved(), []
-        sender = CallbackSender(policy, retries=3, backoff=0)
+        settled = []
+        sender = CallbackSender(CallbackPolicy(resolve=resolve), retries=3, backoff=0,
+                                transport=httpx.MockTransport(receive))
         await sender.send(Delivery("t", url, b"{}", "d"), settled=lambda: settled.append(True))
         await sender.close()
-        return policy.attempts, settled, sender.failed
+        return len(resolved), len(posted), settled, sender.failed
 
-    assert asyncio.run(deliver()) == (1, [True], 1)
+    assert asyncio.run(deliver()) == (1, 0, [True], 1)

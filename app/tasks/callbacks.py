@@ -27,7 +27,7 @@ import socket
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
@@ -177,8 +177,21 @@ def _malformed(url: str) -> str:
             "a port 0-65535, no spaces or control characters (API.md, Callback)")
 
 
+Resolve = Callable[[str, int], Awaitable[list[str]]]  # a host and port -> the addresses it names
+
+
+async def resolve_host(host: str, port: int) -> list[str]:
+    """The addresses a host name resolves to now (the system's resolver)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]).split("%")[0] for info in infos]
+
+
 class CallbackPolicy:
-    def __init__(self, allowed: str = ""):
+    """Where callbacks may go. `resolve` names a host's addresses at delivery (the system's
+    resolver; a test's own where nothing may be reached)."""
+
+    def __init__(self, allowed: str = "", resolve: Resolve = resolve_host):
+        self.resolve = resolve
         self.allowed_hosts: set[str] = set()
         self.allowed_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for item in (x.strip() for x in allowed.split(",") if x.strip()):
@@ -227,9 +240,8 @@ class CallbackPolicy:
         parts = urlsplit(url)
         host = (parts.hostname or "").lower().rstrip(".")
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        for info in infos:
-            self.check_address(ipaddress.ip_address(str(info[4][0]).split("%")[0]), host)
+        for address in await self.resolve(host, port):
+            self.check_address(ipaddress.ip_address(address), host)
 
 
 SIGNATURE_HEADER = "X-IOPaint-Signature"
@@ -287,8 +299,10 @@ class CallbackSender:
     drop duplicates, and with a secret a signature (X-IOPaint-Signature) made afresh per attempt."""
 
     def __init__(self, policy: CallbackPolicy, retries: int = 3, backoff: float = 1.0, timeout: float = 10.0,
-                 secret: str | None = None):
+                 secret: str | None = None, transport: httpx.AsyncBaseTransport | None = None):
+        """`transport`: how the POSTs go out (the network; a test's own where nothing may be reached)."""
         self.policy, self.retries, self.backoff, self.timeout = policy, retries, backoff, timeout
+        self.transport = transport
         self.secret = secret or None
         self._client: httpx.AsyncClient | None = None
         self._pending: set[asyncio.Task[Any]] = set()
@@ -321,7 +335,8 @@ class CallbackSender:
 
     async def _deliver(self, d: Delivery) -> bool:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False)
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False, trust_env=False,
+                                             transport=self.transport)
         url, body, delivery, task_id = d.url, d.body, d.delivery_id, d.task_id
         for attempt in range(1, self.retries + 2):
             headers = {"Content-Type": "application/json", DELIVERY_HEADER: delivery}
