@@ -214,3 +214,26 @@ def test_an_uploaded_mask_is_obeyed_and_what_it_leaves_is_reported(client):
     left = lines_left(out, clean, texted, lines)
     reported = float(r.headers["X-Residual-Text"])
     assert all(x < 0.05 or reported > 0.02 for x in left), (left, reported)
+
+
+def test_many_neighbours_are_found_as_when_each_is_drawn(client, monkeypatch):
+    """A region's neighbours (their text kept out of its ring) come from one count of every region
+    once there are many of them, so that a thousand piled-up regions cost a draw each, not a
+    million: the answer is the same, pixel for pixel, as drawing each neighbour for each region."""
+    from app.engine import verify
+
+    data, clean, texted, lines = hard_scene("softshadow", 1)
+    words = []  # each line as 40 overlapping word boxes: every region has more than 32 neighbours
+    for ln in lines:
+        x0, y0, x1, y1 = ln.region.bounds()
+        step = (x1 - x0) / 40
+        words += [{"x": float(x0 + k * step), "y": float(y0), "width": float(3 * step), "height": float(y1 - y0)}
+                  for k in range(38)]
+    body = {"image": b64(data), "regions": words, "padding": 2}
+    answers = []
+    for many in (10**9, 0):  # each neighbour drawn; the count, for every region
+        monkeypatch.setattr(verify, "_MANY_NEIGHBOURS", many)
+        r = client.post("/api/v1/inpaint-regions", json=body)
+        assert r.status_code == 200
+        answers.append((r.content, r.headers["X-Regions-Repaired"], r.headers["X-Residual-Text"]))
+    assert answers[0] == answers[1]

@@ -210,6 +210,16 @@ def _texture(ink: np.ndarray, ring: np.ndarray) -> float:
     return float(np.median(rates)) if rates else float(ink[ring].mean())
 
 
+_MANY_NEIGHBOURS = 32  # past this many, a region's neighbours come from one count (Verifier._covered_by_others)
+
+
+def _drawn(region: Region, box: PixelBox, grow: int) -> np.ndarray:
+    """Region grown by `grow`, drawn in `box` (box-sized, 0 or 1)."""
+    m = np.zeros((box.height, box.width), np.uint8)
+    draw_region(m, region.shifted(-box.x0, -box.y0), grow)
+    return (m > 0).astype(np.uint8)
+
+
 class Verifier:
     """Checks one request's regions (or an uploaded mask's parts) against its source image; each
     region's look at the source (crop, ring, ink, what the detector saw) is computed once and
@@ -222,6 +232,7 @@ class Verifier:
         self.regions, self.padding, self.detector, self.parts = regions, padding, detector, parts
         self._mask: np.ndarray | None = None  # an uploaded mask (its parts' neighbours)
         self._bounds: np.ndarray | None = None  # the regions' bounds (n x 4), for finding neighbours
+        self._cover: np.ndarray | None = None  # how many regions cover each pixel (see _covered_by_others)
         # per region: masked by its strokes (the text mode); the pipeline sets it
         self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
@@ -260,16 +271,38 @@ class Verifier:
             if self._bounds is None:  # every region's bounds, once: a request may send a thousand
                 self._bounds = np.array([o.bounds() for o in self.regions], np.float64).reshape(-1, 4)
             x0, y0, x1, y1 = self._bounds.T
-            near = np.flatnonzero((x0 < box.x1 + MAX_HALO) & (box.x0 - MAX_HALO < x1)
-                                  & (y0 < box.y1 + MAX_HALO) & (box.y0 - MAX_HALO < y1))
-            m = np.zeros((box.height, box.width), np.uint8)
-            for j in near:
-                if j != i:
-                    draw_region(m, self.regions[j].shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
-            grown = m > 0
+            reach = self.padding + MAX_HALO  # how far a neighbour's drawing reaches past its bounds
+            near = np.flatnonzero((x0 < box.x1 + reach) & (box.x0 - reach < x1)
+                                  & (y0 < box.y1 + reach) & (box.y0 - reach < y1))
+            if len(near) > _MANY_NEIGHBOURS:
+                grown = self._covered_by_others(i, box)
+            else:
+                m = np.zeros((box.height, box.width), np.uint8)
+                for j in near:
+                    if j != i:
+                        draw_region(m, self.regions[j].shifted(-box.x0, -box.y0), self.padding + MAX_HALO)
+                grown = m > 0
         # the look's box, within this one
         inner = pixel_box(r, w, h).grow(self.padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
         return grown[inner.y0 - box.y0:inner.y1 - box.y0, inner.x0 - box.x0:inner.x1 - box.x0]
+
+    def _covered_by_others(self, i: int, box: PixelBox) -> np.ndarray:
+        """In `box`, where a region other than i (grown by padding + MAX_HALO) lies, from a count of
+        the regions over each pixel, made once: drawing every neighbour for every region costs
+        regions x neighbours draws (a thousand polygons piled on a small image: 20 s), this costs
+        one draw per region."""
+        assert self.src is not None
+        h, w = self.src.shape[:2]
+        grow = self.padding + MAX_HALO
+        if self._cover is None:
+            self._cover = np.zeros((h, w), np.uint16 if len(self.regions) < 2**16 else np.uint32)
+            for r in self.regions:
+                b = pixel_box(r, w, h).grow(grow + 1, w, h)
+                if b.width > 0 and b.height > 0:
+                    self._cover[b.slices] += _drawn(r, b, grow)
+        own = _drawn(self.regions[i], box, grow)
+        others: np.ndarray = self._cover[box.slices].astype(np.int64) - own > 0
+        return others
 
     def keep_looks(self) -> None:
         """Look at every region now (the detector included) and let go of the full-size source."""
