@@ -180,6 +180,18 @@ def test_multipart_upload_like_curl(client):
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
 
 
+def test_a_form_part_is_json_only_where_the_field_is_not_text(client):
+    """In a multipart body, a text field is taken as written, `[` and `{` included; a list (regions)
+    is JSON text, and broken JSON there is a 422; an unknown field is never an error."""
+    files = {"image": ("photo.png", png_bytes(text_image()), "image/png")}
+    regions = '[{"x": 40, "y": 80, "width": 160, "height": 40}]'
+    r = client.post("/api/v1/inpaint-regions-json", files=files,
+                    data={"regions": regions, "sd_sampler": "[ddim", "prompt": "{a", "extra": "[not json"})
+    assert r.status_code == 200, r.text
+    r = client.post("/api/v1/inpaint-regions-json", files=files, data={"regions": "[{broken"})
+    assert r.status_code == 422 and "regions" in r.json()["detail"]
+
+
 @pytest.mark.parametrize("fmt,media", [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])
 def test_output_formats(client, fmt, media):
     r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(text_image())), "regions": [BOX],

@@ -7,10 +7,12 @@ its reading and for OpenAPI (`BODIES`)."""
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Awaitable, Callable, Generic, TypeVar
+from types import UnionType
+from typing import Annotated, Any, Awaitable, Callable, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -101,11 +103,8 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
                 parsed: Any = value
                 if field is not None and field.annotation is bool and value in _FORM_BOOLS:
                     parsed = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
-                elif key == "regions" or (value[:1] in ("[", "{") and key not in ("prompt", "negative_prompt")):
-                    try:
-                        parsed = json.loads(value)
-                    except json.JSONDecodeError:
-                        raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
+                elif key == "regions" or (value[:1] in ("[", "{") and not _is_text(field)):
+                    parsed = _json_part(key, value, known=field is not None)
                 fields[key] = parsed
     finally:
         await form.close()
@@ -113,6 +112,33 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
         return model.model_validate(fields), payloads
     except ValidationError as e:
         raise _validation(e) from None
+
+
+def _is_text(field: FieldInfo | None) -> bool:
+    """Whether a form field is declared as text (str, a choice of strings, or either or None): its
+    part is taken as written, `[` or `{` included."""
+    if field is None:
+        return False
+
+    def text(t: Any) -> bool:
+        if t is str or t is type(None):
+            return True
+        if get_origin(t) is Literal:
+            return all(isinstance(a, str) for a in get_args(t))
+        return get_origin(t) in (Union, UnionType) and all(text(a) for a in get_args(t))
+
+    return text(field.annotation)
+
+
+def _json_part(key: str, value: str, known: bool) -> Any:
+    """A part that holds a list or an object, as JSON text. A known field's broken JSON is a 422;
+    an unknown field (ignored, or passed on to the model as written) keeps its text."""
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        if not known:
+            return value
+        raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
 
 
 def _patterns_part(value: str) -> list[Any]:
