@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from schemathesis.specs.openapi import checks as openapi_checks
 from schemathesis.transport.serialization import Binary
 
 from app.api.schemas import IMAGE_FORMAT, TEXT_PATTERN_FORMAT
@@ -112,6 +113,31 @@ def _any_case(name: str) -> st.SearchStrategy[str]:
 schemathesis.openapi.format(TEXT_PATTERN_FORMAT, st.one_of(
     st.sampled_from(sorted(text_filter.PRESETS)).flatmap(_any_case),
     st.text(alphabet=st.sampled_from("ab01 .*+?|()[]^$\\dws{},-@é中"), min_size=1, max_size=24).filter(_compiles)))
+
+
+def _read_file_parts_as_sent() -> None:
+    """A fix to schemathesis 4.32.5, not a narrowing: to tell whether a negative multipart case is
+    still invalid once sent (an empty list sends no part, so `padding: []` arrives as no padding),
+    it validates the body with its file parts as its own `Binary` values, which jsonschema_rs
+    refuses to read (ValueError: Unsupported type 'Binary'); every such case then counted as
+    invalid as sent, and the service's right answer (200) as a failure. A file part is a string
+    to the schema (`format: binary`), so it is read as one; every check still runs on every case."""
+    original = openapi_checks._form_body_is_valid_as_sent
+
+    def valid_as_sent(response, case, media_type):
+        body = case.body
+        if not isinstance(body, dict) or not any(isinstance(v, Binary) for v in body.values()):
+            return original(response, case, media_type)
+        case.body = {k: "" if isinstance(v, Binary) else v for k, v in body.items()}
+        try:
+            return original(response, case, media_type)
+        finally:
+            case.body = body
+
+    openapi_checks._form_body_is_valid_as_sent = valid_as_sent
+
+
+_read_file_parts_as_sent()
 
 
 @schema.parametrize()
