@@ -226,3 +226,17 @@ def test_text_mask_mode_repaints_less_than_the_box(client):
                                                      "mask_mode": "text"})
     out = decode(r.content)
     assert out[35:80, 15:345].min() > 150  # no dark glyph pixel left
+
+
+def test_a_polygon_reaching_far_past_the_image_fills_what_it_covers(client):
+    """OCR or a buggy client may send a polygon with points 10^7 px away: it is cut to the image's
+    neighbourhood before it is drawn, and fills the same pixels (here: all of them)."""
+    img = text_image()  # 320 x 200
+    huge = {"points": [[-1e7, -1e7], [1e7, -1e7], [1e7, 1e7], [-1e7, 1e7]]}
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(img)), "regions": [huge], "padding": 0,
+                                                     "mask_mode": "box"})
+    assert r.status_code == 200 and r.headers["X-Mask-Area"] == str(320 * 200)
+    beside = {"points": [[400, -1e7], [1e7, -1e7], [400, 1e7]]}  # right of the image, reaching far
+    r = client.post("/api/v1/inpaint-regions-json", json={"image": b64(png_bytes(img)), "regions": [BOX, beside]})
+    stats = r.json()["processing_stats"]
+    assert r.status_code == 200 and stats["regions_outside_image"] == 1 and stats["regions_processed"] == 1

@@ -122,6 +122,29 @@ def region_area(regions: list[Region], width: int, height: int) -> int:
     return int(round(total))
 
 
+def clip_polygon(points: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> np.ndarray:
+    """The polygon cut to the window (Sutherland-Hodgman): inside the window it fills the same
+    pixels, whatever its shape, and a rasterizer never walks the millions of rows a polygon
+    reaching far past a small image would make it walk (seconds per polygon)."""
+    if len(points) and points[:, 0].min() >= x0 and points[:, 0].max() <= x1 \
+            and points[:, 1].min() >= y0 and points[:, 1].max() <= y1:
+        return points
+    for axis, bound, keep_above in ((0, x0, True), (0, x1, False), (1, y0, True), (1, y1, False)):
+        if len(points) == 0:
+            break
+        inside = points[:, axis] >= bound if keep_above else points[:, axis] <= bound
+        out: list[np.ndarray] = []
+        for k in range(len(points)):
+            cur, prev = points[k], points[k - 1]
+            if inside[k] != inside[k - 1]:  # the edge crosses the bound: keep the crossing
+                t = (bound - prev[axis]) / (cur[axis] - prev[axis])
+                out.append(prev + t * (cur - prev))
+            if inside[k]:
+                out.append(cur)
+        points = np.array(out, dtype=np.float64).reshape(-1, 2)
+    return points
+
+
 def draw_region(mask: np.ndarray, region: Region, padding: int = 0) -> None:
     """Fill one region (grown by `padding` pixels) into `mask` in place, with 255."""
     h, w = mask.shape
@@ -129,7 +152,14 @@ def draw_region(mask: np.ndarray, region: Region, padding: int = 0) -> None:
         b = pixel_box(region, w, h).grow(padding, w, h)
         mask[b.slices] = 255
         return
-    pts = np.round(np.asarray(region.points, dtype=np.float64) * _ONE).astype(np.int32)
+    # far past the mask (an outline `padding` thick cannot reach it from there), yet near enough
+    # that a rasterizer walks a few image heights, not the millions of rows a polygon reaching
+    # 10^7 px away spans; a polygon inside it is drawn as it is
+    margin = padding + 2 + 2 * max(w, h)
+    clipped = clip_polygon(np.asarray(region.points, dtype=np.float64), -margin, -margin, w + margin, h + margin)
+    if len(clipped) < 3:
+        return
+    pts = np.round(clipped * _ONE).astype(np.int32)
     cv2.fillPoly(mask, [pts], 255, lineType=cv2.LINE_8, shift=_SHIFT)
     if padding > 0:  # a thick outline is the polygon's dilation by `padding`, at outline cost
         cv2.polylines(mask, [pts], True, 255, thickness=2 * padding + 1, lineType=cv2.LINE_8, shift=_SHIFT)
