@@ -6,13 +6,13 @@ its reading and for OpenAPI (`BODIES`)."""
 
 from __future__ import annotations
 
+import functools
 import json
 from types import UnionType
 from typing import Annotated, Any, Awaitable, Callable, Generic, Literal, TypeVar, Union, get_args, get_origin
 
 from fastapi import Depends, Request
 from pydantic import BaseModel, ValidationError
-from pydantic.fields import FieldInfo
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -103,7 +103,7 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
                 parsed: Any = value
                 if field is not None and field.annotation is bool and value in _FORM_BOOLS:
                     parsed = _FORM_BOOLS[value]  # a form's true/false; anything else is refused below
-                elif key == "regions" or (value[:1] in ("[", "{") and not _is_text(field)):
+                elif key == "regions" or (value[:1] in ("[", "{") and key not in _text_fields(model)):
                     parsed = _json_part(key, value, known=field is not None)
                 fields[key] = parsed
     finally:
@@ -114,11 +114,10 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
         raise _validation(e) from None
 
 
-def _is_text(field: FieldInfo | None) -> bool:
-    """Whether a form field is declared as text (str, a choice of strings, or either or None): its
-    part is taken as written, `[` or `{` included."""
-    if field is None:
-        return False
+@functools.cache
+def _text_fields(model: type[BaseModel]) -> frozenset[str]:
+    """The model's fields declared as text (str, a choice of strings, or either or None): their
+    form parts are taken as written, `[` or `{` included. Worked out once per model."""
 
     def text(t: Any) -> bool:
         if t is str or t is type(None):
@@ -127,7 +126,7 @@ def _is_text(field: FieldInfo | None) -> bool:
             return all(isinstance(a, str) for a in get_args(t))
         return get_origin(t) in (Union, UnionType) and all(text(a) for a in get_args(t))
 
-    return text(field.annotation)
+    return frozenset(k for k, f in model.model_fields.items() if text(f.annotation))
 
 
 def _json_part(key: str, value: str, known: bool) -> Any:

@@ -80,9 +80,12 @@ def on_image(regions: list[Region], width: int, height: int) -> tuple[list[Regio
     """The regions that paint something: those with an area that covers some of the image. A
     region of zero area paints nothing; so does one wholly outside the image, and those are
     counted (the answer's `regions_outside_image`: coordinates in another scale are a client's bug
-    it should hear of, not an error that loses the rest of the request)."""
+    it should hear of, not an error that loses the rest of the request). A non-finite coordinate
+    (the API's schema bounds them; a region built in code may not be) is 422 `invalid_region`."""
     painted, outside = [], 0
-    for r in regions:
+    for i, r in enumerate(regions):
+        if not all(math.isfinite(v) for v in r.bounds()):
+            raise InvalidInput(f"regions[{i}] has a non-finite coordinate", code="invalid_region")
         if r.area() <= 0:
             continue
         b = pixel_box(r, width, height)
@@ -98,14 +101,6 @@ def pixel_box(region: Region, width: int, height: int) -> PixelBox:
     return PixelBox(
         max(0, math.floor(x0)), max(0, math.floor(y0)), min(width, math.ceil(x1)), min(height, math.ceil(y1))
     )
-
-
-def validate_regions(regions: list[Region]) -> None:
-    """Every coordinate must be finite (the API's schema bounds them; a region built in code may
-    not be). Where a region lies is not checked: see on_image."""
-    for i, r in enumerate(regions):
-        if not all(math.isfinite(v) for v in r.bounds()):
-            raise InvalidInput(f"regions[{i}] has a non-finite coordinate", code="invalid_region")
 
 
 def region_area(regions: list[Region], width: int, height: int) -> int:

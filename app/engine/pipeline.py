@@ -312,7 +312,6 @@ def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Det
     regions = list(job.regions or [])
     if len(regions) > limits.max_regions:
         raise InvalidInput(f"{len(regions)} regions, over the limit of {limits.max_regions}", code="too_many_regions")
-    masks.validate_regions(regions)
     given = bool(regions)
     regions, outside = masks.on_image(regions, w, h)  # zero-area ones and those off the image paint nothing
     if job.detect:
