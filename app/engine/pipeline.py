@@ -48,6 +48,7 @@ class Detector(Protocol):
     def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]: ...
 
 
+
 @dataclass
 class Limits:
     """The parts of the settings the pipeline obeys."""
@@ -255,28 +256,41 @@ class MaskPlan:
     # are checked instead
     checker: verify.Verifier | None = None
     text_fallbacks: int = 0  # text mode: regions repainted whole
-    within: np.ndarray | None = None  # detect with regions: nothing is repainted outside this, repairs included
+    # where pixels may change (H x W bool): the lines' reach (verify.reach), inside the caller's regions
+    # with detect, outside what keep_text keeps; every composite is clipped to it; None: the mask alone
+    allowed: np.ndarray | None = None
     text_lines: dict[str, Any] | None = None  # remove_text / keep_text / recognize: the lines' report
     regions_outside: int = 0  # regions with an area wholly outside the image (they paint nothing)
     mask_scaled_from: tuple[int, int] | None = None  # an uploaded mask's own size, when not the image's
+    parts: list[verify.MaskPart] | None = None  # an uploaded mask's parts (verified like regions)
 
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
-    """The text mode's stroke mask over the checker's regions, with the whole region wherever the
-    strokes leave ink out; records which regions keep their strokes. Returns the mask and how many
-    regions are repainted whole."""
-    whole = job.padding if job.whole_padding is None else job.whole_padding
-    mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, whole)
+    """The text mode's stroke mask over the checker's regions. Where the strokes leave ink out (a
+    shadow, a glow, an outline, anti-aliasing), the mask grows over that ink, within the line's
+    reach; where it still leaves ink out (a misjudged colour), the whole region is added. Returns
+    the mask and how many regions are repainted whole."""
+    mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
-        # strokes that leave ink out (a misjudged colour): the whole region; where that still leaves
-        # ink out (a shadow or glow past the glyphs), the region as a box grown by the halo
-        if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_FALLBACK:
-            masks.draw_region(mask, r, whole)
-            if checker.uncovered_share(i, mask) > verify.UNCOVERED_FALLBACK:
-                masks.draw_region(mask, r, job.padding + verify.halo(verify.line_scale(r)))
-            by_strokes[i] = False
+        if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+            checker.grow_to_ink(i, mask)
+            if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+                masks.draw_region(mask, r, _whole(job))
+                by_strokes[i] = False
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
+
+
+def _whole(job: InpaintInput) -> int:
+    """The padding of a region repainted whole in the text mode."""
+    return job.padding if job.whole_padding is None else job.whole_padding
+
+
+def _reach(rgb: np.ndarray, lines: list[Region], job: InpaintInput, parts: list[verify.MaskPart] | None = None
+           ) -> np.ndarray:
+    """Where the lines (or mask parts) may change pixels: verify.reach at the request's padding."""
+    h, w = rgb.shape[:2]
+    return verify.reach(w, h, lines, max(job.padding, _whole(job)), parts)
 
 
 def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits: Limits,
@@ -295,15 +309,13 @@ def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits
     h, w = rgb.shape[:2]
     guard = None
     if keep:
-        guard = masks.regions_to_mask(keep, w, h, 0) & ~masks.regions_to_mask(remove, w, h, 0)
+        guard = (masks.regions_to_mask(keep, w, h, 0) > 0) & (masks.regions_to_mask(remove, w, h, 0) == 0)
     return remove, guard, text_filter.report(decided, lines, patterns, with_text=job.recognize)
 
 
-def _allowed(within: np.ndarray | None, guard: np.ndarray | None) -> np.ndarray | None:
-    """Where repainting may go: inside `within` (if any) and outside `guard` (if any)."""
-    if guard is None:
-        return within
-    return ~guard if within is None else within & ~guard
+def _outside(allowed: np.ndarray, guard: np.ndarray | None) -> np.ndarray:
+    """`allowed` less what keep_text keeps (`guard`, if any)."""
+    return allowed if guard is None else allowed & ~guard
 
 
 def build_mask(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None) -> MaskPlan:
@@ -339,11 +351,11 @@ def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detect
         lines, fallbacks = _stroke_mask(rgb, job, checker)
     else:
         lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
-    within = masks.regions_to_mask(regions, w, h, job.padding) if given else None
-    within = _allowed(within, guard)
-    if within is not None:  # only the text inside the caller's regions, none of the text kept
-        lines &= within
-    return MaskPlan(lines, regions, detected, checker, fallbacks, within, read)
+    allowed = _outside(_reach(rgb, found, job), guard)
+    if given:  # only the text inside the caller's regions, none of the text kept
+        allowed &= masks.regions_to_mask(regions, w, h, job.padding) > 0
+    lines[~allowed] = 0
+    return MaskPlan(lines, regions, detected, checker, fallbacks, allowed, read)
 
 
 def _mask_of_upload(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
@@ -355,10 +367,16 @@ def _mask_of_upload(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector
     m, sent = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),
                                  width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
+    # the mask as given and (where verification may repair) its parts' reach, and the regions' beside it
+    allowed = (m > 0) | _reach(rgb, [], job, verify.mask_parts(m, 1024)) if job.verify else m > 0
     if regions:
         extra = masks.regions_to_mask(regions, w, h, job.padding)
-        m |= extra if guard is None else extra & ~guard
-    return MaskPlan(m, regions, text_lines=read, mask_scaled_from=sent if sent != (w, h) else None)
+        if guard is not None:
+            extra[guard] = 0
+        m |= extra
+        allowed |= _outside(_reach(rgb, regions, job), guard)
+    return MaskPlan(m, regions, allowed=allowed, parts=verify.mask_parts(m, 64) if job.verify else None, text_lines=read,
+                    mask_scaled_from=sent if sent != (w, h) else None)
 
 
 def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
@@ -374,18 +392,19 @@ def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detecto
     else:
         m, fallbacks = masks.regions_to_mask(regions, w, h, job.padding), 0
     if guard is not None:
-        m &= ~guard
-    return MaskPlan(m, regions, None, checker, fallbacks, _allowed(None, guard), read)
+        m[guard] = 0
+    return MaskPlan(m, regions, None, checker, fallbacks, _outside(_reach(rgb, regions, job), guard), read)
 
 
 def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], model: InpaintModel,
-                   params: dict[str, Any], limits: Limits, lap: Callable[[str], None],
+                   params: dict[str, Any], limits: Limits, lap: Callable[[str], None], allowed: np.ndarray | None,
                    on_crop: Callable[[int, int, PixelBox | None], None] | None = None) -> None:
     """Run the model on the crops and composite their masked pixels into `out` in place. With a
     model that takes a batch, crops of similar size share forward passes (plan_batches, with as
     much padding as the model's `batch_waste` allows). Later passes read `out`, so a neighbour
     that is already clean is clean context. `on_crop(k, n, box)` counts crops in the order they
-    are done (box None: before the pass that does crop k)."""
+    are done (box None: before the pass that does crop k). Every pixel composited lies in
+    `allowed` (the reach: MaskPlan.allowed), first pass and repairs alike."""
     if batch_capable(model):
         batcher = cast(BatchInpaintModel, model)
         groups = plan_batches(crops, limits.max_image_size, batcher.pad_mod, batcher.batch_waste)
@@ -400,6 +419,8 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
         for i, result in zip(group, results):
             box = crops[i]
             sel = mask[box.slices] > 0
+            if allowed is not None:
+                sel &= allowed[box.slices]
             out[box.slices][sel] = result[sel]
             if on_crop:
                 on_crop(done, len(crops), box)
@@ -407,37 +428,41 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
         lap("composite")
 
 
-def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, within: np.ndarray | None,
+def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, allowed: np.ndarray | None,
                        model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
-    """Check every repainted region of `out` for text left behind; repaint each region where some is
-    found as its whole zone (region + padding + halo: the first mask has shown it could not clear
-    it), check those again, and report what is left (see engine/verify.py). Returns
-    {regions_checked, regions_repaired, residual_max}."""
-    results = checker.check(out, mask, list(range(len(checker.regions))))
+    """Read every line of `out` (engine/verify.py); repaint each line where text is still found,
+    first where the reader found it (its target), and, where that failed, its whole zone; check
+    those again, and report what is left. Returns {regions_checked, regions_repaired, residual_max}."""
+    found = checker.check(out, mask, list(range(len(checker.regions))))
     lap("verify")
-    residual = {i: c.residual if c is not None else 0.0 for i, c in results.items()}
-    extra = np.zeros_like(mask)
-    todo = []
-    for i, r in residual.items():
-        c = results[i]
-        if c is not None and r > verify.REPAIR_ABOVE:
-            add = c.zone & (mask[c.box.slices] == 0)
-            if within is not None:
-                add &= within[c.box.slices] > 0
+    residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
+    repaired: set[int] = set()
+    for aim in ("target", "zone"):
+        todo, extra = [], np.zeros_like(mask)
+        for i, c in found.items():
+            where = None if c is None or residual[i] <= verify.REPAIR_ABOVE else (
+                c.target if aim == "target" else c.zone)
+            if c is None or where is None:
+                continue
+            add = where & (mask[c.box.slices] == 0)
+            if allowed is not None:
+                add &= allowed[c.box.slices]
             if add.any():
                 extra[c.box.slices] |= add.astype(np.uint8) * 255
                 todo.append(i)
-    if todo:
+        if not todo:
+            continue
         mask |= extra
         note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
-        _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap)
+        _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap, allowed)
         for i, c in checker.check(out, mask, todo).items():
-            residual[i] = c.residual if c is not None else 0.0
+            found[i], residual[i] = c, c.residual if c is not None else 0.0
+        repaired |= set(todo)
         lap("verify")
-    return {"regions_checked": len(checker.regions), "regions_repaired": len(todo),
+    return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
             "residual_max": round(max(residual.values(), default=0.0), 3)}
 
 
@@ -509,12 +534,12 @@ def inpaint(
     params["hd_strategy"] = "Resize" if job.hd_strategy == "Resize" else "Original"
     checker = None
     if job.verify and crops:  # what verification needs of the source, before the result overwrites it
-        checker = plan.checker or verify.Verifier.of_mask(img.rgb, mask, detector)
+        checker = plan.checker or verify.Verifier.of_mask(img.rgb, mask, detector, plan.parts)
         checker.keep_looks()
         track.lap("verify")
     # the result is composited into the decoded image itself: no second full-size copy
     out = img.rgb if img.rgb.flags.writeable else img.rgb.copy()
-    _inpaint_crops(out, mask, crops, model, params, limits, track.lap, track.on_crop)
+    _inpaint_crops(out, mask, crops, model, params, limits, track.lap, plan.allowed, track.on_crop)
     track.done = track.total
     track.say(INPAINTING, 1.0, "inpainting done")
 
@@ -522,7 +547,7 @@ def inpaint(
     first_pass = track.painting()
     if checker is not None:
         track.say(FINALIZING, 0.0, "checking for text left behind")
-        verification = _verify_and_repair(checker, out, mask, plan.within, model, params, limits, track.lap,
+        verification = _verify_and_repair(checker, out, mask, plan.allowed, model, params, limits, track.lap,
                                           lambda msg: track.say(FINALIZING, 0.0, msg))
     repaint = track.painting() - first_pass
     track.say(FINALIZING, 0.0, f"encoding {fmt}")
@@ -530,6 +555,8 @@ def inpaint(
                                       png_compress_level=limits.png_compression)
     track.lap("encode")
     h, w = mask.shape
+    if plan.allowed is not None:
+        mask &= plan.allowed.astype(np.uint8) * 255  # what was repainted: the mask within the reach
     return InpaintOutput(
         data=data, media_type=images.MEDIA_TYPES[fmt], width=w, height=h, regions_count=track.total,
         total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),

@@ -49,7 +49,7 @@ _DET_HEIGHT = 32.0  # px: the line height the detector's crops are scaled to (wi
 _DET_MIN = 24  # fewer source pixels seen as text than this (at the detector's scale): no opinion
 MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
 REPAIR_ABOVE = 0.02  # residual above which a region is repaired (what API.md calls clean)
-UNCOVERED_FALLBACK = 0.05  # a stroke mask that leaves out more of the ink than this: the whole zone
+UNCOVERED_GROW = 0.05  # a stroke mask that leaves out more of the ink than this grows to it
 _MIN_INK = 12  # fewer ink pixels than this: nothing to judge by contrast
 _MIN_SHARE = 0.03  # nor where the text's ink is under this share of the region
 _VISIBLE = 0.12  # the contrast measure judges alone where it sees this share of the zone as ink
@@ -63,7 +63,8 @@ class ProbabilityMap(Protocol):
 class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
     box: PixelBox  # the crop (image coordinates)
-    zone: np.ndarray  # crop-sized bool: where this region may be repainted (region + padding + halo)
+    zone: np.ndarray  # crop-sized bool: where this region may be repainted: its reach (`reach`)
+    target: np.ndarray | None = None  # crop-sized bool: where to repaint first (None: the zone)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,58 @@ def halo(scale: float) -> int:
 
 def _disk(radius: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+
+
+def part_scale(pixels: np.ndarray) -> float:
+    """A mask part's scale: the short side of its pixels' minimum-area rectangle."""
+    pts = cv2.findNonZero(pixels.astype(np.uint8))
+    (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
+    return float(max(1.0, min(rw, rh)))
+
+
+def _reach_in(core: npt.NDArray[np.uint8], padded: npt.NDArray[np.uint8], distance: int) -> np.ndarray:
+    """`padded` (the region as its padding draws it) and every pixel within `distance` (Euclidean)
+    of `core` (the region itself): the one rule of how far a line may change pixels. Measured from
+    the drawn core's pixels, which may lie up to a pixel outside the region's exact outline (a
+    raster's edge and a pixel's centre), so one pixel less than `distance`."""
+    if not core.any():
+        return padded > 0
+    d = cv2.distanceTransform((core == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    return cast(np.ndarray, (padded > 0) | (d <= distance - 1))
+
+
+def _region_reach(region: Region, box: PixelBox, padding: int) -> np.ndarray:
+    """A region's reach within `box`: drawn with its padding, or within padding + halo of it."""
+    local = region.shifted(-box.x0, -box.y0)
+    core = np.zeros((box.height, box.width), np.uint8)
+    draw_region(core, local, 0)
+    padded = core.copy()
+    if padding:
+        draw_region(padded, local, padding)
+    return _reach_in(core, padded, padding + halo(line_scale(region)))
+
+
+def _part_reach(part: MaskPart, box: PixelBox) -> np.ndarray:
+    """A mask part's reach within `box`: its pixels, and every pixel within its halo of them."""
+    core = np.zeros((box.height, box.width), np.uint8)
+    b = part.box
+    core[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0][part.pixels] = 255
+    return _reach_in(core, core, halo(part_scale(part.pixels)))
+
+
+def reach(width: int, height: int, regions: list[Region], padding: int, parts: list[MaskPart] | None = None
+          ) -> np.ndarray:
+    """Where a request may change pixels (H x W bool): every region's reach, and every mask part's.
+    The pipeline clips every composite to it (MaskPlan.allowed)."""
+    out = np.zeros((height, width), bool)
+    for r in regions:
+        box = pixel_box(r, width, height).grow(padding + MAX_HALO + 1, width, height)
+        if box.width > 0 and box.height > 0:
+            out[box.slices] |= _region_reach(r, box, padding)
+    for p in parts or []:
+        box = p.box.grow(MAX_HALO + 1, width, height)
+        out[box.slices] |= _part_reach(p, box)
+    return out
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -168,13 +221,11 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
     if part is None:
         local = region.shifted(-box.x0, -box.y0)
         draw_region(allowed_u8, local, padding)
-        zone_u8 = np.zeros_like(allowed_u8)
-        draw_region(zone_u8, local, padding + band)
+        zone = _region_reach(region, box, padding)
     else:
         b = part.box
         allowed_u8[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = part.pixels.astype(np.uint8) * 255
-        zone_u8 = cast("npt.NDArray[np.uint8]", cv2.dilate(allowed_u8, _disk(band)))
-    zone = zone_u8 > 0
+        zone = _part_reach(part, box)
     if part is None:
         seen_u8 = np.zeros_like(allowed_u8)
         draw_region(seen_u8, local, padding + MAX_HALO)
@@ -238,9 +289,10 @@ class Verifier:
         self._looks: dict[int, _Look | None] = {}
 
     @classmethod
-    def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None, limit: int = 64) -> Verifier:
-        """A verifier of an uploaded mask's parts (the largest `limit`)."""
-        parts = mask_parts(mask, limit)
+    def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None,
+                parts: list[MaskPart] | None = None) -> Verifier:
+        """A verifier of an uploaded mask's parts (mask_parts: the largest 64)."""
+        parts = mask_parts(mask) if parts is None else parts
         regions = [Region.box(p.box.x0, p.box.y0, p.box.width, p.box.height) for p in parts]
         v = cls(src, regions, 0, detector, parts)
         v._mask = mask
@@ -338,6 +390,23 @@ class Verifier:
             return 0.0  # too little text to judge by
         return min(1.0, look.text_ink(look.seen & ~m) / n_ink)
 
+    def grow_to_ink(self, i: int, mask: np.ndarray) -> None:
+        """Grow `mask` (in place) over the ink of region i it leaves out next to it (a shadow, a glow,
+        an outline, anti-aliasing), within the region's reach: the ink that touches the mask, twice
+        over, then a pixel all round. Instead of the whole zone: the model fills less, sooner."""
+        look = self.look(i)
+        if look is None:
+            return
+        m = mask[look.box.slices] > 0
+        step = _disk(max(1, look.band // 2))
+        for _ in range(2):
+            add = look.ink & look.zone & ~m & (cv2.dilate(m.astype(np.uint8), step) > 0)
+            if not add.any():
+                break
+            m |= add
+        m = (cv2.dilate(m.astype(np.uint8), _disk(1)) > 0) & look.zone
+        mask[look.box.slices][m] = 255
+
     def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
         """How much of each region's text is still in `out`: the larger of the two measures."""
         own = {i: self._contrast_left(i, out, repainted) for i in indices}
@@ -393,6 +462,7 @@ class Verifier:
         t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
         ink_m = look.ink & m
         masked_left = 0.0
+        trace = look.ink & ~m  # where the text still shows: ink the mask left out, and ghosts
         if ink_m.any() and (look.zone & ~m).any():
             # (a zone repainted whole: the model saw none of its pixels, so what stands out in it was
             # carried in from beyond the halo, which holds no text: the scene; nothing is counted)
@@ -406,6 +476,7 @@ class Verifier:
                 chance = float(stands[other].mean()) if other.sum() >= 30 else float(stands[look.ring].mean())
                 shown = float(stands[ink_m].mean()) - chance
             masked_left = max(0.0, shown) * float(ink_m.sum())
+            trace = trace | (stands & ink_m)
         # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
         # counted beyond the texture (see _Look.text_ink)
         n_ink = look.text_ink(look.seen)
@@ -413,7 +484,11 @@ class Verifier:
         # too little text to judge by (a region with no visible text): the detector's part
         judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
         residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
-        return RegionCheck(residual, look.box, look.zone)
+        # a repair aims at the trace, grown by a stroke and the halo (what the fill drew it from),
+        # within the reach; the zone only where that fails (pipeline._verify_and_repair)
+        grow = max(1, look.k // 8) + look.band
+        target = (cv2.dilate(trace.astype(np.uint8), _disk(grow)) > 0) & look.zone if trace.any() else None
+        return RegionCheck(residual, look.box, look.zone, target)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
