@@ -64,7 +64,6 @@ class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
     box: PixelBox  # the crop (image coordinates)
     zone: np.ndarray  # crop-sized bool: where this region may be repainted: its reach (`reach`)
-    target: np.ndarray | None = None  # crop-sized bool: where to repaint first (None: the zone)
 
 
 @dataclass(frozen=True)
@@ -462,7 +461,6 @@ class Verifier:
         t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
         ink_m = look.ink & m
         masked_left = 0.0
-        trace = look.ink & ~m  # where the text still shows: ink the mask left out, and ghosts
         if ink_m.any() and (look.zone & ~m).any():
             # (a zone repainted whole: the model saw none of its pixels, so what stands out in it was
             # carried in from beyond the halo, which holds no text: the scene; nothing is counted)
@@ -476,7 +474,6 @@ class Verifier:
                 chance = float(stands[other].mean()) if other.sum() >= 30 else float(stands[look.ring].mean())
                 shown = float(stands[ink_m].mean()) - chance
             masked_left = max(0.0, shown) * float(ink_m.sum())
-            trace = trace | (stands & ink_m)
         # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
         # counted beyond the texture (see _Look.text_ink)
         n_ink = look.text_ink(look.seen)
@@ -484,11 +481,7 @@ class Verifier:
         # too little text to judge by (a region with no visible text): the detector's part
         judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
         residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
-        # a repair aims at the trace, grown by a stroke and the halo (what the fill drew it from),
-        # within the reach; the zone only where that fails (pipeline._verify_and_repair)
-        grow = max(1, look.k // 8) + look.band
-        target = (cv2.dilate(trace.astype(np.uint8), _disk(grow)) > 0) & look.zone if trace.any() else None
-        return RegionCheck(residual, look.box, look.zone, target)
+        return RegionCheck(residual, look.box, look.zone)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
