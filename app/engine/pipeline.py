@@ -267,16 +267,16 @@ class MaskPlan:
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
     """The text mode's stroke mask over the checker's regions. Where the strokes leave ink out (a
-    shadow, a glow, an outline, anti-aliasing), the mask grows over that ink, within the line's
-    reach; where it still leaves ink out (a misjudged colour), the whole region is added. Returns
-    the mask and how many regions are repainted whole."""
+    misjudged colour), the whole region; where that still leaves ink out (a shadow or a glow past
+    the glyphs), the mask grows over that ink, within the line's reach (not the whole zone: the
+    model fills less). Returns the mask and how many regions are repainted whole."""
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
         if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
-            checker.grow_to_ink(i, mask)
+            masks.draw_region(mask, r, _whole(job))
+            by_strokes[i] = False
             if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
-                masks.draw_region(mask, r, _whole(job))
-                by_strokes[i] = False
+                checker.grow_to_ink(i, mask)
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
 
