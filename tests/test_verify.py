@@ -237,3 +237,56 @@ def test_many_neighbours_are_found_as_when_each_is_drawn(client, monkeypatch):
         assert r.status_code == 200
         answers.append((r.content, r.headers["X-Regions-Repaired"], r.headers["X-Residual-Text"]))
     assert answers[0] == answers[1]
+
+
+def still_legible(out, clean, texted, lines) -> list[bool]:
+    """Per line (as lines_left counts them): whether the recognizer still reads, where and the way up
+    it read the line in the input, a third or more of what it read there (bench/hard_cases.Reader)."""
+    from app.engine.detect import load_detector
+
+    reader = hc.Reader(load_detector())
+    reader.source(texted, lines)
+    per = hc.ink_left_lines(out, clean, texted, lines)
+    return [ok for ok, (_, n) in zip(reader.legible(out), per) if n >= 30]
+
+
+def _reader_scene(kind: str, bg: str, seed: int):
+    """A scene of bench/hard_cases.py on a chosen background: (clean, texted, lines)."""
+    rng = np.random.default_rng(seed)
+    clean = hc.background(bg, rng)
+    texted, lines = hc.render(clean, kind, rng, hc.fonts())
+    return clean, texted, lines
+
+
+class _Ghosting:
+    """A model that leaves each letter as a blurred blob in its place (what a fill drawn from missed
+    ink looks like), then, asked again, fills from the context it is given."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, rgb, mask, params):
+        import cv2
+
+        self.calls += 1
+        if self.calls == 1:
+            return cv2.GaussianBlur(rgb, (0, 0), 2.5)
+        return cv2.inpaint(rgb, (mask > 0).astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
+
+
+def test_a_blob_shaped_ghost_is_repaired_or_reported():
+    """Letters blurred in place, the shapes still legible: the check finds them, and the answer
+    repairs them or says so; what is still legible is never called gone."""
+    from app.engine import pipeline
+    from app.engine.detect import load_detector
+
+    clean, texted, lines = _reader_scene("plain", "photo", 21)
+    job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines], mask_mode="box",
+                                padding=2)
+    model = _Ghosting()
+    res = pipeline.inpaint(job, model, pipeline.Limits(), detector=load_detector())
+    v = res.verification
+    assert v is not None and v["regions_checked"] == len(lines)
+    assert model.calls >= 2 and v["regions_repaired"] >= 1  # the ghost was found and repainted
+    out = decode(res.data)
+    assert not any(still_legible(out, clean, texted, lines)) or v["residual_max"] > 0.02

@@ -187,6 +187,12 @@ class TextDetector:
             raise recognition_unavailable()
         return self.reader.read(_as_rgb(rgb), polygons)
 
+    def read_frames(self, rgb: np.ndarray, frames: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
+        """What each reading frame says, read as given (TextRecognizer.read_frames)."""
+        if self.reader is None:
+            raise recognition_unavailable()
+        return self.reader.read_frames(_as_rgb(rgb), frames)  # type: ignore[arg-type]
+
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """The DB text probability (0-1) of every pixel of a small RGB crop, at its own size
         (scaled to `max_side` first where larger): what verification compares before and after."""

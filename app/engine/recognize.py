@@ -162,6 +162,11 @@ class TextRecognizer:
                     readings[i] = r
         return readings
 
+    def read_frames(self, rgb: np.ndarray, frames: list[tuple[Point, Point, Point, Point]]) -> list[Reading]:
+        """What each rectangle (a Reading's frame, in reading order) says, read the way it is given,
+        never turned: what verification compares a line's result with its source's reading by."""
+        return self._read_frames(np.ascontiguousarray(np.asarray(rgb)[:, :, 2::-1]), frames) if frames else []
+
     def _upside_down(self, bgr: np.ndarray, frames: list[tuple[Point, Point, Point, Point]]) -> list[bool]:
         """Which lines the direction classifier is sure are upside down (all False without it)."""
         if self._classifier is None or not frames:

@@ -7,8 +7,9 @@ by measures that do not share the first mask's blind spots:
 - *Ink that still shows.* In the source, a region's ink is every pixel around it (the region grown
   by padding and MAX_HALO, for shadows, glow and outlines) that stands out from its own
   neighbourhood at the text's scale, or from every colour cluster of the ring beyond. Ink the mask
-  left out is unchanged in the result: it counts beyond the ring's own texture rate, next to the
-  mask and away from it apart. Where the mask was painted, the model saw none of the ink, so a trace
+  left out is unchanged in the result: it counts where it still stands out there by the same
+  measure, beyond the rate at which the ring's own texture does (background between letters stood
+  out in the source only against the text around it: once the text is gone it does not). Where the mask was painted, the model saw none of the ink, so a trace
   there is a ghost drawn from what the mask left: it counts where the fill, smoothed to a stroke's
   width (a coherent ghost stays, a texture's grain does not), stands out at the ink's pixels more
   often than elsewhere in the fill, or, for a mask in the glyphs' own shape, more often than the
@@ -22,8 +23,12 @@ by measures that do not share the first mask's blind spots:
   beyond what it sees in the ring.
 
 A region's residual (0-1) is the larger of the two. Above REPAIR_ABOVE, the region is repainted as
-its whole zone (the region grown by padding and halo), the first mask having shown it could not
-clear it, and checked again. What remains is reported, not hidden.
+its whole zone (its reach: `reach`), the first mask having shown it could not clear it, and checked
+again. What remains is reported, not hidden.
+
+The reach is one rule (`reach`, `_reach_in`): a region changes pixels only inside itself as its
+padding draws it, or within padding + halo of it (Euclidean); a mask part, within its halo of its
+pixels. The pipeline clips every composite to it.
 
 An uploaded mask is obeyed: its parts (connected components) are checked alike, but a part's zone
 is its own pixels grown by its halo (a quarter of its scale, at most MAX_HALO), never its bounding
@@ -199,6 +204,8 @@ class _Look:
         in_core = float((self.ink & sel & self.core).sum()) - tex_core * float((sel & self.core).sum())
         in_band = float((self.ink & sel & band).sum()) - self.texture * float((sel & band).sum())
         return max(0.0, in_core) + max(0.0, in_band)
+    ring_ink: np.ndarray | None = None  # ring pixels that stand out in the source (the texture's own)
+    stands: _Stands | None = None  # what standing out means here (applied to the result too)
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
 
 
@@ -237,14 +244,38 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
     if ring.sum() < 16 or zone.sum() < 16:
         return None
     crop = src[box.slices]
-    lab = _lab(crop)
-    d = _dist(lab, _ring_clusters(lab[ring]))
     k = _kernel(scale)
-    lc = np.linalg.norm(local_contrast(crop, k), axis=2)
-    t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
-    t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
-    ink = (d > t) | (lc > t_lc)
-    return _Look(box, zone, seen, ring, ink & seen, allowed_u8 > 0, _texture(ink, ring), k, band)
+    stands = _Stands.of(crop, ring, k)
+    ink = stands(crop)
+    return _Look(box, zone, seen, ring, ink & seen, allowed_u8 > 0, _texture(ink, ring), k, band, ink & ring, stands)
+
+
+@dataclass(frozen=True)
+class _Stands:
+    """What "stands out" means around one line, fixed on the source: far (CIE dE) from every colour
+    cluster of the ring, or from its own neighbourhood's median at the text's scale, by more than
+    the ring's own 90th percentile x _SPREAD (at least _T_MIN). Applied to the result as well, so
+    that ink the mask left out is counted by the same measure that found it."""
+
+    clusters: np.ndarray
+    t: float
+    t_lc: float
+    k: int
+
+    @classmethod
+    def of(cls, crop: np.ndarray, ring: np.ndarray, k: int) -> _Stands:
+        lab = _lab(crop)
+        cent = _ring_clusters(lab[ring])
+        d = _dist(lab, cent)
+        lc = np.linalg.norm(local_contrast(crop, k), axis=2)
+        t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
+        t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
+        return cls(cent, t, t_lc, k)
+
+    def __call__(self, crop: np.ndarray, contrast: np.ndarray | None = None) -> np.ndarray:
+        """Where `crop` stands out; `contrast`: its local_contrast at this k, where already made."""
+        lc = np.linalg.norm(local_contrast(crop, self.k) if contrast is None else contrast, axis=2)
+        return cast(np.ndarray, (_dist(_lab(crop), self.clusters) > self.t) | (lc > self.t_lc))
 
 
 def _texture(ink: np.ndarray, ring: np.ndarray) -> float:
@@ -474,10 +505,15 @@ class Verifier:
                 chance = float(stands[other].mean()) if other.sum() >= 30 else float(stands[look.ring].mean())
                 shown = float(stands[ink_m].mean()) - chance
             masked_left = max(0.0, shown) * float(ink_m.sum())
-        # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture:
-        # counted beyond the texture (see _Look.text_ink)
+        # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture;
+        # it counts where it still stands out in the result, beyond the rate at which the ring's own
+        # texture does: background between letters stood out in the source only against the text
+        # around it, and stands out no more once the text is gone
+        still = look.stands(o, d_out) if look.stands is not None else look.ink
+        left = look.seen & ~m
+        tex = _texture(look.ring_ink & still, look.ring) if look.ring_ink is not None else look.texture
         n_ink = look.text_ink(look.seen)
-        n_left = masked_left + look.text_ink(look.seen & ~m)
+        n_left = masked_left + max(0.0, float((look.ink & still & left).sum()) - tex * float(left.sum()))
         # too little text to judge by (a region with no visible text): the detector's part
         judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
         residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
