@@ -9,7 +9,7 @@
 Targets: verification adds at most 25 % to the 2048 px request with five lines (cv2; its repair
 passes included); detection with the small-text search at most 1 s at 2048 px. Other load on the machine is printed with the figures.
 
-  .venv/bin/python bench/verify_cost.py [--rounds 15]       # writes bench/out/verify_cost.md
+  .venv/bin/python bench/verify_cost.py [--rounds 15] [--lama-shaped]   # writes bench/out/verify_cost.md
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+LAMA_SHAPED = "--lama-shaped" in sys.argv  # big-lama's shape (bench/lama_shaped.py) instead of the tiny stand-in
+if LAMA_SHAPED:
+    os.environ["TORCH_HOME"] = str(Path(__file__).resolve().parent / "out" / "lama-home")
 os.environ.setdefault("TORCH_HOME", tempfile.mkdtemp(prefix="torch-home-"))
 from common import OUT, ForeignLoad, md_table  # noqa: E402
 from hard_cases import encode_as, fonts, render, scene  # noqa: E402
@@ -35,17 +38,25 @@ from app.engine.models import load_model  # noqa: E402
 
 
 def lama_standin():
-    """IOPaint's LaMa over a tiny TorchScript module (as tests/support.py writes it)."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from tests.support import write_lama_standin
+    """IOPaint's LaMa over a tiny TorchScript module (as tests/support.py writes it), or, with
+    --lama-shaped, over big-lama's shape (bench/lama_shaped.py: what a real forward pass costs)."""
+    if LAMA_SHAPED:
+        from lama_shaped import write
 
-    write_lama_standin()
+        write(Path(os.environ["TORCH_HOME"]))
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+        from tests.support import write_lama_standin
+
+        write_lama_standin()
     return load_model("lama", "cpu", fallback=None)[0]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--lama-shaped", action="store_true", help="LaMa with big-lama's shape (bench/lama_shaped.py), "
+                                                               "not the tiny stand-in")
     args = ap.parse_args()
     rng = np.random.default_rng(11)
     clean = scene("astronaut", rng, size=(2048, 1536))
@@ -55,7 +66,8 @@ def main() -> None:
     det = TextDetector()
     load = ForeignLoad()
     rows = []
-    for label, model in (("cv2", load_model("cv2", "cpu", fallback=None)[0]), ("lama stand-in", lama_standin())):
+    lama_label = "lama-shaped (big-lama's cost)" if LAMA_SHAPED else "lama stand-in"
+    for label, model in (("cv2", load_model("cv2", "cpu", fallback=None)[0]), (lama_label, lama_standin())):
         times: dict[bool, list[float]] = {True: [], False: []}
         stage: list[float] = []
         for _ in range(args.rounds + 1):

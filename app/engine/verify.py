@@ -103,15 +103,13 @@ def part_scale(pixels: np.ndarray) -> float:
     return float(max(1.0, min(rw, rh)))
 
 
-def _reach_in(core: npt.NDArray[np.uint8], padded: npt.NDArray[np.uint8], distance: int) -> np.ndarray:
+def _reach_in(core: npt.NDArray[np.uint8], padded: npt.NDArray[np.uint8], distance: float) -> np.ndarray:
     """`padded` (the region as its padding draws it) and every pixel within `distance` (Euclidean)
-    of `core` (the region itself): the one rule of how far a line may change pixels. Measured from
-    the drawn core's pixels, which may lie up to a pixel outside the region's exact outline (a
-    raster's edge and a pixel's centre), so one pixel less than `distance`."""
+    of `core` (the region itself): the one rule of how far a line may change pixels."""
     if not core.any():
         return padded > 0
     d = cv2.distanceTransform((core == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    return cast(np.ndarray, (padded > 0) | (d <= distance - 1))
+    return cast(np.ndarray, (padded > 0) | (d <= distance))
 
 
 def _region_reach(region: Region, box: PixelBox, padding: int) -> np.ndarray:
@@ -122,7 +120,9 @@ def _region_reach(region: Region, box: PixelBox, padding: int) -> np.ndarray:
     padded = core.copy()
     if padding:
         draw_region(padded, local, padding)
-    return _reach_in(core, padded, padding + halo(line_scale(region)))
+    # a polygon's drawn pixels may lie up to a pixel outside its exact outline (the rasterizer puts
+    # pixel centres on integers): measured from them, a pixel less; a box's are exact
+    return _reach_in(core, padded, padding + halo(line_scale(region)) - (0 if region.is_box else 1))
 
 
 def _part_reach(part: MaskPart, box: PixelBox) -> np.ndarray:
@@ -506,9 +506,9 @@ class Verifier:
                 shown = float(stands[ink_m].mean()) - chance
             masked_left = max(0.0, shown) * float(ink_m.sum())
         # ink the mask left out is unchanged, whether text (a shadow next to the strokes) or texture;
-        # it counts where it still stands out in the result, beyond the rate at which the ring's own
-        # texture does: background between letters stood out in the source only against the text
-        # around it, and stands out no more once the text is gone
+        # it counts where it still stands out in the result by the same measure, beyond the rate at
+        # which the ring's own texture does: background between letters stood out in the source only
+        # against the text around it, and stands out no more once the text is gone
         still = look.stands(o, d_out) if look.stands is not None else look.ink
         left = look.seen & ~m
         tex = _texture(look.ring_ink & still, look.ring) if look.ring_ink is not None else look.texture
