@@ -268,8 +268,9 @@ class MaskPlan:
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
     """The text mode's stroke mask over the checker's regions. Where the strokes leave ink out (a
     misjudged colour), the whole region; where that still leaves ink out (a shadow or a glow past
-    the glyphs), the mask grows over that ink, within the line's reach (not the whole zone: the
-    model fills less). Returns the mask and how many regions are repainted whole."""
+    the glyphs), the mask grows over that ink, within the line's reach; only where that too leaves
+    it out, the whole reach (a repair after the first pass would cost a second model pass). Returns
+    the mask and how many regions are repainted whole."""
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
         if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
@@ -277,6 +278,8 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
             by_strokes[i] = False
             if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
                 checker.grow_to_ink(i, mask)
+                if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+                    checker.cover_zone(i, mask)
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
 

@@ -437,6 +437,12 @@ class Verifier:
         m = (cv2.dilate(m.astype(np.uint8), _disk(1)) > 0) & look.zone
         mask[look.box.slices][m] = 255
 
+    def cover_zone(self, i: int, mask: np.ndarray) -> None:
+        """Add region i's whole zone (its reach) to `mask`, in place."""
+        look = self.look(i)
+        if look is not None:
+            mask[look.box.slices][look.zone] = 255
+
     def check(self, out: np.ndarray, repainted: np.ndarray, indices: list[int]) -> dict[int, RegionCheck | None]:
         """How much of each region's text is still in `out`: the larger of the two measures."""
         own = {i: self._contrast_left(i, out, repainted) for i in indices}
