@@ -408,3 +408,15 @@ def assert_lifecycle(msgs, task_id):
     assert msgs[-1]["result_path"] == f"/api/v1/task-result/{task_id}"
     assert updates[-1]["overall_progress"] == 100 and updates[-1]["status"] == "completed"
     assert max(len(json.dumps(m)) for m in msgs) < 64 * 1024  # no image data in messages
+
+
+def regions_of(lines) -> list[dict]:
+    """bench/hard_cases.py's lines as the API's regions: boxes as {x, y, width, height}, the rest as polygons."""
+    out = []
+    for ln in lines:
+        if ln.region.is_box:
+            x0, y0, x1, y1 = ln.region.bounds()
+            out.append({"x": float(x0), "y": float(y0), "width": float(x1 - x0), "height": float(y1 - y0)})
+        else:
+            out.append({"points": [[float(x), float(y)] for x, y in ln.region.points]})
+    return out

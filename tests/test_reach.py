@@ -26,7 +26,7 @@ from PIL import Image
 
 from app.engine.masks import Region, draw_region
 from app.engine.verify import halo, line_scale
-from tests.support import b64, decode, png_bytes, wait_status
+from tests.support import b64, decode, png_bytes, regions_of, wait_status
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import hard_cases as hc  # noqa: E402  (the hard-case scenes of bench/hard_cases.py)
@@ -54,17 +54,6 @@ def photo_scene(kind: str = "plain", seed: int = 7):
     texted, lines = hc.render(clean, kind, rng, hc.fonts())
     data, seen = hc.encode_as(texted, "png-rgb")
     return data, seen, lines
-
-
-def regions_of(lines) -> list[dict]:
-    out = []
-    for ln in lines:
-        if ln.region.is_box:
-            x0, y0, x1, y1 = ln.region.bounds()
-            out.append({"x": float(x0), "y": float(y0), "width": float(x1 - x0), "height": float(y1 - y0)})
-        else:
-            out.append({"points": [[float(x), float(y)] for x, y in ln.region.points]})
-    return out
 
 
 def glyph_mask(lines) -> np.ndarray:

@@ -13,7 +13,7 @@ import pytest
 from PIL import Image
 
 from app.engine.verify import MAX_HALO
-from tests.support import b64, decode, png_bytes, running_app, text_image
+from tests.support import b64, decode, png_bytes, regions_of, running_app, text_image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import hard_cases as hc  # noqa: E402  (the hard-case scenes of bench/hard_cases.py)
@@ -30,17 +30,6 @@ def scene(kind: str, seed: int = 7, enc: str = "png-rgb"):
     texted, lines = hc.render(clean, kind, rng, hc.fonts())
     data, _ = hc.encode_as(texted, enc)
     return data, hc.clean_as(clean, enc), hc.clean_as(texted, enc), lines
-
-
-def regions_of(lines) -> list[dict]:
-    out = []
-    for ln in lines:
-        if ln.region.is_box:
-            x0, y0, x1, y1 = ln.region.bounds()
-            out.append({"x": float(x0), "y": float(y0), "width": float(x1 - x0), "height": float(y1 - y0)})
-        else:
-            out.append({"points": [[float(x), float(y)] for x, y in ln.region.points]})
-    return out
 
 
 def ink_left_pct(out: np.ndarray, clean, texted, lines) -> float:

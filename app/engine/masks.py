@@ -160,6 +160,17 @@ def draw_region(mask: np.ndarray, region: Region, padding: int = 0) -> None:
         cv2.polylines(mask, [pts], True, 255, thickness=2 * padding + 1, lineType=cv2.LINE_8, shift=_SHIFT)
 
 
+def core_and_padded(region: Region, box: PixelBox, padding: int) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """Within `box` (box-sized, 0 or 255): the region itself, and the region grown by `padding`."""
+    local = region.shifted(-box.x0, -box.y0)
+    core = np.zeros((box.height, box.width), np.uint8)
+    draw_region(core, local, 0)
+    padded = core.copy()
+    if padding:
+        draw_region(padded, local, padding)
+    return core, padded
+
+
 def regions_to_mask(regions: list[Region], width: int, height: int, padding: int = 0) -> np.ndarray:
     """The union of all regions, each grown by `padding`: H x W uint8, 255 = repaint."""
     mask = np.zeros((height, width), np.uint8)
@@ -284,12 +295,7 @@ def text_aware_mask(rgb: np.ndarray, regions: list[Region], padding: int, margin
     by_strokes = []
     for r in regions:
         outer = pixel_box(r, w, h).grow(padding + _RING, w, h)
-        local = r.shifted(-outer.x0, -outer.y0)
-        core = np.zeros((outer.height, outer.width), np.uint8)
-        draw_region(core, local, 0)
-        allowed = core.copy()
-        if padding:
-            draw_region(allowed, local, padding)
+        core, allowed = core_and_padded(r, outer, padding)
         strokes = text_strokes(rgb[outer.slices], core, allowed, margin)
         by_strokes.append(strokes is not None)
         if strokes is None:

@@ -44,7 +44,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.engine.masks import PixelBox, Region, draw_region, kmeans, pixel_box
+from app.engine.masks import PixelBox, Region, core_and_padded, draw_region, kmeans, pixel_box
 
 # a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
 # percentile x _SPREAD, whichever is larger
@@ -114,12 +114,7 @@ def _reach_in(core: npt.NDArray[np.uint8], padded: npt.NDArray[np.uint8], distan
 
 def _region_reach(region: Region, box: PixelBox, padding: int) -> np.ndarray:
     """A region's reach within `box`: drawn with its padding, or within padding + halo of it."""
-    local = region.shifted(-box.x0, -box.y0)
-    core = np.zeros((box.height, box.width), np.uint8)
-    draw_region(core, local, 0)
-    padded = core.copy()
-    if padding:
-        draw_region(padded, local, padding)
+    core, padded = core_and_padded(region, box, padding)
     # a polygon's drawn pixels may lie up to a pixel outside its exact outline (the rasterizer puts
     # pixel centres on integers): measured from them, a pixel less; a box's are exact
     return _reach_in(core, padded, padding + halo(line_scale(region)) - (0 if region.is_box else 1))
