@@ -48,7 +48,6 @@ class Detector(Protocol):
     def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]: ...
 
 
-
 @dataclass
 class Limits:
     """The parts of the settings the pipeline obeys."""
@@ -440,30 +439,26 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
     found = checker.check(out, mask, list(range(len(checker.regions))))
     lap("verify")
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
-    repaired: set[int] = set()
-    for _ in range(1):  # one repair round: the zone (an aimed round left more ink: tests/test_verify.py)
-        todo, extra = [], np.zeros_like(mask)
-        for i, c in found.items():
-            if c is None or residual[i] <= verify.REPAIR_ABOVE:
-                continue
-            add = c.zone & (mask[c.box.slices] == 0)
-            if allowed is not None:
-                add &= allowed[c.box.slices]
-            if add.any():
-                extra[c.box.slices] |= add.astype(np.uint8) * 255
-                todo.append(i)
-        if not todo:
+    todo, extra = [], np.zeros_like(mask)
+    for i, c in found.items():
+        if c is None or residual[i] <= verify.REPAIR_ABOVE:
             continue
+        add = c.zone & (mask[c.box.slices] == 0)
+        if allowed is not None:
+            add &= allowed[c.box.slices]
+        if add.any():
+            extra[c.box.slices] |= add.astype(np.uint8) * 255
+            todo.append(i)
+    if todo:
         mask |= extra
         note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap, allowed)
         for i, c in checker.check(out, mask, todo).items():
-            found[i], residual[i] = c, c.residual if c is not None else 0.0
-        repaired |= set(todo)
+            residual[i] = c.residual if c is not None else 0.0
         lap("verify")
-    return {"regions_checked": len(checker.regions), "regions_repaired": len(repaired),
+    return {"regions_checked": len(checker.regions), "regions_repaired": len(todo),
             "residual_max": round(max(residual.values(), default=0.0), 3)}
 
 
