@@ -40,7 +40,7 @@ from app.engine.masks import Region
 from app.errors import recognition_unavailable
 
 if TYPE_CHECKING:
-    from app.engine.recognize import Reading, TextRecognizer
+    from app.engine.recognize import Frame, Reading, TextRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -187,11 +187,11 @@ class TextDetector:
             raise recognition_unavailable()
         return self.reader.read(_as_rgb(rgb), polygons)
 
-    def read_frames(self, rgb: np.ndarray, frames: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
+    def read_frames(self, rgb: np.ndarray, frames: list[Frame]) -> list[Reading]:
         """What each reading frame says, read as given (TextRecognizer.read_frames)."""
         if self.reader is None:
             raise recognition_unavailable()
-        return self.reader.read_frames(_as_rgb(rgb), frames)  # type: ignore[arg-type]
+        return self.reader.read_frames(_as_rgb(rgb), frames)
 
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """The DB text probability (0-1) of every pixel of a small RGB crop, at its own size

@@ -370,14 +370,17 @@ def _mask_of_upload(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector
                                  width=w, height=h, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
     # the mask as given and (where verification may repair) its parts' reach, and the regions' beside it
-    allowed = (m > 0) | _reach(rgb, [], job, verify.mask_parts(m, 1024)) if job.verify else m > 0
+    parts = verify.mask_parts(m, 1024) if job.verify else []
+    allowed = (m > 0) | _reach(rgb, [], job, parts) if parts else m > 0
     if regions:
         extra = masks.regions_to_mask(regions, w, h, job.padding)
         if guard is not None:
             extra[guard] = 0
         m |= extra
         allowed |= _outside(_reach(rgb, regions, job), guard)
-    return MaskPlan(m, regions, allowed=allowed, parts=verify.mask_parts(m, 64) if job.verify else None, text_lines=read,
+        parts = verify.mask_parts(m, 64) if job.verify else []  # the regions are checked as the mask's parts
+    # the 64 largest parts are checked (mask_parts orders them by area)
+    return MaskPlan(m, regions, allowed=allowed, parts=parts[:64] if job.verify else None, text_lines=read,
                     mask_scaled_from=sent if sent != (w, h) else None)
 
 
@@ -551,8 +554,6 @@ def inpaint(
                                       png_compress_level=limits.png_compression)
     track.lap("encode")
     h, w = mask.shape
-    if plan.allowed is not None:
-        mask &= plan.allowed.astype(np.uint8) * 255  # what was repainted: the mask within the reach
     return InpaintOutput(
         data=data, media_type=images.MEDIA_TYPES[fmt], width=w, height=h, regions_count=track.total,
         total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),

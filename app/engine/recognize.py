@@ -43,6 +43,7 @@ FLIP_BELOW = 0.85  # a reading scored below this is tried again turned by 180 de
 _BATCH_PIXELS = HEIGHT * 320 * 8  # lines of similar width share a forward pass up to this size
 
 Point = tuple[float, float]
+Frame = tuple[Point, Point, Point, Point]  # a rectangle in reading order: tl, tr, br, bl
 
 
 @dataclass(frozen=True)
@@ -162,7 +163,7 @@ class TextRecognizer:
                     readings[i] = r
         return readings
 
-    def read_frames(self, rgb: np.ndarray, frames: list[tuple[Point, Point, Point, Point]]) -> list[Reading]:
+    def read_frames(self, rgb: np.ndarray, frames: list[Frame]) -> list[Reading]:
         """What each rectangle (a Reading's frame, in reading order) says, read the way it is given,
         never turned: what verification compares a line's result with its source's reading by."""
         return self._read_frames(np.ascontiguousarray(np.asarray(rgb)[:, :, 2::-1]), frames) if frames else []

@@ -187,6 +187,8 @@ class _Look:
     texture: float  # share of ring pixels that stand out: what the background itself shows
     k: int
     band: int  # the halo
+    ring_ink: np.ndarray  # ring pixels that stand out in the source (the texture's own)
+    stands: _Stands  # what standing out means here (applied to the result too)
 
     def text_ink(self, sel: np.ndarray) -> float:
         """How many of the ink pixels in `sel` are text, beyond texture: in the core, beyond the
@@ -199,8 +201,6 @@ class _Look:
         in_core = float((self.ink & sel & self.core).sum()) - tex_core * float((sel & self.core).sum())
         in_band = float((self.ink & sel & band).sum()) - self.texture * float((sel & band).sum())
         return max(0.0, in_core) + max(0.0, in_band)
-    ring_ink: np.ndarray | None = None  # ring pixels that stand out in the source (the texture's own)
-    stands: _Stands | None = None  # what standing out means here (applied to the result too)
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
 
 
@@ -213,9 +213,7 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
     if part is None:
         scale = line_scale(region)
     else:
-        pts = cv2.findNonZero(part.pixels.astype(np.uint8))
-        (_, _), (rw, rh), _ = cv2.minAreaRect(pts)
-        scale, padding = float(max(1.0, min(rw, rh))), 0
+        scale, padding = part_scale(part.pixels), 0
     band = halo(scale)
     box = pixel_box(region, w, h).grow(padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
     allowed_u8 = np.zeros((box.height, box.width), np.uint8)
@@ -510,9 +508,9 @@ class Verifier:
         # it counts where it still stands out in the result by the same measure, beyond the rate at
         # which the ring's own texture does: background between letters stood out in the source only
         # against the text around it, and stands out no more once the text is gone
-        still = look.stands(o, d_out) if look.stands is not None else look.ink
+        still = look.stands(o, d_out)
         left = look.seen & ~m
-        tex = _texture(look.ring_ink & still, look.ring) if look.ring_ink is not None else look.texture
+        tex = _texture(look.ring_ink & still, look.ring)
         n_ink = look.text_ink(look.seen)
         n_left = masked_left + max(0.0, float((look.ink & still & left).sum()) - tex * float(left.sum()))
         # too little text to judge by (a region with no visible text): the detector's part
