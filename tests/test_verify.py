@@ -4,6 +4,7 @@ so; `verify: false` skips the check."""
 
 from __future__ import annotations
 
+import functools
 import io
 import sys
 from pathlib import Path
@@ -228,12 +229,17 @@ def test_many_neighbours_are_found_as_when_each_is_drawn(client, monkeypatch):
     assert answers[0] == answers[1]
 
 
+@functools.cache
+def _detector():
+    from app.engine.detect import load_detector
+
+    return load_detector()
+
+
 def still_legible(out, clean, texted, lines) -> list[bool]:
     """Per line (as lines_left counts them): whether the recognizer still reads, where and the way up
     it read the line in the input, a third or more of what it read there (bench/hard_cases.Reader)."""
-    from app.engine.detect import load_detector
-
-    reader = hc.Reader(load_detector())
+    reader = hc.Reader(_detector())
     reader.source(texted, lines)
     per = hc.ink_left_lines(out, clean, texted, lines)
     return [ok for ok, (_, n) in zip(reader.legible(out), per) if n >= 30]
