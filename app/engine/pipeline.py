@@ -266,21 +266,37 @@ class MaskPlan:
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
     """The text mode's stroke mask over the checker's regions. Where the strokes leave ink out (a
-    misjudged colour), the whole region; where that still leaves ink out (a shadow or a glow past
-    the glyphs), the mask grows over that ink, within the line's reach; only where that too leaves
-    it out, the whole reach (a repair after the first pass would cost a second model pass). Returns
-    the mask and how many regions are repainted whole."""
+    misjudged colour), the whole region; then, for every region, `_cover_left_ink`. Returns the mask
+    and how many regions are repainted whole."""
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
         if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
             masks.draw_region(mask, r, _whole(job))
             by_strokes[i] = False
-            if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
-                checker.grow_to_ink(i, mask)
-                if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
-                    checker.cover_zone(i, mask)
+        _cover_left_ink(checker, mask, i)
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
+
+
+def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int) -> None:
+    """Where `mask` leaves out region i's ink (a shadow or a glow past the glyphs, or past the box),
+    grow it over that ink, within the line's reach; where that still leaves it out, the whole reach.
+    The check after the first pass would send that ink to a repair, a second model pass: done here,
+    it costs none."""
+    if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+        checker.grow_to_ink(i, mask)
+        if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+            checker.cover_zone(i, mask)
+
+
+def _box_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> np.ndarray:
+    """The box mode's mask: the regions grown by padding; with verification, `_cover_left_ink` too."""
+    h, w = rgb.shape[:2]
+    mask = masks.regions_to_mask(checker.regions, w, h, job.padding)
+    if job.verify:
+        for i in range(len(checker.regions)):
+            _cover_left_ink(checker, mask, i)
+    return mask
 
 
 def _whole(job: InpaintInput) -> int:
@@ -352,7 +368,7 @@ def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detect
     if job.mask_mode == "text":  # strokes, never beyond the padded lines
         lines, fallbacks = _stroke_mask(rgb, job, checker)
     else:
-        lines, fallbacks = masks.regions_to_mask(found, w, h, job.padding), 0
+        lines, fallbacks = _box_mask(rgb, job, checker), 0
     allowed = _outside(_reach(rgb, found, job), guard)
     if given:  # only the text inside the caller's regions, none of the text kept
         allowed &= masks.regions_to_mask(regions, w, h, job.padding) > 0
@@ -395,7 +411,7 @@ def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detecto
     if job.mask_mode == "text":
         m, fallbacks = _stroke_mask(rgb, job, checker)
     else:
-        m, fallbacks = masks.regions_to_mask(regions, w, h, job.padding), 0
+        m, fallbacks = _box_mask(rgb, job, checker), 0
     if guard is not None:
         m[guard] = 0
     return MaskPlan(m, regions, None, checker, fallbacks, _outside(_reach(rgb, regions, job), guard), read)
@@ -444,7 +460,7 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
     todo, extra = [], np.zeros_like(mask)
     for i, c in found.items():
-        if c is None or residual[i] <= verify.REPAIR_ABOVE:
+        if c is None or c.reachable <= verify.REPAIR_ABOVE:
             continue
         add = c.zone & (mask[c.box.slices] == 0)
         if allowed is not None:

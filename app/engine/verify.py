@@ -22,9 +22,10 @@ by measures that do not share the first mask's blind spots:
   is about 32 px high): of what it saw as text in the source's zone, the share it still sees,
   beyond what it sees in the ring.
 
-A region's residual (0-1) is the larger of the two. Above REPAIR_ABOVE, the region is repainted as
-its whole zone (its reach: `reach`), the first mask having shown it could not clear it, and checked
-again. What remains is reported, not hidden.
+A region's residual (0-1) is the larger of the two. Where the part of it a repaint can reach (all of
+it but ink left out beyond the zone: `RegionCheck.reachable`) is above REPAIR_ABOVE, the region is
+repainted as its whole zone (its reach: `reach`), the first mask having shown it could not clear
+it, and checked again. What remains is reported, not hidden.
 
 The reach is one rule (`reach`, `_reach_in`): a region changes pixels only inside itself as its
 padding draws it, or within padding + halo of it (Euclidean); a mask part, within its halo of its
@@ -69,6 +70,9 @@ class RegionCheck:
     residual: float  # share of the region's text still there (0-1)
     box: PixelBox  # the crop (image coordinates)
     zone: np.ndarray  # crop-sized bool: where this region may be repainted: its reach (`reach`)
+    # the part of `residual` inside the zone, which a repair can change (ink left out beyond the
+    # reach is reported, never repainted: repainting the zone again would not touch it)
+    reachable: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -513,10 +517,12 @@ class Verifier:
         tex = _texture(look.ring_ink & still, look.ring)
         n_ink = look.text_ink(look.seen)
         n_left = masked_left + max(0.0, float((look.ink & still & left).sum()) - tex * float(left.sum()))
+        near = left & look.zone
+        n_near = masked_left + max(0.0, float((look.ink & still & near).sum()) - tex * float(near.sum()))
         # too little text to judge by (a region with no visible text): the detector's part
-        judge = n_ink >= max(_MIN_INK, _MIN_SHARE * float(look.core.sum()))
-        residual = min(1.0, max(0.0, n_left) / n_ink) if judge else 0.0
-        return RegionCheck(residual, look.box, look.zone)
+        if n_ink < max(_MIN_INK, _MIN_SHARE * float(look.core.sum())):
+            return RegionCheck(0.0, look.box, look.zone)
+        return RegionCheck(min(1.0, n_left / n_ink), look.box, look.zone, min(1.0, n_left / n_ink, n_near / n_ink))
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
@@ -531,7 +537,7 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
     base = float(now[look.ring].mean())
     share = float((now & seen).sum()) / n_seen
     det = max(0.0, share - base) / max(1e-3, 1.0 - base)
-    return check if det <= check.residual else RegionCheck(det, check.box, check.zone)
+    return check if det <= check.residual else RegionCheck(det, check.box, check.zone, det)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
