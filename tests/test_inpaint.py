@@ -141,6 +141,25 @@ def test_a_mask_of_another_size_is_scaled_to_the_image(client):
     assert r.json()["processing_stats"]["mask_scaled_from"] == {"width": 32, "height": 20}
 
 
+@pytest.mark.parametrize("route", ["/api/v1/inpaint", "/api/v1/inpaint-regions", "/api/v1/inpaint-regions-json"])
+@pytest.mark.parametrize("form", [False, True], ids=["json", "multipart"])
+def test_a_mask_of_the_image_shape_at_half_size_is_scaled_and_said(client, route, form):
+    """Only a mask of the image's own shape at another size is scaled (another shape is refused:
+    tests/test_errors.py), on every route that takes a mask, and the answer says from what size."""
+    img = np.full((64, 96, 3), 120, np.uint8)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:16, 8:32] = 255
+    if form:
+        r = client.post(route, files={"image": ("a.png", png_bytes(img)), "mask": ("m.png", png_bytes(mask))})
+    else:
+        r = client.post(route, json={"image": b64(png_bytes(img)), "mask": b64(png_bytes(mask))})
+    assert r.status_code == 200, r.text
+    if route.endswith("-json"):
+        assert r.json()["processing_stats"]["mask_scaled_from"] == {"width": 48, "height": 32}
+    else:
+        assert r.headers["X-Mask-Scaled-From"] == "48x32" and r.headers["X-Mask-Area"] == str(16 * 48)
+
+
 def test_padding_grows_the_mask(client):
     img = text_image()
     stats = []
