@@ -107,6 +107,24 @@ def test_mask_errors(client):
     _assert_error(client.post("/api/v1/inpaint", json={"image": IMG, "mask": "@@@"}), 400)
 
 
+MASKED_ROUTES = ("/api/v1/inpaint", "/api/v1/inpaint-regions", "/api/v1/inpaint-regions-json")
+
+
+@pytest.mark.parametrize("route", MASKED_ROUTES)
+@pytest.mark.parametrize("form", [False, True], ids=["json", "multipart"])
+@pytest.mark.parametrize("mask_size", [(40, 40), (1000, 1)], ids=["40x40", "1000x1"])
+def test_a_mask_of_another_shape_is_refused(client, route, form, mask_size):
+    """A mask of another shape than its image would be stretched: a caller's mistake, named with
+    both sizes, on every route that takes a mask, as JSON or as a form."""
+    image, mask = png_bytes(np.full((64, 96, 3), 120, np.uint8)), png_bytes(np.full(mask_size[::-1], 255, np.uint8))
+    if form:
+        r = client.post(route, files={"image": ("a.png", image), "mask": ("m.png", mask)})
+    else:
+        r = client.post(route, json={"image": b64(image), "mask": b64(mask)})
+    _assert_error(r, 422, "mask_size_mismatch")
+    assert "{}x{}".format(*mask_size) in r.json()["detail"] and "96x64" in r.json()["detail"]
+
+
 def test_unknown_route_and_method(client):
     _assert_error(client.get("/api/v1/nothing-here"), 404, "not_found")
     _assert_error(client.get("/api/v1/inpaint-regions"), 405)

@@ -3,9 +3,12 @@
 import io
 
 import numpy as np
+import pytest
 from PIL import Image, ImageCms
 
-from tests.support import b64, running_app, text_image
+from app.engine.images import decode_mask, same_shape
+from app.errors import InvalidInput
+from tests.support import b64, png_bytes, running_app, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 
@@ -105,3 +108,26 @@ def test_png_exif_orientation_is_applied_too(client):
     data = _encode(Image.fromarray(upright).rotate(90, expand=True), "PNG", exif=exif.tobytes())
     out = Image.open(io.BytesIO(_post(client, data).content))
     assert out.size == (320, 200)
+
+
+def test_a_mask_is_of_the_image_shape_within_one_percent_of_its_aspect():
+    """|mw/mh - w/h| <= 1% of w/h, exactly at the edge: a 96x64 image (aspect 1.5) takes a 303x200
+    mask (1.515, 1% off) and refuses a 304x200 one (1.52); its own size and any multiple of it are
+    its shape."""
+    image = (96, 64)
+    assert same_shape((96, 64), image) and same_shape((48, 32), image) and same_shape((960, 640), image)
+    assert same_shape((303, 200), image) and same_shape((297, 200), image)
+    assert not same_shape((304, 200), image) and not same_shape((296, 200), image)
+    assert not same_shape((40, 40), image) and not same_shape((1000, 1), image) and not same_shape((64, 96), image)
+
+
+def test_decode_mask_scales_the_image_shape_and_refuses_another():
+    limits = {"max_bytes": 10**7, "max_pixels": 10**7}
+    half = np.zeros((32, 48), np.uint8)
+    half[:16] = 255
+    m, sent = decode_mask(png_bytes(half), width=96, height=64, **limits)
+    assert sent == (48, 32) and m.shape == (64, 96) and (m[:32] == 255).all() and not m[32:].any()
+    with pytest.raises(InvalidInput) as e:
+        decode_mask(png_bytes(np.zeros((40, 40), np.uint8)), width=96, height=64, **limits)
+    assert e.value.code == "mask_size_mismatch" and e.value.status_code == 422
+    assert "40x40" in e.value.detail and "96x64" in e.value.detail

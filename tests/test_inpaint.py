@@ -1,6 +1,7 @@
 """The synchronous routes, as a backend written from API.md calls them."""
 
 import io
+import json
 from datetime import datetime
 
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from PIL import Image
 
 from app.engine.verify import MAX_HALO
-from tests.support import b64, decode, photo, png_bytes, text_image
+from tests.support import b64, decode, photo, png_bytes, running_app, services_with_model, text_image
 
 BOX = {"x": 40, "y": 80, "width": 160, "height": 40}
 
@@ -141,6 +142,25 @@ def test_a_mask_of_another_size_is_scaled_to_the_image(client):
     assert r.json()["processing_stats"]["mask_scaled_from"] == {"width": 32, "height": 20}
 
 
+@pytest.mark.parametrize("route", ["/api/v1/inpaint", "/api/v1/inpaint-regions", "/api/v1/inpaint-regions-json"])
+@pytest.mark.parametrize("form", [False, True], ids=["json", "multipart"])
+def test_a_mask_of_the_image_shape_at_half_size_is_scaled_and_said(client, route, form):
+    """Only a mask of the image's own shape at another size is scaled (another shape is refused:
+    tests/test_errors.py), on every route that takes a mask, and the answer says from what size."""
+    img = np.full((64, 96, 3), 120, np.uint8)
+    mask = np.zeros((32, 48), np.uint8)
+    mask[8:16, 8:32] = 255
+    if form:
+        r = client.post(route, files={"image": ("a.png", png_bytes(img)), "mask": ("m.png", png_bytes(mask))})
+    else:
+        r = client.post(route, json={"image": b64(png_bytes(img)), "mask": b64(png_bytes(mask))})
+    assert r.status_code == 200, r.text
+    if route.endswith("-json"):
+        assert r.json()["processing_stats"]["mask_scaled_from"] == {"width": 48, "height": 32}
+    else:
+        assert r.headers["X-Mask-Scaled-From"] == "48x32" and r.headers["X-Mask-Area"] == str(16 * 48)
+
+
 def test_padding_grows_the_mask(client):
     img = text_image()
     stats = []
@@ -190,6 +210,55 @@ def test_a_form_part_is_json_only_where_the_field_is_not_text(client):
     assert r.status_code == 200, r.text
     r = client.post("/api/v1/inpaint-regions-json", files=files, data={"regions": "[{broken"})
     assert r.status_code == 422 and "regions" in r.json()["detail"]
+
+
+def test_a_form_text_field_stays_text():
+    """A text part reaches the model as written, whatever it looks like: `sd_sampler=false` is the
+    text "false", not a boolean (only a boolean field reads true/false, only a number field digits)."""
+    seen = []
+
+    class Recorder:
+        name, device = "recorder", "cpu"
+
+        def __call__(self, rgb, mask, params):
+            seen.append(params)
+            return rgb
+
+    with running_app(services=services_with_model(Recorder(), text_detection=False)) as c:
+        r = c.post("/api/v1/inpaint-regions-json", files={"image": ("a.png", png_bytes(text_image()), "image/png")},
+                   data={"regions": json.dumps([BOX]), "sd_sampler": "false", "prompt": "true", "negative_prompt": "12",
+                         "verify": "false", "sd_steps": "12"})
+    assert r.status_code == 200, r.text
+    assert seen and all(p["sd_sampler"] == "false" and p["prompt"] == "true" and p["negative_prompt"] == "12"
+                        and p["sd_steps"] == 12 for p in seen)
+
+
+@pytest.mark.parametrize("field", ["keep_text", "remove_text", "regions"])
+@pytest.mark.parametrize("value", ["{}", '{"pattern": "@email"}'])
+def test_a_list_field_given_an_object_is_refused(client, field, value):
+    """A list given an object is refused, naming the field, as a form part as in JSON; a pattern
+    that is itself such text goes inside a JSON list."""
+    files = {"image": ("a.png", png_bytes(text_image()), "image/png")}
+    data = {"regions": json.dumps([BOX]), field: value}
+    answers = [client.post("/api/v1/inpaint-regions-json", files=files, data=data),
+               client.post("/api/v1/inpaint-regions-json",
+                           json={"image": b64(png_bytes(text_image())), "regions": [BOX], field: json.loads(value)})]
+    for r in answers:
+        assert r.status_code == 422 and r.json()["error"] == "invalid_input", r.text
+        assert r.json()["detail"].startswith(f"{field}: ")
+        assert [(e["loc"], e["type"]) for e in r.json()["errors"]] == [([field], "list_type")]
+
+
+def test_a_pattern_part_that_is_a_json_object_is_refused_among_others(client):
+    """One part of a repeated pattern field holding an object refuses the request; the same text
+    inside a JSON list is a pattern."""
+    files = {"image": ("a.png", png_bytes(text_image()), "image/png")}
+    r = client.post("/api/v1/inpaint-regions-json", files=files,
+                    data={"regions": json.dumps([BOX]), "keep_text": ["@email", "{}", "@url"]})
+    assert r.status_code == 422 and r.json()["errors"][0]["loc"] == ["keep_text"], r.text
+    r = client.post("/api/v1/inpaint-regions-json", files=files,
+                    data={"regions": json.dumps([BOX]), "keep_text": json.dumps(["{}"])})
+    assert r.status_code == 200, r.text
 
 
 @pytest.mark.parametrize("fmt,media", [("png", "image/png"), ("jpeg", "image/jpeg"), ("webp", "image/webp")])

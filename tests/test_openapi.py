@@ -20,6 +20,7 @@ from PIL import Image
 from schemathesis.specs.openapi import checks as openapi_checks
 from schemathesis.transport.serialization import Binary
 
+from app.api import bodies
 from app.api.schemas import IMAGE_FORMAT, TEXT_PATTERN_FORMAT
 from app.engine import text_filter
 from app.errors import InvalidInput
@@ -104,15 +105,23 @@ def _compiles(pattern: str) -> bool:
     return True
 
 
+def _one_part(pattern: str) -> bool:
+    """Whether a form reads this pattern, sent as a part of its own, as itself: not as JSON text (a
+    list of patterns, or an object it refuses), which goes inside a JSON list there (API.md)."""
+    return bodies._patterns_part(pattern) == [pattern]
+
+
 def _any_case(name: str) -> st.SearchStrategy[str]:
     return st.lists(st.booleans(), min_size=len(name), max_size=len(name)).map(
         lambda upper: "".join(c.upper() if u else c for c, u in zip(name, upper)))
 
 
-# text-pattern: a preset's name, in any case, or an RE2 regular expression
+# text-pattern: a preset's name, in any case, or an RE2 regular expression (the fuzzer sends a form's
+# patterns a part each, so none that a form reads as JSON, `{}` or `[ ]`)
 schemathesis.openapi.format(TEXT_PATTERN_FORMAT, st.one_of(
     st.sampled_from(sorted(text_filter.PRESETS)).flatmap(_any_case),
-    st.text(alphabet=st.sampled_from("ab01 .*+?|()[]^$\\dws{},-@é中"), min_size=1, max_size=24).filter(_compiles)))
+    st.text(alphabet=st.sampled_from("ab01 .*+?|()[]^$\\dws{},-@é中"), min_size=1, max_size=24).filter(
+        lambda p: _compiles(p) and _one_part(p))))
 
 
 def _read_file_parts_as_sent() -> None:
@@ -138,6 +147,53 @@ def _read_file_parts_as_sent() -> None:
 
 
 _read_file_parts_as_sent()
+
+
+# A rule across two fields, which JSON Schema cannot say (API.md, `mask`): a mask is of its image's
+# shape, at the image's size or another (a preview's); one of another shape is 422
+# `mask_size_mismatch` (tests/test_errors.py). So a mask the fuzzer drew is sent at its image's
+# size, or at twice it where the mask drawn was the larger: its pixels, format and mode as drawn.
+def _image_in(value: object) -> tuple[Image.Image, str] | None:
+    """The image a body's field holds (a file part, or base64 maybe as a data: URL) and how it was
+    written ("" for a file, else the data: prefix); None where it holds none."""
+    if isinstance(value, Binary):
+        data, prefix = value.data, ""
+    elif isinstance(value, str):
+        prefix = value[:value.index(",") + 1] if value.startswith("data:") and "," in value else ""
+        try:
+            data = base64.b64decode(value[len(prefix):], validate=True)
+        except ValueError:
+            return None
+    else:
+        return None
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except Exception:  # not an image: the case is about that, and is sent as drawn
+        return None
+    return img, prefix
+
+
+def _of_the_image_shape(body: dict) -> None:
+    image, mask = _image_in(body.get("image")), _image_in(body.get("mask"))
+    if image is None or mask is None:
+        return
+    (w, h), (m, prefix) = image[0].size, mask
+    size = (2 * w, 2 * h) if m.width * m.height > w * h else (w, h)
+    if m.size == size:
+        return
+    buf = io.BytesIO()
+    m.resize(size, Image.Resampling.NEAREST).save(buf, m.format)
+    data = buf.getvalue()
+    body["mask"] = Binary(data) if isinstance(body["mask"], Binary) else prefix + base64.b64encode(data).decode()
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    """Each mask of the image's shape (a batch's items' too), as above."""
+    if isinstance(case.body, dict):
+        for body in [case.body, *(i for i in case.body.get("items") or [] if isinstance(i, dict))]:
+            _of_the_image_shape(body)
 
 
 @schema.parametrize()

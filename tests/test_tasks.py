@@ -5,6 +5,7 @@ tests/test_task_contract.py."""
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from tests.support import SlowModel, b64, png_bytes, running_app, services_with_model, text_image, wait_status
@@ -131,3 +132,36 @@ def test_a_batch_item_region_of_negative_size_is_refused_at_submit(client):
         {"image": IMG, "regions": [BOX]}, {"image": IMG, "regions": [BOX, {"x": 5, "y": 5, "width": -3, "height": 9}]}]})
     assert r.status_code == 422 and r.json()["error"] == "invalid_region"
     assert "items[1].regions[1]" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("form", [False, True], ids=["json", "multipart"])
+def test_a_task_whose_mask_is_of_another_shape_fails_saying_so(client, form):
+    """As an undecodable image does, a mask of another shape than its image ends its task (the
+    images are read when it runs, not at submit) with the sizes named; one of the image's shape
+    at another size is scaled."""
+    image = png_bytes(np.full((64, 96, 3), 120, np.uint8))
+    masks = {"bad": png_bytes(np.full((40, 40), 255, np.uint8)), "half": png_bytes(np.full((32, 48), 255, np.uint8))}
+    ids = {}
+    for name, mask in masks.items():
+        if form:
+            r = client.post("/api/v1/inpaint-regions-async", files={"image": ("a.png", image), "mask": ("m.png", mask)})
+        else:
+            r = client.post("/api/v1/inpaint-regions-async", json={"image": b64(image), "mask": b64(mask)})
+        assert r.status_code == 200, r.text
+        ids[name] = r.json()["task_id"]
+    bad = wait_status(client, ids["bad"])
+    assert bad["status"] == "error" and "mask is 40x40 but the image is 96x64" in bad["error"]
+    half = wait_status(client, ids["half"])
+    assert half["status"] == "completed"
+    assert half["processing_stats"]["mask_scaled_from"] == {"width": 48, "height": 32}
+
+
+def test_a_batch_item_whose_mask_is_of_another_shape_fails_alone(client):
+    image = b64(png_bytes(np.full((64, 96, 3), 120, np.uint8)))
+    items = [{"image": image, "mask": b64(png_bytes(np.full((1, 1000), 255, np.uint8)))},
+             {"image": image, "mask": b64(png_bytes(np.full((32, 48), 255, np.uint8)))}]
+    r = client.post("/api/v1/inpaint-batch-async", json={"items": items})
+    assert r.status_code == 200, r.text
+    status = wait_status(client, r.json()["task_id"])
+    assert [i["status"] for i in status["items"]] == ["error", "completed"]
+    assert "mask is 1000x1 but the image is 96x64" in status["items"][0]["error"]

@@ -82,10 +82,15 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
         raise InvalidInput(f"could not read the multipart body: {e}", code="invalid_multipart") from None
     fields: dict[str, Any] = {}
     payloads: dict[str, bytes | str] = {}
+    not_lists: dict[str, Any] = {}  # a list field's part holding a JSON object: the model refuses it, as in JSON
     try:
         for key, value in form.multi_items():
             if key in _PATTERN_FIELDS and key in model.model_fields and isinstance(value, str):
-                fields.setdefault(key, []).extend(_patterns_part(value))
+                patterns = _patterns_part(value)
+                if isinstance(patterns, dict):
+                    not_lists[key] = patterns
+                else:
+                    fields.setdefault(key, []).extend(patterns)
                 continue
             if (key in fields or key in payloads) and (key in model.model_fields or key in _FILE_FIELDS):
                 # one value per field (a list goes as JSON text); unknown fields are ignored
@@ -109,7 +114,7 @@ async def _read_form(request: Request, model: type[M], max_file_size: int) -> tu
     finally:
         await form.close()
     try:
-        return model.model_validate(fields), payloads
+        return model.model_validate({**fields, **not_lists}), payloads
     except ValidationError as e:
         raise _validation(e) from None
 
@@ -140,15 +145,16 @@ def _json_part(key: str, value: str, known: bool) -> Any:
         raise InvalidInput(f"form field {key!r} is not valid JSON", code="invalid_input") from None
 
 
-def _patterns_part(value: str) -> list[Any]:
+def _patterns_part(value: str) -> list[Any] | dict[str, Any]:
     """One form part of remove_text / keep_text: a JSON list of patterns, or else one pattern as
-    written (so `[0-9]+` is a pattern, not broken JSON)."""
-    if value.startswith("["):
+    written (so `[0-9]+` is a pattern, not broken JSON). A JSON object is no list of patterns, nor
+    one pattern: it comes back as the object, for the model to refuse as it does in a JSON body."""
+    if value.startswith(("[", "{")):
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             return [value]
-        if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+        if isinstance(parsed, dict) or (isinstance(parsed, list) and all(isinstance(p, str) for p in parsed)):
             return parsed
     return [value]
 

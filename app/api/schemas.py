@@ -245,7 +245,9 @@ class RegionsParams(InpaintParams, TextParams):
 
 class InpaintBody(InpaintParams):
     image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
-    mask: B64Image = Field(description="base64 mask image, white (non-zero) = repaint; another size is scaled to the image")
+    mask: B64Image = Field(description="base64 mask image, white (non-zero) = repaint; of the image's shape: at "
+                           "another size (aspect within 1%) it is scaled to the image, another shape is 422 "
+                           "mask_size_mismatch")
 
 
 class RegionsBody(RegionsParams):

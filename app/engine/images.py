@@ -257,16 +257,32 @@ def decode_image(data: bytes, *, max_bytes: int, max_pixels: int) -> DecodedImag
     )
 
 
+MASK_ASPECT_PERCENT = 1  # a mask of another size is the image's shape when its aspect is this close
+
+
+def same_shape(mask: tuple[int, int], image: tuple[int, int]) -> bool:
+    """Whether a mask of (w, h) is drawn on the image's shape: its aspect within MASK_ASPECT_PERCENT
+    of the image's, |mw/mh - w/h| / (w/h) <= 1%, in integers (no rounding at the edge)."""
+    (mw, mh), (w, h) = mask, image
+    return 100 * abs(mw * h - w * mh) <= MASK_ASPECT_PERCENT * w * mh
+
+
 def decode_mask(data: bytes, *, width: int, height: int, max_bytes: int, max_pixels: int
                 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A mask image -> H x W uint8 of 0/255, and the mask's own size as sent. Non-zero means
     repaint (for JPEG masks, > 127, because JPEG noise would turn a black background into
-    speckles). Transparent pixels of a mask with alpha are never repainted. A mask of another size
-    (drawn on a preview, say) is scaled to the image, nearest neighbour, so it covers the same share
-    of it; the answer says so (`mask_scaled_from`)."""
+    speckles). Transparent pixels of a mask with alpha are never repainted. A mask of the image's
+    shape at another size (drawn on a preview, say) is scaled to the image, nearest neighbour, so it
+    covers the same share of it; the answer says so (`mask_scaled_from`). A mask of another shape
+    would be stretched: it is the caller's mistake, 422 `mask_size_mismatch`."""
     img, fmt = _open(data, max_bytes=max_bytes, max_pixels=max_pixels, field="mask")
     sent = img.size
     if sent != (width, height):
+        if not same_shape(sent, (width, height)):
+            raise InvalidInput(
+                f"mask is {sent[0]}x{sent[1]} but the image is {width}x{height}: send the image's size, or its "
+                f"shape at another size (aspect within {MASK_ASPECT_PERCENT}%), which is scaled to it",
+                code="mask_size_mismatch")
         img = img.resize((width, height), Image.Resampling.NEAREST)
     threshold = 127 if fmt == "JPEG" else 0
     if img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in img.info:

@@ -378,8 +378,8 @@ def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detect
 
 def _mask_of_upload(rgb: np.ndarray, job: InpaintInput, limits: Limits, detector: Detector | None,
                     regions: list[Region]) -> MaskPlan:
-    """The mask's pixels as given (scaled to the image if it has another size); patterns choose
-    among the regions beside it."""
+    """The mask's pixels as given (scaled to the image if it is its shape at another size); patterns
+    choose among the regions beside it."""
     h, w = rgb.shape[:2]
     assert job.mask is not None
     m, sent = images.decode_mask(images.payload_bytes(job.mask, max_bytes=limits.max_file_size, field="mask"),

@@ -43,7 +43,8 @@ export interface CallOptions {
 
 export interface InpaintRequest extends InpaintParams, CallOptions {
   image: ImageInput;
-  /** white (non-zero) = repaint; a mask of another size is scaled to the image */
+  /** white (non-zero) = repaint; at another size of the image's shape (aspect within 1%) it is scaled to the
+   * image, another shape is 422 mask_size_mismatch */
   mask: ImageInput;
 }
 
