@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from app.engine import jpeg_blocks, png_process
 from app.errors import InvalidImage, InvalidInput, TooLarge
 
-try:  # fpng: an SSE/NEON PNG writer, ~10x faster than zlib level 1 at the same size (README)
+try:  # fpng: an SSE/NEON PNG writer, ~10x faster than zlib level 1 at the same size (docs/DEPENDENCIES.md)
     from fpng import fpng_ext as _fpng
 except ImportError:  # pragma: no cover - the pinned wheel exists for x86_64 and aarch64
     _fpng = None
