@@ -2,7 +2,8 @@
 (ASGI) with data made from the document, and runs all of its checks, none narrowed, on every answer:
 statuses, bodies, content types and headers as documented, no 5xx, schema-invalid data refused,
 schema-valid data accepted. It is told what the schema's own formats look like (`base64-image`,
-image/* parts, `text-pattern`), as a fuzzer cannot know them."""
+image/* parts, `text-pattern`, and `uri`: the callback URLs the service's policy accepts), as a
+fuzzer cannot know them."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from app.errors import InvalidInput
 from app.main import build_services, create_app, load_engine
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.settings import Settings
+from tests.support import callback_urls
 
 # the fuzzer submits tasks faster than this machine runs them: the queue is deep enough for all it
 # sends (a full queue is a 503, which it would rightly call a server error)
@@ -113,6 +115,8 @@ def _any_case(name: str) -> st.SearchStrategy[str]:
 schemathesis.openapi.format(TEXT_PATTERN_FORMAT, st.one_of(
     st.sampled_from(sorted(text_filter.PRESETS)).flatmap(_any_case),
     st.text(alphabet=st.sampled_from("ab01 .*+?|()[]^$\\dws{},-@é中"), min_size=1, max_size=24).filter(_compiles)))
+# uri (callback_url): an http(s) URL outside the refused targets, as API.md's Callback says
+schemathesis.openapi.format("uri", callback_urls())
 
 
 def _read_file_parts_as_sent() -> None:
