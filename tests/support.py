@@ -420,3 +420,42 @@ def regions_of(lines) -> list[dict]:
         else:
             out.append({"points": [[float(x), float(y)] for x, y in ln.region.points]})
     return out
+
+
+def callback_urls():
+    """A hypothesis strategy of callback URLs the default policy accepts (API.md, Callback), built
+    from pieces: http(s) in any case, maybe a user:password@, a host name, an IPv4 address or a
+    bracketed IPv6 one outside the refused targets, maybe a port, maybe a path, query or fragment.
+    The fuzz test is told `format: uri` looks like this; test_callbacks checks that each is accepted."""
+    import ipaddress
+    import string
+
+    from hypothesis import strategies as st
+
+    from app.tasks.callbacks import _METADATA_HOSTS, _REFUSED_NETS
+
+    def any_case(word: str):
+        return st.lists(st.booleans(), min_size=len(word), max_size=len(word)).map(
+            lambda ups: "".join(c.upper() if u else c for c, u in zip(word, ups)))
+
+    def routable(ip) -> bool:
+        return not any(ip in net for net in _REFUSED_NETS) and not (ip.version == 6 and int(ip) >> 112 == 0)
+
+    label_chars = string.ascii_letters + string.digits + "-_"
+    label = st.text(st.sampled_from(label_chars), min_size=1, max_size=12)
+    last_label = st.tuples(st.sampled_from(string.ascii_letters), st.text(st.sampled_from(label_chars), max_size=11))
+    name = st.builds(lambda first, last, dot: ".".join([*first, "".join(last)]) + dot,
+                     st.lists(label, max_size=3), last_label, st.sampled_from(["", "."])
+                     ).filter(lambda n: n.lower().rstrip(".") not in _METADATA_HOSTS)
+    ipv4 = st.ip_addresses(v=4).filter(routable).map(str)
+    ipv6 = st.tuples(st.ip_addresses(v=6).filter(routable), st.sampled_from(["compressed", "exploded"]),
+                     st.booleans()).map(lambda t: getattr(t[0], t[1]).upper() if t[2] else getattr(t[0], t[1]))
+    host = st.one_of(name, ipv4, st.one_of(ipv6, st.just(str(ipaddress.IPv6Address(1)))).map("[{}]".format))
+    userinfo = st.one_of(st.just(""), st.text(st.sampled_from(
+        [c for c in map(chr, range(0x21, 0x7F)) if c not in "@[]\\/?#"]), max_size=8).map("{}@".format))
+    port = st.one_of(st.just(""), st.just(":"), st.integers(0, 65535).map(":{}".format))
+    rest = st.one_of(st.just(""), st.tuples(st.sampled_from("/?#"), st.text(
+        st.characters(min_codepoint=0x21, exclude_characters="\x7f", exclude_categories=["Cs"]), max_size=12)
+    ).map("".join))
+    return st.builds("{}://{}{}{}{}".format, st.sampled_from(["http", "https"]).flatmap(any_case), userinfo, host,
+                     port, rest)

@@ -265,17 +265,17 @@ class DetectBody(DetectParams):
     image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
-# the callback URLs accepted at submit, exactly: the pattern app.tasks.callbacks' check_url enforces
-from app.tasks.callbacks import CALLBACK_URL_PATTERN as CALLBACK_URL  # here, beside its one use
-
-
 class AsyncOptions(BaseModel):
     task_id: str | None = Field(None, min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:\-]+$",
                                 description="caller-chosen id, used as given (a new UUID otherwise)")
     enable_progress: StrictBool = True
     progress_interval: Float = Field(0.0, ge=0, le=60, description="seconds between progress_update messages")
-    callback_url: str | None = Field(None, max_length=2048, json_schema_extra={"pattern": CALLBACK_URL},
-                                     description="http(s) URL told the end of the task (POST, JSON)")
+    # checked in code (app.tasks.callbacks, CallbackPolicy.check_url), kept as sent
+    callback_url: str | None = Field(None, max_length=2048, json_schema_extra={"format": "uri"}, description=(
+        "http(s) URL told the end of the task (POST, JSON). Valid: http or https, an optional user:password@, "
+        "an ASCII host name (its last label no number), a plain dotted IPv4 address or a bracketed IPv6 address "
+        "without zone id, an optional port 0-65535 without leading zeros, no space or control character; "
+        "cloud-metadata, link-local, multicast and unspecified targets are refused (API.md, Callback)"))
 
 
 class AsyncRegionsParams(RegionsParams, AsyncOptions):

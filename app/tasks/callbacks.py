@@ -7,7 +7,8 @@ that same X-IOPaint-Delivery id, so a receiver that drops duplicates sees each c
 
 By default private and loopback hosts are allowed (backends receive callbacks inside compose or
 cluster networks); link-local and cloud-metadata targets and non-http(s) schemes are refused. What
-is accepted at submit is one pattern, CALLBACK_URL_PATTERN, which /openapi.json shows as it is.
+is accepted is decided in code (`_target` reads a URL with urlsplit and ipaddress, CallbackPolicy
+applies the policy), the same at submit and at each delivery; /openapi.json shows `format: uri`.
 `CALLBACK_ALLOWED_HOSTS` narrows callbacks to listed host names and networks. Addresses are
 checked at submit (for literal IPs and known names) and again at each delivery, after resolving,
 so a name that later resolves to a refused address is still refused.
@@ -22,8 +23,8 @@ import hmac
 import ipaddress
 import json
 import logging
-import re
 import socket
+import string
 import time
 import uuid
 from dataclasses import dataclass
@@ -46,110 +47,15 @@ _REFUSED_NETS = [ipaddress.ip_network(n) for n in (
     "ff00::/8", "::/128")]
 
 
-# The callback URL's grammar, as one regular expression that /openapi.json shows and check_url
-# enforces. It is written in the subset Python `re` and ECMA-262 (JSON Schema) read alike: no
-# inline flags, so letters of either case are spelled out (`_anycase`), no \d or \w.
+# What a callback URL is, in code: `_target` reads one, check_url applies the policy to what it
+# reads, and check_at_delivery does both again before each attempt. /openapi.json shows
+# `format: uri` and a sentence saying the same (app.api.schemas, API.md's Callback).
 
-def _anycase(word: str) -> str:
-    r"""`meta.x` -> `[Mm][Ee][Tt][Aa]\.[Xx]`: a literal in any case (host names: letters, digits, . and -)."""
-    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else "\\." if c == "." else c for c in word)
-
-
-def _one_of(*alternatives: str) -> str:
-    return "(?:" + "|".join(alternatives) + ")"
-
-
-def _printable_ascii_but(excluded: str) -> str:
-    """A class of the printable ASCII characters (`!` to `~`) but `excluded`, written as ranges."""
-    kept = [c for c in map(chr, range(0x21, 0x7F)) if c not in excluded]
-    runs: list[list[str]] = []
-    for c in kept:
-        if runs and ord(c) == ord(runs[-1][-1]) + 1:
-            runs[-1].append(c)
-        else:
-            runs.append([c])
-
-    def esc(c: str) -> str:
-        return "\\" + c if c in "\\]^-[" else c
-
-    return "[" + "".join(esc(r[0]) + ("-" + esc(r[-1]) if len(r) > 1 else "") for r in runs) + "]"
-
-
-_HEX = "[0-9A-Fa-f]"
-_LABEL_CHAR = "[A-Za-z0-9_-]"  # letters, digits, - and _ (compose and cluster service names use _)
-_LABEL = f"{_LABEL_CHAR}{{1,63}}"  # the resolver's limit (longer labels fail to encode at delivery)
-_NAME_END = r"(?![A-Za-z0-9_.-])"  # the host name ends here: a port, a path or the end follows
-# 0-255 in plain decimal: a leading zero (`169.254.01.1`) is octal to the C resolver, decimal to
-# others and refused by Python's ipaddress, so it is no address this service can check
-_OCTET = _one_of("25[0-5]", "2[0-4][0-9]", "1[0-9]{2}", "[1-9]?[0-9]")
-_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
-_H16 = f"{_HEX}{{1,4}}"
-
-
-def _ipv6() -> str:
-    """RFC 3986's IPv6address: eight groups, or fewer around one `::`, the last 32 bits possibly
-    a dotted IPv4 address. No zone id (`%25eth0`): which interface is the sender's business."""
-    group, ls32 = f"{_H16}:", _one_of(f"{_H16}:{_H16}", _IPV4)
-
-    def groups(n: int) -> str:
-        return "" if n == 0 else group if n == 1 else f"(?:{group}){{{n}}}"
-
-    def at_most(n: int) -> str:  # up to n groups before `::`, the last one without its colon
-        return "" if n == 0 else f"(?:{_H16})?" if n == 1 else f"(?:(?:{group}){{0,{n - 1}}}{_H16})?"
-
-    tails = [(groups(n) + ls32, n + 2) for n in range(5, -1, -1)] + [(_H16, 1), ("", 0)]
-    # `::` stands for one group or more, so at most 7 are written around it
-    forms = [groups(6) + ls32] + [f"{at_most(7 - written)}::{tail}" for tail, written in tails]
-    return _one_of(*forms)
-
-
-_IPV6 = _ipv6()
-
-# Refused targets, as negative lookaheads at the start of the host (the same as _METADATA_HOSTS
-# and _REFUSED_NETS, which check_address keeps for the addresses a name resolves to at delivery)
-_REFUSED_NAME = _one_of(*(_anycase(h) for h in sorted(_METADATA_HOSTS))) + r"\.?" + _NAME_END
-_REFUSED_IPV4 = _one_of(
-    r"0\.",                           # 0.0.0.0/8: "this network"; 0.0.0.0 reaches the local host
-    r"169\.254\.",                    # 169.254.0.0/16, link-local: the cloud metadata endpoints
-    r"22[4-9]\.", r"23[0-9]\.",       # 224.0.0.0/4, multicast
-    r"100\.100\.100\.200(?![0-9])",  # Alibaba Cloud's metadata endpoint
-)
-_REFUSED_IPV6 = _one_of(
-    # a first group of zero, or a leading `::`: the unspecified address, IPv4-mapped (::ffff:0:0/96,
-    # which would carry a refused IPv4 address past this check) and IPv4-compatible addresses;
-    # loopback is allowed, spelled `::1`
-    "0{1,4}:", "::",
-    f"[Ff][Ee][89AaBb]{_HEX}:",       # fe80::/10, link-local
-    f"[Ff][Ff]{_HEX}{{2}}:",          # ff00::/8, multicast
-    "[Ff][Dd]00:0?[Ee][Cc]2:",        # fd00:ec2::/32, AWS's metadata endpoint (fd00:ec2::254)
-)
-
-
-def _callback_url(refusing: bool) -> str:
-    """http(s)://[userinfo@]host[:port][/path][?query][#fragment], anchored at both ends.
-
-    The netloc is ASCII (urlsplit refuses some non-ASCII, and an IDN host is sent in its xn-- form);
-    no control character or space anywhere, as urlsplit would drop some of them (`meta\\ndata`
-    would reach the checks as `metadata`). With `refusing`, the refused targets are left out."""
-    def unless(refused: str) -> str:
-        return f"(?!{refused})" if refusing else ""
-
-    userinfo = _printable_ascii_but("@/?#[]\\")  # what would end the netloc or open a host
-    # a host name's last label is no number (`2852039166`, `a.0x7f`): the C resolver and browsers
-    # read those as IPv4 addresses, so numbers are IPv4 literals, written as above
-    name = rf"(?:{_LABEL}\.)*(?!(?:[0-9]+|0[Xx]{_HEX}*)\.?{_NAME_END}){_LABEL}\.?"
-    host = _one_of(unless(_REFUSED_IPV4) + _IPV4,
-                   unless(_REFUSED_NAME) + name,
-                   r"\[" + _one_of("::1", unless(_REFUSED_IPV6) + _IPV6) + r"\]")
-    port = _one_of("[1-9][0-9]{0,3}", "[1-5][0-9]{4}", "6[0-4][0-9]{3}", "65[0-4][0-9]{2}", "655[0-2][0-9]",
-                   "6553[0-5]", "0") + "?"  # 0-65535, no leading zero; empty (`host:/`) as RFC 3986 allows
-    rest = r"[/?#][^\x00-\x20\x7f]*"  # path, query, fragment: any text but controls and spaces
-    return rf"^[Hh][Tt][Tt][Pp][Ss]?://(?:{userinfo}*@)?{host}(?::{port})?(?:{rest})?$"
-
-
-CALLBACK_URL_PATTERN = _callback_url(refusing=True)
-_ACCEPTED = re.compile(CALLBACK_URL_PATTERN)
-_WELL_FORMED = re.compile(_callback_url(refusing=False))  # to tell malformed from refused
+_LABEL_CHARS = frozenset(string.ascii_letters + string.digits + "-_")  # compose and cluster service names use _
+_HEX_DIGITS = frozenset(string.hexdigits)
+# printable ASCII but what would end the userinfo (@) or be read as a host ([ ] \)
+_USERINFO_CHARS = frozenset(map(chr, range(0x21, 0x7F))) - set("@[]\\")
+_NOT_A_HOST = "is not an ASCII host name, a plain dotted IPv4 address or a bracketed IPv6 address (API.md, Callback)"
 
 
 def _invalid(why: str) -> InvalidInput:
@@ -162,19 +68,76 @@ def _refused(why: str) -> InvalidInput:
     return InvalidInput(f"callback_url {why}", code="callback_refused")
 
 
-def _malformed(url: str) -> str:
-    """What is wrong with a URL that is not well formed (CALLBACK_URL_PATTERN's grammar), in words."""
+@dataclass(frozen=True)
+class Target:
+    """Where a well-formed callback URL points: its host (lower case, without the trailing dot or
+    an IPv6 address's brackets), the port to resolve it for, and its address when it is one."""
+
+    host: str
+    port: int
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+
+
+def _target(url: str) -> Target:
+    """Read `http(s)://[userinfo@]host[:port][/path][?query][#fragment]`; raise invalid_callback_url
+    unless the URL is one. Refused targets are the policy's business (CallbackPolicy.check_url)."""
+    if any(c <= " " or c == "\x7f" for c in url):
+        # urlsplit would drop some of them: `meta\ndata` would reach the checks as `metadata`
+        raise _invalid("has a space or a control character")
     try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 (raises for a port that is no number 0-65535)
-    except ValueError:  # a bracketed host that is no IPv6 address, a bad port...
-        return "is not a valid URL"
-    if parts.scheme not in ("http", "https"):
-        return "must be http or https"
-    if not parts.hostname:
-        return "has no host"
-    return ("is not an http(s) URL this service calls: an ASCII host name, an IPv4 or [IPv6] address, "
-            "a port 0-65535, no spaces or control characters (API.md, Callback)")
+        parts = urlsplit(url)  # the netloc ends at the first / ? or #
+    except ValueError:  # brackets that hold no IPv6 address, or only one of them
+        raise _invalid("is not a valid URL") from None
+    if parts.scheme not in ("http", "https"):  # in any case: urlsplit lowers it
+        raise _invalid("must be http or https")
+    userinfo, at, hostport = parts.netloc.rpartition("@")
+    if at and not _USERINFO_CHARS.issuperset(userinfo):
+        raise _invalid("has a user:password@ part with a character other than printable ASCII or with @ [ ] \\")
+    ip: ipaddress.IPv4Address | ipaddress.IPv6Address | None
+    if hostport.startswith("["):
+        literal, _, after = hostport[1:].partition("]")
+        if after and not after.startswith(":"):
+            raise _invalid(f"has {after!r} after its [IPv6] address")
+        host, ip, port = literal.lower(), _ipv6(literal), after[1:]
+    else:
+        host, _, port = hostport.partition(":")
+        host, ip = _name_or_ipv4(host)
+    if port and not (port.isascii() and port.isdigit() and int(port) <= 65535 and (port == "0" or port[0] != "0")):
+        raise _invalid(f"port {port!r} is not a number 0-65535 without leading zeros")
+    return Target(host, int(port or 0) or (443 if parts.scheme == "https" else 80), ip)  # none or 0: the scheme's
+
+
+def _ipv6(literal: str) -> ipaddress.IPv6Address:
+    """A bracketed host: an IPv6 address with no zone id (`%25eth0`: which interface is the sender's
+    business). urlsplit let through only IP addresses and IPvFuture (`[v1.x]`), refused here."""
+    try:
+        ip = ipaddress.IPv6Address(literal)
+    except ValueError:
+        raise _invalid(f"host [{literal}] {_NOT_A_HOST}") from None
+    if ip.scope_id is not None:
+        raise _invalid(f"host [{literal}] has a zone id")
+    return ip
+
+
+def _name_or_ipv4(text: str) -> tuple[str, ipaddress.IPv4Address | None]:
+    """An ASCII host name (labels of 1-63 letters, digits, - and _, the resolver's limit; one trailing
+    dot allowed; an IDN in its xn-- form), in lower case without its trailing dot; or a dotted IPv4
+    address. A name whose last label is a number (`2852039166`, `a.0x7f`, `1.2.3`) is neither: the
+    C resolver and browsers read those as IPv4 addresses, each its own way. So is `169.254.01.1`:
+    octal to the C resolver, decimal to others, refused by ipaddress; addresses are written plain."""
+    if not text:
+        raise _invalid("has no host")
+    name = text.removesuffix(".")
+    labels = name.split(".")
+    if not all(0 < len(label) <= 63 and _LABEL_CHARS.issuperset(label) for label in labels):
+        raise _invalid(f"host {text!r} {_NOT_A_HOST}")
+    last = labels[-1]
+    if not (last.isdigit() or (last[:2].lower() == "0x" and _HEX_DIGITS.issuperset(last[2:]))):
+        return name.lower(), None
+    try:
+        return text, ipaddress.IPv4Address(text)  # none with a trailing dot
+    except ValueError:
+        raise _invalid(f"host {text!r} {_NOT_A_HOST}") from None
 
 
 Resolve = Callable[[str, int], Awaitable[list[str]]]  # a host and port -> the addresses it names
@@ -205,26 +168,27 @@ class CallbackPolicy:
         return bool(self.allowed_hosts or self.allowed_nets)
 
     def check_url(self, url: str) -> str:
-        """Validate at submit; raise InvalidInput (422) unless CALLBACK_URL_PATTERN, the pattern
-        /openapi.json shows, matches. The checks after it refuse nothing it matches (it is written
-        from their tables), except what CALLBACK_ALLOWED_HOSTS, the operator's choice, leaves out."""
-        if not _WELL_FORMED.fullmatch(url):
-            raise _invalid(_malformed(url))
-        host = (urlsplit(url).hostname or "").lower().rstrip(".")  # well formed: it splits, with a host
-        if host in _METADATA_HOSTS:
-            raise _refused(f"host {host!r} is a cloud-metadata endpoint")
-        try:
-            ip = ipaddress.ip_address(host)
-        except ValueError:
-            ip = None
-        if ip is not None:
-            self.check_address(ip, host)
-        if not _ACCEPTED.fullmatch(url):  # a refused address spelled otherwise (::ffff:169.254.169.254...)
-            raise _refused(f"target {host!r} is link-local, metadata or not routable")
-        if ip is None and self.restricted and host not in self.allowed_hosts and not self.allowed_nets:
-            # with allowed networks, a name may still be allowed once resolved: decided at delivery
-            raise _refused(f"host {host!r} is not in CALLBACK_ALLOWED_HOSTS")
+        """Validate at submit; raise InvalidInput (422): invalid_callback_url for no URL this service
+        calls, callback_refused for a refused target."""
+        self.target(url)
         return url
+
+    def target(self, url: str) -> Target:
+        """Where the URL points, unless it is malformed or its host refused (InvalidInput, 422)."""
+        t = _target(url)
+        if t.host in _METADATA_HOSTS:
+            raise _refused(f"host {t.host!r} is a cloud-metadata endpoint")
+        if t.ip is not None:
+            self.check_address(t.ip, t.host)
+            if t.ip.version == 6 and int(t.ip) >> 112 == 0 and t.host != "::1":
+                # a first group of zero: the unspecified address, IPv4-mapped (::ffff:0:0/96) and
+                # IPv4-compatible ones (`::169.254.169.254`), which would carry an IPv4 address past
+                # the IPv4 checks; loopback is allowed, written `[::1]`
+                raise _refused(f"target {t.host!r} is link-local, metadata or not routable")
+        elif self.restricted and t.host not in self.allowed_hosts and not self.allowed_nets:
+            # with allowed networks, a name may still be allowed once resolved: decided at delivery
+            raise _refused(f"host {t.host!r} is not in CALLBACK_ALLOWED_HOSTS")
+        return t
 
     def check_address(self, ip: ipaddress.IPv4Address | ipaddress.IPv6Address, host: str) -> None:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
@@ -235,13 +199,10 @@ class CallbackPolicy:
             raise _refused(f"target {ip} is not in CALLBACK_ALLOWED_HOSTS")
 
     async def check_at_delivery(self, url: str) -> None:
-        """Resolve the host now and refuse if any address it resolves to is refused."""
-        self.check_url(url)
-        parts = urlsplit(url)
-        host = (parts.hostname or "").lower().rstrip(".")
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        for address in await self.resolve(host, port):
-            self.check_address(ipaddress.ip_address(address), host)
+        """check_url's checks, then resolve the host now and refuse if any address it resolves to is refused."""
+        t = self.target(url)
+        for address in await self.resolve(t.host, t.port):
+            self.check_address(ipaddress.ip_address(address), t.host)
 
 
 SIGNATURE_HEADER = "X-IOPaint-Signature"
