@@ -522,7 +522,8 @@ class Verifier:
         # too little text to judge by (a region with no visible text): the detector's part
         if n_ink < max(_MIN_INK, _MIN_SHARE * float(look.core.sum())):
             return RegionCheck(0.0, look.box, look.zone)
-        return RegionCheck(min(1.0, n_left / n_ink), look.box, look.zone, min(1.0, n_left / n_ink, n_near / n_ink))
+        # (a deficit of ink beyond the zone does not offset what is left inside it)
+        return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink))
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
