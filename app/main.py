@@ -25,8 +25,8 @@ from app.api.errors import install_error_handlers
 from app.metrics import Metrics
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
-from app.engine.detect import load_detector
 from app.engine.models import ModelHolder, Tuning, apply_model_dir
+from app.engine.ocr import load_ocr
 from app.engine.pipeline import Limits
 from app.service import Execution
 from app.settings import Settings, get_settings
@@ -116,8 +116,8 @@ def load_models(cfg: Settings, models: ModelHolder) -> None:
     """The text detector (when TEXT_DETECTION is on), then the model (or its fallback). Loads only
     what is not loaded yet, so calling it twice is free."""
     if cfg.text_detection and models.detector is None:
-        models.detector = load_detector(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
-                                        recognize=cfg.text_recognition)
+        models.detector = load_ocr(max_side=cfg.detect_max_side, small_text_side=cfg.detect_small_text_side,
+                                   recognize=cfg.text_recognition)
     if models.model is None:
         tuning = Tuning(cfg.torch_threads, cfg.torch_interop_threads, cfg.model_precision, cfg.model_channels_last,
                         cfg.model_warmup)

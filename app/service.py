@@ -32,7 +32,7 @@ from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detec
 from app.metrics import Metrics
 
 if TYPE_CHECKING:
-    from app.engine.detect import TextDetector
+    from app.engine.ocr import Ocr
 
 log = logging.getLogger("app.service")
 T = TypeVar("T")
@@ -86,7 +86,7 @@ def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipelin
     return out
 
 
-def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector | None, limits: pipeline.Limits,
+def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, limits: pipeline.Limits,
                observe: Observe | None = None, recognize: bool = False) -> dict[str, Any]:
     """detect-text's answer, in the calling (worker) thread, wherever it runs (here, or on a worker
     for ROLE=api): counted like a model's job (its time under the stage "detect", a failure as
@@ -104,7 +104,7 @@ def detect_job(image: bytes | str, regions: list[Region], detector: TextDetector
         lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
                                         "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
                                         "score": round(float(d.score), 4)} for d in found]
-        if recognize:  # read upright, whatever the line's angle (engine/recognize.py)
+        if recognize:  # read upright, whatever the line's angle (engine/ocr/recognizer.py)
             for line, r in zip(lines, detector.read(img.rgb, [d.points for d in found])):
                 line["text"], line["text_score"] = r.text, round(r.score, 4)
     except ServiceError:

@@ -1,4 +1,4 @@
-"""Text detection benchmark: app.engine.detect.TextDetector vs RapidOCR's default detection call.
+"""Text detection benchmark: app.engine.ocr.TextDetector vs RapidOCR's default detection call.
 
 Photographs bundled with scikit-image, scaled to 1024 and 2048 px (longest side), get text lines
 rendered onto them in several fonts, sizes, colours and rotations (about a third CJK). The
@@ -44,7 +44,7 @@ from PIL import Image, ImageDraw, ImageFont
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from app.engine.detect import TextDetector  # noqa: E402
+from app.engine.ocr import TextDetector  # noqa: E402
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 NOTO = Path("/usr/share/fonts/opentype/noto")
@@ -286,13 +286,13 @@ def _psnr(sse: float, n: int) -> float:
 def e2e_section(photos: list[str], seeds: int) -> str:
     """pipeline.inpaint on each texted photo: detect:true (no regions) and the true boxes, box and text
     mask modes at padding 2; the markdown section."""
-    from app.engine import detect as detect_mod
     from app.engine import models, pipeline
     from app.engine.masks import regions_to_mask
+    from app.engine.ocr import load_ocr
 
     t0 = time.perf_counter()
     model, _ = models.load_model("cv2", "cpu", fallback=None)
-    detector = detect_mod.load_detector()
+    detector = load_ocr()
     if detector is None:
         raise SystemExit("text detector not available (rapidocr_onnxruntime model / onnxruntime missing)")
     load_s = time.perf_counter() - t0

@@ -57,9 +57,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import OUT, md_table  # noqa: E402
 
 from app.engine import pipeline  # noqa: E402
-from app.engine.detect import load_detector  # noqa: E402
 from app.engine.masks import Region  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
+from app.engine.ocr import load_ocr  # noqa: E402
 
 KINDS = ["plain", "outline", "shadow", "softshadow", "glow", "watermark", "gradient", "hairline", "thinshadow", "bold",
          "cjk", "rotated", "bgcolour"]
@@ -468,7 +468,7 @@ def main() -> None:
     configs = args.configs.split(",")
     fl = fonts()
     model = load_model("cv2", "cpu", fallback=None)[0]
-    detector = load_detector()
+    detector = load_ocr()
     reader = Reader(detector)
     limits = pipeline.Limits()
     acc: dict[tuple[str, str, str, str], list[float]] = {}

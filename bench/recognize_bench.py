@@ -40,8 +40,8 @@ from common import OUT, md_table  # noqa: E402
 from hard_cases import scene as photo_crop  # noqa: E402
 
 from app.engine import pipeline  # noqa: E402
-from app.engine.detect import TextDetector, load_detector  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
+from app.engine.ocr import Ocr, load_ocr  # noqa: E402
 
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry", "camera")
 LATIN_FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSans-Bold.ttf", "LiberationSans-Regular.ttf",
@@ -202,7 +202,7 @@ def inside(points, quad) -> bool:
     return cv2.pointPolygonTest(np.asarray(quad, np.float32), (float(c[0]), float(c[1])), True) > -4
 
 
-def read_detected(det: TextDetector, img: np.ndarray, d: Drawn) -> str:
+def read_detected(det: Ocr, img: np.ndarray, d: Drawn) -> str:
     found = [x for x in det.detect(img) if inside(x.points, d.quad)]
     if not found:
         return ""
@@ -217,7 +217,7 @@ def read_detected(det: TextDetector, img: np.ndarray, d: Drawn) -> str:
 # ---------------------------------------------------------------- 1. CER
 
 
-def bench_cer(det: TextDetector, per_cell: int, seed: int) -> tuple[str, dict[str, float]]:
+def bench_cer(det: Ocr, per_cell: int, seed: int) -> tuple[str, dict[str, float]]:
     rng = np.random.default_rng(seed)
     fonts = font_paths()
     makers = {"latin": latin_text, "digits": digits_text, "cjk": cjk_text}
@@ -316,7 +316,7 @@ def preset_scene(rng: np.random.Generator, fonts: dict[str, list[str]]) -> tuple
     return clean, img, items
 
 
-def bench_presets(det: TextDetector, scenes: int, seed: int) -> tuple[str, dict[str, float]]:
+def bench_presets(det: Ocr, scenes: int, seed: int) -> tuple[str, dict[str, float]]:
     from common import encode
 
     rng = np.random.default_rng(seed + 1)
@@ -368,7 +368,7 @@ def bench_presets(det: TextDetector, scenes: int, seed: int) -> tuple[str, dict[
 # ---------------------------------------------------------------- 3. time
 
 
-def bench_time(det: TextDetector, seed: int, rounds: int = 3) -> tuple[str, dict[str, float]]:
+def bench_time(det: Ocr, seed: int, rounds: int = 3) -> tuple[str, dict[str, float]]:
     rng = np.random.default_rng(seed + 2)
     fonts = font_paths()
     img = scene(rng, (2048, 1536))
@@ -429,7 +429,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=22)
     args = ap.parse_args()
     load0 = os.getloadavg()
-    det = load_detector(max_side=1024, small_text_side=2048)
+    det = load_ocr(max_side=1024, small_text_side=2048)
     if det is None or det.reader is None:
         raise SystemExit("the PP-OCRv4 detector / recognizer could not load (rapidocr_onnxruntime, onnxruntime)")
     started = time.perf_counter()

@@ -33,8 +33,8 @@ from common import OUT, ForeignLoad, md_table  # noqa: E402
 from hard_cases import encode_as, fonts, render, scene  # noqa: E402
 
 from app.engine import pipeline  # noqa: E402
-from app.engine.detect import TextDetector  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
+from app.engine.ocr import Ocr, TextDetector  # noqa: E402
 
 
 def lama_standin():
@@ -63,7 +63,7 @@ def main() -> None:
     texted, lines = render(clean, "plain", rng, fonts(), n_lines=5)
     data, _ = encode_as(texted, "png-rgb")
     regions = [ln.region for ln in lines]
-    det = TextDetector()
+    det = Ocr(TextDetector())  # the detector alone (no recognizer), as the pipeline is given it
     load = ForeignLoad()
     rows = []
     lama_label = "lama-shaped (big-lama's cost)" if LAMA_SHAPED else "lama stand-in"

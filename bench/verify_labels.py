@@ -65,8 +65,8 @@ from common import OUT, md_table  # noqa: E402
 from hard_cases import BACKGROUNDS, KINDS, Line, background, encode_as, fonts, ink_left_lines, render  # noqa: E402
 
 from app.engine import verify  # noqa: E402
-from app.engine.detect import load_detector  # noqa: E402
 from app.engine.masks import draw_region  # noqa: E402
+from app.engine.ocr import load_ocr  # noqa: E402
 
 PADDING = 4
 THRESHOLDS = (0.005, 0.01, 0.02, 0.03, 0.05, 0.08, 0.12, 0.2, 0.3)
@@ -500,7 +500,7 @@ def main() -> None:
     if abs(args.seed - args.held_out_seed) < args.scenes:
         raise SystemExit("--seed and --held-out-seed must be at least --scenes apart (disjoint scenes)")
     t0 = time.perf_counter()
-    fl, det = fonts(), load_detector()
+    fl, det = fonts(), load_ocr()
     cal = collect(args, "calibration", args.seed, det, fl)
     held = collect(args, "held-out", args.held_out_seed, det, fl)
     text = report(args, cal, held, time.perf_counter() - t0)

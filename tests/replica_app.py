@@ -21,9 +21,9 @@ def main() -> None:
     else:
         services = services_with_model(SlowModel(delay=float(os.environ.get("TEST_MODEL_DELAY", "0"))))
         if os.environ.get("TEST_DETECTOR"):  # the real offline text detector, for detect-text
-            from app.engine.detect import load_detector
+            from app.engine.ocr import load_ocr
 
-            services.models.detector = load_detector(max_side=settings.detect_max_side)
+            services.models.detector = load_ocr(max_side=settings.detect_max_side)
     uvicorn.run(create_app(services.settings, services), host="127.0.0.1", port=settings.port, log_level="warning",
                 timeout_graceful_shutdown=int(settings.shutdown_grace) + 5)
 

@@ -1,4 +1,4 @@
-"""The offline text detector (app.engine.detect) on text rendered here with Pillow.
+"""The offline text detector (app.engine.ocr.detector) on text rendered here with Pillow.
 
 Glyph pixels are known from the render (the text alone, drawn on a blank layer), so each test
 checks that the detected polygons cover them. CJK needs Debian's fonts-noto-cjk: without it the
@@ -16,8 +16,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
-from app.engine.detect import Detection, TextDetector, default_model_path, load_detector
 from app.engine.masks import Region
+from app.engine.ocr import Detection, TextDetector, default_model_path, load_detector
+from app.engine.ocr.detector import MODEL_FILE
 
 DEJAVU = Path("/usr/share/fonts/truetype/dejavu")
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # Debian: fonts-noto-cjk
@@ -80,7 +81,7 @@ def det() -> TextDetector:
 
 
 def test_model_ships_in_the_wheel():
-    path = default_model_path()
+    path = default_model_path(MODEL_FILE)
     assert path and path.endswith("ch_PP-OCRv4_det_infer.onnx") and Path(path).is_file()
 
 
@@ -249,12 +250,12 @@ def test_grey_and_rgba_input(det):
 
 
 def test_load_detector_without_the_model(tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="app.engine.detect"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.ocr"):
         assert load_detector(str(tmp_path / "missing.onnx")) is None
     assert "model file not found" in caplog.text
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model")
-    with caplog.at_level(logging.WARNING, logger="app.engine.detect"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.ocr"):
         assert load_detector(str(bad)) is None
     assert "could not load" in caplog.text
 

@@ -1,4 +1,4 @@
-"""The text recognizer (app.engine.recognize) and the pattern matching (app.engine.text_filter)
+"""The text recognizer (app.engine.ocr.recognizer) and the pattern matching (app.engine.text_filter)
 on lines rendered here with Pillow: what a line says, read upright at any angle, with each
 character's place along it."""
 
@@ -12,8 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from app.engine import text_filter
-from app.engine.detect import TextDetector, load_detector
-from app.engine.recognize import Reading, TextRecognizer, load_recognizer, reading_frame
+from app.engine.ocr import Ocr, Reading, TextRecognizer, load_ocr, load_recognizer, reading_frame
 from app.errors import InvalidInput
 
 DEJAVU = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
@@ -21,8 +20,8 @@ CJK_FONT = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"  # Debian: f
 
 
 @pytest.fixture(scope="module")
-def det() -> TextDetector:
-    d = load_detector()
+def det() -> Ocr:
+    d = load_ocr()
     assert d is not None and d.reader is not None, "the PP-OCRv4 models in rapidocr_onnxruntime are missing"
     return d
 
@@ -40,7 +39,7 @@ def line_image(text: str, size: int = 28, angle: float = 0.0, font: str = DEJAVU
     return np.asarray(img)
 
 
-def read_all(det: TextDetector, rgb: np.ndarray) -> list[Reading]:
+def read_all(det: Ocr, rgb: np.ndarray) -> list[Reading]:
     return det.read(rgb, [d.points for d in det.detect(rgb)])
 
 
@@ -110,7 +109,7 @@ def test_reading_frame_orders_corners_for_reading():
 def test_recognizer_missing_is_reported(tmp_path, caplog):
     assert load_recognizer(str(tmp_path / "nope.onnx")) is None
     assert "text recognition disabled" in caplog.text
-    d = load_detector(recognize=False)
+    d = load_ocr(recognize=False)
     assert d is not None and d.reader is None
     with pytest.raises(InvalidInput) as e:
         d.read(np.zeros((8, 8, 3), np.uint8), [((0, 0), (8, 0), (8, 8))])

@@ -234,9 +234,9 @@ def test_many_neighbours_are_found_as_when_each_is_drawn(client, monkeypatch):
 
 @functools.cache
 def _detector():
-    from app.engine.detect import load_detector
+    from app.engine.ocr import load_ocr
 
-    return load_detector()
+    return load_ocr()
 
 
 def still_legible(out, clean, texted, lines) -> list[bool]:
@@ -276,13 +276,13 @@ def test_a_blob_shaped_ghost_is_repaired_or_reported():
     """Letters blurred in place, the shapes still legible: the check finds them, and the answer
     repairs them or says so; what is still legible is never called gone."""
     from app.engine import pipeline
-    from app.engine.detect import load_detector
+    from app.engine.ocr import load_ocr
 
     clean, texted, lines = _reader_scene("plain", "photo", 21)
     job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines], mask_mode="box",
                                 padding=2)
     model = _Ghosting()
-    res = pipeline.inpaint(job, model, pipeline.Limits(), detector=load_detector())
+    res = pipeline.inpaint(job, model, pipeline.Limits(), detector=load_ocr())
     v = res.verification
     assert v is not None and v["regions_checked"] == len(lines)
     assert model.calls >= 2 and v["regions_repaired"] >= 1  # the ghost was found and repainted

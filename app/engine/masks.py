@@ -17,34 +17,10 @@ import numpy as np
 import numpy.typing as npt
 
 from app.errors import InvalidInput
+from app.geometry import Region as Region  # the engine's callers take it from here too
 
 _SHIFT = 4  # fixed-point bits for cv2.fillPoly: 1/16 px
 _ONE = 1 << _SHIFT
-
-
-@dataclass(frozen=True)
-class Region:
-    """A polygon in pixel coordinates (top-left origin). `is_box` keeps the fast box path."""
-
-    points: tuple[tuple[float, float], ...]
-    is_box: bool = False
-
-    @classmethod
-    def box(cls, x: float, y: float, w: float, h: float) -> Region:
-        return cls(((x, y), (x + w, y), (x + w, y + h), (x, y + h)), is_box=True)
-
-    def shifted(self, dx: float, dy: float) -> Region:
-        return Region(tuple((x + dx, y + dy) for x, y in self.points), self.is_box)
-
-    def bounds(self) -> tuple[float, float, float, float]:
-        xs = [p[0] for p in self.points]
-        ys = [p[1] for p in self.points]
-        return min(xs), min(ys), max(xs), max(ys)
-
-    def area(self) -> float:
-        pts = np.asarray(self.points, dtype=np.float64)
-        x, y = pts[:, 0], pts[:, 1]
-        return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
 
 
 @dataclass(frozen=True)

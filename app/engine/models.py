@@ -22,7 +22,7 @@ import numpy as np
 from app.errors import model_loading, model_unavailable
 
 if TYPE_CHECKING:
-    from app.engine.detect import TextDetector
+    from app.engine.ocr import Ocr
 
 log = logging.getLogger("app.model")
 _NULL = contextlib.nullcontext()  # no lock, no autocast; stateless: one instance serves every `with`
@@ -381,7 +381,7 @@ class ModelHolder:
 
     def __init__(self, requested: str, device: str) -> None:
         self.model: InpaintModel | None = None
-        self.detector: TextDetector | None = None  # when TEXT_DETECTION is on
+        self.detector: Ocr | None = None  # when TEXT_DETECTION is on
         self.status = ModelStatus(requested=requested, device=device)
         self.ready = threading.Event()
 

@@ -27,7 +27,7 @@ from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable, ff
 from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
 
 if TYPE_CHECKING:
-    from app.engine.recognize import Reading
+    from app.engine.ocr import Reading
     from app.settings import Settings
 
 # stage names of the async API (API.md): the same for every caller
@@ -38,7 +38,7 @@ Progress = Callable[[str, float, int, int, str], None]
 
 
 class Detector(Protocol):
-    """What the pipeline and the verifier need of a text detector (app.engine.detect.TextDetector
+    """What the pipeline and the verifier need of a text detector (app.engine.ocr.Ocr
     is the one implementation; tests pass stand-ins)."""
 
     def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]: ...

@@ -27,7 +27,7 @@ import re2
 
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
-from app.engine.recognize import Reading
+from app.engine.ocr import Reading
 from app.errors import InvalidInput
 
 # Each preset is an RE2 pattern over the normalised line (see the module), checked by _veto.

@@ -1,8 +1,7 @@
 """Offline text-line detection: PaddleOCR PP-OCRv4 DB detector on onnxruntime.
 
-The model file ships inside the `rapidocr_onnxruntime` wheel; only its path is used (the package
-itself is never imported: its own imports are not part of the runtime set). Pre- and
-post-processing are done here with cv2 + numpy + pyclipper:
+The model file ships inside the `rapidocr_onnxruntime` wheel (found and opened by `session`). Pre-
+and post-processing are done here with cv2 + numpy + pyclipper:
 
     RGB -> BGR, scale so the longest side is at most `max_side`, pad to a multiple of 32
         -> DB probability map -> threshold + 2x2 dilation -> contours
@@ -16,38 +15,31 @@ whole glyphs. The price: lines under ~10 px high *after* scaling (12-16 px fonts
 photo) are missed on whole images; raise `max_side` for those, or point `within` at them.
 With `within`, only crops around the caller's regions are looked at (grown by `crop_margin`,
 overlaps merged), each at its own resolution up to `max_side`; lines that touch no region are
-dropped. bench/detect_bench.py measures all of this.
+dropped. bench/detect_bench.py measures all of this. What the lines say is the recognizer's work
+(`recognizer`); the package's `Ocr` holds the two side by side.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import math
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, TypeVar, cast
+from typing import Any, cast
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pyclipper
 
-from app.engine.masks import Region
-from app.errors import recognition_unavailable
-
-if TYPE_CHECKING:
-    from app.engine.recognize import Frame, Reading, TextRecognizer
+from app.engine.ocr.session import MODEL_PACKAGE, default_model_path, load_onnx, onnx_session
+from app.geometry import Region
 
 log = logging.getLogger(__name__)
 
-MODEL_PACKAGE = "rapidocr_onnxruntime"
 MODEL_FILE = "models/ch_PP-OCRv4_det_infer.onnx"
-
-T = TypeVar("T")
 
 _STRIDE = 32  # the network needs both sides to be multiples of this
 _CLIP_SCALE = 16.0  # pyclipper works on integers: 1/16 px
@@ -70,47 +62,6 @@ class Detection:
         return Region(points=self.points, is_box=False)
 
 
-def default_model_path(model_file: str = MODEL_FILE) -> str | None:
-    """A PP-OCRv4 model inside the installed rapidocr_onnxruntime wheel (the detector by default), or None."""
-    try:
-        spec = importlib.util.find_spec(MODEL_PACKAGE)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for root in spec.submodule_search_locations:
-        path = Path(root) / model_file
-        if path.is_file():
-            return str(path)
-    return None
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
-
-
-def onnx_session(path: str, threads: int | None = None, providers: list[str] | None = None) -> Any:
-    """An onnxruntime session as the detector and the recognizer both run theirs: sequential, all
-    graph optimisations, the machine's cores, no busy-waiting, CUDA where it is available."""
-    import onnxruntime as ort  # optional at import time: load_detector reports its absence
-
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or _cpu_count()
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.log_severity_level = 3
-    # no busy-waiting between ops: the inpainting model and other requests share these cores
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    available = ort.get_available_providers()
-    if providers is None:
-        providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
-    return ort.InferenceSession(path, sess_options=opts, providers=providers or None)
-
-
 class TextDetector:
     """PP-OCRv4 DB text-line detector. Thread-safe: calls share one session, one at a time."""
 
@@ -131,7 +82,7 @@ class TextDetector:
         threads: int | None = None,
         providers: list[str] | None = None,
     ):
-        path = model_path or default_model_path()
+        path = model_path or default_model_path(MODEL_FILE)
         if not path or not Path(path).is_file():
             raise FileNotFoundError(f"text detection model not found: {path or MODEL_PACKAGE + '/' + MODEL_FILE}")
         if max_side < _STRIDE:
@@ -152,7 +103,6 @@ class TextDetector:
         # run() is thread-safe in onnxruntime, but concurrent runs would only fight over the
         # same cores (intra_op threads = cores); one at a time keeps latency predictable.
         self._lock = threading.Lock()
-        self.reader: TextRecognizer | None = None  # what lines say (load_detector(recognize=True))
 
     # -- public -------------------------------------------------------------------------------
 
@@ -161,7 +111,7 @@ class TextDetector:
 
     def detect(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Detection]:
         """Text lines in an H x W x 3 uint8 RGB image; with `within`, only those touching its regions."""
-        rgb = _as_rgb(rgb)
+        rgb = as_rgb(rgb)
         h, w = rgb.shape[:2]
         if h == 0 or w == 0:
             return []
@@ -181,22 +131,10 @@ class TextDetector:
         found.sort(key=lambda d: (round(min(p[1] for p in d.points)), min(p[0] for p in d.points)))
         return found
 
-    def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
-        """What each line (polygon) says, by the recognizer loaded beside the detector."""
-        if self.reader is None:
-            raise recognition_unavailable()
-        return self.reader.read(_as_rgb(rgb), polygons)
-
-    def read_frames(self, rgb: np.ndarray, frames: list[Frame]) -> list[Reading]:
-        """What each reading frame says, read as given (TextRecognizer.read_frames)."""
-        if self.reader is None:
-            raise recognition_unavailable()
-        return self.reader.read_frames(_as_rgb(rgb), frames)
-
     def probability(self, rgb: np.ndarray) -> np.ndarray:
         """The DB text probability (0-1) of every pixel of a small RGB crop, at its own size
         (scaled to `max_side` first where larger): what verification compares before and after."""
-        rgb = _as_rgb(rgb)
+        rgb = as_rgb(rgb)
         h, w = rgb.shape[:2]
         prob, (sw, sh) = self._probability(np.ascontiguousarray(rgb[:, :, ::-1]))
         return prob if (sw, sh) == (w, h) else cv2.resize(prob, (w, h), interpolation=cv2.INTER_LINEAR)
@@ -310,45 +248,21 @@ class TextDetector:
         return out
 
 
-def load_onnx(what: str, model_file: str, make: Callable[[str], T], model_path: str | None = None) -> T | None:
-    """`make(path)` for a model of the rapidocr wheel (`model_file`) or `model_path`, or None with
-    the reason logged ("<what> disabled: ...") where onnxruntime or the file is missing or will not load."""
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError as exc:
-        log.warning("%s disabled: onnxruntime is not installed (%s)", what, exc)
-        return None
-    path = model_path or default_model_path(model_file)
-    if not path or not Path(path).is_file():
-        log.warning("%s disabled: model file not found (%s)", what,
-                    path or f"{MODEL_PACKAGE}/{model_file} in no installed package")
-        return None
-    try:
-        return make(path)
-    except Exception as exc:  # a corrupt file, an unusable provider: the service runs without it
-        log.warning("%s disabled: could not load %s: %s", what, path, exc)
-        return None
-
-
-def load_detector(model_path: str | None = None, *, recognize: bool = True, **kwargs: Any) -> TextDetector | None:
-    """The detector (with the recognizer beside it when `recognize`), or None (with the reason
-    logged) where onnxruntime or the model is missing. A missing recognizer leaves the detector."""
+def load_detector(model_path: str | None = None, **kwargs: Any) -> TextDetector | None:
+    """The detector, or None (with the reason logged) where onnxruntime or the model is missing
+    (the recognizer beside it: `app.engine.ocr.load_ocr`)."""
     det = load_onnx("text detection", MODEL_FILE, lambda path: TextDetector(path, **kwargs), model_path)
-    if det is None:
-        return None
-    log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, det.model_path, det.max_side,
-             ",".join(det.providers))
-    if recognize:
-        from app.engine.recognize import load_recognizer
-
-        det.reader = load_recognizer(threads=kwargs.get("threads"), providers=kwargs.get("providers"))
+    if det is not None:
+        log.info("text detector %s loaded from %s (max_side %d, providers %s)", det.name, det.model_path,
+                 det.max_side, ",".join(det.providers))
     return det
 
 
 # -- helpers ----------------------------------------------------------------------------------
 
 
-def _as_rgb(img: np.ndarray) -> np.ndarray:
+def as_rgb(img: np.ndarray) -> np.ndarray:
+    """An RGB, RGBA or grey image as H x W x 3 uint8 RGB (what the detector and the recognizer take)."""
     img = np.asarray(img)
     if img.ndim == 2:
         img = np.repeat(img[:, :, None], 3, axis=2)

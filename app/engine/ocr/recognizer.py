@@ -1,7 +1,7 @@
 """What a text line says: PaddleOCR's PP-OCRv4 recognizer (SVTR + CTC) on onnxruntime.
 
-The model file ships in the `rapidocr_onnxruntime` wheel beside the detector; only its path is
-used (the package is never imported). Its character list is in the model's metadata.
+The model file ships in the `rapidocr_onnxruntime` wheel beside the detector's (found and opened by
+`session`). Its character list is in the model's metadata.
 
     polygon -> min-area rectangle; its side nearest the horizontal is the reading direction
         (left to right), unless the other side is 1.5x longer (a vertical line, read downwards)
@@ -27,8 +27,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from app.engine.detect import MODEL_PACKAGE, default_model_path, load_onnx, onnx_session
-from app.engine.masks import Region
+from app.engine.ocr.session import MODEL_PACKAGE, default_model_path, load_onnx, onnx_session
+from app.geometry import Region
 
 log = logging.getLogger(__name__)
 
