@@ -12,7 +12,7 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
 from app.engine import images, text_filter
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
-from app.engine.pipeline import InpaintInput
+from app.engine.pipeline import InpaintInput, Stage
 from app.errors import InvalidInput
 from app.settings import Settings
 
@@ -446,6 +446,7 @@ class DetectResult(BaseModel):
 
 
 TaskState = Literal["pending", "preparing", "processing", "completed", "error", "cancelled"]
+_STAGES = list(Stage)
 
 
 class SubmitAnswer(BaseModel):
@@ -470,7 +471,7 @@ class TaskStatus(BaseModel):
     model_config = _open
     task_id: str
     status: TaskState
-    stage: str | None = Field(description="preparing, masking, inpainting or finalizing")
+    stage: str | None = Field(description=f"{', '.join(_STAGES[:-1])} or {_STAGES[-1]}")
     overall_progress: float = Field(ge=0, le=100)
     stage_progress: float = Field(ge=0, le=100)
     current_region: int

@@ -20,6 +20,7 @@ from typing import Any
 
 from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
+from app.engine.pipeline import Stage
 from app.errors import Busy, Conflict, NotFound, ServiceError
 
 PENDING, PREPARING, PROCESSING = "pending", "preparing", "processing"
@@ -28,10 +29,11 @@ FINISHED = {COMPLETED, ERROR, CANCELLED}
 NO_PROGRESS = None  # a task's progress_interval when it asked for no progress_update messages (finals still go)
 
 # share of overall progress each stage ends at (monotonic by construction)
-STAGE_SPAN = {"preparing": (0, 10), "masking": (10, 20), "inpainting": (20, 95), "finalizing": (95, 100)}
+STAGE_SPAN = {Stage.PREPARING: (0, 10), Stage.MASKING: (10, 20), Stage.INPAINTING: (20, 95),
+              Stage.FINALIZING: (95, 100)}
 
 
-def stage_percent(stage: str, fraction: float) -> float:
+def stage_percent(stage: Stage, fraction: float) -> float:
     """Overall progress (0-100) at `fraction` (0-1) of `stage`."""
     lo, hi = STAGE_SPAN.get(stage, (0, 100))
     return lo + (hi - lo) * min(1.0, max(0.0, fraction))
@@ -57,7 +59,7 @@ class Task:
     task_id: str
     kind: str = "inpaint"  # inpaint | batch
     status: str = PENDING
-    stage: str | None = None
+    stage: Stage | None = None
     overall_progress: float = 0.0
     stage_progress: float = 0.0
     current_region: int = 0
@@ -108,12 +110,12 @@ class Task:
             return None
         return round(run * (100 - p) / p, 2)
 
-    def advance(self, stage: str, fraction: float, current: int, total: int, message: str) -> None:
+    def advance(self, stage: Stage, fraction: float, current: int, total: int, message: str) -> None:
         fraction = min(1.0, max(0.0, fraction))
         self.stage, self.stage_progress = stage, round(fraction * 100, 1)
         self.overall_progress = max(self.overall_progress, round(stage_percent(stage, fraction), 1))
         self.current_region, self.total_regions, self.message = current, total, message
-        self.status = PREPARING if stage == "preparing" else PROCESSING
+        self.status = PREPARING if stage == Stage.PREPARING else PROCESSING
 
     def mark_end(self, status: str, error: ServiceError | None = None) -> None:
         """The record's final state; `error` keeps its code and status with the task."""
@@ -122,7 +124,7 @@ class Task:
         self.error_code = error.code if error is not None else None
         self.error_status = error.status_code if error is not None else None
         if status == COMPLETED:
-            self.overall_progress, self.stage_progress, self.stage = 100.0, 100.0, "finalizing"
+            self.overall_progress, self.stage_progress, self.stage = 100.0, 100.0, Stage.FINALIZING
             self.message = "completed"
         elif status == CANCELLED:
             self.message = self.error or "cancelled"
@@ -200,7 +202,14 @@ def decode_task(raw: str | bytes) -> Task:
     d = json.loads(raw)
     items = [BatchItem(**{k: v for k, v in i.items() if k in _ITEM_FIELDS},
                        result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
-    return Task(**{k: v for k, v in d.items() if k in _TASK_FIELDS}, items=items)
+    return Task(**_members({k: v for k, v in d.items() if k in _TASK_FIELDS}), items=items)
+
+
+def _members(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON keeps a stage as its value: the enum member again, as the record types it."""
+    if d.get("stage") is not None:
+        d["stage"] = Stage(d["stage"])
+    return d
 
 
 def task_id_conflict(task_id: str, status: str) -> Conflict:

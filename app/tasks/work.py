@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
+from app.engine.pipeline import Stage
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.service import Observe, detect_job, inpaint_job
 from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
@@ -46,7 +47,7 @@ class TaskWork:
         outputs: list[pipeline.InpaintOutput | ServiceError] = []
         region_base = 0
         for i, job in enumerate(self.jobs):
-            def report(stage: str, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
+            def report(stage: Stage, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
                 if batch:  # stages repeat per item, overall progress spans the items
                     overall = (_i + stage_percent(stage, fraction) / 100) / n
                     self.loop.call_soon_threadsafe(self._advance_batch, stage, overall, fraction,
@@ -82,20 +83,20 @@ class TaskWork:
         task = self.task
         if task.status == PENDING:
             task.started_at = task.started_at or time.time()
-            task.advance("preparing", 0.0, 0, task.total_regions, "started")
+            task.advance(Stage.PREPARING, 0.0, 0, task.total_regions, "started")
             self.changed(task, True)
 
-    def _advance(self, stage: str, fraction: float, current: int, total: int, msg: str) -> None:
+    def _advance(self, stage: Stage, fraction: float, current: int, total: int, msg: str) -> None:
         if not self.task.finished:
             self.task.advance(stage, fraction, current, total, msg)
             self.changed(self.task, False)
 
-    def _advance_batch(self, stage: str, overall: float, fraction: float, current: int, msg: str) -> None:
+    def _advance_batch(self, stage: Stage, overall: float, fraction: float, current: int, msg: str) -> None:
         task = self.task
         if task.finished:
             return
         task.stage, task.stage_progress, task.message = stage, round(fraction * 100, 1), msg
-        task.status = PREPARING if stage == "preparing" and overall == 0 else PROCESSING
+        task.status = PREPARING if stage == Stage.PREPARING and overall == 0 else PROCESSING
         task.overall_progress = max(task.overall_progress, round(min(99.0, overall * 100), 1))
         task.current_region = current
         self.changed(task, False)
