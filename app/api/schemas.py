@@ -6,8 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
-                      model_validator)
+from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, GetPydanticSchema, StrictBool,
+                      StrictFloat, field_validator, model_validator)
+from pydantic_core import core_schema
 
 from app.engine import images, text_filter
 from app.engine.images import NOT_BLANK
@@ -15,6 +16,7 @@ from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput, Stage
 from app.errors import InvalidInput
 from app.settings import Settings
+from app.tasks import records
 
 _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
@@ -445,7 +447,10 @@ class DetectResult(BaseModel):
     processing_time: float
 
 
-TaskState = Literal["pending", "preparing", "processing", "completed", "error", "cancelled"]
+# one of the task layer's statuses (records.TaskState), checked and documented as a Literal of their
+# values: inline, with no schema of its own (an Enum annotation would add one)
+TaskState = Annotated[str, GetPydanticSchema(
+    lambda _t, _h: core_schema.literal_schema([s.value for s in records.TaskState]))]
 _STAGES = list(Stage)
 
 
@@ -488,7 +493,7 @@ class TaskStatus(BaseModel):
 
 class CancelAnswer(BaseModel):
     task_id: str
-    status: Literal["cancelled"]
+    status: Literal[records.TaskState.CANCELLED]
     message: str
 
 

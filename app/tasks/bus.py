@@ -16,7 +16,7 @@ from typing import Any, Callable, Protocol
 from redis.exceptions import RedisError
 
 from app.tasks.progress import ProgressHub, Subscriber
-from app.tasks.records import FINISHED, PENDING
+from app.tasks.records import FINISHED, TaskState
 from app.tasks.redis_store import CANCELS, EVENTS, Connections
 
 log = logging.getLogger("app.tasks.bus")
@@ -70,9 +70,9 @@ class Freshness:
             elif created < seen[0] or seen[3]:  # an older task's, or after this one ended
                 return False
             progress, status = float(msg.get("overall_progress") or 0.0), msg.get("status")
-            if progress < seen[1] or (seen[2] and status == PENDING):
+            if progress < seen[1] or (seen[2] and status == TaskState.PENDING):
                 return False
-            seen[1], seen[2], seen[3] = progress, seen[2] or status != PENDING, status in FINISHED
+            seen[1], seen[2], seen[3] = progress, seen[2] or status != TaskState.PENDING, status in FINISHED
         elif kind in FINALS:
             if seen is not None and seen[4]:
                 return False  # one final message per task

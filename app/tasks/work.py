@@ -18,8 +18,7 @@ from app.engine.models import InpaintModel
 from app.engine.pipeline import Stage
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.service import Observe, detect_job, inpaint_job
-from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
-                               stage_percent)
+from app.tasks.records import Task, TaskState, output_record, stage_percent
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
@@ -81,7 +80,7 @@ class TaskWork:
     # --- on the event loop ---
     def _started(self) -> None:
         task = self.task
-        if task.status == PENDING:
+        if task.status == TaskState.PENDING:
             task.started_at = task.started_at or time.time()
             task.advance(Stage.PREPARING, 0.0, 0, task.total_regions, "started")
             self.changed(task, True)
@@ -96,7 +95,7 @@ class TaskWork:
         if task.finished:
             return
         task.stage, task.stage_progress, task.message = stage, round(fraction * 100, 1), msg
-        task.status = PREPARING if stage == Stage.PREPARING and overall == 0 else PROCESSING
+        task.status = TaskState.PREPARING if stage == Stage.PREPARING and overall == 0 else TaskState.PROCESSING
         task.overall_progress = max(task.overall_progress, round(min(99.0, overall * 100), 1))
         task.current_region = current
         self.changed(task, False)
@@ -104,9 +103,10 @@ class TaskWork:
     def _item_done(self, index: int, out: pipeline.InpaintOutput | None, err: ServiceError | None) -> None:
         item = self.task.items[index]
         if out is not None:
-            item.status, item.result, item.media_type, item.stats = COMPLETED, out.data, out.media_type, out.stats()
+            item.status, item.result = TaskState.COMPLETED, out.data
+            item.media_type, item.stats = out.media_type, out.stats()
         else:
-            item.status, item.error = ERROR, err.detail if err else "failed"
+            item.status, item.error = TaskState.ERROR, err.detail if err else "failed"
         self.task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in self.task.items)
 
 
