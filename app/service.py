@@ -38,7 +38,7 @@ log = logging.getLogger("app.service")
 T = TypeVar("T")
 
 Observe = Callable[..., None]  # Metrics.observe_pipeline(model, timings, outcome="ok")
-Report = Callable[[str, float, int, int, str], None]  # stage, fraction, current, total, message
+Report = Callable[[pipeline.Stage, float, int, int, str], None]  # stage, fraction, current, total, message
 
 
 class Queue(Protocol):
@@ -66,7 +66,7 @@ def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipelin
                 report: Report | None = None, observe: Observe | None = None) -> pipeline.InpaintOutput:
     """One image through the pipeline, in the calling (worker) thread."""
 
-    def step(stage: str, fraction: float, current: int, total: int, message: str) -> None:
+    def step(stage: pipeline.Stage, fraction: float, current: int, total: int, message: str) -> None:
         if cancel is not None and cancel.is_set():
             raise Cancelled("cancelled")
         if report is not None:

@@ -22,7 +22,7 @@ from app.tasks.dispatch import LocalDispatcher
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.memory_store import MemoryStore
 from app.tasks.progress import ProgressHub, Subscriber
-from app.tasks.records import ERROR, Task, decode_task, encode_task, output_from, output_record
+from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
 from app.tasks.runner import InferenceRunner
 from tests.support import SlowModel, png_bytes, text_image
 
@@ -66,7 +66,7 @@ def test_a_task_ends_once_with_one_final_message_and_one_callback():
         while not (await tasks.get("once")).finished:
             await asyncio.sleep(0.01)
         task = await tasks.get("once")
-        await tasks._end(task, ERROR, ServiceError("late"))  # a second end (another replica's) changes nothing
+        await tasks._end(task, TaskState.ERROR, ServiceError("late"))  # a second end (another replica's) changes nothing
         assert task.status == "completed" and finals(sub) == ["task_completed"]
         assert [json.loads(d.body)["status"] for d in tasks.callbacks.sent] == ["completed"]
         runner.shutdown()
@@ -145,7 +145,7 @@ def test_a_workers_error_is_answered_as_where_it_ran():
     stays there); the API replica answers it the same, a 503 with its Retry-After."""
     def answered(error: ServiceError):
         task = Task(task_id="sync-1")
-        task.mark_end(ERROR, error)
+        task.mark_end(TaskState.ERROR, error)
         e = task.error_raised()
         return e.status_code, e.code, e.detail, e.headers.get("Retry-After")
 
@@ -158,7 +158,7 @@ def test_a_workers_error_is_answered_as_where_it_ran():
         status, code, _, retry = answered(Busy("why", code=busy))
         assert (status, code) == (503, busy) and int(retry) > 0
     task = Task(task_id="t")
-    task.mark_end(ERROR, Busy("loading", code="model_loading"))
+    task.mark_end(TaskState.ERROR, Busy("loading", code="model_loading"))
     assert isinstance(task.error_raised(), Busy)
 
 

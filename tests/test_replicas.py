@@ -326,7 +326,7 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
     from app.engine.masks import Region
     from app.engine.pipeline import InpaintInput
     from app.errors import Busy
-    from app.tasks.records import COMPLETED, Task
+    from app.tasks.records import Task, TaskState
     from app.tasks.redis_store import RedisStore, connect, decode_jobs, encode_jobs
 
     async def run():
@@ -339,7 +339,7 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
             if i == 0:
                 with pytest.raises(Busy):
                     await store.admit(Task(task_id="x"), [job], 1)
-            task.status, task.completed_at, task.result = COMPLETED, time.time(), b"r" * 100
+            task.status, task.completed_at, task.result = TaskState.COMPLETED, time.time(), b"r" * 100
             assert await store.finish(task, None, None) is True
             assert await store.finish(task, None, None) is False  # once
         r = redis.Redis.from_url(redis_server.url)

@@ -6,15 +6,17 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Annotated, Any, Literal
 
-from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat, field_validator,
-                      model_validator)
+from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, GetPydanticSchema, StrictBool,
+                      StrictFloat, field_validator, model_validator)
+from pydantic_core import core_schema
 
 from app.engine import images, text_filter
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
-from app.engine.pipeline import InpaintInput
+from app.engine.pipeline import InpaintInput, Stage
 from app.errors import InvalidInput
 from app.settings import Settings
+from app.tasks import records
 
 _lenient = ConfigDict(extra="allow", populate_by_name=True, allow_inf_nan=False)
 
@@ -445,7 +447,11 @@ class DetectResult(BaseModel):
     processing_time: float
 
 
-TaskState = Literal["pending", "preparing", "processing", "completed", "error", "cancelled"]
+# one of the task layer's statuses (records.TaskState), checked and documented as a Literal of their
+# values: inline, with no schema of its own (an Enum annotation would add one)
+TaskState = Annotated[str, GetPydanticSchema(
+    lambda _t, _h: core_schema.literal_schema([s.value for s in records.TaskState]))]
+_STAGES = list(Stage)
 
 
 class SubmitAnswer(BaseModel):
@@ -470,7 +476,7 @@ class TaskStatus(BaseModel):
     model_config = _open
     task_id: str
     status: TaskState
-    stage: str | None = Field(description="preparing, masking, inpainting or finalizing")
+    stage: str | None = Field(description=f"{', '.join(_STAGES[:-1])} or {_STAGES[-1]}")
     overall_progress: float = Field(ge=0, le=100)
     stage_progress: float = Field(ge=0, le=100)
     current_region: int
@@ -487,7 +493,7 @@ class TaskStatus(BaseModel):
 
 class CancelAnswer(BaseModel):
     task_id: str
-    status: Literal["cancelled"]
+    status: Literal[records.TaskState.CANCELLED]
     message: str
 
 

@@ -13,7 +13,7 @@ from app.api.deps import Services, ServicesDep
 from app.api.schemas import AsyncOptions, CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
-from app.tasks.records import COMPLETED, Task, batch_zip
+from app.tasks.records import Task, TaskState, batch_zip
 
 router = APIRouter(prefix="/api/v1", tags=["tasks"])
 
@@ -96,19 +96,19 @@ async def task_status(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
              response_model=CancelAnswer, responses=error_responses(404, 409, 422))
 async def cancel_task(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
     task = await tasks.cancel_task(task_id)
-    if task.status == COMPLETED:
+    if task.status == TaskState.COMPLETED:
         raise Conflict(f"task {task_id!r} has already completed", code="task_finished")
-    if task.finished and task.status != "cancelled":
+    if task.finished and task.status != TaskState.CANCELLED:
         raise Conflict(f"task {task_id!r} has already ended ({task.status})", code="task_finished")
-    return {"task_id": task.task_id, "status": "cancelled",
-            "message": "cancelled" if task.status == "cancelled" else "cancelling: stops at its next step"}
+    return {"task_id": task.task_id, "status": TaskState.CANCELLED,
+            "message": "cancelled" if task.status == TaskState.CANCELLED else "cancelling: stops at its next step"}
 
 
 @router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)", response_class=Response,
             responses={200: _RESULT, **error_responses(404, 409, 422)})
 async def task_result(task_id: TaskId, tasks: ManagerDep) -> Response:
     task = await tasks.get_with_result(task_id)
-    if task.status != COMPLETED:
+    if task.status != TaskState.COMPLETED:
         raise Conflict(f"task {task_id!r} is {task.status}, not completed", code="task_not_finished")
     # a batch's ZIP copies and checksums every item: off the event loop
     data = await asyncio.to_thread(batch_zip, task) if task.kind == "batch" else task.result

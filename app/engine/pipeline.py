@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 
 import cv2
@@ -30,10 +31,17 @@ if TYPE_CHECKING:
     from app.engine.ocr import Reading
     from app.settings import Settings
 
-# stage names of the async API (API.md): the same for every caller
-PREPARING, MASKING, INPAINTING, FINALIZING = "preparing", "masking", "inpainting", "finalizing"
 
-Progress = Callable[[str, float, int, int, str], None]
+class Stage(StrEnum):
+    """The stage names of the async API (API.md): the same for every caller, in the order they run."""
+
+    PREPARING = "preparing"
+    MASKING = "masking"
+    INPAINTING = "inpainting"
+    FINALIZING = "finalizing"
+
+
+Progress = Callable[[Stage, float, int, int, str], None]
 """progress(stage, stage_fraction 0..1, current_region, total_regions, message); may raise to cancel."""
 
 
@@ -500,7 +508,7 @@ class _Tracker:
         """Seconds spent so far in the model and compositing its answers."""
         return self.timings.get("model", 0.0) + self.timings.get("composite", 0.0)
 
-    def say(self, stage: str, fraction: float, message: str) -> None:
+    def say(self, stage: Stage, fraction: float, message: str) -> None:
         self.report(stage, fraction, self.done, self.total, message)
 
     def count(self, regions: list[Region], detected: int | None) -> None:
@@ -511,7 +519,7 @@ class _Tracker:
 
     def on_crop(self, i: int, n: int, box: PixelBox | None) -> None:
         if box is None:  # before crop i
-            self.say(INPAINTING, i / n, f"inpainting area {i + 1} of {n}")
+            self.say(Stage.INPAINTING, i / n, f"inpainting area {i + 1} of {n}")
         elif self._centres:
             inside = sum(1 for cx, cy in self._centres if box.x0 <= cx < box.x1 and box.y0 <= cy < box.y1)
             self.done = min(self.total, self.done + inside)
@@ -528,21 +536,21 @@ def inpaint(
 ) -> InpaintOutput:
     """Decode, mask, inpaint crop by crop, composite, verify, encode. Raises ServiceError for bad input."""
     track = _Tracker(progress or _no_progress)
-    track.say(PREPARING, 0.0, "decoding image")
+    track.say(Stage.PREPARING, 0.0, "decoding image")
     img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size),
                               max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
     track.lap("decode")
-    track.say(PREPARING, 1.0, f"decoded {img.width}x{img.height}")
+    track.say(Stage.PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 
-    track.say(MASKING, 0.0, "detecting text" if job.detect else "building mask")
+    track.say(Stage.MASKING, 0.0, "detecting text" if job.detect else "building mask")
     plan = build_mask(img.rgb, job, limits, detector)
     mask, regions, detected = plan.mask, plan.regions, plan.detected
     crops = _plan(mask, job, limits)
     track.lap("mask")
     track.count(regions, detected)
-    track.say(MASKING, 1.0, f"{len(crops)} area(s) to repaint"
+    track.say(Stage.MASKING, 1.0, f"{len(crops)} area(s) to repaint"
               + (f", {detected} text line(s) found" if detected is not None else ""))
 
     params = dict(job.model_params)
@@ -556,16 +564,16 @@ def inpaint(
     out = img.rgb if img.rgb.flags.writeable else img.rgb.copy()
     _inpaint_crops(out, mask, crops, model, params, limits, track.lap, plan.allowed, track.on_crop)
     track.done = track.total
-    track.say(INPAINTING, 1.0, "inpainting done")
+    track.say(Stage.INPAINTING, 1.0, "inpainting done")
 
     verification = None
     first_pass = track.painting()
     if checker is not None:
-        track.say(FINALIZING, 0.0, "checking for text left behind")
+        track.say(Stage.FINALIZING, 0.0, "checking for text left behind")
         verification = _verify_and_repair(checker, out, mask, plan.allowed, model, params, limits, track.lap,
-                                          lambda msg: track.say(FINALIZING, 0.0, msg))
+                                          lambda msg: track.say(Stage.FINALIZING, 0.0, msg))
     repaint = track.painting() - first_pass
-    track.say(FINALIZING, 0.0, f"encoding {fmt}")
+    track.say(Stage.FINALIZING, 0.0, f"encoding {fmt}")
     data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
                                       png_compress_level=limits.png_compression)
     track.lap("encode")

@@ -11,12 +11,13 @@ import asyncio
 import json
 import logging
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any, Callable, Protocol
 
 from redis.exceptions import RedisError
 
 from app.tasks.progress import ProgressHub, Subscriber
-from app.tasks.records import FINISHED, PENDING
+from app.tasks.records import FINISHED, TaskState
 from app.tasks.redis_store import CANCELS, EVENTS, Connections
 
 log = logging.getLogger("app.tasks.bus")
@@ -50,6 +51,17 @@ class EventBus(Protocol):
     def close_all(self) -> None: ...
 
 
+@dataclass
+class Seen:
+    """What Freshness remembers of one task: enough to tell a stale message from a fresh one."""
+
+    created: float  # the task's `created`: a larger one is a new task under the same id
+    progress: float  # the highest overall_progress passed on
+    started: bool  # a status past pending was passed on (pending again is stale)
+    ended: bool  # a finished status or a final message was passed on: no progress after it
+    final: bool  # the final message was passed on (one per task)
+
+
 class Freshness:
     """Messages about one task can come from two replicas (the one that admitted it, the one that
     runs it, or a new one after a crash), so they may cross on the way. A stale one is dropped, so
@@ -57,7 +69,7 @@ class Freshness:
     the task's `created`, which tells a new task that reuses an id from the old one."""
 
     def __init__(self, remember: int = 10_000):
-        self._seen: OrderedDict[str, list[Any]] = OrderedDict()  # id -> [created, progress, started, ended, final]
+        self._seen: OrderedDict[str, Seen] = OrderedDict()
         self._remember = remember
 
     def fresh(self, task_id: str, msg: dict[str, Any]) -> bool:
@@ -65,19 +77,20 @@ class Freshness:
         seen = self._seen.get(task_id)
         if kind == "progress_update":
             created = float(msg.get("created", 0.0))
-            if seen is None or created > seen[0]:  # the first message of this task (or of a new one)
-                seen = [created, 0.0, False, False, False]
-            elif created < seen[0] or seen[3]:  # an older task's, or after this one ended
+            if seen is None or created > seen.created:  # the first message of this task (or of a new one)
+                seen = Seen(created, 0.0, started=False, ended=False, final=False)
+            elif created < seen.created or seen.ended:  # an older task's, or after this one ended
                 return False
             progress, status = float(msg.get("overall_progress") or 0.0), msg.get("status")
-            if progress < seen[1] or (seen[2] and status == PENDING):
+            if progress < seen.progress or (seen.started and status == TaskState.PENDING):
                 return False
-            seen[1], seen[2], seen[3] = progress, seen[2] or status != PENDING, status in FINISHED
+            seen.progress, seen.started = progress, seen.started or status != TaskState.PENDING
+            seen.ended = status in FINISHED
         elif kind in FINALS:
-            if seen is not None and seen[4]:
+            if seen is not None and seen.final:
                 return False  # one final message per task
-            seen = seen or [0.0, 100.0, True, True, False]
-            seen[3] = seen[4] = True
+            seen = seen or Seen(0.0, 100.0, started=True, ended=True, final=False)
+            seen.ended = seen.final = True
         else:
             return True
         self._seen[task_id] = seen

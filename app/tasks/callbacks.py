@@ -28,15 +28,13 @@ import string
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable
 from urllib.parse import urlsplit
 
 import httpx
 
 from app.errors import InvalidInput
-
-if TYPE_CHECKING:
-    from app.tasks.records import Task
+from app.tasks.records import Task, TaskState
 
 log = logging.getLogger("app.callbacks")
 
@@ -237,11 +235,11 @@ class Delivery:
 
 def delivery_for(task: Task) -> Delivery | None:
     """The callback of an ended task (API.md, callbacks); none when it has no URL or was cancelled."""
-    if not task.callback_url or task.status == "cancelled":
+    if not task.callback_url or task.status == TaskState.CANCELLED:
         return None
     payload: dict[str, Any]
-    if task.status == "completed":
-        payload = {"task_id": task.task_id, "status": "completed",
+    if task.status == TaskState.COMPLETED:
+        payload = {"task_id": task.task_id, "status": TaskState.COMPLETED,
                    "image_data": base64.b64encode(task.result or b"").decode(),
                    "timestamp": time.time(), "processing_time": task.elapsed,
                    "regions_processed": task.total_regions, "media_type": task.media_type}
@@ -249,7 +247,7 @@ def delivery_for(task: Task) -> Delivery | None:
             if task.stats and key in task.stats:
                 payload[key] = task.stats[key]
     else:
-        payload = {"task_id": task.task_id, "status": "error", "error": task.error, "timestamp": time.time()}
+        payload = {"task_id": task.task_id, "status": TaskState.ERROR, "error": task.error, "timestamp": time.time()}
     body = json.dumps(payload, separators=(",", ":")).encode()  # the exact bytes that are signed
     return Delivery(task.task_id, task.callback_url, body, uuid.uuid4().hex)
 

@@ -32,8 +32,7 @@ from app.tasks.bus import EventBus
 from app.tasks.callbacks import CallbackSender, delivery_for
 from app.tasks.dispatch import Dispatcher
 from app.tasks.progress import final_message, message
-from app.tasks.records import (CANCELLED, COMPLETED, ERROR, FINISHED, NO_PROGRESS, PENDING, RETRY_AFTER, BatchItem,
-                               Task, task_not_found)
+from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
 from app.tasks.runner import InferenceRunner, Slot
 from app.tasks.store import Outbox, StoreUnavailable, TaskStore
 from app.tasks.work import TaskWork, complete
@@ -180,12 +179,12 @@ class TaskManager:
         if here is not None and status not in FINISHED:
             here.task.cancel_event.set()
             if here.future is not None and here.future.cancel():  # not started: its slot back now
-                await self._end(here.task, CANCELLED)
+                await self._end(here.task, TaskState.CANCELLED)
             return here.task
         task = await self.get(task_id)
-        if status == PENDING and not task.finished:  # no one has started it: it ends now
+        if status == TaskState.PENDING and not task.finished:  # no one has started it: it ends now
             task.cancel_event.set()
-            await self._end(task, CANCELLED)
+            await self._end(task, TaskState.CANCELLED)
         return task
 
     def cancel_here(self, task_id: str) -> None:
@@ -250,8 +249,8 @@ class TaskManager:
         task, jobs, cancelled = found
         here = self._here[task_id] = Here(task, entry)
         try:
-            if task.status != PENDING:  # its replica died mid-run: run again, same id; progress never goes down
-                task.status, task.message = PENDING, "restarted on another replica"
+            if task.status != TaskState.PENDING:  # its replica died mid-run: run again, same id; progress never goes down
+                task.status, task.message = TaskState.PENDING, "restarted on another replica"
             if cancelled:
                 task.cancel_event.set()
             work = TaskWork(task, jobs, self._model(), self.limits, self._detector(), self._observe,
@@ -266,25 +265,25 @@ class TaskManager:
                 del self._here[task_id]
             self._last_publish.pop(task_id, None)
 
-    async def _outcome(self, task: Task, future: Future[Any]) -> tuple[str, ServiceError | None]:
+    async def _outcome(self, task: Task, future: Future[Any]) -> tuple[TaskState, ServiceError | None]:
         try:
             outcome = await asyncio.wrap_future(future)
         except asyncio.CancelledError:
             if not future.cancelled():
                 raise  # the loop is closing
-            return CANCELLED, None  # dropped while pending
+            return TaskState.CANCELLED, None  # dropped while pending
         except Cancelled:
-            return CANCELLED, None
+            return TaskState.CANCELLED, None
         except ServiceError as e:
-            return ERROR, e
+            return TaskState.ERROR, e
         except Exception as e:  # a model failure: reported, never a crash
             log.exception("task failed task_id=%s", task.task_id)
-            return ERROR, ServiceError(f"processing failed: {type(e).__name__}", code="inference_failed",
-                                       status_code=500)
+            return TaskState.ERROR, ServiceError(f"processing failed: {type(e).__name__}", code="inference_failed",
+                                                 status_code=500)
         if task.cancel_event.is_set():  # cancelled after its last step: still cancelled, never completed
-            return CANCELLED, None
+            return TaskState.CANCELLED, None
         failed = complete(task, outcome)
-        return (ERROR, failed) if failed else (COMPLETED, None)
+        return (TaskState.ERROR, failed) if failed else (TaskState.COMPLETED, None)
 
     def _changed(self, task: Task, force: bool) -> None:
         if not task.finished:
@@ -303,7 +302,8 @@ class TaskManager:
         self.bus.publish(tid, self.progress_message(task))
 
     # --- the end: written once, announced by the one that wrote it ---
-    async def _end(self, task: Task, status: str, error: ServiceError | None = None, entry: str | None = None) -> None:
+    async def _end(self, task: Task, status: TaskState, error: ServiceError | None = None,
+                   entry: str | None = None) -> None:
         if task.finished:
             return
         task.mark_end(status, error)
@@ -341,7 +341,7 @@ class TaskManager:
                 task.cancel_event.set()
                 here = self._here.get(tid)
                 if here is None or (here.future is not None and here.future.cancel()):
-                    await self._end(task, CANCELLED, stopping)
+                    await self._end(task, TaskState.CANCELLED, stopping)
         deadline = time.monotonic() + grace
         while any(not h.task.finished for h in self._here.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)
@@ -353,7 +353,7 @@ class TaskManager:
                 here.handed_back = True
                 here.task.cancel_event.set()
             else:
-                await self._end(here.task, CANCELLED, stopping)
+                await self._end(here.task, TaskState.CANCELLED, stopping)
         deadline = time.monotonic() + 2.0  # ends being written
         while any(not h.handed_back for h in self._here.values()) and time.monotonic() < deadline:
             await asyncio.sleep(0.02)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 from app.engine.pipeline import InpaintInput
 from app.errors import queue_full
 from app.tasks.callbacks import Delivery
-from app.tasks.records import CANCELLED, COMPLETED, ERROR, PENDING, RETRY_AFTER, Task, task_id_conflict
+from app.tasks.records import RETRY_AFTER, Task, TaskState, task_id_conflict
 
 
 class MemoryStore:
@@ -44,7 +44,7 @@ class MemoryStore:
             raise task_id_conflict(task.task_id, old.status)
         if len(self._inputs) >= max_live:
             raise queue_full(len(self._inputs), max_live, RETRY_AFTER, "tasks")
-        ahead = sum(t.status == PENDING for t in self._tasks.values())
+        ahead = sum(t.status == TaskState.PENDING for t in self._tasks.values())
         self._tasks.pop(task.task_id, None)
         self._tasks[task.task_id], self._inputs[task.task_id] = task, jobs
         return ahead
@@ -72,7 +72,7 @@ class MemoryStore:
         self.evict()
         return True
 
-    async def request_cancel(self, task_id: str) -> str | None:
+    async def request_cancel(self, task_id: str) -> TaskState | None:
         task = self._tasks.get(task_id)
         if task is None:
             return None
@@ -122,10 +122,10 @@ class MemoryStore:
         return {
             "total_tasks": len(tasks),
             "active_tasks": len(live),
-            "completed_tasks": sum(t.status == COMPLETED for t in tasks),
-            "error_tasks": sum(t.status == ERROR for t in tasks),
-            "cancelled_tasks": sum(t.status == CANCELLED for t in tasks),
-            "pending_tasks": sum(t.status == PENDING for t in tasks),
+            "completed_tasks": sum(t.status == TaskState.COMPLETED for t in tasks),
+            "error_tasks": sum(t.status == TaskState.ERROR for t in tasks),
+            "cancelled_tasks": sum(t.status == TaskState.CANCELLED for t in tasks),
+            "pending_tasks": sum(t.status == TaskState.PENDING for t in tasks),
             "active_task_ids": [t.task_id for t in live],
             "stored_result_bytes": sum(t.result_bytes for t in tasks),
             "evicted_tasks": self.evicted,

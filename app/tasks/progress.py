@@ -12,10 +12,9 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
-if TYPE_CHECKING:
-    from app.tasks.records import Task
+from app.tasks.records import Task, TaskState
 
 log = logging.getLogger("app.progress")
 
@@ -27,11 +26,11 @@ def message(type_: str, **fields: Any) -> dict[str, Any]:
 def final_message(task: Task) -> dict[str, Any] | None:
     """The message that ends a task's stream (None while it is live)."""
     base = {"task_id": task.task_id, "elapsed_time": task.elapsed}
-    if task.status == "completed":
+    if task.status == TaskState.COMPLETED:
         return message("task_completed", **base, result_path=task.result_path, total_regions=task.total_regions)
-    if task.status == "error":
+    if task.status == TaskState.ERROR:
         return message("task_failed", **base, error=task.error, error_message=task.error)
-    if task.status == "cancelled":
+    if task.status == TaskState.CANCELLED:
         return message("task_cancelled", **base)
     return None
 

@@ -16,22 +16,35 @@ import time
 import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any
 
 from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
+from app.engine.pipeline import Stage
 from app.errors import Busy, Conflict, NotFound, ServiceError
 
-PENDING, PREPARING, PROCESSING = "pending", "preparing", "processing"
-COMPLETED, ERROR, CANCELLED = "completed", "error", "cancelled"
-FINISHED = {COMPLETED, ERROR, CANCELLED}
+
+class TaskState(StrEnum):
+    """A task's status, as every answer, message, callback and store spells it (API.md)."""
+
+    PENDING = "pending"
+    PREPARING = "preparing"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    ERROR = "error"
+    CANCELLED = "cancelled"
+
+
+FINISHED = {TaskState.COMPLETED, TaskState.ERROR, TaskState.CANCELLED}
 NO_PROGRESS = None  # a task's progress_interval when it asked for no progress_update messages (finals still go)
 
 # share of overall progress each stage ends at (monotonic by construction)
-STAGE_SPAN = {"preparing": (0, 10), "masking": (10, 20), "inpainting": (20, 95), "finalizing": (95, 100)}
+STAGE_SPAN = {Stage.PREPARING: (0, 10), Stage.MASKING: (10, 20), Stage.INPAINTING: (20, 95),
+              Stage.FINALIZING: (95, 100)}
 
 
-def stage_percent(stage: str, fraction: float) -> float:
+def stage_percent(stage: Stage, fraction: float) -> float:
     """Overall progress (0-100) at `fraction` (0-1) of `stage`."""
     lo, hi = STAGE_SPAN.get(stage, (0, 100))
     return lo + (hi - lo) * min(1.0, max(0.0, fraction))
@@ -45,7 +58,7 @@ def iso(ts: float | None) -> str | None:
 class BatchItem:
     index: int
     name: str | None = None
-    status: str = PENDING
+    status: TaskState = TaskState.PENDING
     error: str | None = None
     result: bytes | None = None
     media_type: str | None = None
@@ -56,8 +69,8 @@ class BatchItem:
 class Task:
     task_id: str
     kind: str = "inpaint"  # inpaint | batch
-    status: str = PENDING
-    stage: str | None = None
+    status: TaskState = TaskState.PENDING
+    stage: Stage | None = None
     overall_progress: float = 0.0
     stage_progress: float = 0.0
     current_region: int = 0
@@ -90,7 +103,7 @@ class Task:
 
     @property
     def result_path(self) -> str | None:
-        return f"/api/v1/task-result/{self.task_id}" if self.status == COMPLETED else None
+        return f"/api/v1/task-result/{self.task_id}" if self.status == TaskState.COMPLETED else None
 
     @property
     def result_bytes(self) -> int:
@@ -108,23 +121,23 @@ class Task:
             return None
         return round(run * (100 - p) / p, 2)
 
-    def advance(self, stage: str, fraction: float, current: int, total: int, message: str) -> None:
+    def advance(self, stage: Stage, fraction: float, current: int, total: int, message: str) -> None:
         fraction = min(1.0, max(0.0, fraction))
         self.stage, self.stage_progress = stage, round(fraction * 100, 1)
         self.overall_progress = max(self.overall_progress, round(stage_percent(stage, fraction), 1))
         self.current_region, self.total_regions, self.message = current, total, message
-        self.status = PREPARING if stage == "preparing" else PROCESSING
+        self.status = TaskState.PREPARING if stage == Stage.PREPARING else TaskState.PROCESSING
 
-    def mark_end(self, status: str, error: ServiceError | None = None) -> None:
+    def mark_end(self, status: TaskState, error: ServiceError | None = None) -> None:
         """The record's final state; `error` keeps its code and status with the task."""
         self.status, self.completed_at = status, time.time()
         self.error = error.detail if error is not None else None
         self.error_code = error.code if error is not None else None
         self.error_status = error.status_code if error is not None else None
-        if status == COMPLETED:
-            self.overall_progress, self.stage_progress, self.stage = 100.0, 100.0, "finalizing"
+        if status == TaskState.COMPLETED:
+            self.overall_progress, self.stage_progress, self.stage = 100.0, 100.0, Stage.FINALIZING
             self.message = "completed"
-        elif status == CANCELLED:
+        elif status == TaskState.CANCELLED:
             self.message = self.error or "cancelled"
         else:
             self.message = f"failed: {self.error}"
@@ -198,9 +211,18 @@ def encode_task(task: Task) -> str:
 
 def decode_task(raw: str | bytes) -> Task:
     d = json.loads(raw)
-    items = [BatchItem(**{k: v for k, v in i.items() if k in _ITEM_FIELDS},
+    items = [BatchItem(**_members({k: v for k, v in i.items() if k in _ITEM_FIELDS}),
                        result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
-    return Task(**{k: v for k, v in d.items() if k in _TASK_FIELDS}, items=items)
+    return Task(**_members({k: v for k, v in d.items() if k in _TASK_FIELDS}), items=items)
+
+
+def _members(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON keeps a status or a stage as its value: the enum member again, as the record types it."""
+    if "status" in d:
+        d["status"] = TaskState(d["status"])
+    if d.get("stage") is not None:
+        d["stage"] = Stage(d["stage"])
+    return d
 
 
 def task_id_conflict(task_id: str, status: str) -> Conflict:

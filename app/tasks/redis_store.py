@@ -42,7 +42,7 @@ from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput
 from app.errors import queue_full
 from app.tasks.callbacks import Delivery
-from app.tasks.records import FINISHED, RETRY_AFTER, Task, decode_task, encode_task, task_id_conflict
+from app.tasks.records import FINISHED, RETRY_AFTER, Task, TaskState, decode_task, encode_task, task_id_conflict
 from app.tasks.store import StoreUnavailable
 
 log = logging.getLogger("app.tasks.redis")
@@ -155,7 +155,7 @@ if st then
   if f then redis.call('DECRBY', KEYS[6], tonumber(string.match(f, '|(%d+)$'))) end
   redis.call('HDEL', KEYS[4], ARGV[1]); redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('DEL', KEYS[1])
 end
-redis.call('HSET', KEYS[1], 'status', 'pending', 'rec', ARGV[3], 'input', ARGV[4])
+redis.call('HSET', KEYS[1], 'status', '""" + TaskState.PENDING + """', 'rec', ARGV[3], 'input', ARGV[4])
 redis.call('SADD', KEYS[2], ARGV[1])
 redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1])
 return {'ok', tostring(n)}
@@ -357,7 +357,7 @@ class RedisStore:
     async def load_for_execution(self, task_id: str) -> tuple[Task, list[InpaintInput], bool] | None:
         status, rec, raw, cancel = await self.call(
             lambda: self.redis.hmget(self.key(task_id), "status", "rec", "input", "cancel"))
-        if status is None or rec is None or status.decode() in FINISHED:
+        if status is None or rec is None or TaskState(status.decode()) in FINISHED:
             return None
         task = decode_task(rec)
         try:
@@ -394,9 +394,9 @@ class RedisStore:
         return {
             "total_tasks": len(ids) + len(statuses),
             "active_tasks": len(ids),
-            "completed_tasks": statuses.count("completed"),
-            "error_tasks": statuses.count("error"),
-            "cancelled_tasks": statuses.count("cancelled"),
+            "completed_tasks": statuses.count(TaskState.COMPLETED),
+            "error_tasks": statuses.count(TaskState.ERROR),
+            "cancelled_tasks": statuses.count(TaskState.CANCELLED),
             "active_task_ids": ids,
             "stored_result_bytes": int(rbytes or 0),
         }
@@ -461,11 +461,11 @@ class RedisStore:
             keys=[self.key(task.task_id), live, queue, fin, done, rbytes, *self._outbox], args=args))
         return int(won) == 1
 
-    async def request_cancel(self, task_id: str) -> str | None:
+    async def request_cancel(self, task_id: str) -> TaskState | None:
         st = await self.call(lambda: self._cancel(keys=[self.key(task_id)], args=[]))
         if st:
             await self.call(lambda: self.redis.publish(CANCELS, task_id))
-        return st.decode() if st else None
+        return TaskState(st.decode()) if st else None
 
     async def due_callbacks(self, lease: float) -> list[Delivery]:
         now = time.time()

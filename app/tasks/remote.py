@@ -21,7 +21,7 @@ from app.errors import Cancelled, ServiceError, backend_unavailable
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
-from app.tasks.records import CANCELLED, COMPLETED, RETRY_AFTER, Task, output_from
+from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from
 
 
 class RemoteWorkers:
@@ -54,9 +54,9 @@ class RemoteWorkers:
             raise
         finally:
             bus.unsubscribe(tid, sub)
-        if task.status == COMPLETED and task.result is not None:
+        if task.status == TaskState.COMPLETED and task.result is not None:
             return task
-        if task.status == CANCELLED:
+        if task.status == TaskState.CANCELLED:
             raise Cancelled("the request was cancelled", code="cancelled")
         raise task.error_raised()
 

@@ -15,7 +15,7 @@ from typing import Any, Callable, Protocol
 
 from app.engine.pipeline import InpaintInput
 from app.tasks.callbacks import CallbackSender, Delivery
-from app.tasks.records import Task
+from app.tasks.records import Task, TaskState
 
 
 log = logging.getLogger("app.tasks")
@@ -62,7 +62,7 @@ class TaskStore(Protocol):
         ended it; False when it had already ended, or its record is gone."""
         ...
 
-    async def request_cancel(self, task_id: str) -> str | None:
+    async def request_cancel(self, task_id: str) -> TaskState | None:
         """Flag a cancel; the status found (None: unknown)."""
         ...
 

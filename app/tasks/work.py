@@ -15,10 +15,10 @@ from typing import Any, Callable
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
+from app.engine.pipeline import Stage
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.service import Observe, detect_job, inpaint_job
-from app.tasks.records import (COMPLETED, ERROR, PENDING, PREPARING, PROCESSING, Task, output_record,
-                               stage_percent)
+from app.tasks.records import Task, TaskState, output_record, stage_percent
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
@@ -46,7 +46,7 @@ class TaskWork:
         outputs: list[pipeline.InpaintOutput | ServiceError] = []
         region_base = 0
         for i, job in enumerate(self.jobs):
-            def report(stage: str, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
+            def report(stage: Stage, fraction: float, current: int, total: int, msg: str, _i: int = i) -> None:
                 if batch:  # stages repeat per item, overall progress spans the items
                     overall = (_i + stage_percent(stage, fraction) / 100) / n
                     self.loop.call_soon_threadsafe(self._advance_batch, stage, overall, fraction,
@@ -80,22 +80,22 @@ class TaskWork:
     # --- on the event loop ---
     def _started(self) -> None:
         task = self.task
-        if task.status == PENDING:
+        if task.status == TaskState.PENDING:
             task.started_at = task.started_at or time.time()
-            task.advance("preparing", 0.0, 0, task.total_regions, "started")
+            task.advance(Stage.PREPARING, 0.0, 0, task.total_regions, "started")
             self.changed(task, True)
 
-    def _advance(self, stage: str, fraction: float, current: int, total: int, msg: str) -> None:
+    def _advance(self, stage: Stage, fraction: float, current: int, total: int, msg: str) -> None:
         if not self.task.finished:
             self.task.advance(stage, fraction, current, total, msg)
             self.changed(self.task, False)
 
-    def _advance_batch(self, stage: str, overall: float, fraction: float, current: int, msg: str) -> None:
+    def _advance_batch(self, stage: Stage, overall: float, fraction: float, current: int, msg: str) -> None:
         task = self.task
         if task.finished:
             return
         task.stage, task.stage_progress, task.message = stage, round(fraction * 100, 1), msg
-        task.status = PREPARING if stage == "preparing" and overall == 0 else PROCESSING
+        task.status = TaskState.PREPARING if stage == Stage.PREPARING and overall == 0 else TaskState.PROCESSING
         task.overall_progress = max(task.overall_progress, round(min(99.0, overall * 100), 1))
         task.current_region = current
         self.changed(task, False)
@@ -103,9 +103,10 @@ class TaskWork:
     def _item_done(self, index: int, out: pipeline.InpaintOutput | None, err: ServiceError | None) -> None:
         item = self.task.items[index]
         if out is not None:
-            item.status, item.result, item.media_type, item.stats = COMPLETED, out.data, out.media_type, out.stats()
+            item.status, item.result = TaskState.COMPLETED, out.data
+            item.media_type, item.stats = out.media_type, out.stats()
         else:
-            item.status, item.error = ERROR, err.detail if err else "failed"
+            item.status, item.error = TaskState.ERROR, err.detail if err else "failed"
         self.task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in self.task.items)
 
 
