@@ -1,6 +1,6 @@
 """create_app(): settings, services, lifespan (model loading), middleware, routers, error handlers.
 
-A request's way: `app.api.*` (parse, validate) -> `app.tasks.runner` (bounded queue, worker
+A request's way: `app.api.*` (parse, validate) -> `app.execution` (bounded queue, worker
 thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two.
 """
 
@@ -28,7 +28,7 @@ from app.api.openapi import install_openapi
 from app.engine.models import ModelHolder, Tuning, apply_model_dir
 from app.engine.ocr import load_ocr
 from app.engine.pipeline import Limits
-from app.service import Execution
+from app.execution.service import Execution
 from app.settings import Settings, get_settings
 from app.tasks.bus import EventBus, RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
@@ -38,7 +38,7 @@ from app.tasks.memory_store import MemoryStore
 from app.tasks.progress import ProgressHub
 from app.tasks.redis_store import RedisStore, connect
 from app.tasks.remote import RemoteWorkers
-from app.tasks.runner import InferenceRunner
+from app.execution.runner import InferenceRunner
 from app.tasks.store import TaskStore
 
 log = logging.getLogger("app")

@@ -23,7 +23,7 @@ from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.memory_store import MemoryStore
 from app.tasks.progress import ProgressHub, Subscriber
 from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
-from app.tasks.runner import InferenceRunner
+from app.execution.runner import InferenceRunner
 from tests.support import SlowModel, png_bytes, text_image
 
 REPO = Path(__file__).resolve().parent.parent

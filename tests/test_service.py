@@ -13,7 +13,7 @@ from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, InferenceFailed, Timeout
 from app.metrics import Metrics
-from app.service import Execution, inpaint_job
+from app.execution.service import Execution, inpaint_job
 from tests.support import png_bytes, text_image
 
 

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Request
 from app.engine.models import ModelHolder
 from app.engine.pipeline import Detector, Limits
 from app.metrics import Metrics
-from app.service import Execution
+from app.execution.service import Execution
 from app.tasks.callbacks import CallbackPolicy
 from app.tasks.manager import TaskManager
 from app.settings import Settings
-from app.tasks.runner import InferenceRunner
+from app.execution.runner import InferenceRunner
 
 
 @dataclass

@@ -19,7 +19,7 @@ from typing import Any, Callable, Coroutine, Protocol
 from app.errors import Busy
 from app.tasks.redis_store import RedisStore
 from app.tasks.store import StoreUnavailable
-from app.tasks.runner import InferenceRunner, Slot
+from app.execution.runner import InferenceRunner, Slot
 
 log = logging.getLogger("app.tasks.dispatch")
 

@@ -27,13 +27,13 @@ from typing import Any, Callable, Iterator
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError, backend_unavailable, shutting_down
-from app.service import Observe
+from app.execution.service import Observe
 from app.tasks.bus import EventBus
 from app.tasks.callbacks import CallbackSender, delivery_for
 from app.tasks.dispatch import Dispatcher
 from app.tasks.progress import final_message, message
 from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
-from app.tasks.runner import InferenceRunner, Slot
+from app.execution.runner import InferenceRunner, Slot
 from app.tasks.store import Outbox, StoreUnavailable, TaskStore
 from app.tasks.work import TaskWork, complete
 

@@ -17,7 +17,7 @@ from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.engine.pipeline import Stage
 from app.errors import Cancelled, InvalidInput, ServiceError
-from app.service import Observe, detect_job, inpaint_job
+from app.execution.service import Observe, detect_job, inpaint_job
 from app.tasks.records import Task, TaskState, output_record, stage_percent
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON

@@ -29,6 +29,7 @@ from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
 from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detection_unavailable, model_loading,
                         recognition_unavailable)
+from app.execution.runner import InferenceRunner
 from app.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -39,14 +40,6 @@ T = TypeVar("T")
 
 Observe = Callable[..., None]  # Metrics.observe_pipeline(model, timings, outcome="ok")
 Report = Callable[[pipeline.Stage, float, int, int, str], None]  # stage, fraction, current, total, message
-
-
-class Queue(Protocol):
-    """What runs the work: app.tasks.runner.InferenceRunner (bounded admission, worker threads)."""
-
-    def reserve(self) -> Any: ...
-
-    def execute(self, slot: Any, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]: ...
 
 
 class Remote(Protocol):
@@ -129,7 +122,7 @@ def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, 
 class Execution:
     """Runs the routes' work, here or on a worker (see the module's docstring)."""
 
-    def __init__(self, runner: Queue, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
+    def __init__(self, runner: InferenceRunner, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
                  request_timeout: float, remote: Remote | None = None, text_detection: bool = True):
         self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
         self.request_timeout, self.remote, self.text_detection = request_timeout, remote, text_detection
