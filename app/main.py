@@ -69,12 +69,13 @@ def build_services(settings: Settings, callbacks: CallbackSender | None = None) 
         tasks.bus.close_all()
 
     execution = Execution(runner, models, limits, metrics, settings.request_timeout,
-                          remote=RemoteWorkers(tasks) if api_only else None, text_detection=settings.text_detection)
+                          text_detection=settings.text_detection)
+    routes_run: Execution | RemoteWorkers = RemoteWorkers(tasks, execution) if api_only else execution
     routers = [info.worker, metrics_route.router] if settings.role == "worker" else [  # worker: queued work only
         info.root, info.router, inpaint.router, detect.router, task_routes.router, ws.router, metrics_route.router,
         playground.router]
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
-                        callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks],
+                        callback_policy=policy, execution=routes_run, metrics=metrics, on_shutdown=[stop_tasks],
                         routers=routers)
     if not api_only:
         services.load = functools.partial(load_models, settings, models)
