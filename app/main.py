@@ -30,13 +30,13 @@ from app.engine.ocr import load_ocr
 from app.engine.pipeline import Limits
 from app.execution.service import Execution
 from app.settings import Settings, get_settings
-from app.tasks.bus import EventBus, RelayBus
+from app.tasks.redis.bus import EventBus, RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
-from app.tasks.dispatch import Dispatcher, LocalDispatcher, StreamDispatcher
+from app.tasks.redis.dispatch import Dispatcher, LocalDispatcher, StreamDispatcher
 from app.tasks.manager import TaskManager
-from app.tasks.memory_store import MemoryStore
+from app.tasks.local.store import MemoryStore
 from app.tasks.progress import ProgressHub
-from app.tasks.redis_store import RedisStore, connect
+from app.tasks.redis.store import RedisStore, connect
 from app.tasks.remote import RemoteWorkers
 from app.execution.runner import InferenceRunner
 from app.tasks.store import TaskStore

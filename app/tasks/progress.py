@@ -55,7 +55,7 @@ class Subscriber:
 
 
 class ProgressHub:
-    """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.bus.RelayBus adds
+    """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.redis.bus.RelayBus adds
     the other replicas)."""
 
     def __init__(self) -> None:

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from app.tasks.progress import ProgressHub, Subscriber
 from app.tasks.records import FINISHED, TaskState
-from app.tasks.redis_store import CANCELS, EVENTS, Connections
+from app.tasks.redis.store import CANCELS, EVENTS, Connections
 
 log = logging.getLogger("app.tasks.bus")
 

@@ -17,7 +17,7 @@ import logging
 from typing import Any, Callable, Coroutine, Protocol
 
 from app.errors import Busy
-from app.tasks.redis_store import RedisStore
+from app.tasks.redis.store import RedisStore
 from app.tasks.store import StoreUnavailable
 from app.execution.runner import InferenceRunner, Slot
 

@@ -6,14 +6,14 @@ Keys (all under `iopaint:`):
                 A live task's hash never expires; a finished one expires after TASK_RETENTION.
 - `live`        the set of pending and running task ids: the global queue bound is its size.
 - `queue`       a stream with the consumer group `workers`: one entry per task to run (the
-                dispatcher, app.tasks.dispatch, reads it). A Redis that comes back empty has no
+                dispatcher, app.tasks.redis.dispatch, reads it). A Redis that comes back empty has no
                 group: the first NOGROUP recreates group and stream, and new entries run.
 - `fin`, `done`, `result_bytes`  finished ids (status and size, by finish time) and the total
                 size of kept results: TASK_RESULT_MAX_BYTES and TASK_MAX_RECORDS evict oldest first.
 - `outbox`, `outbox:due`  callbacks not yet delivered (the exact body and its delivery id), and
                 when each one's lease runs out: written by the finish script with the task's end,
                 so a replica that dies before delivering loses nothing; any replica delivers it.
-- channels `events` (every progress and final message, app.tasks.bus) and `cancel` (task ids).
+- channels `events` (every progress and final message, app.tasks.redis.bus) and `cancel` (task ids).
 
 Each state change is one Lua script, so two replicas can never both finish one task. Redis is
 reached by URL (`redis://`, `rediss://` for TLS) or through Sentinel (REDIS_SENTINELS), which
@@ -484,7 +484,7 @@ class RedisStore:
 
         await self.call(settle)
 
-    # --- the queue (app.tasks.dispatch.StreamDispatcher) ---
+    # --- the queue (app.tasks.redis.dispatch.StreamDispatcher) ---
     async def hand_back(self, task_id: str, entry_id: str | None) -> bool:
         return int(await self.call(lambda: self._hand_back(keys=[self.key(task_id), self.queue],
                                                            args=[task_id, entry_id or "", GROUP]))) == 1

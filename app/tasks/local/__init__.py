@@ -1,0 +1,1 @@
+"""The task backend of this process (TASK_BACKEND=memory, the default)."""

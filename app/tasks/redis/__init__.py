@@ -1,0 +1,1 @@
+"""The task backend every replica shares (TASK_BACKEND=redis)."""
