@@ -30,9 +30,12 @@ from app.engine.ocr import load_ocr
 from app.engine.pipeline import Limits
 from app.execution.service import Execution
 from app.settings import Settings, get_settings
-from app.tasks.redis.bus import EventBus, RelayBus
+from app.tasks.bus import EventBus
+from app.tasks.redis.bus import RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
-from app.tasks.redis.dispatch import Dispatcher, LocalDispatcher, StreamDispatcher
+from app.tasks.dispatch import Dispatcher
+from app.tasks.local.dispatch import LocalDispatcher
+from app.tasks.redis.dispatch import StreamDispatcher
 from app.tasks.manager import TaskManager
 from app.tasks.local.store import MemoryStore
 from app.tasks.progress import ProgressHub

@@ -18,7 +18,7 @@ from app.engine.masks import Region
 from app.errors import Busy, InvalidImage, ServiceError, TooLarge
 from app.tasks.redis.bus import RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
-from app.tasks.redis.dispatch import LocalDispatcher
+from app.tasks.local.dispatch import LocalDispatcher
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.local.store import MemoryStore
 from app.tasks.progress import ProgressHub, Subscriber

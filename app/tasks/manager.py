@@ -3,9 +3,9 @@ for both backends, over three interfaces chosen at start-up (app.main.build_serv
 
 - a store (app.tasks.store: memory_store | redis_store): records, inputs, results, the bound on
   live tasks, the one-winner finish, and the outbox of callbacks written with the end;
-- an event bus (app.tasks.redis.bus: ProgressHub | RelayBus): progress and final messages to every
+- an event bus (app.tasks.bus: ProgressHub | RelayBus): progress and final messages to every
   WebSocket subscriber, and cancels from other replicas;
-- a dispatcher (app.tasks.redis.dispatch: LocalDispatcher | StreamDispatcher): where the work runs.
+- a dispatcher (app.tasks.dispatch: LocalDispatcher | StreamDispatcher): where the work runs.
 
 Progress flows one way: the pipeline (worker thread, app.tasks.work) reports each step; the
 manager moves the record on the event loop, saves it and publishes it. A cancelled task stops at
@@ -28,9 +28,9 @@ from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError, backend_unavailable, shutting_down
 from app.execution.service import Observe
-from app.tasks.redis.bus import EventBus
+from app.tasks.bus import EventBus
 from app.tasks.callbacks import CallbackSender, delivery_for
-from app.tasks.redis.dispatch import Dispatcher
+from app.tasks.dispatch import Dispatcher
 from app.tasks.progress import final_message, message
 from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
 from app.execution.runner import InferenceRunner, Slot

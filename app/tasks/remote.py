@@ -20,7 +20,7 @@ from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, ServiceError, backend_unavailable
 from app.execution.service import Execution
-from app.tasks.redis.bus import FINALS
+from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
 from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from

@@ -1,6 +1,6 @@
 """What the task manager needs from a store of task records, whichever it is (memory or Redis).
 
-Both implementations (memory_store.MemoryStore, redis_store.RedisStore) run through the same
+Both implementations (local.store.MemoryStore, redis.store.RedisStore) run through the same
 contract suite (tests/test_task_contract.py). A store keeps the records, their inputs until they
 end, their results, the bound on live tasks, the one-winner finish, and the callbacks still to
 deliver (the outbox): a task's end and its pending callback are written together, so a callback is

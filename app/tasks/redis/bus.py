@@ -1,8 +1,6 @@
-"""The event bus: progress and final messages to every WebSocket subscriber, on every replica.
-
-Two implementations, chosen at start-up: `ProgressHub` (app.tasks.progress: this process only,
-TASK_BACKEND=memory) and `RelayBus` (Redis pub/sub: what is published on one replica reaches the
-subscribers of all, and cancels reach the replica running the task).
+"""The event bus on Redis (TASK_BACKEND=redis): this replica's fan-out (app.tasks.progress's hub),
+and a relay through Redis pub/sub, so that what is published on one replica reaches the
+subscribers of all, and cancels reach the replica running the task.
 """
 
 from __future__ import annotations
@@ -12,43 +10,18 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from redis.exceptions import RedisError
 
-from app.tasks.progress import ProgressHub, Subscriber
+from app.tasks.bus import FINALS
+from app.tasks.progress import ProgressHub
 from app.tasks.records import FINISHED, TaskState
 from app.tasks.redis.store import CANCELS, EVENTS, Connections
 
 log = logging.getLogger("app.tasks.bus")
 
-FINALS = ("task_completed", "task_failed", "task_cancelled")
 MAX_OUTBOX = 10_000  # messages waiting to be published; beyond it intermediate progress is dropped
-
-
-class EventBus(Protocol):
-    connections: set[Subscriber]
-    relays: bool  # messages reach other replicas (their subscribers are not counted here)
-    on_cancel: Callable[[str], None]  # the manager's: a cancel asked on another replica
-    on_error: Callable[[Exception | None], None]  # the manager's: the relay's reachability
-
-    async def start(self) -> None: ...
-
-    async def close(self) -> None: ...
-
-    def connect(self, sub: Subscriber) -> None: ...
-
-    def disconnect(self, sub: Subscriber) -> None: ...
-
-    def subscribe(self, task_id: str, sub: Subscriber) -> bool: ...
-
-    def unsubscribe(self, task_id: str, sub: Subscriber) -> None: ...
-
-    def subscribers(self, task_id: str) -> int: ...
-
-    def publish(self, task_id: str, msg: dict[str, Any]) -> None: ...
-
-    def close_all(self) -> None: ...
 
 
 @dataclass

@@ -1,88 +1,24 @@
-"""Where a task's work runs: the dispatcher hands admitted tasks to `TaskManager.execute`.
-
-- `LocalDispatcher` (TASK_BACKEND=memory): a runner slot at submit (503 `queue_full` when there
-  is none; sync requests share the slots), and the run starts at once.
-- `StreamDispatcher` (TASK_BACKEND=redis): the store's stream is the queue. A replica reads an
-  entry only when it has a free inference slot, keeps the entries it runs claimed with a
-  heartbeat, takes over entries whose replica stopped heartbeating (QUEUE_CLAIM_IDLE), and on a
-  graceful stop hands back what it could not finish. An entry whose task has ended or vanished is
-  acknowledged and dropped. A Redis that came back empty loses its group: the store recreates it
-  on the first NOGROUP, and new entries run.
+"""Where a task's work runs on Redis (TASK_BACKEND=redis): the store's stream is the queue. A
+replica reads an entry only when it has a free inference slot, keeps the entries it runs claimed
+with a heartbeat, takes over entries whose replica stopped heartbeating (QUEUE_CLAIM_IDLE), and on
+a graceful stop hands back what it could not finish. An entry whose task has ended or vanished is
+acknowledged and dropped. A Redis that came back empty loses its group: the store recreates it on
+the first NOGROUP, and new entries run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Coroutine, Protocol
+from typing import Any, Callable
 
 from app.errors import Busy
+from app.execution.runner import InferenceRunner, Slot
+from app.tasks.dispatch import CancelHere, Execute
 from app.tasks.redis.store import RedisStore
 from app.tasks.store import StoreUnavailable
-from app.execution.runner import InferenceRunner, Slot
 
 log = logging.getLogger("app.tasks.dispatch")
-
-Execute = Callable[[str, Slot, "str | None"], Coroutine[Any, Any, bool]]  # TaskManager.execute: False when there was nothing to run
-CancelHere = Callable[[str], None]
-
-
-class Dispatcher(Protocol):
-    hands_back: bool  # True: work still running at shutdown goes back to the queue (else it is cancelled)
-
-    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
-        """The manager's execute and cancel (set once, when the manager is made)."""
-        ...
-
-    async def start(self) -> None: ...
-
-    def dispatch(self, task_id: str) -> None:
-        """A task was admitted: start it here now (Busy without a slot), or leave it to the queue."""
-        ...
-
-    def pause(self) -> None:
-        """Take no new work (shutting down)."""
-        ...
-
-    async def hand_back(self, task_id: str) -> bool: ...
-
-    async def close(self) -> None: ...
-
-    def state(self) -> dict[str, Any]: ...
-
-
-class LocalDispatcher:
-    hands_back = False
-
-    def __init__(self, runner: InferenceRunner):
-        self.runner = runner
-        self._executing: set[asyncio.Task[bool]] = set()
-        self._execute: Execute | None = None
-
-    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
-        self._execute = execute
-
-    async def start(self) -> None:
-        pass
-
-    def dispatch(self, task_id: str) -> None:
-        assert self._execute is not None, "bind() first"
-        slot = self.runner.reserve()  # Busy: 503 queue_full (the store forgets the task)
-        t = asyncio.create_task(self._execute(task_id, slot, None))
-        self._executing.add(t)
-        t.add_done_callback(self._executing.discard)
-
-    def pause(self) -> None:
-        pass
-
-    async def hand_back(self, task_id: str) -> bool:
-        return False
-
-    async def close(self) -> None:
-        pass
-
-    def state(self) -> dict[str, Any]:
-        return {}
 
 
 class StreamDispatcher:
