@@ -16,14 +16,15 @@ from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import Region
 from app.errors import Busy, InvalidImage, ServiceError, TooLarge
-from app.tasks.redis.bus import RelayBus
-from app.tasks.callbacks import CallbackPolicy, CallbackSender
-from app.tasks.local.dispatch import LocalDispatcher
-from app.tasks.manager import TaskManager, TaskOptions
-from app.tasks.local.store import MemoryStore
-from app.tasks.progress import ProgressHub, Subscriber
-from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
 from app.execution.runner import InferenceRunner
+from app.tasks.callbacks import CallbackPolicy, CallbackSender
+from app.tasks.local import local_backend
+from app.tasks.local.store import MemoryStore
+from app.tasks.manager import TaskManager, TaskOptions, TaskPolicy
+from app.tasks.progress import Subscriber
+from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
+from app.tasks.redis.bus import RelayBus
+from app.tasks.work import Tools
 from tests.support import SlowModel, png_bytes, text_image
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,8 +44,8 @@ class Sent(CallbackSender):
 
 def manager(model, max_queue=4):
     runner = InferenceRunner(1, max_queue)
-    return TaskManager(MemoryStore(), ProgressHub(), LocalDispatcher(runner), runner, Sent(), pipeline.Limits(),
-                       model=lambda: model, max_live=max_queue), runner
+    return TaskManager(local_backend(MemoryStore(), runner), runner, Sent(), Tools(model=lambda: model),
+                       TaskPolicy(max_live=max_queue)), runner
 
 
 def finals(sub: Subscriber) -> list[str]:

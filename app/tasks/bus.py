@@ -7,7 +7,7 @@ replica reaches the subscribers of all, and cancels reach the replica running th
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from app.tasks.progress import Subscriber
 
@@ -17,8 +17,6 @@ FINALS = ("task_completed", "task_failed", "task_cancelled")
 class EventBus(Protocol):
     connections: set[Subscriber]
     relays: bool  # messages reach other replicas (their subscribers are not counted here)
-    on_cancel: Callable[[str], None]  # the manager's: a cancel asked on another replica
-    on_error: Callable[[Exception | None], None]  # the manager's: the relay's reachability
 
     async def start(self) -> None: ...
 

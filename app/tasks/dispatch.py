@@ -20,10 +20,6 @@ CancelHere = Callable[[str], None]
 class Dispatcher(Protocol):
     hands_back: bool  # True: work still running at shutdown goes back to the queue (else it is cancelled)
 
-    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
-        """The manager's execute and cancel (set once, when the manager is made)."""
-        ...
-
     async def start(self) -> None: ...
 
     def dispatch(self, task_id: str) -> None:

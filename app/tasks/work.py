@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.engine import pipeline
@@ -21,6 +22,17 @@ from app.execution.service import Observe, detect_job, inpaint_job
 from app.tasks.records import Task, TaskState, output_record, stage_percent
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What a task's work runs with. The model and the detector are read when a run starts (they
+    load after start-up)."""
+
+    model: Callable[[], InpaintModel | None]
+    detector: Callable[[], Any] = lambda: None
+    limits: pipeline.Limits = field(default_factory=pipeline.Limits)
+    observe: Observe = lambda *_, **__: None  # the pipeline's metrics (Metrics.observe_pipeline)
 
 
 class TaskWork:

@@ -8,25 +8,21 @@ import asyncio
 from typing import Any
 
 from app.execution.runner import InferenceRunner
-from app.tasks.dispatch import CancelHere, Execute
+from app.tasks.dispatch import Execute
 
 
 class LocalDispatcher:
     hands_back = False
 
-    def __init__(self, runner: InferenceRunner):
+    def __init__(self, runner: InferenceRunner, execute: Execute):
         self.runner = runner
+        self._execute = execute  # the manager's: run the task here, under the slot reserved for it
         self._executing: set[asyncio.Task[bool]] = set()
-        self._execute: Execute | None = None
-
-    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
-        self._execute = execute
 
     async def start(self) -> None:
         pass
 
     def dispatch(self, task_id: str) -> None:
-        assert self._execute is not None, "bind() first"
         slot = self.runner.reserve()  # Busy: 503 queue_full (the store forgets the task)
         t = asyncio.create_task(self._execute(task_id, slot, None))
         self._executing.add(t)

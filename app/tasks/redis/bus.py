@@ -76,9 +76,12 @@ class Freshness:
 class RelayBus(ProgressHub):
     """This replica's fan-out, and a relay through Redis pub/sub to and from the others."""
 
-    def __init__(self, conns: Connections, replica: str, on_error: Callable[[Exception | None], None] = lambda _: None):
+    def __init__(self, conns: Connections, replica: str, on_error: Callable[[Exception | None], None] = lambda _: None,
+                 on_cancel: Callable[[str], None] = lambda _: None):
         super().__init__()
-        self.conns, self.replica, self.on_error = conns, replica, on_error
+        self.conns, self.replica = conns, replica
+        self.on_error = on_error  # the relay's reachability
+        self.on_cancel = on_cancel  # a cancel asked on another replica
         self._freshness = Freshness()
         self._own_prefix = json.dumps({"o": replica}, separators=(",", ":"))[:-1].encode() + b","
         self._events: list[str] = []

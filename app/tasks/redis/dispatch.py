@@ -24,9 +24,12 @@ log = logging.getLogger("app.tasks.dispatch")
 class StreamDispatcher:
     hands_back = True
 
-    def __init__(self, store: RedisStore, runner: InferenceRunner, replica: str, *, claim_idle: float = 10.0,
-                 runs_work: bool = True, can_run: Callable[[], bool] = lambda: True):
+    def __init__(self, store: RedisStore, runner: InferenceRunner, replica: str, execute: Execute,
+                 cancel_here: CancelHere, *, claim_idle: float = 10.0, runs_work: bool = True,
+                 can_run: Callable[[], bool] = lambda: True):
         self.store, self.runner, self.replica, self.claim_idle = store, runner, replica, claim_idle
+        # the manager's: run a task taken from the queue here; stop the run here of one cancelled elsewhere
+        self._execute, self._cancel_here = execute, cancel_here
         self.runs_work, self.can_run = runs_work, can_run
         self.entries: dict[str, str] = {}  # task id -> its queue entry, while it runs here
         self.queue_figures: dict[str, int] = {}
@@ -35,11 +38,6 @@ class StreamDispatcher:
         self._executing: set[asyncio.Task[None]] = set()
         self._paused = False
         self._freed = asyncio.Event()
-        self._execute: Execute | None = None
-        self._cancel_here: CancelHere = lambda _: None
-
-    def bind(self, execute: Execute, cancel_here: CancelHere) -> None:
-        self._execute, self._cancel_here = execute, cancel_here
 
     async def start(self) -> None:
         if self._loops:
@@ -105,7 +103,6 @@ class StreamDispatcher:
             t.add_done_callback(self._executing.discard)
 
     async def _consume_entry(self, task_id: str, slot: Slot, entry_id: str) -> None:
-        assert self._execute is not None
         try:
             if not await self._execute(task_id, slot, entry_id):  # ended, or its record vanished
                 await self.store.ack(entry_id)

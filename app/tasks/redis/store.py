@@ -150,12 +150,14 @@ class RedisStore:
 
     def __init__(self, conns: Connections, retention: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
                  max_records: int = 10_000, lease: float = 10.0,
-                 on_error: Callable[[Exception | None], None] = lambda _: None):
+                 on_error: Callable[[Exception | None], None] = lambda _: None,
+                 gone: Callable[[str], None] = lambda _: None):
         self.conns, self.redis, self.blocking = conns, conns.redis, conns.blocking
         self.timeout, self.retention = conns.timeout, retention
         self.max_result_bytes, self.max_records = max_result_bytes, max_records
         self.lease = lease  # seconds a new callback stays with the replica that finished its task
         self.on_error = on_error  # told of every failed call (and None after a good one): reachability
+        self.gone = gone  # told of a live task whose record vanished (a Redis that came back empty)
         self.queue = PREFIX + "queue"
         self._keys = [PREFIX + "live", self.queue, PREFIX + "fin", PREFIX + "done", PREFIX + "result_bytes"]
         self._outbox = [PREFIX + "outbox", PREFIX + "outbox:due"]
@@ -167,7 +169,6 @@ class RedisStore:
         self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self.gone: Callable[[str], None] = lambda _: None  # told of a live task whose record vanished
 
     @staticmethod
     def key(task_id: str) -> str:
