@@ -1,7 +1,8 @@
 """create_app(): settings, services, lifespan (model loading), middleware, routers, error handlers.
 
 A request's way: `app.api.*` (parse, validate) -> `app.execution` (bounded queue, worker
-thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two.
+thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two
+(api -> tasks -> execution), and so does a sync request on an API-only replica (app.tasks.remote).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A task's work in a worker thread, and the progress it reports back to the event loop.
 
-`TaskWork` is what the runner calls for one task: every job through `service.inpaint_job` (a batch
-item by item; a failed item fails alone), or detect-text's work (`service.detect_job`) for a job of kind `detect`
-(ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
+`TaskWork` is what the runner calls for one task: every job through `inpaint_job`
+(app.execution.service; a batch item by item, a failed item fails alone), or detect-text's work
+(`detect_job`) for a job of kind `detect` (ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
 moves and the manager publishes it; the thread never touches the record itself.
 """
 
