@@ -1,7 +1,8 @@
 """create_app(): settings, services, lifespan (model loading), middleware, routers, error handlers.
 
-A request's way: `app.api.*` (parse, validate) -> `app.tasks.runner` (bounded queue, worker
-thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two.
+A request's way: `app.api.*` (parse, validate) -> `app.execution` (bounded queue, worker
+thread) -> `app.engine.pipeline.inpaint` (pixels). Async tasks add `app.tasks` between the two
+(api -> tasks -> execution), and so does a sync request on an API-only replica (app.tasks.remote).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import os
 import socket
 from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Callable
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,24 +23,24 @@ from app import SERVICE_NAME, __version__
 from app.api import bodies, detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
 from app.api.deps import Services
 from app.api.errors import install_error_handlers
-from app.metrics import Metrics
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
 from app.api.openapi import install_openapi
 from app.engine.models import ModelHolder, Tuning, apply_model_dir
 from app.engine.ocr import load_ocr
 from app.engine.pipeline import Limits
-from app.service import Execution
+from app.execution.runner import InferenceRunner
+from app.execution.service import Execution
+from app.metrics import Metrics
 from app.settings import Settings, get_settings
-from app.tasks.bus import EventBus, RelayBus
+from app.tasks.backend import BuildBackend
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
-from app.tasks.dispatch import Dispatcher, LocalDispatcher, StreamDispatcher
-from app.tasks.manager import TaskManager
-from app.tasks.memory_store import MemoryStore
-from app.tasks.progress import ProgressHub
-from app.tasks.redis_store import RedisStore, connect
+from app.tasks.local import local_backend
+from app.tasks.local.store import MemoryStore
+from app.tasks.manager import TaskManager, TaskPolicy
+from app.tasks.redis import redis_backend
+from app.tasks.redis.store import connect
 from app.tasks.remote import RemoteWorkers
-from app.tasks.runner import InferenceRunner
-from app.tasks.store import TaskStore
+from app.tasks.work import Tools
 
 log = logging.getLogger("app")
 
@@ -69,12 +70,13 @@ def build_services(settings: Settings, callbacks: CallbackSender | None = None) 
         tasks.bus.close_all()
 
     execution = Execution(runner, models, limits, metrics, settings.request_timeout,
-                          remote=RemoteWorkers(tasks) if api_only else None, text_detection=settings.text_detection)
+                          text_detection=settings.text_detection)
+    routes_run: Execution | RemoteWorkers = RemoteWorkers(tasks, execution) if api_only else execution
     routers = [info.worker, metrics_route.router] if settings.role == "worker" else [  # worker: queued work only
         info.root, info.router, inpaint.router, detect.router, task_routes.router, ws.router, metrics_route.router,
         playground.router]
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
-                        callback_policy=policy, execution=execution, metrics=metrics, on_shutdown=[stop_tasks],
+                        callback_policy=policy, execution=routes_run, metrics=metrics, on_shutdown=[stop_tasks],
                         routers=routers)
     if not api_only:
         services.load = functools.partial(load_models, settings, models)
@@ -83,28 +85,26 @@ def build_services(settings: Settings, callbacks: CallbackSender | None = None) 
 
 def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: CallbackSender, limits: Limits,
                 models: ModelHolder, metrics: Metrics, *, runs_work: bool = True) -> TaskManager:
-    """The task layer: one manager over a store, an event bus and a dispatcher, chosen here."""
+    """The task layer: one manager over a backend (store, event bus, dispatcher) chosen here."""
     replica = settings.replica_name or f"{socket.gethostname()}-{os.getpid()}"
-    store: TaskStore
-    bus: EventBus
-    dispatcher: Dispatcher
+    backend: BuildBackend
     if settings.task_backend == "redis":  # shared by every replica
         conns = connect(settings.redis_url, settings.redis_timeout, settings.redis_sentinels,
                         settings.redis_sentinel_service)
-        redis_store = RedisStore(conns, settings.task_retention, settings.task_result_max_bytes,
-                                 settings.task_max_records, lease=settings.queue_claim_idle)
-        store, bus = redis_store, RelayBus(conns, replica)
-        dispatcher = StreamDispatcher(redis_store, runner, replica, claim_idle=settings.queue_claim_idle,
-                                      runs_work=runs_work, can_run=lambda: models.model is not None)
-        require_model: Any = lambda: None  # any replica with a model takes the work
+        backend = redis_backend(conns, runner, replica, retention=settings.task_retention,
+                                max_result_bytes=settings.task_result_max_bytes, max_records=settings.task_max_records,
+                                claim_idle=settings.queue_claim_idle, runs_work=runs_work,
+                                can_run=lambda: models.model is not None)
+        require_model: Callable[[], Any] = lambda: None  # any replica with a model takes the work
     else:
-        store, bus, dispatcher = (MemoryStore(settings.task_retention, settings.task_result_max_bytes,
-                                              settings.task_max_records), ProgressHub(), LocalDispatcher(runner))
+        backend = local_backend(MemoryStore(settings.task_retention, settings.task_result_max_bytes,
+                                            settings.task_max_records), runner)
         require_model = models.require  # 503 model_loading until it is loaded
-    return TaskManager(store, bus, dispatcher, runner, callbacks, limits, model=lambda: models.model,
-                       require_model=require_model, detector=lambda: models.detector,
-                       observe=metrics.observe_pipeline, max_live=settings.max_queue, replica=replica,
-                       lease=settings.queue_claim_idle)
+    tools = Tools(model=lambda: models.model, detector=lambda: models.detector, limits=limits,
+                  observe=metrics.observe_pipeline)
+    policy = TaskPolicy(max_live=settings.max_queue, replica=replica, lease=settings.queue_claim_idle,
+                        require_model=require_model)
+    return TaskManager(backend, runner, callbacks, tools, policy)
 
 
 def load_engine(services: Services) -> None:

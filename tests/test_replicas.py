@@ -327,7 +327,7 @@ def test_finished_records_expire_and_results_are_bounded_in_redis(redis_server):
     from app.engine.pipeline import InpaintInput
     from app.errors import Busy
     from app.tasks.records import Task, TaskState
-    from app.tasks.redis_store import RedisStore, connect, decode_jobs, encode_jobs
+    from app.tasks.redis.store import RedisStore, connect, decode_jobs, encode_jobs
 
     async def run():
         store = RedisStore(connect(redis_server.url), retention=60, max_result_bytes=250, max_records=100)
@@ -587,7 +587,7 @@ def test_the_store_speaks_tls_to_a_rediss_url(tmp_path):
 
     from app.engine.pipeline import InpaintInput
     from app.tasks.records import Task
-    from app.tasks.redis_store import RedisStore, connect
+    from app.tasks.redis.store import RedisStore, connect
 
     for args in (["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-keyout", "ca.key", "-out",
                   "ca.pem", "-subj", "/CN=test-ca"],
@@ -630,7 +630,7 @@ def test_an_entry_that_names_no_task_is_dropped_and_the_queue_goes_on(redis_serv
 
     from app.engine.pipeline import InpaintInput
     from app.tasks.records import Task
-    from app.tasks.redis_store import RedisStore, connect
+    from app.tasks.redis.store import RedisStore, connect
 
     async def run():
         store = RedisStore(connect(redis_server.url))

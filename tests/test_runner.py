@@ -1,4 +1,4 @@
-"""app.tasks.runner: the bounded queue in front of the model and its worker threads."""
+"""app.execution.runner: the bounded queue in front of the model and its worker threads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from app.errors import Busy
-from app.tasks.runner import InferenceRunner
+from app.execution.runner import InferenceRunner
 
 
 def test_admission_is_bounded_and_a_slot_comes_back_when_its_work_ends():

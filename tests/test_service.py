@@ -1,4 +1,4 @@
-"""app.service: the one way work runs (inpaint_job in a worker thread; Execution's one wait, for work
+"""app.execution.service: the one way work runs (inpaint_job in a worker thread; Execution's one wait, for work
 here and for work on a worker replica)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, InferenceFailed, Timeout
 from app.metrics import Metrics
-from app.service import Execution, inpaint_job
+from app.execution.service import Execution, inpaint_job
+from app.tasks.remote import RemoteWorkers
 from tests.support import png_bytes, text_image
 
 
@@ -54,22 +55,21 @@ def test_run_job_turns_a_model_failure_into_inference_failed_without_internals()
 
 
 def test_remote_work_is_waited_for_like_local_work():
-    """Execution's one wait, for a job on a worker (app.service.Remote): REQUEST_TIMEOUT -> 504 and
-    the remote wait cancelled (which cancels the queued task); a failure that is not a ServiceError
-    -> 500 `inference_failed` without internals; the caller going away cancels it too."""
-    class FakeWorkers:
-        def __init__(self, behaviour):
+    """Execution's one wait, for a job on a worker (app.tasks.remote through `Execution.wait`):
+    REQUEST_TIMEOUT -> 504 and the remote wait cancelled (which cancels the queued task); a failure
+    that is not a ServiceError -> 500 `inference_failed` without internals; the caller going away
+    cancels it too."""
+    class FakeWorkers(RemoteWorkers):
+        def __init__(self, behaviour, execution):
+            super().__init__(None, execution)
             self.behaviour, self.cancelled = behaviour, asyncio.Event()
 
-        async def inpaint(self, job):
+        async def _submit_and_wait(self, job, kind):  # the task's submit and wait, as it behaves
             try:
                 return await self.behaviour()
             except asyncio.CancelledError:
                 self.cancelled.set()
                 raise
-
-        async def detect(self, image, regions, recognize=False):
-            return await self.inpaint(None)
 
     async def forever():
         await asyncio.Event().wait()
@@ -78,23 +78,22 @@ def test_remote_work_is_waited_for_like_local_work():
         raise KeyError("internal detail")
 
     async def run():
-        slow = FakeWorkers(forever)
-        ex = Execution(runner=None, models=None, limits=None, metrics=Metrics(), request_timeout=0.2, remote=slow)
+        ex = Execution(runner=None, models=None, limits=None, metrics=Metrics(), request_timeout=0.2)
+        slow = FakeWorkers(forever, ex)
         with pytest.raises(Timeout, match=r"processing took longer than REQUEST_TIMEOUT \(0.2 s\)") as e:
-            await ex.inpaint(None)
+            await slow.inpaint(None)
         assert (e.value.status_code, e.value.code) == (504, "timeout")
         await asyncio.wait_for(slow.cancelled.wait(), 2)  # the remote wait was stopped
         with pytest.raises(Timeout, match="text detection took longer"):
-            await ex.detect(b"", [])
+            await slow.detect(b"", [])
 
-        ex.remote = FakeWorkers(broken)
         with pytest.raises(InferenceFailed) as e:
-            await ex.inpaint(None)
+            await FakeWorkers(broken, ex).inpaint(None)
         assert e.value.status_code == 500 and "internal detail" not in e.value.detail
 
-        gone = FakeWorkers(forever)
-        ex.remote, ex.request_timeout = gone, 30
-        request = asyncio.ensure_future(ex.inpaint(None))
+        gone = FakeWorkers(forever, ex)
+        ex.request_timeout = 30
+        request = asyncio.ensure_future(gone.inpaint(None))
         await asyncio.sleep(0.05)
         request.cancel()  # the client went away
         await asyncio.wait_for(gone.cancelled.wait(), 2)

@@ -11,12 +11,13 @@ from fastapi import APIRouter, Depends, Request
 
 from app.engine.models import ModelHolder
 from app.engine.pipeline import Detector, Limits
+from app.execution.runner import InferenceRunner
+from app.execution.service import Execution
 from app.metrics import Metrics
-from app.service import Execution
+from app.settings import Settings
 from app.tasks.callbacks import CallbackPolicy
 from app.tasks.manager import TaskManager
-from app.settings import Settings
-from app.tasks.runner import InferenceRunner
+from app.tasks.remote import RemoteWorkers
 
 
 @dataclass
@@ -29,7 +30,7 @@ class Services:
     limits: Limits
     tasks: TaskManager
     callback_policy: CallbackPolicy
-    execution: Execution
+    execution: Execution | RemoteWorkers  # where the routes' work runs: here, or on the workers (ROLE=api)
     metrics: Metrics = field(default_factory=Metrics)
     on_shutdown: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # chosen by ROLE in app.main.build_services, the one place that reads it:

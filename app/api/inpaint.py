@@ -1,8 +1,9 @@
 """The synchronous routes: /api/v1/inpaint, /inpaint-regions, /inpaint-regions-json.
 
 Each gets its job from its body's dependency (app.api.bodies: the body read, JSON or multipart,
-then `to_input()`), and hands it to the execution service (app.service), which runs
-`engine.pipeline.inpaint` in a worker thread; the event loop only waits.
+then `to_input()`), and hands it to the execution service (app.execution.service), which runs
+`engine.pipeline.inpaint` in a worker thread; the event loop only waits. On an API-only replica
+(ROLE=api) app.tasks.remote takes Execution's place: the job runs on a worker, waited for the same.
 """
 
 from __future__ import annotations

@@ -1,11 +1,14 @@
 """TaskManager: a task's whole life (admit, run, progress, cancel, end once, callback), one class
-for both backends, over three interfaces chosen at start-up (app.main.build_services):
+for both backends, over three interfaces chosen at start-up (app.main.build_tasks):
 
-- a store (app.tasks.store: memory_store | redis_store): records, inputs, results, the bound on
+- a store (app.tasks.store: local.store | redis.store): records, inputs, results, the bound on
   live tasks, the one-winner finish, and the outbox of callbacks written with the end;
-- an event bus (app.tasks.bus: ProgressHub | RelayBus): progress and final messages to every
-  WebSocket subscriber, and cancels from other replicas;
-- a dispatcher (app.tasks.dispatch: LocalDispatcher | StreamDispatcher): where the work runs.
+- an event bus (app.tasks.bus: progress.ProgressHub | redis.bus.RelayBus): progress and final
+  messages to every WebSocket subscriber, and cancels from other replicas;
+- a dispatcher (app.tasks.dispatch: local.dispatch | redis.dispatch): where the work runs.
+
+The three are built together for the manager (app.tasks.backend), each given at construction the
+calls it makes back here (`Hooks`: the store's reachability, a cancel from elsewhere, execute).
 
 Progress flows one way: the pipeline (worker thread, app.tasks.work) reports each step; the
 manager moves the record on the event loop, saves it and publishes it. A cancelled task stops at
@@ -25,17 +28,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from app.engine import pipeline
-from app.engine.models import InpaintModel
 from app.errors import Busy, Cancelled, ServiceError, backend_unavailable, shutting_down
-from app.service import Observe
-from app.tasks.bus import EventBus
+from app.execution.runner import InferenceRunner, Slot
+from app.tasks.backend import BuildBackend, Hooks
 from app.tasks.callbacks import CallbackSender, delivery_for
-from app.tasks.dispatch import Dispatcher
 from app.tasks.progress import final_message, message
 from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
-from app.tasks.runner import InferenceRunner, Slot
-from app.tasks.store import Outbox, StoreUnavailable, TaskStore
-from app.tasks.work import TaskWork, complete
+from app.tasks.store import Outbox, StoreUnavailable
+from app.tasks.work import TaskWork, Tools, complete
 
 log = logging.getLogger("app.tasks")
 
@@ -51,6 +51,16 @@ class TaskOptions:
     callback_url: str | None = None
 
 
+@dataclass(frozen=True)
+class TaskPolicy:
+    """How this replica admits tasks and keeps their callbacks."""
+
+    max_live: int = 16  # live tasks (the whole service's under Redis): 503 `queue_full` beyond
+    replica: str = ""  # this replica's name, in the logs and health
+    lease: float = 10.0  # seconds a new callback stays with the replica that ended its task
+    require_model: Callable[[], Any] = lambda: None  # at submit: 503 `model_loading` until the model is loaded
+
+
 @dataclass
 class Here:
     """A task this replica runs now."""
@@ -62,24 +72,24 @@ class Here:
 
 
 class TaskManager:
-    def __init__(self, store: TaskStore, bus: EventBus, dispatcher: Dispatcher, runner: InferenceRunner,
-                 callbacks: CallbackSender, limits: pipeline.Limits, *, model: Callable[[], InpaintModel | None],
-                 require_model: Callable[[], Any] = lambda: None, detector: Callable[[], Any] = lambda: None,
-                 observe: Observe = lambda *_, **__: None, max_live: int = 16, replica: str = "",
-                 lease: float = 10.0):
-        self.store, self.bus, self.dispatcher, self.runner = store, bus, dispatcher, runner
-        self.callbacks, self.limits, self.max_live, self.replica, self.lease = callbacks, limits, max_live, replica, lease
-        self._model, self._require_model, self._detector, self._observe = model, require_model, detector, observe
+    def __init__(self, backend: BuildBackend, runner: InferenceRunner, callbacks: CallbackSender, tools: Tools,
+                 policy: TaskPolicy):
+        """`backend` builds the store, bus and dispatcher, each with the calls it makes back here
+        (app.tasks.backend); `runner` runs the work (its slots and worker threads); `callbacks`
+        delivers the ends; `tools`: what the work runs with; `policy`: admission and callbacks."""
+        self.runner, self.callbacks, self.limits = runner, callbacks, tools.limits
+        self.max_live, self.replica, self.lease = policy.max_live, policy.replica, policy.lease
+        self._model, self._detector, self._observe = tools.model, tools.detector, tools.observe
+        self._require_model = policy.require_model
         self._here: dict[str, Here] = {}
         self._last_publish: dict[str, float] = {}
         self._active = 0  # the store's last count of live tasks
         self._loops: list[asyncio.Task[None]] = []
         self.closing = False
-        self.state: dict[str, Any] = {"backend": store.name, "state": "connecting" if store.shared else "up"}
-        store.on_error = bus.on_error = self._reached
-        store.gone = bus.on_cancel = self.cancel_here
-        dispatcher.bind(self.execute, self.cancel_here)
-        self.outbox = Outbox(store, callbacks, lease)
+        parts = backend(Hooks(reached=self._reached, cancel_here=self.cancel_here, execute=self.execute))
+        self.store, self.bus, self.dispatcher = parts.store, parts.bus, parts.dispatcher
+        self.state: dict[str, Any] = {"backend": self.store.name, "state": "connecting" if self.store.shared else "up"}
+        self.outbox = Outbox(self.store, callbacks, policy.lease)
 
     # --- lifecycle ---
     async def start(self) -> None:
@@ -225,7 +235,7 @@ class TaskManager:
         fields = {k: snap[k] for k in _PROGRESS_FIELDS}
         if task.kind == "batch":
             fields["items"] = snap["items"]
-        if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.bus.Freshness)
+        if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.redis.bus.Freshness)
             fields["created"] = task.created_at
         return message("progress_update", progress=task.overall_progress, **fields)
 

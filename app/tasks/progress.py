@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections import defaultdict
 from datetime import datetime, timezone
-from typing import Any, Callable
+from typing import Any
 
 from app.tasks.records import Task, TaskState
 
@@ -55,16 +55,14 @@ class Subscriber:
 
 
 class ProgressHub:
-    """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.bus.RelayBus adds
+    """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.redis.bus.RelayBus adds
     the other replicas)."""
 
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscriber]] = defaultdict(set)
         self.connections: set[Subscriber] = set()
         self.published = 0
-        self.on_cancel: Callable[[str], None] = lambda _: None  # a cancel heard from elsewhere (none here)
         self.relays = False  # True when what is published here reaches other replicas too
-        self.on_error: Callable[[Exception | None], None] = lambda _: None  # reachability of a relay (none here)
 
     async def start(self) -> None:
         pass

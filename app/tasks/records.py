@@ -2,7 +2,7 @@
 
 A record keeps everything its end needs to be answered again anywhere: the error's code and HTTP
 status, and the whole output record of the pipeline (`output`), so a replica that did not run the
-work never rebuilds either from strings or statistics. Both stores (memory_store, redis_store)
+work never rebuilds either from strings or statistics. Both stores (local.store, redis.store)
 keep these records; how long they are kept is theirs to enforce.
 """
 

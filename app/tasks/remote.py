@@ -1,11 +1,12 @@
-"""ROLE=api: the routes' synchronous work runs on the workers, through the shared queue
-(implements app.service.Remote).
+"""ROLE=api: the routes' synchronous work runs on the workers, through the shared queue. In
+Execution's place (app.main.build_services chooses), with the same three calls for the routes.
 
 A job is submitted as a task (kind `inpaint` or `detect`) and waited for: the bus's final message,
 with a look at the store each second. The answer is the worker's own: the whole output record
 stored with the task (JPEG block figures included) and its bytes, or its error with the status
-and code it was raised with. The caller (app.service.Execution) bounds the wait with
-REQUEST_TIMEOUT; cancelling the wait cancels the task, on whichever worker runs it.
+and code it was raised with. Execution's one wait (app.execution.service, `Execution.wait`)
+bounds it with REQUEST_TIMEOUT and maps its errors; cancelling the wait cancels the task, on
+whichever worker runs it. A request's way on such a replica: api -> tasks -> execution.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, ServiceError, backend_unavailable
+from app.execution.service import Execution
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
@@ -27,14 +29,26 @@ from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from
 class RemoteWorkers:
     description = "API only (ROLE=api): work runs on the workers through the shared queue"
 
-    def __init__(self, tasks: TaskManager):
-        self.tasks = tasks
+    def __init__(self, tasks: TaskManager, execution: Execution):
+        self.tasks, self.execution = tasks, execution
+
+    def runs_elsewhere(self) -> str:
+        """Where the work runs (health's message on an API-only replica)."""
+        return self.description
 
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
+        """A sync request's job, on a worker."""
+        return await self.execution.wait(self._inpaint(job))
+
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+        """detect-text's answer, on a worker (the detector lives there)."""
+        return await self.execution.wait(self._detect(image, regions, recognize), what="text detection")
+
+    async def _inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
         task = await self._submit_and_wait(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+    async def _detect(self, image: bytes | str, regions: list[Region], recognize: bool) -> dict[str, Any]:
         """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
         task = await self._submit_and_wait(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize),
                                            "detect")

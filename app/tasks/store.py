@@ -1,6 +1,6 @@
 """What the task manager needs from a store of task records, whichever it is (memory or Redis).
 
-Both implementations (memory_store.MemoryStore, redis_store.RedisStore) run through the same
+Both implementations (local.store.MemoryStore, redis.store.RedisStore) run through the same
 contract suite (tests/test_task_contract.py). A store keeps the records, their inputs until they
 end, their results, the bound on live tasks, the one-winner finish, and the callbacks still to
 deliver (the outbox): a task's end and its pending callback are written together, so a callback is
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from app.engine.pipeline import InpaintInput
 from app.tasks.callbacks import CallbackSender, Delivery
@@ -28,8 +28,6 @@ class StoreUnavailable(Exception):
 class TaskStore(Protocol):
     name: str  # "memory" | "redis": health's task_backend.backend
     shared: bool  # True when other replicas see the same records (their copies may be stale here)
-    on_error: Callable[[Exception | None], None]  # told of each failed call, and None after a good one
-    gone: Callable[[str], None]  # told of a live task whose record vanished (a Redis that came back empty)
 
     async def start(self) -> None: ...
 

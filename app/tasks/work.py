@@ -1,8 +1,8 @@
 """A task's work in a worker thread, and the progress it reports back to the event loop.
 
-`TaskWork` is what the runner calls for one task: every job through `service.inpaint_job` (a batch
-item by item; a failed item fails alone), or detect-text's work (`service.detect_job`) for a job of kind `detect`
-(ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
+`TaskWork` is what the runner calls for one task: every job through `inpaint_job`
+(app.execution.service; a batch item by item, a failed item fails alone), or detect-text's work
+(`detect_job`) for a job of kind `detect` (ROLE=api sends those to the workers). Each step is handed to the event loop, where the record
 moves and the manager publishes it; the thread never touches the record itself.
 """
 
@@ -11,16 +11,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.engine.pipeline import Stage
 from app.errors import Cancelled, InvalidInput, ServiceError
-from app.service import Observe, detect_job, inpaint_job
+from app.execution.service import Observe, detect_job, inpaint_job
 from app.tasks.records import Task, TaskState, output_record, stage_percent
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
+
+
+@dataclass(frozen=True)
+class Tools:
+    """What a task's work runs with. The model and the detector are read when a run starts (they
+    load after start-up)."""
+
+    model: Callable[[], InpaintModel | None]
+    detector: Callable[[], Any] = lambda: None
+    limits: pipeline.Limits = field(default_factory=pipeline.Limits)
+    observe: Observe = lambda *_, **__: None  # the pipeline's metrics (Metrics.observe_pipeline)
 
 
 class TaskWork:

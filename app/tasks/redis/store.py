@@ -6,18 +6,18 @@ Keys (all under `iopaint:`):
                 A live task's hash never expires; a finished one expires after TASK_RETENTION.
 - `live`        the set of pending and running task ids: the global queue bound is its size.
 - `queue`       a stream with the consumer group `workers`: one entry per task to run (the
-                dispatcher, app.tasks.dispatch, reads it). A Redis that comes back empty has no
+                dispatcher, app.tasks.redis.dispatch, reads it). A Redis that comes back empty has no
                 group: the first NOGROUP recreates group and stream, and new entries run.
 - `fin`, `done`, `result_bytes`  finished ids (status and size, by finish time) and the total
                 size of kept results: TASK_RESULT_MAX_BYTES and TASK_MAX_RECORDS evict oldest first.
 - `outbox`, `outbox:due`  callbacks not yet delivered (the exact body and its delivery id), and
                 when each one's lease runs out: written by the finish script with the task's end,
                 so a replica that dies before delivering loses nothing; any replica delivers it.
-- channels `events` (every progress and final message, app.tasks.bus) and `cancel` (task ids).
+- channels `events` (every progress and final message, app.tasks.redis.bus) and `cancel` (task ids).
 
-Each state change is one Lua script, so two replicas can never both finish one task. Redis is
-reached by URL (`redis://`, `rediss://` for TLS) or through Sentinel (REDIS_SENTINELS), which
-finds the master again after a failover, with no restart of the replicas.
+Each state change is one Lua script (app.tasks.redis.scripts), so two replicas can never both
+finish one task. Redis is reached by URL (`redis://`, `rediss://` for TLS) or through Sentinel
+(REDIS_SENTINELS), which finds the master again after a failover, with no restart of the replicas.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from app.engine.pipeline import InpaintInput
 from app.errors import queue_full
 from app.tasks.callbacks import Delivery
 from app.tasks.records import FINISHED, RETRY_AFTER, Task, TaskState, decode_task, encode_task, task_id_conflict
+from app.tasks.redis import scripts
 from app.tasks.store import StoreUnavailable
 
 log = logging.getLogger("app.tasks.redis")
@@ -141,109 +142,6 @@ def decode_jobs(raw: str | bytes) -> list[InpaintInput]:
     return [InpaintInput(**{k: _dec(v) for k, v in job.items() if k in known}) for job in json.loads(raw)]
 
 
-# --- scripts: each state change is atomic ---
-_FINISHED_LUA = ("local function finished(s) return " + " or ".join(f"s == '{st}'" for st in sorted(FINISHED))
-                 + " end\n")  # records.FINISHED, in Lua
-
-_SUBMIT = _FINISHED_LUA + """
-local st = redis.call('HGET', KEYS[1], 'status')
-if st and not finished(st) then return {'conflict', st} end
-local n = redis.call('SCARD', KEYS[2])
-if n >= tonumber(ARGV[2]) then return {'busy', tostring(n)} end
-if st then
-  local f = redis.call('HGET', KEYS[4], ARGV[1])
-  if f then redis.call('DECRBY', KEYS[6], tonumber(string.match(f, '|(%d+)$'))) end
-  redis.call('HDEL', KEYS[4], ARGV[1]); redis.call('ZREM', KEYS[5], ARGV[1]); redis.call('DEL', KEYS[1])
-end
-redis.call('HSET', KEYS[1], 'status', '""" + TaskState.PENDING + """', 'rec', ARGV[3], 'input', ARGV[4])
-redis.call('SADD', KEYS[2], ARGV[1])
-redis.call('XADD', KEYS[3], '*', 'task_id', ARGV[1])
-return {'ok', tostring(n)}
-"""
-
-# a progress save: only while the task is live; -1 when a cancel was asked for, -2 when the record is gone
-_UPDATE = _FINISHED_LUA + """
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return -2 end
-if finished(st) then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[1], 'rec', ARGV[2])
-if redis.call('HEXISTS', KEYS[1], 'cancel') == 1 then return -1 end
-return 1
-"""
-
-# the one-winner end: the record, its results and its callback (the outbox), then the bounds
-_FINISH = _FINISHED_LUA + """
-if ARGV[8] ~= '' then redis.call('XACK', KEYS[3], ARGV[9], ARGV[8]); redis.call('XDEL', KEYS[3], ARGV[8]) end
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then redis.call('SREM', KEYS[2], ARGV[1]); return 0 end
-if finished(st) then return 0 end
-redis.call('HSET', KEYS[1], 'status', ARGV[2], 'rec', ARGV[3])
-for i = 14, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if ARGV[12] ~= '' then  -- the callback, in the outbox with the end: leased to this replica first
-  redis.call('HSET', KEYS[7], ARGV[1], ARGV[12]); redis.call('ZADD', KEYS[8], ARGV[13], ARGV[1])
-end
-redis.call('HDEL', KEYS[1], 'input', 'cancel')
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
-redis.call('SREM', KEYS[2], ARGV[1])
-local function size(id)
-  local f = redis.call('HGET', KEYS[4], id)
-  if f then return tonumber(string.match(f, '|(%d+)$')) end
-  return 0
-end
-redis.call('DECRBY', KEYS[6], size(ARGV[1]))
-redis.call('HSET', KEYS[4], ARGV[1], ARGV[2] .. '|' .. ARGV[11])
-redis.call('ZADD', KEYS[5], ARGV[4], ARGV[1])
-redis.call('INCRBY', KEYS[6], ARGV[11])
-local function drop(id)
-  redis.call('DECRBY', KEYS[6], size(id))
-  redis.call('HDEL', KEYS[4], id); redis.call('ZREM', KEYS[5], id)
-  redis.call('DEL', ARGV[10] .. 'task:' .. id)
-end
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', tonumber(ARGV[4]) - tonumber(ARGV[5]) / 1000)) do drop(id) end
-while tonumber(redis.call('GET', KEYS[6]) or '0') > tonumber(ARGV[6]) do
-  local o = redis.call('ZRANGE', KEYS[5], 0, 0)
-  if #o == 0 then break end
-  drop(o[1])
-end
-while redis.call('ZCARD', KEYS[5]) > tonumber(ARGV[7]) do drop(redis.call('ZRANGE', KEYS[5], 0, 0)[1]) end
-return 1
-"""
-
-# a cancel request: the flag, and the status it found (nil: unknown)
-_CANCEL = _FINISHED_LUA + """
-local st = redis.call('HGET', KEYS[1], 'status')
-if not st then return false end
-if not finished(st) then redis.call('HSET', KEYS[1], 'cancel', '1') end
-return st
-"""
-
-# hand a running task back to the queue (graceful stop): a new entry, the old one acknowledged
-_HAND_BACK = _FINISHED_LUA + """
-local st = redis.call('HGET', KEYS[1], 'status')
-if ARGV[2] ~= '' then redis.call('XACK', KEYS[2], ARGV[3], ARGV[2]); redis.call('XDEL', KEYS[2], ARGV[2]) end
-if not st or finished(st) then return 0 end
-redis.call('XADD', KEYS[2], '*', 'task_id', ARGV[1])
-return 1
-"""
-
-
-# pending callbacks whose lease ran out (their replica died, or has not got to them): leased anew
-_DUE = """
-local out = {}
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))) do
-  local d = redis.call('HGET', KEYS[1], id)
-  if d then redis.call('ZADD', KEYS[2], ARGV[2], id); table.insert(out, d) else redis.call('ZREM', KEYS[2], id) end
-end
-return out
-"""
-
-# forget a task admitted here that could not start (never called by the stream dispatcher, kept whole)
-_DISCARD = """
-redis.call('DEL', KEYS[1]); redis.call('SREM', KEYS[2], ARGV[1])
-return 1
-"""
-
-
 class RedisStore:
     """Every Redis call of the task records and the queue. Calls fail fast (REDIS_TIMEOUT) with
     RedisError; progress saves go out in batches, one round trip each, from a background writer."""
@@ -252,23 +150,25 @@ class RedisStore:
 
     def __init__(self, conns: Connections, retention: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
                  max_records: int = 10_000, lease: float = 10.0,
-                 on_error: Callable[[Exception | None], None] = lambda _: None):
+                 on_error: Callable[[Exception | None], None] = lambda _: None,
+                 gone: Callable[[str], None] = lambda _: None):
         self.conns, self.redis, self.blocking = conns, conns.redis, conns.blocking
         self.timeout, self.retention = conns.timeout, retention
         self.max_result_bytes, self.max_records = max_result_bytes, max_records
         self.lease = lease  # seconds a new callback stays with the replica that finished its task
         self.on_error = on_error  # told of every failed call (and None after a good one): reachability
+        self.gone = gone  # told of a live task whose record vanished (a Redis that came back empty)
         self.queue = PREFIX + "queue"
         self._keys = [PREFIX + "live", self.queue, PREFIX + "fin", PREFIX + "done", PREFIX + "result_bytes"]
         self._outbox = [PREFIX + "outbox", PREFIX + "outbox:due"]
-        scripts = (_SUBMIT, _UPDATE, _FINISH, _CANCEL, _HAND_BACK, _DUE, _DISCARD)
+        lua = (scripts.SUBMIT, scripts.UPDATE, scripts.FINISH, scripts.CANCEL, scripts.HAND_BACK, scripts.DUE,
+               scripts.DISCARD)
         (self._submit, self._update, self._finish, self._cancel, self._hand_back, self._due,
-         self._discard) = (self.redis.register_script(s) for s in scripts)
+         self._discard) = (self.redis.register_script(s) for s in lua)
         self._group_ready = False
         self._saves: dict[str, tuple[str, str]] = {}  # task id -> (status, record): the latest only
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
-        self.gone: Callable[[str], None] = lambda _: None  # told of a live task whose record vanished
 
     @staticmethod
     def key(task_id: str) -> str:
@@ -484,7 +384,7 @@ class RedisStore:
 
         await self.call(settle)
 
-    # --- the queue (app.tasks.dispatch.StreamDispatcher) ---
+    # --- the queue (app.tasks.redis.dispatch.StreamDispatcher) ---
     async def hand_back(self, task_id: str, entry_id: str | None) -> bool:
         return int(await self.call(lambda: self._hand_back(keys=[self.key(task_id), self.queue],
                                                            args=[task_id, entry_id or "", GROUP]))) == 1

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from typing import Any, Callable
+from typing import Any
 
 from app.engine.pipeline import InpaintInput
 from app.errors import queue_full
@@ -27,9 +27,7 @@ class MemoryStore:
         self.retention, self.max_result_bytes, self.max_records = retention, max_result_bytes, max_records
         self._tasks: OrderedDict[str, Task] = OrderedDict()  # finished ones in the order they ended
         self._inputs: dict[str, list[InpaintInput]] = {}  # live tasks' jobs
-        self.evicted = 0
-        self.on_error: Callable[[Exception | None], None] = lambda _: None  # memory always answers
-        self.gone: Callable[[str], None] = lambda _: None  # and never loses a live record
+        self.evicted = 0  # memory always answers, and never loses a live record: nothing to tell the manager
 
     async def start(self) -> None:
         pass

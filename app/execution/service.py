@@ -10,10 +10,11 @@
   use it; async tasks hold their slot for the task's life (app.tasks.manager) and run each job
   with `inpaint_job`; `detect_job` is detect-text's work, wherever it runs.
 - Where a route's job runs is the one thing that varies: here, in this process's runner, or on a
-  worker replica (ROLE=api, `Remote`: the shared queue, its global bound as the slot). The
-  waiting, the timeout, the cancellation and the errors are the same code for both. Pipeline
-  metrics are counted where the job runs (a worker counts its jobs, detect-text's included); the
-  request metrics (route, status: a 504 too) where the request is answered.
+  worker replica (ROLE=api: app.tasks.remote hands the job to the shared queue as a task and waits
+  for it with `Execution.wait`, its global bound as the slot). The waiting, the timeout, the
+  cancellation and the errors are the same code for both. Pipeline metrics are counted where the
+  job runs (a worker counts its jobs, detect-text's included); the request metrics (route,
+  status: a 504 too) where the request is answered.
 """
 
 from __future__ import annotations
@@ -22,13 +23,14 @@ import asyncio
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from app.engine import images, masks, pipeline
 from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
 from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detection_unavailable, model_loading,
                         recognition_unavailable)
+from app.execution.runner import InferenceRunner
 from app.metrics import Metrics
 
 if TYPE_CHECKING:
@@ -39,26 +41,6 @@ T = TypeVar("T")
 
 Observe = Callable[..., None]  # Metrics.observe_pipeline(model, timings, outcome="ok")
 Report = Callable[[pipeline.Stage, float, int, int, str], None]  # stage, fraction, current, total, message
-
-
-class Queue(Protocol):
-    """What runs the work: app.tasks.runner.InferenceRunner (bounded admission, worker threads)."""
-
-    def reserve(self) -> Any: ...
-
-    def execute(self, slot: Any, fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]: ...
-
-
-class Remote(Protocol):
-    """Workers that run a job for an API-only replica (ROLE=api), through the shared queue
-    (app.tasks.remote.RemoteWorkers). Admission is the shared queue's bound (503
-    `queue_full`); cancelling the await cancels the queued task, on whichever worker it runs."""
-
-    description: str  # health's message on such a replica
-
-    async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput: ...
-
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]: ...
 
 
 def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
@@ -129,15 +111,16 @@ def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, 
 class Execution:
     """Runs the routes' work, here or on a worker (see the module's docstring)."""
 
-    def __init__(self, runner: Queue, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
-                 request_timeout: float, remote: Remote | None = None, text_detection: bool = True):
+    def __init__(self, runner: InferenceRunner, models: ModelHolder, limits: pipeline.Limits, metrics: Metrics,
+                 request_timeout: float, text_detection: bool = True):
         self.runner, self.models, self.limits, self.metrics = runner, models, limits, metrics
-        self.request_timeout, self.remote, self.text_detection = request_timeout, remote, text_detection
+        self.request_timeout, self.text_detection = request_timeout, text_detection
         self._stopping: set[asyncio.Future[Any]] = set()  # remote work told to stop, until it has
 
     def runs_elsewhere(self) -> str | None:
-        """Where the work runs when it is not here (health's message on an API-only replica)."""
-        return self.remote.description if self.remote is not None else None
+        """None: the work runs here (on an API-only replica, app.tasks.remote.RemoteWorkers answers
+        the routes in Execution's place and says where it runs)."""
+        return None
 
     async def execute(self, work: Callable[[threading.Event], T], *, what: str = "processing") -> T:
         """`work(cancel)` in a worker thread, under a queue slot and REQUEST_TIMEOUT. `cancel` is set
@@ -146,9 +129,9 @@ class Execution:
         fut: asyncio.Future[T] = self.runner.execute(self.runner.reserve(), work, cancel)
         return await self._wait(fut, cancel.set, what)
 
-    async def _await_remote(self, work: Awaitable[T], *, what: str = "processing") -> T:
-        """Work a worker replica runs (`Remote`), waited for like `execute`: on timeout or when the
-        caller goes away, the awaiting coroutine is cancelled, and with it the queued task."""
+    async def wait(self, work: Awaitable[T], *, what: str = "processing") -> T:
+        """Work a worker replica runs (app.tasks.remote), waited for like `execute`: on timeout or
+        when the caller goes away, the awaiting coroutine is cancelled, and with it the queued task."""
         fut = asyncio.ensure_future(work)
 
         def stop() -> None:
@@ -182,10 +165,7 @@ class Execution:
             raise InferenceFailed(f"{what} failed; see the service log") from None
 
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
-        """A sync request's job: the loaded model (503 while it loads) through `inpaint_job`; on an
-        API-only replica, a worker's."""
-        if self.remote is not None:
-            return await self._await_remote(self.remote.inpaint(job))
+        """A sync request's job: the loaded model (503 while it loads) through `inpaint_job`."""
         model = self.models.require()
         detector: pipeline.Detector | None = self.models.detector
 
@@ -196,10 +176,7 @@ class Execution:
         return await self.execute(work)
 
     async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
-        """detect-text's answer (`detect_job`): here (503 `model_loading` while the detector loads),
-        or on a worker for an API-only replica (the detector lives there)."""
-        if self.remote is not None:
-            return await self._await_remote(self.remote.detect(image, regions, recognize), what="text detection")
+        """detect-text's answer (`detect_job`), here (503 `model_loading` while the detector loads)."""
         detector = self.models.detector
         if detector is None:
             if self.text_detection and not self.models.ready.is_set():
