@@ -11,7 +11,6 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.context import request_id
 from app.metrics import Metrics
 from app.errors import TooLarge
 
@@ -65,7 +64,6 @@ class RequestContext:
         rid = headers.get(b"x-request-id", b"").decode("latin-1")[:128]
         if not rid or not _SAFE_ID.fullmatch(rid):
             rid = uuid.uuid4().hex
-        token = request_id.set(rid)
         started = time.perf_counter()
         status = {"code": 101 if scope["type"] == "websocket" else 500}
 
@@ -91,7 +89,6 @@ class RequestContext:
                 "route": template, "status": status["code"], "duration_ms": round(took * 1000, 1),
                 "client": (scope.get("client") or ("", 0))[0],
             }))
-            request_id.reset(token)
 
 
 class ApiKeyAuth:

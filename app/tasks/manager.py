@@ -19,6 +19,7 @@ announces it and sends its callback, which the store keeps until it is delivered
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import uuid
@@ -318,11 +319,11 @@ class TaskManager:
             return
         task.mark_end(status, error)
         delivery = delivery_for(task)
-        for attempt in range(1_000_000):
+        for attempt in itertools.count():  # until the store is back (running tasks finish)
             try:
                 won = await self.store.finish(task, entry, delivery)
                 break
-            except StoreUnavailable:  # running tasks finish; their end is written when the store is back
+            except StoreUnavailable:
                 if self.closing and attempt >= 5:
                     return  # the entry is taken over later
                 await asyncio.sleep(min(2.0, 0.2 * 2 ** attempt))
