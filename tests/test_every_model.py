@@ -219,7 +219,7 @@ def _run(model, img, regions):
 
 def test_crops_follow_the_models_own_padding():
     """A model that runs at 512 x 512 (MAT, FcF, MI-GAN) is given 512 x 512 of the image around
-    each group of regions, a larger group scaled to it; ZITS (square, at least 256, multiples of
+    each group of regions (groups that fit in it together, once), a larger group scaled to it; ZITS (square, at least 256, multiples of
     32) a square of the image; cv2 (pads to 1) its crops as planned. Only the regions change."""
     from app.engine.models import Fit
 
@@ -235,6 +235,10 @@ def test_crops_follow_the_models_own_padding():
         for x, y, w, h in (small, wide):
             expected[y:y + h, x:x + w] = True
         assert np.array_equal(changed, expected)
+    # two groups that fit in 512 x 512 together share that one pass
+    model = Recorder(Fit(512, 512, True))
+    out = _run(model, img, [small, (300, 330, 100, 20)])
+    assert model.shapes == [(512, 512)] and (out[330:350, 300:400] == 255).all() and (out[100:120, 100:220] == 255).all()
 
 
 def test_weights_that_load_but_fail_their_first_pass_serve_the_fallback():

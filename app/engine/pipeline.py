@@ -245,6 +245,24 @@ def fit_crop(box: PixelBox, fit: Fit | None, width: int, height: int) -> PixelBo
     return PixelBox(x0, y0, x0 + w, y0 + h)
 
 
+def share_views(crops: list[PixelBox], fit: Fit | None) -> list[PixelBox]:
+    """At a fixed working size, crops whose union still fits in it become one crop: the model sees
+    that much of the image for each of them anyway, so one pass does the work of several."""
+    size = fit.working_size if fit else None
+    if not size:
+        return crops
+    out: list[PixelBox] = []
+    for b in crops:
+        for i, o in enumerate(out):
+            u = PixelBox(min(o.x0, b.x0), min(o.y0, b.y0), max(o.x1, b.x1), max(o.y1, b.y1))
+            if u.width <= size and u.height <= size:
+                out[i] = u
+                break
+        else:
+            out.append(b)
+    return out
+
+
 def _inpaint_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict[str, Any],
                max_side: int) -> list[np.ndarray]:
     """The model on a group of crops of `out`: one call per crop, or one batched call."""
@@ -443,6 +461,7 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
     sees each crop grown to its shape (`fit_crop`) and scaled to its working size where it has
     one; only the crop's own masked pixels are composited."""
     fit = crop_fit(model)
+    crops = share_views(crops, fit)
     size = fit.working_size if fit else None
     max_side = min(limits.max_image_size, size) if size else limits.max_image_size
     if batch_capable(model):
