@@ -261,3 +261,11 @@ def test_weights_that_load_but_fail_their_first_pass_serve_the_fallback():
         assert "\n" not in status.reason
     finally:
         os.unlink(path)
+
+
+def test_another_models_parameters_are_ignored(client):
+    """ldm_steps (even one IOPaint's ldm cannot run) and zits_wireframe sent to cv2: ignored, as any
+    parameter the model does not read."""
+    r = client.post("/api/v1/inpaint-regions", json={"image": b64(png_bytes(scene())), "regions": [REGION],
+                                                     "ldm_steps": 3, "ldm_sampler": "euler", "zits_wireframe": "x"})
+    assert r.status_code == 200, r.text

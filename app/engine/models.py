@@ -205,6 +205,8 @@ def weights_dir() -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints")
 
 
+_OWNER = {"ldm": "ldm", "zits": "zits", "cv2": "cv2"}  # IOPaint's parameters only one model reads, by prefix
+
 # IOPaint names samplers "DDIM", "DPM++ 2M"...; backends send "ddim", "dpm++_2m" and so on.
 def _sampler(value: Any) -> Any:  # an iopaint SDSampler (iopaint ships no types)
     from iopaint.schema import SDSampler
@@ -295,7 +297,9 @@ class IOPaintModel:
         from iopaint.schema import InpaintRequest, LDMSampler
         from pydantic import ValidationError
 
-        known = {k: v for k, v in params.items() if k in self._fields and v is not None}
+        # a parameter of another model (ldm_steps to zits) is ignored, as every unknown one is
+        known = {k: v for k, v in params.items() if k in self._fields and v is not None
+                 and _OWNER.get(k.split("_", 1)[0], self.name) == self.name}
         known.pop("image", None)
         known.pop("mask", None)
         if "sd_sampler" in known:
