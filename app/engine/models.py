@@ -233,12 +233,11 @@ def _check_ldm_steps(value: Any) -> None:
         return  # InpaintRequest says what is wrong with it
     if _ldm_steps_work(steps):
         return
-    below = next((n for n in range(steps - 1, max(0, steps - 4), -1) if _ldm_steps_work(n)), None)
-    above = next((n for n in range(steps + 1, min(1001, steps + 4)) if _ldm_steps_work(n)), None)
+    below = next((n for n in range(min(steps - 1, 1000), 0, -1) if _ldm_steps_work(n)), None)
+    above = next((n for n in range(max(steps + 1, 1), 1001) if _ldm_steps_work(n)), None)
     near = " or ".join(str(n) for n in (below, above) if n is not None)
-    hint = f"; {near} would run" if near and 1 <= steps <= 1000 else ""
-    raise InvalidInput(f"ldm_steps: IOPaint's ldm sampler cannot run {steps} steps (1..1000, and not one whose "
-                       f"schedule ends past its last noise level){hint}", code="invalid_model_parameter")
+    raise InvalidInput(f"ldm_steps: IOPaint's ldm sampler cannot run {steps} steps (its schedule would end past "
+                       f"its last noise level, or outside 1..1000); {near} would run", code="invalid_model_parameter")
 
 
 def with_input_colour(gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
