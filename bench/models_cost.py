@@ -248,7 +248,7 @@ def one(name: str, sizes: list[int], reps: int, max_request_s: float) -> dict:
 
 def table(results: list[dict], sizes: list[int]) -> str:
     head = ["model", "stand-in", "parameters"] + [f"{s} px (ms)" for s in sizes] + [
-        "model share at the largest", "load (s)", "peak RSS (MB)"]
+        "model share at the largest", "load (s)", "peak RSS (MB)", "other processes (cores busy)"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for r in results:
         by = {row["size"]: row for row in r["sizes"]}
@@ -258,7 +258,7 @@ def table(results: list[dict], sizes: list[int]) -> str:
                   ("not run" if s in r.get("skipped_sizes", []) else "-") for s in sizes]
         big = by.get(max(sizes))
         cells += [f"{100 * big['model_s'] / big['total_s']:.0f} %" if big else "-", f"{r['load_s']:.1f}",
-                  f"{r['peak_rss_mb']:,.0f}"]
+                  f"{r['peak_rss_mb']:,.0f}", f"{r.get('foreign_cores', float('nan')):.2f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -274,20 +274,23 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
+    _environment()
     if args.one:
         result = one(args.one, sizes, args.reps, args.max_request_s)
         assert args.json is not None
         args.json.write_text(json.dumps(result))
         return 0
+    from common import ForeignLoad
+
     OUT.mkdir(parents=True, exist_ok=True)
     started, load0 = time.perf_counter(), os.getloadavg()
     results = []
     for name in args.models.split(","):
         out = OUT / f"models_cost_{name}.json"
-        t = time.perf_counter()
+        t, foreign = time.perf_counter(), ForeignLoad()
         subprocess.run([sys.executable, __file__, "--one", name, "--sizes", args.sizes, "--reps", str(args.reps),
                         "--max-request-s", str(args.max_request_s), "--json", str(out)], check=True, cwd=ROOT)
-        results.append(json.loads(out.read_text()))
+        results.append({**json.loads(out.read_text()), "foreign_cores": foreign.cores()})
         print(f"[models_cost] {name} done in {time.perf_counter() - t:.0f}s", file=sys.stderr, flush=True)
     load1 = os.getloadavg()
     notes = [f"machine: {os.cpu_count()} cores (torch threads {results[0]['threads']}); load average "
