@@ -169,7 +169,7 @@ class InpaintParams(BaseModel):
         skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify",
                 "remove_text", "keep_text", "recognize"}
         out = {k: v for k, v in self.model_dump().items() if k not in skip}
-        out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_"))})
+        out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_", "zits_"))})
         return out
 
 

@@ -13,13 +13,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from app.errors import model_loading, model_unavailable
+from app.errors import InvalidInput, model_loading, model_unavailable, summarise_validation
 
 if TYPE_CHECKING:
     from app.engine.ocr import Ocr
@@ -70,6 +71,47 @@ def fft_friendly(side: int, mod: int = 8) -> int:
 def batch_capable(model: Any) -> bool:
     """True where `model.inpaint_batch` exists and applies (IOPaintModel only for LaMa)."""
     return callable(getattr(model, "inpaint_batch", None)) and bool(getattr(model, "batches", True))
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The shape IOPaint pads a model's input to (its class's `pad_mod`, `min_size` and
+    `pad_to_square`, as helper.pad_img_to_modulo applies them). The crop planner grows each crop to
+    that shape with the image's own pixels, where IOPaint would pad with a mirror of the crop."""
+
+    mod: int = 1
+    min_size: int | None = None
+    square: bool = False
+
+    @property
+    def working_size(self) -> int | None:
+        """The one size a model runs at (MAT, FcF, MI-GAN: 512 square): a larger crop is padded to
+        twice it, so crops are scaled to it instead. None where the model takes any multiple."""
+        if self.square and self.min_size and self.mod >= self.min_size:
+            return self.min_size
+        return None
+
+    def crop_shape(self, height: int, width: int) -> tuple[int, int]:
+        """The (height, width) of image to give the model for a crop of height x width: what IOPaint
+        pads it to (each side up to a multiple of `mod`, at least `min_size`, square where the
+        model pads square); at a fixed working size a square of at least that size, scaled to it
+        where larger."""
+        if self.working_size:
+            side = max(self.working_size, height, width)
+            return side, side
+        h, w = -(-height // self.mod) * self.mod, -(-width // self.mod) * self.mod
+        if self.min_size:
+            h, w = max(h, self.min_size), max(w, self.min_size)
+        if self.square:
+            h = w = max(h, w)
+        return h, w
+
+
+def crop_fit(model: Any) -> Fit | None:
+    """The model's Fit, or None where crops stay as planned (LaMa's own batched path pads them
+    itself, and test doubles declare none)."""
+    fit = getattr(model, "fit", None)
+    return fit if isinstance(fit, Fit) else None
 
 
 @dataclass
@@ -163,6 +205,8 @@ def weights_dir() -> str:
     return os.path.join(torch.hub.get_dir(), "checkpoints")
 
 
+_OWNER = {"ldm": "ldm", "zits": "zits", "cv2": "cv2"}  # IOPaint's parameters only one model reads, by prefix
+
 # IOPaint names samplers "DDIM", "DPM++ 2M"...; backends send "ddim", "dpm++_2m" and so on.
 def _sampler(value: Any) -> Any:  # an iopaint SDSampler (iopaint ships no types)
     from iopaint.schema import SDSampler
@@ -172,6 +216,43 @@ def _sampler(value: Any) -> Any:  # an iopaint SDSampler (iopaint ships no types
         if key in (s.value.lower(), s.name.lower().replace("_", " ")):
             return s
     return SDSampler.ddim
+
+
+def _ldm_steps_work(steps: int) -> bool:
+    """IOPaint's uniform DDIM/PLMS schedule (model/utils.make_ddim_timesteps) takes timesteps
+    0, c, 2c, ... below 1000 with c = 1000 // steps, plus one: where 999 is a multiple of c the last
+    is 1000, one past its 1000 noise levels, and the sampler raises IndexError mid-request."""
+    return 1 <= steps <= 1000 and 999 % (1000 // steps) != 0
+
+
+def _check_ldm_steps(value: Any) -> None:
+    """An ldm_steps IOPaint's sampler cannot run is the caller's error, with the nearest that works."""
+    try:
+        steps = int(value)
+    except (TypeError, ValueError):
+        return  # InpaintRequest says what is wrong with it
+    if _ldm_steps_work(steps):
+        return
+    below = next((n for n in range(min(steps - 1, 1000), 0, -1) if _ldm_steps_work(n)), None)
+    above = next((n for n in range(max(steps + 1, 1), 1001) if _ldm_steps_work(n)), None)
+    near = " or ".join(str(n) for n in (below, above) if n is not None)
+    raise InvalidInput(f"ldm_steps: IOPaint's ldm sampler cannot run {steps} steps (its schedule would end past "
+                       f"its last noise level, or outside 1..1000); {near} would run", code="invalid_model_parameter")
+
+
+def with_input_colour(gray: np.ndarray, rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A grey model's answer in the input's colours: its luminance (Y of YCrCb, the weights
+    IOPaint's manga model reads the input with) under the chroma of a cheap colour fill of the
+    hole (OpenCV's Telea, radius 5). On a grey input the fill is grey and nothing changes."""
+    import cv2
+
+    hole = (mask > 0).astype(np.uint8)
+    if not hole.any() or np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+        return gray
+    fill = cv2.inpaint(np.ascontiguousarray(rgb), hole, 5, cv2.INPAINT_TELEA)
+    ycc = cv2.cvtColor(fill, cv2.COLOR_RGB2YCrCb)
+    ycc[..., 0] = cv2.cvtColor(gray, cv2.COLOR_RGB2GRAY)
+    return np.ascontiguousarray(cv2.cvtColor(ycc, cv2.COLOR_YCrCb2RGB))
 
 
 class IOPaintModel:
@@ -189,6 +270,12 @@ class IOPaintModel:
         from iopaint.model.lama import LaMa
 
         self.batches = isinstance(inner, LaMa) and not getattr(inner, "pad_to_square", False)
+        self.fit: Fit | None = None if self.batches else Fit(
+            self.pad_mod, self.min_size, bool(getattr(inner, "pad_to_square", False)))
+        from iopaint.model.manga import Manga
+
+        # IOPaint's manga model paints grey: its luminance is kept, the colour comes from the input
+        self.gray = isinstance(inner, Manga)
         from iopaint.schema import InpaintRequest
 
         self._fields = set(InpaintRequest.model_fields)
@@ -204,20 +291,37 @@ class IOPaintModel:
                                           "forward_passes_at_once": 1 if self._forward else None}
 
     def config(self, params: dict[str, Any]) -> Any:  # an iopaint InpaintRequest
-        from iopaint.schema import InpaintRequest
+        """IOPaint's request from the caller's parameters (those IOPaint knows); a value IOPaint
+        cannot take is the caller's error (422), not a failed inference."""
+        from iopaint.schema import InpaintRequest, LDMSampler
+        from pydantic import ValidationError
 
-        known = {k: v for k, v in params.items() if k in self._fields and v is not None}
+        # a parameter of another model (ldm_steps to zits) is ignored, as every unknown one is
+        known = {k: v for k, v in params.items() if k in self._fields and v is not None
+                 and _OWNER.get(k.split("_", 1)[0], self.name) == self.name}
         known.pop("image", None)
         known.pop("mask", None)
         if "sd_sampler" in known:
             known["sd_sampler"] = _sampler(known["sd_sampler"])
-        return InpaintRequest(**known)
+        if "ldm_sampler" in known:  # IOPaint's LDM raises a bare ValueError on any other
+            sampler = str(known["ldm_sampler"]).strip().lower()
+            if sampler not in [s.value for s in LDMSampler]:
+                raise InvalidInput(f"ldm_sampler: {known['ldm_sampler']!r} is not one of "
+                                   f"{', '.join(s.value for s in LDMSampler)}", code="invalid_model_parameter")
+            known["ldm_sampler"] = sampler
+        if "ldm_steps" in known:
+            _check_ldm_steps(known["ldm_steps"])
+        try:
+            return InpaintRequest(**known)
+        except ValidationError as e:
+            raise InvalidInput(summarise_validation(e.errors()), code="invalid_model_parameter") from None
 
     def __call__(self, rgb: np.ndarray, mask: np.ndarray, params: dict[str, Any]) -> np.ndarray:
         config = self.config(params)
         with self._forward or _NULL:
             bgr = self.manager(rgb, mask, config)  # mask must be 2-D [H, W]
-        return np.ascontiguousarray(bgr[:, :, ::-1])
+        out = np.ascontiguousarray(bgr[:, :, ::-1])
+        return with_input_colour(out, rgb, mask) if self.gray else out
 
     def tune(self, tuning: Tuning) -> dict[str, Any]:
         """Apply the settings to LaMa's TorchScript module (memory layout, autocast), then warm up.
@@ -292,7 +396,8 @@ class IOPaintModel:
 
     def describe(self) -> dict[str, Any]:
         return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model,
-                "batches_crops": self.batches, "inference": self.inference}
+                "batches_crops": self.batches, "working_size": self.fit.working_size if self.fit else None,
+                "colour": "input's chroma, model's luminance" if self.gray else "model's", "inference": self.inference}
 
 
 @dataclass
@@ -313,6 +418,33 @@ class ModelStatus:
         return asdict(self)
 
 
+def _first_line(e: BaseException, limit: int = 300) -> str:
+    """An exception as one short line (load_state_dict's lists every key, a line each)."""
+    text = " ".join(str(e).split()) or type(e).__name__
+    return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+@contextlib.contextmanager
+def _weights_errors_raise(name: str) -> Iterator[None]:
+    """While IOPaint loads `name`: a weights file that does not load raises ModelLoadError naming
+    the file. IOPaint's own helper.handle_error (what load_jit_model and load_model call) deletes a
+    file whose checksum differs and calls exit(-1); the service keeps the file, since nothing here
+    downloads it again, and the process alive (the fallback serves)."""
+    import iopaint.helper as helper
+
+    def raise_instead(model_path: str, model_md5: str, e: BaseException) -> None:
+        raise ModelLoadError(
+            f"weights for {name!r} are corrupt or not the expected model: {model_path} does not load "
+            f"({_first_line(e)}); delete it and run `python -m app download --model {name}`") from None
+
+    original = helper.handle_error
+    helper.handle_error = raise_instead
+    try:
+        yield
+    finally:
+        helper.handle_error = original
+
+
 def _load_one(name: str, device: str, low_mem: bool, cpu_offload: bool) -> IOPaintModel:
     from iopaint.model import models
     from iopaint.model_manager import ModelManager
@@ -325,25 +457,38 @@ def _load_one(name: str, device: str, low_mem: bool, cpu_offload: bool) -> IOPai
             f"time; run `python -m app download --model {name}` where there is internet"
         )
     try:
-        manager = ModelManager(
-            name=name,
-            device=torch.device(device),
-            low_mem=low_mem,
-            cpu_offload=cpu_offload,
-            disable_nsfw=True,
-            sd_cpu_textencoder=cpu_offload,
-            local_files_only=True,
-        )
-    except SystemExit:  # IOPaint calls exit(-1) on a weights file that does not load
+        with _weights_errors_raise(name):
+            manager = ModelManager(
+                name=name,
+                device=torch.device(device),
+                low_mem=low_mem,
+                cpu_offload=cpu_offload,
+                disable_nsfw=True,
+                sd_cpu_textencoder=cpu_offload,
+                local_files_only=True,
+            )
+    except ModelLoadError:
+        raise
+    except SystemExit:  # any other exit(-1) of IOPaint's (a checksum after a download)
         raise ModelLoadError(
-            f"weights for {name!r} in {weights_dir()} are corrupt or not the expected model "
-            "(IOPaint may have deleted a file whose checksum did not match)"
+            f"weights for {name!r} in {weights_dir()} are corrupt or not the expected model"
         ) from None
     except NotImplementedError as e:
-        raise ModelLoadError(f"model {name!r} is unknown or its weights are missing: {e}") from None
+        raise ModelLoadError(f"model {name!r} is unknown or its weights are missing: {_first_line(e)}") from None
     except Exception as e:
-        raise ModelLoadError(f"model {name!r} failed to load: {type(e).__name__}: {e}") from None
+        raise ModelLoadError(f"model {name!r} failed to load: {_first_line(e)}") from None
     return IOPaintModel(manager, name, device)
+
+
+def _ready(name: str, device: str, low_mem: bool, cpu_offload: bool, tuning: Tuning) -> IOPaintModel:
+    """`name` loaded and tuned; a first forward pass that fails (weights that load but are not the
+    model IOPaint's code expects) is a ModelLoadError like a file that does not load."""
+    model = _load_one(name, device, low_mem, cpu_offload)
+    try:
+        model.tune(tuning)
+    except Exception as e:
+        raise ModelLoadError(f"model {name!r} loaded but its first forward pass failed: {_first_line(e)}") from None
+    return model
 
 
 def load_model(
@@ -360,15 +505,14 @@ def load_model(
     dev, note = resolve_device(device)
     status = ModelStatus(requested=requested, device=dev, device_note=note)
     try:
-        model = _load_one(requested, dev, low_mem, cpu_offload)
+        model = _ready(requested, dev, low_mem, cpu_offload, tuning)
     except ModelLoadError as e:
         if not fallback or fallback in ("none", requested):
             raise
         log.warning("model %s not loaded: %s; serving fallback model %s", requested, e, fallback)
-        model = _load_one(fallback, dev, low_mem, cpu_offload)
+        model = _ready(fallback, dev, low_mem, cpu_offload, tuning)
         status.fallback, status.reason = True, str(e)
     model.inference.update(threads)
-    model.tune(tuning)
     status.active, status.state = model.name, "ready"
     status.load_seconds = round(time.perf_counter() - started, 3)
     status.details = model.describe()

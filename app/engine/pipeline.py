@@ -24,7 +24,7 @@ import numpy as np
 from app.engine import images, masks, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
-from app.engine.models import BatchInpaintModel, InpaintModel, batch_capable, fft_friendly
+from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
 from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
 
 if TYPE_CHECKING:
@@ -208,14 +208,15 @@ def _call_model(model: InpaintModel, rgb: np.ndarray, mask: np.ndarray, params: 
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: float = 1.5) -> list[list[int]]:
+def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: float = 1.5,
+                 min_size: int | None = None) -> list[list[int]]:
     """Crop indices grouped into shared forward passes. Crops go together while the group's common
     padded shape (largest height x largest width, each rounded up as the model pads it:
-    `fft_friendly`) costs at most `waste` times their own padded areas and at most max_side^2
-    pixels in all; crops the model would see scaled down run alone. Order within the image is
-    kept for single crops."""
+    `fft_friendly`, at least `min_size`) costs at most `waste` times their own padded areas and at
+    most max_side^2 pixels in all; crops the model would see scaled down run alone. Order within
+    the image is kept for single crops."""
     def padded(b: PixelBox) -> tuple[int, int]:
-        return fft_friendly(b.height, mod), fft_friendly(b.width, mod)
+        return max(fft_friendly(b.height, mod), min_size or 0), max(fft_friendly(b.width, mod), min_size or 0)
 
     alone = [i for i, b in enumerate(crops) if max(b.height, b.width) > max_side]
     rest = sorted((i for i, b in enumerate(crops) if max(b.height, b.width) <= max_side),
@@ -237,6 +238,37 @@ def plan_batches(crops: list[PixelBox], max_side: int, mod: int = 8, waste: floa
     if current:
         groups.append(current)
     return sorted(groups + [[i] for i in alone], key=lambda g: g[0])
+
+
+def fit_crop(box: PixelBox, fit: Fit | None, width: int, height: int) -> PixelBox:
+    """The part of the image the model sees for a crop: the crop grown about its centre to the
+    shape the model pads it to (Fit.crop_shape), moved inside the image, so that the padding is
+    the image's own pixels rather than a mirror of the crop; the crop itself without a Fit."""
+    if fit is None:
+        return box
+    h, w = fit.crop_shape(box.height, box.width)
+    h, w = min(h, height), min(w, width)
+    y0 = min(max(0, box.y0 - (h - box.height) // 2), height - h)
+    x0 = min(max(0, box.x0 - (w - box.width) // 2), width - w)
+    return PixelBox(x0, y0, x0 + w, y0 + h)
+
+
+def share_views(crops: list[PixelBox], fit: Fit | None) -> list[PixelBox]:
+    """At a fixed working size, crops whose union still fits in it become one crop: the model sees
+    that much of the image for each of them anyway, so one pass does the work of several."""
+    size = fit.working_size if fit else None
+    if not size:
+        return crops
+    out: list[PixelBox] = []
+    for b in crops:
+        for i, o in enumerate(out):
+            u = PixelBox(min(o.x0, b.x0), min(o.y0, b.y0), max(o.x1, b.x1), max(o.y1, b.y1))
+            if u.width <= size and u.height <= size:
+                out[i] = u
+                break
+        else:
+            out.append(b)
+    return out
 
 
 def _inpaint_group(model: InpaintModel, out: np.ndarray, mask: np.ndarray, boxes: list[PixelBox], params: dict[str, Any],
@@ -433,24 +465,31 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
     much padding as the model's `batch_waste` allows). Later passes read `out`, so a neighbour
     that is already clean is clean context. `on_crop(k, n, box)` counts crops in the order they
     are done (box None: before the pass that does crop k). Every pixel composited lies in
-    `allowed` (the reach: MaskPlan.allowed), first pass and repairs alike."""
+    `allowed` (the reach: MaskPlan.allowed), first pass and repairs alike. A model with a Fit
+    sees each crop grown to its shape (`fit_crop`) and scaled to its working size where it has
+    one; only the crop's own masked pixels are composited."""
+    fit = crop_fit(model)
+    crops = share_views(crops, fit)
+    size = fit.working_size if fit else None
+    max_side = min(limits.max_image_size, size) if size else limits.max_image_size
     if batch_capable(model):
         batcher = cast(BatchInpaintModel, model)
-        groups = plan_batches(crops, limits.max_image_size, batcher.pad_mod, batcher.batch_waste)
+        groups = plan_batches(crops, max_side, batcher.pad_mod, batcher.batch_waste, getattr(batcher, "min_size", None))
     else:
         groups = [[i] for i in range(len(crops))]
+    seen = [fit_crop(b, fit, mask.shape[1], mask.shape[0]) for b in crops]
     done = 0
     for group in groups:
         if on_crop:
             on_crop(done, len(crops), None)
-        results = _inpaint_group(model, out, mask, [crops[i] for i in group], params, limits.max_image_size)
+        results = _inpaint_group(model, out, mask, [seen[i] for i in group], params, max_side)
         lap("model")
         for i, result in zip(group, results):
-            box = crops[i]
+            box, view = crops[i], seen[i]
             sel = mask[box.slices] > 0
             if allowed is not None:
                 sel &= allowed[box.slices]
-            out[box.slices][sel] = result[sel]
+            out[box.slices][sel] = result[box.y0 - view.y0:box.y1 - view.y0, box.x0 - view.x0:box.x1 - view.x0][sel]
             if on_crop:
                 on_crop(done, len(crops), box)
             done += 1
