@@ -34,10 +34,12 @@ class RemoteWorkers:
         task = await self._submit_and_wait(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
-        """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
-        task = await self._submit_and_wait(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize),
-                                           "detect")
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False,
+                     describe: bool = False) -> dict[str, Any]:
+        """/detect-text on a worker: the image, search regions, `recognize` and `describe` travel as a job
+        of kind `detect`."""
+        job = pipeline.InpaintInput(image=image, regions=regions, recognize=recognize, describe=describe)
+        task = await self._submit_and_wait(job, "detect")
         answer: dict[str, Any] = json.loads(task.result or b"{}")
         return answer
 

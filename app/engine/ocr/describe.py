@@ -37,7 +37,8 @@ contract) but the shared geometry.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -79,6 +80,11 @@ class LineStyle:
     angle: float
     vertical: bool
     bold: bool | None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data for a JSON answer, a task's record or a callback (the API's `Style.of` reads
+        the dataclass itself; tests keep the two equal)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
