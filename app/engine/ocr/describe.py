@@ -105,16 +105,17 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
     if strip is None:
         return LineStyle(None, None, None, None, None, None, angle, vertical, None)
     lab = cv2.cvtColor(strip.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
-    ink, deco, bg_lab = _separate(lab, inner)
+    main, ink, deco, bg_lab = _separate(lab, inner)
     ring_rgb = strip[~inner]
     background = _hex(np.median(ring_rgb, axis=0)) if len(ring_rgb) else None
-    if ink is None or not ink.any():
+    if not main.any():
         return LineStyle(None, background, None, None, None, None, angle, vertical, None)
+    text_lab = np.median(_core(lab[main], bg_lab), axis=0)  # the dominant colour: its main cluster's
+    outline, shadow = _decoration(lab, ink, deco, scale, frame.axis, (text_lab, bg_lab))
+    if deco is not None and outline is None and shadow is None:  # a third colour that is neither: ink too
+        ink, deco = ink | deco, None
     vertical = vertical and _stacked(ink)
-    core = _core(lab[ink], bg_lab)
-    text_lab = np.median(core, axis=0)
-    spread = float(np.percentile(np.linalg.norm(core - text_lab, axis=1), 90))
-    outline, shadow = _decoration(strip, lab, ink, deco, scale, frame.axis)
+    spread = float(np.percentile(np.linalg.norm(_core(lab[ink], bg_lab) - text_lab, axis=1), 90))
     size = _font_size(ink, vertical)
     stroke = _stroke_width(lab, ink, deco, text_lab, bg_lab)
     bold = None if size is None or stroke is None else bool(stroke / size > BOLD_ABOVE)
@@ -177,9 +178,10 @@ def _upright(rgb: np.ndarray, frame: _Frame) -> tuple[np.ndarray | None, np.ndar
     return strip, inner, scale
 
 
-def _separate(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray]:
-    """The ink mask, a third colour's mask (outline or shadow, not yet judged; None if none), and
-    the background colour (Lab), from k-means of the rectangle's pixels."""
+def _separate(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
+    """The main ink cluster's mask, the ink's (with its other shades), a third colour's mask
+    (outline or shadow, not yet judged; None if none), and the background colour (Lab), from
+    k-means of the rectangle's pixels."""
     inside = lab[inner]
     rng = np.random.default_rng(0)
     sample = inside[rng.choice(len(inside), min(len(inside), 4000), replace=False)] if len(inside) > 4000 else inside
@@ -203,7 +205,8 @@ def _separate(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray | None, np
     depth = cv2.distanceTransform((~is_bg).astype(np.uint8), cv2.DIST_L2, 3)
     ink_c = max(fore, key=lambda c: float(np.mean(depth[(labels == c) & inner])) if ((labels == c) & inner).any()
                 else -1.0)
-    ink = (labels == ink_c) & inner
+    main = (labels == ink_c) & inner
+    ink = main.copy()
     deco = np.zeros_like(ink)
     for c in fore:
         if c == ink_c:
@@ -214,7 +217,9 @@ def _separate(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray | None, np
                 ink |= px  # another shade of the ink (a gradient)
             continue  # anti-aliasing between ink and background
         deco |= px
-    return ink, (deco if deco.sum() >= 8 else None), bg_lab
+    if deco.sum() < 8:
+        return main, ink | deco, None, bg_lab
+    return main, ink, deco, bg_lab
 
 
 def _between(c: np.ndarray, a: np.ndarray, b: np.ndarray) -> bool:
@@ -232,23 +237,24 @@ def _core(ink_lab: np.ndarray, bg_lab: np.ndarray) -> np.ndarray:
     return core
 
 
-def _own_colour(lab_px: np.ndarray) -> np.ndarray:
-    """The median of the half of the pixels nearest their median: a band's own colour, not the
-    blends at its edges."""
-    mid = np.median(lab_px, axis=0)
-    d = np.linalg.norm(lab_px - mid, axis=1)
-    own: np.ndarray = np.median(lab_px[d <= np.median(d)], axis=0)
+def _own_colour(lab_px: np.ndarray, others: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """The median of the quarter of the pixels farthest from both `others` (the ink's and the
+    background's colours): a thin band's own colour, not its blends with its neighbours."""
+    d = np.minimum(*(np.linalg.norm(lab_px - o, axis=1) for o in others))
+    own: np.ndarray = np.median(lab_px[d >= np.percentile(d, 75)], axis=0)
     return own
 
 
-def _decoration(strip: np.ndarray, lab: np.ndarray, ink: np.ndarray, deco: np.ndarray | None, scale: float,
-                axis: np.ndarray) -> tuple[Outline | None, Shadow | None]:
-    """An outline (the third colour covers a band all round the ink) or a shadow (it covers the ink's
-    own shape shifted by a few px), whichever fits better; neither where the colour does neither."""
+def _decoration(lab: np.ndarray, ink: np.ndarray, deco: np.ndarray | None, scale: float, axis: np.ndarray,
+                others: tuple[np.ndarray, np.ndarray]) -> tuple[Outline | None, Shadow | None]:
+    """An outline (the third colour covers a band all round the ink, and little else) or a shadow
+    (it covers the ink's own shape shifted by a few px, and little else: an outline's colour fills
+    any small shift but only one side of it is covered), whichever fits better; neither where the
+    colour does neither."""
     if deco is None:
         return None, None
     ink_u8 = ink.astype(np.uint8)
-    colour = _hex(_lab_to_rgb(_own_colour(lab[deco])))
+    colour = _hex(_lab_to_rgb(_own_colour(lab[deco], others)))
     # shadow: the shift of the ink whose uncovered part the third colour fills best
     best, best_d = 0.0, (0, 0)
     reach = max(1, round(MAX_SHADOW * scale))
@@ -260,14 +266,16 @@ def _decoration(strip: np.ndarray, lab: np.ndarray, ink: np.ndarray, deco: np.nd
             n = int(moved.sum())
             if n < 8:
                 continue
-            cover = float((moved & deco).sum()) / n
+            hit = float((moved & deco).sum())
+            cover = min(hit / n, hit / max(1.0, float(deco.sum())))
             if cover > best:
                 best, best_d = cover, (dx, dy)
     # outline: the band of the width the third colour reaches, all round the ink
     dist = cv2.distanceTransform((1 - ink_u8), cv2.DIST_L2, 3)
     width = float(np.percentile(dist[deco], 90)) if deco.any() else 0.0
     band = (dist > 0) & (dist <= max(1.0, width))
-    hug = float((band & deco).sum()) / max(1, int(band.sum()))
+    inside = float((band & deco).sum())
+    hug = min(inside / max(1, int(band.sum())), inside / max(1.0, float(deco.sum())))
     if hug >= HUG and hug >= best:
         return Outline(colour, round(width / scale, 1)), None
     if best >= HUG:
