@@ -256,20 +256,8 @@ def _decoration(lab: np.ndarray, ink: np.ndarray, deco: np.ndarray | None, scale
     ink_u8 = ink.astype(np.uint8)
     colour = _hex(_lab_to_rgb(_own_colour(lab[deco], others)))
     # shadow: the shift of the ink whose uncovered part the third colour fills best
-    best, best_d = 0.0, (0, 0)
     reach = max(1, round(MAX_SHADOW * scale))
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            if dx == 0 and dy == 0:
-                continue
-            moved = np.roll(np.roll(ink, dy, axis=0), dx, axis=1) & ~ink
-            n = int(moved.sum())
-            if n < 8:
-                continue
-            hit = float((moved & deco).sum())
-            cover = min(hit / n, hit / max(1.0, float(deco.sum())))
-            if cover > best:
-                best, best_d = cover, (dx, dy)
+    best, best_d = _best_shift(ink, deco, reach)
     # outline: the band of the width the third colour reaches, all round the ink
     dist = cv2.distanceTransform((1 - ink_u8), cv2.DIST_L2, 3)
     width = float(np.percentile(dist[deco], 90)) if deco.any() else 0.0
@@ -284,6 +272,28 @@ def _decoration(lab: np.ndarray, ink: np.ndarray, deco: np.ndarray | None, scale
         img = (dx * u + dy * v) / scale
         return None, Shadow(colour, (round(float(img[0]), 1), round(float(img[1]), 1)))
     return None, None
+
+
+def _best_shift(ink: np.ndarray, deco: np.ndarray, reach: int) -> tuple[float, tuple[int, int]]:
+    """The shift d (|dx|, |dy| <= reach, not 0) of the ink whose uncovered part (the ink moved by d,
+    less the ink) the third colour fills best, and how well: the smaller of the share of that part
+    it fills and the share of the third colour in it. All shifts at once, by FFT correlation."""
+    h, w = ink.shape
+    size = (h + reach, w + reach)  # room enough that no shift wraps round
+    b = np.fft.rfft2(ink.astype(np.float64), size)
+    a = np.fft.rfft2((deco & ~ink).astype(np.float64), size)
+    hit = np.fft.irfft2(a * np.conj(b), size)  # hit[d] = sum_p deco(p) ink(p - d), p outside the ink
+    own = np.fft.irfft2(b * np.conj(b), size)  # own[d] = the ink's overlap with itself moved by d
+    best, best_d, total, ink_n = 0.0, (0, 0), max(1.0, float(deco.sum())), float(ink.sum())
+    for dy in range(-reach, reach + 1):
+        for dx in range(-reach, reach + 1):
+            n = ink_n - own[dy, dx]  # the moved ink's part off the ink (negative indexes: wrapped)
+            if (dx, dy) == (0, 0) or n < 8:
+                continue
+            cover = min(hit[dy, dx] / n, hit[dy, dx] / total)
+            if cover > best:
+                best, best_d = float(cover), (dx, dy)
+    return best, best_d
 
 
 def _font_size(ink: np.ndarray, vertical: bool) -> float | None:
