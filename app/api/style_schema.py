@@ -49,7 +49,9 @@ class Style(BaseModel):
         "degrees of the baseline, counter-clockwise positive as seen on screen (text rising to the right is "
         "positive), in (-90, 90]; for a vertical line, the column's turn away from straight down"))
     vertical: bool = Field(description="true for a top-to-bottom line (glyphs stacked down a column)")
-    bold: bool | None = Field(description="stroke width / font_size above 0.118 (DejaVu Sans 0.08-0.10, Bold 0.13-0.16)")
+    bold: bool | None = Field(description=(
+        "stroke width / font_size above 0.118 for Latin (DejaVu Sans 0.08-0.10, Bold 0.13-0.16), above 0.088 for "
+        "CJK (Noto Sans CJK Regular 0.07-0.08, Bold 0.10-0.15)"))
 
     @classmethod
     def of(cls, style: LineStyle) -> Style:
