@@ -112,10 +112,18 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
     background = _hex(np.median(ring_rgb, axis=0)) if len(ring_rgb) else None
     if not main.any():
         return LineStyle(None, background, None, None, None, None, angle, vertical, None)
+    outline = shadow = None
+    if deco is not None:
+        reach = max(1, round(MAX_SHADOW * scale))
+        fit, turned = _fit(ink, deco, reach), _fit(deco, ink, reach)
+        if turned.kind is not None and turned.score > fit.score + 0.05:  # the ink is the outline's or shadow's colour
+            main, ink, deco, fit = deco, deco, ink, turned
+        if fit.kind is None:  # a third colour that is neither: ink too
+            ink, deco = ink | deco, None
     text_lab = np.median(_core(lab[main], bg_lab), axis=0)  # the dominant colour: its main cluster's
-    outline, shadow = _decoration(lab, ink, deco, scale, frame.axis, (text_lab, bg_lab))
-    if deco is not None and outline is None and shadow is None:  # a third colour that is neither: ink too
-        ink, deco = ink | deco, None
+    if deco is not None:
+        colour = _hex(_lab_to_rgb(_own_colour(lab[deco], (text_lab, bg_lab))))
+        outline, shadow = _decoration(fit, colour, scale, frame.axis)
     vertical = vertical and _stacked(ink)
     spread = float(np.percentile(np.linalg.norm(_core(lab[ink], bg_lab) - text_lab, axis=1), 90))
     size, cjk = _font_size(ink, vertical)
@@ -248,30 +256,42 @@ def _own_colour(lab_px: np.ndarray, others: tuple[np.ndarray, np.ndarray]) -> np
     return own
 
 
-def _decoration(lab: np.ndarray, ink: np.ndarray, deco: np.ndarray | None, scale: float, axis: np.ndarray,
-                others: tuple[np.ndarray, np.ndarray]) -> tuple[Outline | None, Shadow | None]:
+@dataclass(frozen=True)
+class _Fit:
+    """How a third colour sits against the ink: `kind` outline or shadow (None: neither), how well
+    (0-1), the outline's width and the shadow's shift (strip px)."""
+
+    kind: str | None
+    score: float
+    width: float
+    shift: tuple[int, int]
+
+
+def _fit(ink: np.ndarray, deco: np.ndarray, reach: int) -> _Fit:
     """An outline (the third colour covers a band all round the ink, and little else) or a shadow
     (it covers the ink's own shape shifted by a few px, and little else: an outline's colour fills
     any small shift but only one side of it is covered), whichever fits better; neither where the
     colour does neither."""
-    if deco is None:
-        return None, None
-    ink_u8 = ink.astype(np.uint8)
-    colour = _hex(_lab_to_rgb(_own_colour(lab[deco], others)))
-    # shadow: the shift of the ink whose uncovered part the third colour fills best
-    reach = max(1, round(MAX_SHADOW * scale))
-    best, best_d = _best_shift(ink, deco, reach)
-    # outline: the band of the width the third colour reaches, all round the ink
-    dist = cv2.distanceTransform((1 - ink_u8), cv2.DIST_L2, 3)
-    width = float(np.percentile(dist[deco], 90)) if deco.any() else 0.0
+    best, shift = _best_shift(ink, deco, reach)
+    dist = cv2.distanceTransform((1 - ink.astype(np.uint8)), cv2.DIST_L2, 3)
+    width = float(np.percentile(dist[deco], 90)) if deco.any() else 0.0  # how far the third colour reaches
     band = (dist > 0) & (dist <= max(1.0, width))
     inside = float((band & deco).sum())
     hug = min(inside / max(1, int(band.sum())), inside / max(1.0, float(deco.sum())))
     if hug >= HUG and hug >= best:
-        return Outline(colour, round(width / scale, 1)), None
+        return _Fit("outline", hug, width, shift)
     if best >= HUG:
-        dx, dy = best_d
-        u, v = axis, np.array([-axis[1], axis[0]])  # the strip's x and y, in image coordinates
+        return _Fit("shadow", best, width, shift)
+    return _Fit(None, max(hug, best), width, shift)
+
+
+def _decoration(fit: _Fit, colour: str, scale: float, axis: np.ndarray) -> tuple[Outline | None, Shadow | None]:
+    """The fit in image pixels (the strip's x and y turned back along the line's axis)."""
+    if fit.kind == "outline":
+        return Outline(colour, round(fit.width / scale, 1)), None
+    if fit.kind == "shadow":
+        dx, dy = fit.shift
+        u, v = axis, np.array([-axis[1], axis[0]])
         img = (dx * u + dy * v) / scale
         return None, Shadow(colour, (round(float(img[0]), 1), round(float(img[1]), 1)))
     return None, None
