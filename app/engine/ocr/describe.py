@@ -121,13 +121,17 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
         if fit.kind is None:  # a third colour that is neither: ink too
             ink, deco = ink | deco, None
     text_lab = np.median(_core(lab[main], bg_lab), axis=0)  # the dominant colour: its main cluster's
+    edge_lab = bg_lab  # what the ink's edges blend with
     if deco is not None:
-        colour = _hex(_lab_to_rgb(_own_colour(lab[deco], (text_lab, bg_lab))))
-        outline, shadow = _decoration(fit, colour, scale, frame.axis)
+        deco_lab = _own_colour(lab[deco], (text_lab, bg_lab))
+        outline, shadow = _decoration(fit, _hex(_lab_to_rgb(deco_lab)), scale, frame.axis)
+        if outline is not None:  # the ink lies inside its outline: what touches the background is a blend
+            ink = ink & ~_touching(~(ink | deco) & inner | ~inner)
+            edge_lab = deco_lab
     vertical = vertical and _stacked(ink)
     spread = float(np.percentile(np.linalg.norm(_core(lab[ink], bg_lab) - text_lab, axis=1), 90))
     size, cjk = _font_size(ink, vertical)
-    stroke = _stroke_width(lab, ink, deco, text_lab, bg_lab)
+    stroke = _stroke_width(lab, ink, deco, text_lab, edge_lab)
     bold = None if size is None or stroke is None else bool(stroke / size > (BOLD_ABOVE_CJK if cjk else BOLD_ABOVE))
     return LineStyle(
         text_color=_hex(_lab_to_rgb(text_lab)), background_color=background, text_color_spread=round(spread, 1),
@@ -283,6 +287,11 @@ def _fit(ink: np.ndarray, deco: np.ndarray, reach: int) -> _Fit:
     if best >= HUG:
         return _Fit("shadow", best, width, shift)
     return _Fit(None, max(hug, best), width, shift)
+
+
+def _touching(mask: np.ndarray) -> np.ndarray:
+    """The mask grown by 1 px (its 8 neighbours)."""
+    return cv2.dilate(mask.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
 
 
 def _decoration(fit: _Fit, colour: str, scale: float, axis: np.ndarray) -> tuple[Outline | None, Shadow | None]:
