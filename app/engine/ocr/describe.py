@@ -311,7 +311,7 @@ def _best_shift(ink: np.ndarray, deco: np.ndarray, reach: int) -> tuple[float, t
     less the ink) the third colour fills best, and how well: the smaller of the share of that part
     it fills and the share of the third colour in it. All shifts at once, by FFT correlation."""
     h, w = ink.shape
-    size = (h + reach, w + reach)  # room enough that no shift wraps round
+    size = (cv2.getOptimalDFTSize(h + reach), cv2.getOptimalDFTSize(w + reach))  # no shift wraps round
     b = np.fft.rfft2(ink.astype(np.float64), size)
     a = np.fft.rfft2((deco & ~ink).astype(np.float64), size)
     hit = np.fft.irfft2(a * np.conj(b), size)  # hit[d] = sum_p deco(p) ink(p - d), p outside the ink
