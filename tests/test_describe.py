@@ -171,3 +171,14 @@ def test_describe_of_the_wrong_type_is_422(client, poster, value):
     r = client.post("/api/v1/detect-text", json={"image": b64(png_bytes(poster)), "describe": value})
     assert r.status_code == 422, r.text
     assert any(e["loc"][-1] == "describe" for e in r.json()["errors"])
+
+
+def test_openapi_documents_describe_and_style(client):
+    spec = client.get("/openapi.json").json()
+    style = spec["components"]["schemas"]["Style"]["properties"]
+    assert set(style) == {"text_color", "background_color", "text_color_spread", "outline", "shadow", "font_size",
+                          "angle", "vertical", "bold"}
+    assert "counter-clockwise" in style["angle"]["description"] and "delta E" in style["text_color_spread"]["description"]
+    assert all(p.get("description") for p in style.values())
+    detect = spec["components"]["schemas"]["DetectBody"]["properties"]
+    assert detect["describe"]["type"] == "boolean"
