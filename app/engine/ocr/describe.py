@@ -15,11 +15,15 @@
         -> colours, spread, size, stroke width from the ink mask; the angle from the rectangle
 
 Units and rules (docs/API.md says the same to callers):
-- colours are `#rrggbb`; `text_color` is the median of the ink's core (the half of its pixels
-  farthest from the background colour, so anti-aliased edges do not dilute it);
-  `background_color` the median of the ring; `text_color_spread` the 90th percentile of the
-  CIE76 delta E between the ink's pixels and `text_color` (about 0-5: one flat colour; 20 and
-  more: a gradient or several colours, `text_color` then being the dominant one).
+- colours are `#rrggbb`; `text_color` is the median of the core of the ink's main cluster (the
+  half of its pixels farthest from the background colour, so anti-aliased edges do not dilute
+  it); `background_color` the median of the ring; `text_color_spread` the 90th percentile of the
+  CIE76 delta E between the core of all the ink (its other shades included) and `text_color`
+  (about 0-5: one flat colour; 20 and more: a gradient or several colours, `text_color` then
+  being the dominant one). An outline's or shadow's colour is the median of the quarter of its
+  pixels farthest from both the ink's and the background's colours.
+- an outline or a shadow is the better fit of the third colour, tried with the ink and it both
+  ways round (a thick outline can look deeper than thin ink); one per line.
 - `font_size` is the em size in px: Latin-like ink (an x-height band below taller capitals
   and ascenders) from its cap height (top of the ink to its baseline) over CAP_EM; CJK-like
   ink (square glyphs filling the line) from its height over CJK_EM. Both ratios are Pillow's
@@ -126,7 +130,8 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
         deco_lab = _own_colour(lab[deco], (text_lab, bg_lab))
         outline, shadow = _decoration(fit, _hex(_lab_to_rgb(deco_lab)), scale, frame.axis)
         if outline is not None:  # the ink lies inside its outline: what touches the background is a blend
-            ink = ink & ~_touching(~(ink | deco) & inner | ~inner)
+            inside = ink & ~_touching(~(ink | deco) & inner | ~inner)
+            ink = inside if inside.any() else ink
             edge_lab = deco_lab
     vertical = vertical and _stacked(ink)
     spread = float(np.percentile(np.linalg.norm(_core(lab[ink], bg_lab) - text_lab, axis=1), 90))
@@ -302,7 +307,7 @@ def _decoration(fit: _Fit, colour: str, scale: float, axis: np.ndarray) -> tuple
         dx, dy = fit.shift
         u, v = axis, np.array([-axis[1], axis[0]])
         img = (dx * u + dy * v) / scale
-        return None, Shadow(colour, (round(float(img[0]), 1), round(float(img[1]), 1)))
+        return None, Shadow(colour, (round(float(img[0]), 1) + 0.0, round(float(img[1]), 1) + 0.0))  # no -0.0
     return None, None
 
 
