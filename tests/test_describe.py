@@ -182,3 +182,11 @@ def test_openapi_documents_describe_and_style(client):
     assert all(p.get("description") for p in style.values())
     detect = spec["components"]["schemas"]["DetectBody"]["properties"]
     assert detect["describe"]["type"] == "boolean"
+
+
+@pytest.mark.parametrize("region", [Region.box(10, 10, 300, 40), Region.box(10, 10, 1, 1), Region.box(5000, 10, 80, 20)])
+def test_no_ink_gives_nulls(region):
+    """A region with nothing in it, one too small to measure, one off the image: nulls, no error."""
+    s = describe(flat(), region)
+    assert s.text_color is None and s.font_size is None and s.bold is None and s.outline is None and s.shadow is None
+    assert s.angle == 0 and s.vertical is False
