@@ -7,6 +7,7 @@ found (or not), their width / offset within 1 px, bold right."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from app.api.style_schema import Style
 from app.engine.ocr.describe import LineStyle, describe
 from app.geometry import Region
 from bench.style_lines import CJK, SANS, SANS_BOLD, Look, delta_e, styled_line
-from tests.support import b64, photo, png_bytes
+from tests.support import Receiver, b64, photo, png_bytes
 
 PAPER = (236, 230, 212)
 DARK = (24, 24, 28)
@@ -164,6 +165,29 @@ def test_region_routes_carry_the_style(client, poster):
     assert len(lines) == 1
     style = lines[0]["style"]
     assert delta_e(style["text_color"], (20, 60, 160)) < 10 and size_ok(style["font_size"], 28), style
+
+
+def test_the_task_and_its_callback_carry_the_style(client, poster):
+    rec = Receiver()
+    region = {"x": 20, "y": 178, "width": 480, "height": 60}
+    r = client.post("/api/v1/inpaint-regions-async", json={"image": b64(png_bytes(poster)), "regions": [region],
+                                                           "describe": True, "task_id": "describe-1",
+                                                           "callback_url": rec.url})
+    assert r.status_code == 200, r.text
+    for _ in range(300):
+        status = client.get("/api/v1/task-status/describe-1").json()
+        if status["status"] in ("completed", "error", "cancelled"):
+            break
+        time.sleep(0.1)
+    assert status["status"] == "completed", status
+    lines = status["processing_stats"]["text_lines"]["lines"]
+    assert delta_e(lines[0]["style"]["text_color"], (20, 60, 160)) < 10, lines
+    for _ in range(100):
+        if rec.calls:
+            break
+        time.sleep(0.1)
+    rec.server.shutdown()
+    assert rec.calls and rec.calls[0]["text_lines"]["lines"][0]["style"] == lines[0]["style"]
 
 
 @pytest.mark.parametrize("value", ["yes", 1, None, [True]])
