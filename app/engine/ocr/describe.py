@@ -133,6 +133,7 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
             inside = ink & ~_touching(~(ink | deco) & inner | ~inner)
             ink = inside if inside.any() else ink
             edge_lab = deco_lab
+        ink = _unblended(lab, ink, deco, text_lab, deco_lab, bg_lab)
     vertical = vertical and _stacked(ink)
     spread = float(np.percentile(np.linalg.norm(_core(lab[ink], bg_lab) - text_lab, axis=1), 90))
     size, cjk = _font_size(ink, vertical)
@@ -292,6 +293,21 @@ def _fit(ink: np.ndarray, deco: np.ndarray, reach: int) -> _Fit:
     if best >= HUG:
         return _Fit("shadow", best, width, shift)
     return _Fit(None, max(hug, best), width, shift)
+
+
+def _unblended(lab: np.ndarray, ink: np.ndarray, deco: np.ndarray, ink_lab: np.ndarray, deco_lab: np.ndarray,
+               bg_lab: np.ndarray) -> np.ndarray:
+    """The ink less the pixels next to the outline or shadow whose colour is nearer a blend of it
+    and the background than the ink's own (a shadow's soft lower edge would lower the baseline)."""
+    edge = ink & _touching(deco)
+    px = lab[edge]
+    ab = bg_lab - deco_lab
+    t = np.clip(((px - deco_lab) @ ab) / max(1e-6, float(ab @ ab)), 0, 1)
+    to_blend = np.linalg.norm(px - (deco_lab + t[:, None] * ab), axis=1)
+    blend = np.zeros_like(ink)
+    blend[edge] = to_blend < np.linalg.norm(px - ink_lab, axis=1)
+    kept = ink & ~blend
+    return kept if kept.any() else ink
 
 
 def _touching(mask: np.ndarray) -> np.ndarray:
