@@ -333,19 +333,24 @@ def _best_shift(ink: np.ndarray, deco: np.ndarray, reach: int) -> tuple[float, t
     it fills and the share of the third colour in it. All shifts at once, by FFT correlation."""
     h, w = ink.shape
     size = (cv2.getOptimalDFTSize(h + reach), cv2.getOptimalDFTSize(w + reach))  # no shift wraps round
-    b = np.fft.rfft2(ink.astype(np.float64), size)
-    a = np.fft.rfft2((deco & ~ink).astype(np.float64), size)
-    hit = np.fft.irfft2(a * np.conj(b), size)  # hit[d] = sum_p deco(p) ink(p - d), p outside the ink
-    own = np.fft.irfft2(b * np.conj(b), size)  # own[d] = the ink's overlap with itself moved by d
-    best, best_d, total, ink_n = 0.0, (0, 0), max(1.0, float(deco.sum())), float(ink.sum())
-    for dy in range(-reach, reach + 1):
-        for dx in range(-reach, reach + 1):
-            n = ink_n - own[dy, dx]  # the moved ink's part off the ink (negative indexes: wrapped)
-            if (dx, dy) == (0, 0) or n < 8:
-                continue
-            cover = min(hit[dy, dx] / n, hit[dy, dx] / total)
-            if cover > best:
-                best, best_d = float(cover), (dx, dy)
+
+    def spectrum(m: np.ndarray) -> np.ndarray:
+        padded = np.zeros(size, np.float32)
+        padded[:h, :w] = m
+        return cv2.dft(padded)
+
+    def correlate(x: np.ndarray, y: np.ndarray) -> np.ndarray:  # [d] = sum_p x(p) y(p - d)
+        return cv2.idft(cv2.mulSpectrums(x, y, 0, conjB=True), flags=cv2.DFT_SCALE | cv2.DFT_REAL_OUTPUT)
+
+    b, a = spectrum(ink), spectrum(deco & ~ink)
+    hit = correlate(a, b)  # the third colour outside the ink, under the ink moved by d
+    own = correlate(b, b)  # the ink's overlap with itself moved by d
+    ys, xs = np.mgrid[-reach:reach + 1, -reach:reach + 1]
+    hits, off = hit[ys, xs], float(ink.sum()) - own[ys, xs]  # negative indexes: the wrapped shifts
+    cover = np.minimum(hits / np.maximum(off, 1.0), hits / max(1.0, float(deco.sum())))
+    cover[(off < 8) | ((ys == 0) & (xs == 0))] = 0.0
+    k = int(np.argmax(cover))
+    best, best_d = float(cover.flat[k]), (int(xs.flat[k]), int(ys.flat[k]))
     return best, best_d
 
 
