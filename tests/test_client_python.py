@@ -551,6 +551,31 @@ def test_recognize_remove_text_and_keep_text(client, service, tmp_path):
     assert r.returncode == 0 and "jane.roe@example.org" in r.stdout
 
 
+def _near(colour: str, rgb: tuple[int, int, int]) -> bool:
+    return max(abs(int(colour[1 + 2 * i:3 + 2 * i], 16) - rgb[i]) for i in range(3)) <= 16
+
+
+def test_describe_gives_each_line_its_style(client, service, tmp_path):
+    """describe=True on detect_text and the region routes, typed (Style), and `detect --describe`."""
+    img = redact_image()
+    found = client.detect_text(img, describe=True)
+    assert len(found.regions) == 2
+    for d in found.regions:
+        assert d.style is not None and _near(d.style.text_color, (0, 0, 0))
+        assert d.style.background_color is not None and _near(d.style.background_color, (255, 255, 255))
+        assert d.style.font_size is not None and abs(d.style.font_size - 24) <= 0.15 * 24
+        assert d.style.outline is None and d.style.shadow is None and d.style.bold is False
+    assert all(d.style is None for d in client.detect_text(img).regions)
+    stats = client.inpaint_regions_json(img, detect=True, describe=True)
+    lines = stats.processing_stats.text_lines
+    assert lines is not None and all(ln.style is not None and _near(ln.style.text_color, (0, 0, 0)) for ln in lines.lines)
+    src = tmp_path / "d.png"
+    img.save(src)
+    r = cli("detect", str(src), "--describe", url=service)
+    assert r.returncode == 0, r.stderr
+    assert all(_near(d["style"]["text_color"], (0, 0, 0)) for d in json.loads(r.stdout)["regions"])
+
+
 # --- transport: multipart files by default, base64 JSON on request ---------------------------
 
 

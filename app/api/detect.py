@@ -20,4 +20,4 @@ router = APIRouter(prefix="/api/v1", tags=["detect"])
              openapi_extra=DETECT.doc.openapi_extra())
 async def detect_text(parsed: DetectRequest, s: ServicesDep) -> dict[str, Any]:
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
-    return await s.execution.detect(parsed.image, regions, parsed.params.recognize)
+    return await s.execution.detect(parsed.image, regions, parsed.params.recognize, parsed.params.describe)

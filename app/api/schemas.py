@@ -10,6 +10,7 @@ from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Fiel
                       StrictFloat, field_validator, model_validator)
 from pydantic_core import core_schema
 
+from app.api.style_schema import Style
 from app.engine import images, text_filter
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
@@ -167,7 +168,7 @@ class InpaintParams(BaseModel):
     def model_params(self) -> dict[str, Any]:
         """What is passed to IOPaint (it ignores what it does not know)."""
         skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify",
-                "remove_text", "keep_text", "recognize"}
+                "remove_text", "keep_text", "recognize", "describe"}
         out = {k: v for k, v in self.model_dump().items() if k not in skip}
         out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_", "zits_"))})
         return out
@@ -191,6 +192,7 @@ class TextParams(BaseModel):
         "case-insensitive; presets @email, @phone, @url, @number); where part of a line matches, only that part")
     keep_text: list[TextPattern] | None = Field(None, description="never remove a line that matches one of these patterns")
     recognize: StrictBool = Field(False, description="report what each line says (`text`) in the statistics")
+    describe: StrictBool = Field(False, description="report how each line looks (`style`) in the statistics")
 
 
 def something_to_remove(schema: dict[str, Any]) -> None:
@@ -242,7 +244,7 @@ class RegionsParams(InpaintParams, TextParams):
         text_filter.compile_patterns(self.remove_text, self.keep_text, max_length=settings.text_pattern_max_length,
                                      max_count=settings.text_patterns_max)
         return replace(job, regions=regions, detect=self.detect, remove_text=self.remove_text,
-                       keep_text=self.keep_text, recognize=self.recognize)
+                       keep_text=self.keep_text, recognize=self.recognize, describe=self.describe)
 
 
 class InpaintBody(InpaintParams):
@@ -261,6 +263,7 @@ class DetectParams(BaseModel):
     model_config = ConfigDict(extra="allow")
     regions: list[RegionIn] = Field(default_factory=list, description="search only inside these regions")
     recognize: StrictBool = Field(False, description="also read each line: its `text` and `text_score`")
+    describe: StrictBool = Field(False, description="also measure how each line looks: its `style`")
 
 
 class DetectBody(DetectParams):
@@ -332,7 +335,8 @@ class TextLine(BaseModel):
     bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
     status: Literal["removed", "partly_removed", "kept"]
     matched: list[str] = Field(description="the patterns that decided it (remove_text, or keep_text when kept)")
-    text_score: float = Field(description="the recognizer's confidence, 0-1")
+    text_score: float | None = Field(None, description="the recognizer's confidence, 0-1 (null where not read)")
+    style: Style | None = Field(None, description="how the line looks (only with describe: true)")
 
 
 class TextLines(BaseModel):
@@ -437,6 +441,7 @@ class DetectedRegion(BaseModel):
     points: list[tuple[float, float]]
     bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
     score: float
+    style: Style | None = Field(None, description="how the line looks (only with describe: true)")
 
 
 class DetectResult(BaseModel):

@@ -25,6 +25,7 @@ from app.engine import images, masks, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
+from app.engine.ocr.describe import describe
 from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
 
 if TYPE_CHECKING:
@@ -98,6 +99,7 @@ class InpaintInput:
     remove_text: list[str] | None = None  # patterns (engine/text_filter.py): remove only the lines matching
     keep_text: list[str] | None = None  # patterns: never remove the lines matching
     recognize: bool = False  # read the lines, and report what each says in the stats
+    describe: bool = False  # report each line's look (engine/ocr/describe.py) in the stats
 
 
 @dataclass
@@ -355,11 +357,16 @@ def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits
                  detector: Detector | None) -> tuple[list[Region], np.ndarray | None, dict[str, Any] | None]:
     """remove_text / keep_text (engine/text_filter.py): the lines, or parts of lines, to remove;
     where nothing may be repainted (what is kept of the lines, outside what is removed); and the
-    report. Without patterns or `recognize`, every line and nothing read."""
+    report. Without patterns or `recognize`, every line and nothing read; with `describe`, each
+    line's look in the report (measured on the source, before anything is repainted)."""
     patterns = text_filter.compile_patterns(job.remove_text, job.keep_text, max_length=limits.text_pattern_max_length,
                                             max_count=limits.text_patterns_max)
+    styles = [describe(rgb, r) for r in lines] if job.describe else None
     if not patterns.active and not job.recognize:
-        return lines, None, None
+        if styles is None:
+            return lines, None, None
+        unread = [text_filter.Line("removed", None) for _ in lines]
+        return lines, None, text_filter.report(unread, lines, patterns, with_text=False, styles=styles)
     if detector is None:
         raise recognition_unavailable()
     decided = text_filter.select(detector.read(rgb, [r.points for r in lines]), patterns)
@@ -368,7 +375,7 @@ def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits
     guard = None
     if keep:
         guard = (masks.regions_to_mask(keep, w, h, 0) > 0) & (masks.regions_to_mask(remove, w, h, 0) == 0)
-    return remove, guard, text_filter.report(decided, lines, patterns, with_text=job.recognize)
+    return remove, guard, text_filter.report(decided, lines, patterns, with_text=job.recognize, styles=styles)
 
 
 def _outside(allowed: np.ndarray, guard: np.ndarray | None) -> np.ndarray:

@@ -28,6 +28,7 @@ import re2
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
 from app.engine.ocr import Reading
+from app.engine.ocr.describe import LineStyle
 from app.errors import InvalidInput
 
 # Each preset is an RE2 pattern over the normalised line (see the module), checked by _veto.
@@ -167,10 +168,10 @@ def normalise(text: str) -> tuple[str, list[int]]:
 @dataclass
 class Line:
     """One line's outcome: `removed` (whole), `partly_removed` (parts), `kept`, with the patterns
-    that decided it."""
+    that decided it. `reading` is None where the line was not read (only described)."""
 
     status: str
-    reading: Reading
+    reading: Reading | None
     parts: list[tuple[int, int]] = field(default_factory=list)  # character ranges removed (partly_removed)
     matched: list[str] = field(default_factory=list)
 
@@ -227,6 +228,7 @@ def removed_regions(lines: Sequence[Line], regions: Sequence[Region]) -> tuple[l
             remove.append(region)
         elif line.status == "partly_removed":
             r, last = line.reading, 0.0
+            assert r is not None  # a line is partly removed only by what it was read to say
             for a, b in (r.bounds(start, end) for start, end in line.parts):
                 remove.append(r.piece(a, b))
                 if a > last:
@@ -240,21 +242,25 @@ def removed_regions(lines: Sequence[Line], regions: Sequence[Region]) -> tuple[l
 
 
 def report(lines: Sequence[Line], regions: Sequence[Region], patterns: Patterns, *, with_text: bool,
-           min_score: float = 0.5) -> dict[str, Any]:
+           min_score: float = 0.5, styles: Sequence[LineStyle] | None = None) -> dict[str, Any]:
     """`processing_stats.text_lines`: counts, each line's outcome (its text only with `with_text`:
-    it may be private), and the remove patterns that matched no line."""
+    it may be private; its look with `styles`, one per line), and the remove patterns that matched
+    no line."""
     used = {p for line in lines for p in line.matched}
     entries = []
-    for line, region in zip(lines, regions):
+    for i, (line, region) in enumerate(zip(lines, regions)):
         x0, y0, x1, y1 = region.bounds()
         e: dict[str, Any] = {"bounding_box": {"x": round(x0, 2), "y": round(y0, 2), "width": round(x1 - x0, 2),
                                               "height": round(y1 - y0, 2)},
                              "status": line.status, "matched": line.matched}
-        e["text_score"] = round(line.reading.score, 4)
-        if with_text:  # it may be private: only when the caller asked
-            e["text"] = line.reading.text
+        if line.reading is not None:
+            e["text_score"] = round(line.reading.score, 4)
+            if with_text:  # it may be private: only when the caller asked
+                e["text"] = line.reading.text
+        if styles is not None:
+            e["style"] = styles[i].as_dict()
         entries.append(e)
-    read = sum(1 for line in lines if line.reading.score >= min_score)
+    read = sum(1 for line in lines if line.reading is not None and line.reading.score >= min_score)
     return {
         "found": len(lines),
         "read": read,

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 from app.engine import images, masks, pipeline
 from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
+from app.engine.ocr.describe import describe as describe_line
 from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detection_unavailable, model_loading,
                         recognition_unavailable)
 from app.execution.runner import InferenceRunner
@@ -69,10 +70,11 @@ def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipelin
 
 
 def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, limits: pipeline.Limits,
-               observe: Observe | None = None, recognize: bool = False) -> dict[str, Any]:
+               observe: Observe | None = None, recognize: bool = False, describe: bool = False) -> dict[str, Any]:
     """detect-text's answer, in the calling (worker) thread, wherever it runs (here, or on a worker
     for ROLE=api): counted like a model's job (its time under the stage "detect", a failure as
-    outcome "error"). `recognize`: each line's `text` and `text_score` too."""
+    outcome "error"). `recognize`: each line's `text` and `text_score` too; `describe`: its
+    `style` (engine/ocr/describe.py)."""
     if detector is None:  # a worker without the detector, asked through the queue
         raise detection_unavailable()
     if recognize and detector.reader is None:
@@ -89,6 +91,9 @@ def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, 
         if recognize:  # read upright, whatever the line's angle (engine/ocr/recognizer.py)
             for line, r in zip(lines, detector.read(img.rgb, [d.points for d in found])):
                 line["text"], line["text_score"] = r.text, round(r.score, 4)
+        if describe:
+            for line, d in zip(lines, found):
+                line["style"] = describe_line(img.rgb, Region(d.points)).as_dict()
     except ServiceError:
         raise
     except Exception:
@@ -175,7 +180,8 @@ class Execution:
 
         return await self.execute(work)
 
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False,
+                     describe: bool = False) -> dict[str, Any]:
         """detect-text's answer (`detect_job`), here (503 `model_loading` while the detector loads)."""
         detector = self.models.detector
         if detector is None:
@@ -186,6 +192,7 @@ class Execution:
             raise recognition_unavailable()
 
         def work(cancel: threading.Event) -> dict[str, Any]:
-            return detect_job(image, regions, detector, self.limits, self.metrics.observe_pipeline, recognize)
+            return detect_job(image, regions, detector, self.limits, self.metrics.observe_pipeline, recognize,
+                              describe)
 
         return await self.execute(work, what="text detection")

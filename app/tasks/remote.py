@@ -40,18 +40,21 @@ class RemoteWorkers:
         """A sync request's job, on a worker."""
         return await self.execution.wait(self._inpaint(job))
 
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False,
+                     describe: bool = False) -> dict[str, Any]:
         """detect-text's answer, on a worker (the detector lives there)."""
-        return await self.execution.wait(self._detect(image, regions, recognize), what="text detection")
+        return await self.execution.wait(self._detect(image, regions, recognize, describe), what="text detection")
 
     async def _inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
         task = await self._submit_and_wait(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def _detect(self, image: bytes | str, regions: list[Region], recognize: bool) -> dict[str, Any]:
-        """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
-        task = await self._submit_and_wait(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize),
-                                           "detect")
+    async def _detect(self, image: bytes | str, regions: list[Region], recognize: bool,
+                      describe: bool) -> dict[str, Any]:
+        """/detect-text on a worker: the image, search regions, `recognize` and `describe` travel as a job
+        of kind `detect`."""
+        job = pipeline.InpaintInput(image=image, regions=regions, recognize=recognize, describe=describe)
+        task = await self._submit_and_wait(job, "detect")
         answer: dict[str, Any] = json.loads(task.result or b"{}")
         return answer
 

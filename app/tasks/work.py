@@ -86,7 +86,8 @@ class TaskWork:
     def _detect(self) -> bytes:
         self.loop.call_soon_threadsafe(self._started)
         job = self.jobs[0]
-        found = detect_job(job.image, job.regions or [], self.detector, self.limits, self.observe, job.recognize)
+        found = detect_job(job.image, job.regions or [], self.detector, self.limits, self.observe, job.recognize,
+                           job.describe)
         return json.dumps(found).encode()
 
     # --- on the event loop ---

@@ -70,6 +70,8 @@ export interface TextParams {
   keep_text?: string | string[];
   /** report what each line says (`text`) in processing_stats.text_lines */
   recognize?: boolean;
+  /** report how each line looks (`style`) in processing_stats.text_lines */
+  describe?: boolean;
 }
 
 export interface AsyncOptions {
@@ -173,7 +175,7 @@ export interface ProcessingStats {
   regions_outside_image?: number;
   /** an uploaded mask's own size, when it was not the image's and was scaled to it */
   mask_scaled_from?: { width: number; height: number } | null;
-  /** with remove_text, keep_text or recognize: what was read, removed and kept */
+  /** with remove_text, keep_text, recognize or describe: what was read, removed and kept */
   text_lines?: TextLines | null;
   [extra: string]: unknown;
 }
@@ -183,9 +185,33 @@ export interface TextLine {
   status: 'removed' | 'partly_removed' | 'kept';
   /** the patterns that decided it */
   matched: string[];
-  text_score: number;
+  /** the recognizer's confidence, 0-1 (null where the line was not read: describe alone) */
+  text_score: number | null;
   /** what the line says: only with recognize: true */
   text?: string;
+  /** how the line looks: only with describe: true */
+  style?: Style | null;
+}
+
+/** How a line looks (API.md, "Describing a line"); a field is null where it was not measured. */
+export interface Style {
+  /** #rrggbb: the ink's dominant colour */
+  text_color: string | null;
+  /** #rrggbb: the colour around the line */
+  background_color: string | null;
+  /** CIE76 delta E, 90th percentile of the ink about text_color: 0-5 flat, 20 and more a gradient */
+  text_color_spread: number | null;
+  /** a band of a third colour around the ink: colour and width in px */
+  outline: { color: string; width: number } | null;
+  /** a copy of the ink offset by [dx, dy] px (+x right, +y down) */
+  shadow: { color: string; offset: [number, number] } | null;
+  /** px: the em size of a font that renders the line at its measured height */
+  font_size: number | null;
+  /** degrees of the baseline, counter-clockwise positive as seen on screen */
+  angle: number;
+  /** a top-to-bottom line */
+  vertical: boolean;
+  bold: boolean | null;
 }
 
 export interface TextLines {
@@ -212,6 +238,8 @@ export interface DetectRequest extends CallOptions {
   regions?: Region[];
   /** also read each line: `text` and `text_score` per region */
   recognize?: boolean;
+  /** also measure how each line looks: `style` per region */
+  describe?: boolean;
   [extra: string]: unknown;
 }
 
@@ -224,6 +252,8 @@ export interface DetectedRegion extends PolygonRegion {
   text?: string;
   /** the recognizer's confidence, 0-1 (recognize: true) */
   text_score?: number;
+  /** how the line looks (describe: true) */
+  style?: Style | null;
 }
 
 export interface DetectResult {

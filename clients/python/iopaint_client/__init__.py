@@ -12,15 +12,15 @@ from .aio import AsyncClient
 from .client import Client
 from .errors import ClientError, ServiceError, TaskFailed, TransportError, WaitTimeout
 from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Dimensions, Health,
-                     InpaintResult, ModelInfo, ProcessingStats, ProgressEvent, RegionsStats, ServiceInfo,
-                     ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted, TextLine, TextLines, box, polygon)
+                     InpaintResult, ModelInfo, Outline, ProcessingStats, ProgressEvent, RegionsStats, ServiceInfo,
+                     ServiceRoot, Shadow, Style, TasksSummary, TaskStatus, TaskSubmitted, TextLine, TextLines, box, polygon)
 from .webhooks import DELIVERY_HEADER, SIGNATURE_HEADER, InvalidSignature, verify_signature
 
 __all__ = [
     "__version__", "Client", "AsyncClient",
     "ClientError", "ServiceError", "TaskFailed", "TransportError", "WaitTimeout",
     "BatchItem", "BoundingBox", "CancelResult", "DetectResult", "Detection", "Dimensions", "Health",
-    "InpaintResult", "ModelInfo", "ProcessingStats", "ProgressEvent", "RegionsStats", "ServiceInfo",
-    "ServiceRoot", "TasksSummary", "TaskStatus", "TaskSubmitted", "TextLine", "TextLines", "box", "polygon",
+    "InpaintResult", "ModelInfo", "Outline", "ProcessingStats", "ProgressEvent", "RegionsStats", "ServiceInfo",
+    "ServiceRoot", "Shadow", "Style", "TasksSummary", "TaskStatus", "TaskSubmitted", "TextLine", "TextLines", "box", "polygon",
     "verify_signature", "InvalidSignature", "SIGNATURE_HEADER", "DELIVERY_HEADER",
 ]

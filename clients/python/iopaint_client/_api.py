@@ -259,9 +259,9 @@ Patterns = Union[str, Sequence[str], None]
 
 
 def text_params(recognize: Optional[bool] = None, remove_text: Patterns = None,
-                keep_text: Patterns = None) -> Dict[str, Any]:
-    """`recognize`, `remove_text` and `keep_text` as the service takes them (API.md, "Remove only
-    what matches"); what is None is not sent."""
+                keep_text: Patterns = None, describe: Optional[bool] = None) -> Dict[str, Any]:
+    """`recognize`, `remove_text`, `keep_text` and `describe` as the service takes them (API.md,
+    "Remove only what matches", "Describing a line"); what is None is not sent."""
     out: Dict[str, Any] = {}
     for key, value in (("remove_text", remove_text), ("keep_text", keep_text)):
         if value is None:
@@ -272,6 +272,8 @@ def text_params(recognize: Optional[bool] = None, remove_text: Patterns = None,
         out[key] = items
     if recognize is not None:
         out["recognize"] = bool(recognize)
+    if describe is not None:
+        out["describe"] = bool(describe)
     return out
 
 

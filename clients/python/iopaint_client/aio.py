@@ -89,30 +89,30 @@ class AsyncClient(_Base):
         return await self._send(_api.inpaint(image, mask, params))
 
     async def inpaint_regions(self, image: Any, regions: Any = None, *, mask: Any = None,
-                              detect: Optional[bool] = None, recognize: Optional[bool] = None,
+                              detect: Optional[bool] = None, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                               remove_text: _api.Patterns = None, keep_text: _api.Patterns = None,
                               **params: Any) -> InpaintResult:
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return await self._send(_api.inpaint_regions(image, regions, params, mask=mask, detect=detect))
 
     async def inpaint_regions_json(self, image: Any, regions: Any = None, *, mask: Any = None,
-                                   detect: Optional[bool] = None, recognize: Optional[bool] = None,
+                                   detect: Optional[bool] = None, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                                    remove_text: _api.Patterns = None, keep_text: _api.Patterns = None,
                                    **params: Any) -> RegionsStats:
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return await self._send(_api.inpaint_regions_json(image, regions, params, mask=mask, detect=detect))
 
-    async def detect_text(self, image: Any, regions: Any = None, *, recognize: Optional[bool] = None,
+    async def detect_text(self, image: Any, regions: Any = None, *, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                           **params: Any) -> DetectResult:
-        return await self._send(_api.detect_text(image, regions, {**params, **_api.text_params(recognize)}))
+        return await self._send(_api.detect_text(image, regions, {**params, **_api.text_params(recognize, describe=describe)}))
 
     # asynchronous tasks
     async def submit(self, image: Any, regions: Any = None, *, task_id: Optional[str] = None,
                      callback_url: Optional[str] = None, mask: Any = None, detect: Optional[bool] = None,
                      enable_progress: Optional[bool] = None, progress_interval: Optional[float] = None,
-                     recognize: Optional[bool] = None, remove_text: _api.Patterns = None,
+                     recognize: Optional[bool] = None, describe: Optional[bool] = None, remove_text: _api.Patterns = None,
                      keep_text: _api.Patterns = None, **params: Any) -> TaskSubmitted:
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return await self._send(_api.submit(image, regions, params, mask=mask, detect=detect, task_id=task_id,
                                             callback_url=callback_url, enable_progress=enable_progress,
                                             progress_interval=progress_interval))

@@ -215,7 +215,8 @@ def cmd_detect(args: argparse.Namespace) -> int:
         raise UsageError(f"no such image: {args.image}")
     regions = load_regions(args.regions) if args.regions else None
     with Client(**_client_kwargs(args)) as client:
-        found = client.detect_text(Path(args.image), regions, recognize=True if args.recognize else None)
+        found = client.detect_text(Path(args.image), regions, recognize=True if args.recognize else None,
+                                   describe=True if args.describe else None)
     print(json.dumps(found.model_dump(), indent=2))
     return EXIT_OK
 
@@ -332,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("image")
     d.add_argument("--regions", help="search only inside these regions (JSON or @file)")
     d.add_argument("--recognize", action="store_true", help="also read each line (text, text_score)")
+    d.add_argument("--describe", action="store_true",
+                   help="also measure how each line looks (style: colours, outline, shadow, font size, angle, bold)")
     d.set_defaults(fn=cmd_detect)
 
     s = sub.add_parser("status", parents=[common], help="a task's status (JSON)")

@@ -128,36 +128,37 @@ class Client(_Base):
         return self._send(_api.inpaint(image, mask, params))
 
     def inpaint_regions(self, image: Any, regions: Any = None, *, mask: Any = None, detect: Optional[bool] = None,
-                        recognize: Optional[bool] = None, remove_text: _api.Patterns = None,
+                        recognize: Optional[bool] = None, describe: Optional[bool] = None, remove_text: _api.Patterns = None,
                         keep_text: _api.Patterns = None, **params: Any) -> InpaintResult:
         """Remove the text in `regions` (box()/polygon()/dicts/Detections), or the text found
         (`detect=True`); `remove_text` / `keep_text` patterns (e.g. ["@email", "@phone"]) remove
         only the lines, or parts of lines, that match. Params: padding, mask_mode ("box"|"text"),
         output_format, quality, ..."""
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return self._send(_api.inpaint_regions(image, regions, params, mask=mask, detect=detect))
 
     def inpaint_regions_json(self, image: Any, regions: Any = None, *, mask: Any = None,
-                             detect: Optional[bool] = None, recognize: Optional[bool] = None,
+                             detect: Optional[bool] = None, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                              remove_text: _api.Patterns = None, keep_text: _api.Patterns = None,
                              **params: Any) -> RegionsStats:
         """As inpaint_regions; answers the statistics (`processing_stats.text_lines` with patterns)."""
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return self._send(_api.inpaint_regions_json(image, regions, params, mask=mask, detect=detect))
 
-    def detect_text(self, image: Any, regions: Any = None, *, recognize: Optional[bool] = None,
+    def detect_text(self, image: Any, regions: Any = None, *, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                     **params: Any) -> DetectResult:
         """Find the text lines (polygons); `regions` restricts the search to them; `recognize`
-        also reads each (Detection.text, .text_score)."""
-        return self._send(_api.detect_text(image, regions, {**params, **_api.text_params(recognize)}))
+        also reads each (Detection.text, .text_score); `describe` measures how each looks
+        (Detection.style: colours, outline, shadow, font size, angle, vertical, bold)."""
+        return self._send(_api.detect_text(image, regions, {**params, **_api.text_params(recognize, describe=describe)}))
 
     # asynchronous tasks
     def submit(self, image: Any, regions: Any = None, *, task_id: Optional[str] = None,
                callback_url: Optional[str] = None, mask: Any = None, detect: Optional[bool] = None,
                enable_progress: Optional[bool] = None, progress_interval: Optional[float] = None,
-               recognize: Optional[bool] = None, remove_text: _api.Patterns = None, keep_text: _api.Patterns = None,
+               recognize: Optional[bool] = None, describe: Optional[bool] = None, remove_text: _api.Patterns = None, keep_text: _api.Patterns = None,
                **params: Any) -> TaskSubmitted:
-        params = {**params, **_api.text_params(recognize, remove_text, keep_text)}
+        params = {**params, **_api.text_params(recognize, remove_text, keep_text, describe)}
         return self._send(_api.submit(image, regions, params, mask=mask, detect=detect, task_id=task_id,
                                       callback_url=callback_url, enable_progress=enable_progress,
                                       progress_interval=progress_interval))

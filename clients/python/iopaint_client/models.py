@@ -209,14 +209,39 @@ class InpaintResult:
         return self.image
 
 
+class Outline(_Model):
+    color: str  # #rrggbb
+    width: float  # px beyond the ink
+
+
+class Shadow(_Model):
+    color: str  # #rrggbb
+    offset: Tuple[float, float]  # [dx, dy] px, +x right, +y down
+
+
+class Style(_Model):
+    """How a line looks (describe=True; API.md, "Describing a line"): null where not measured."""
+
+    text_color: Optional[str] = None  # #rrggbb, the ink's dominant colour
+    background_color: Optional[str] = None  # #rrggbb, around the line
+    text_color_spread: Optional[float] = None  # CIE76 delta E, p90 of the ink about text_color (20+: a gradient)
+    outline: Optional[Outline] = None
+    shadow: Optional[Shadow] = None
+    font_size: Optional[float] = None  # px, the em size
+    angle: float = 0.0  # degrees, counter-clockwise positive on screen
+    vertical: bool = False
+    bold: Optional[bool] = None
+
+
 class TextLine(_Model):
-    """One line's outcome under remove_text / keep_text."""
+    """One line's outcome under remove_text / keep_text (and its look with describe=True)."""
 
     bounding_box: BoundingBox
     status: str  # removed | partly_removed | kept
     matched: List[str] = Field(default_factory=list)  # the patterns that decided it
     text_score: Optional[float] = None
     text: Optional[str] = None  # what it says: only with recognize=True
+    style: Optional[Style] = None  # how it looks: only with describe=True
 
 
 class TextLines(_Model):
@@ -240,7 +265,7 @@ class ProcessingStats(_Model):
     text_lines_detected: Optional[int] = None
     regions_outside_image: int = 0  # regions wholly outside the image: nothing was removed there
     mask_scaled_from: Optional[Dimensions] = None  # an uploaded mask's own size, when it was scaled to the image
-    text_lines: Optional[TextLines] = None  # with remove_text, keep_text or recognize
+    text_lines: Optional[TextLines] = None  # with remove_text, keep_text, recognize or describe
 
 
 class RegionsStats(_Model):
@@ -263,6 +288,7 @@ class Detection(_Model):
     score: Optional[float] = None
     text: Optional[str] = None  # what the line says (recognize=True)
     text_score: Optional[float] = None  # the recognizer's confidence, 0-1 (recognize=True)
+    style: Optional[Style] = None  # how the line looks (describe=True)
 
     def as_region(self) -> Dict[str, Any]:
         """The polygon, ready to send back as a region."""

@@ -22,7 +22,10 @@ async function usage(ws: new (url: string) => unknown): Promise<void> {
   const removed: number | null = redacted.textLinesRemoved;
   const stats = await client.inpaintRegionsJson({ image: 'x', detect: true, remove_text: '@url', recognize: true });
   for (const line of stats.processing_stats.text_lines?.lines ?? []) { const st: string = line.status; void st; void line.text; }
-  void said; void removed;
+  const described = await client.detectText({ image: 'x', describe: true });
+  const size: number | null | undefined = described.regions[0]?.style?.font_size;
+  const outlineWidth: number | undefined = described.regions[0]?.style?.outline?.width;
+  void said; void removed; void size; void outlineWidth;
   await client.inpaintRegions({ image: 'x', regions: found.regions });
   const sub = await client.submit({ image: new ArrayBuffer(0), regions, taskId: 'id', callbackUrl: 'http://cb' });
   const stream = client.watch(sub.task_id);
