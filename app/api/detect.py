@@ -10,7 +10,7 @@ from fastapi import APIRouter
 
 from app.api.bodies import DETECT, DetectRequest
 from app.api.deps import ServicesDep
-from app.api.schemas import ERROR_RESPONSES, DetectResult
+from app.api.schemas.responses import ERROR_RESPONSES, DetectResult
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
 

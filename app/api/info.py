@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from app import SERVICE_NAME, __version__
 from app.api.deps import ServicesDep
-from app.api.schemas import Health, ModelInfo, ServiceInfo, ServiceRoot
+from app.api.schemas.responses import Health, ModelInfo, ServiceInfo, ServiceRoot
 
 root = APIRouter(tags=["info"])
 router = APIRouter(prefix="/api/v1", tags=["info"])

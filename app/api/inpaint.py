@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from app.api import headers
 from app.api.bodies import MASK, REGIONS, MaskJob, RegionsJob
 from app.api.deps import ServicesDep
-from app.api.schemas import ERROR_RESPONSES, RegionsJsonResult
+from app.api.schemas.responses import ERROR_RESPONSES, RegionsJsonResult
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])

@@ -10,7 +10,8 @@ from fastapi.responses import Response
 
 from app.api.bodies import BATCH, SUBMIT, BatchRequest, SubmitRequest
 from app.api.deps import Services, ServicesDep
-from app.api.schemas import AsyncOptions, CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
+from app.api.schemas.requests import AsyncOptions, RegionsParams
+from app.api.schemas.responses import CancelAnswer, SubmitAnswer, TasksSummary, TaskStatus, error_responses
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import Task, TaskState, batch_zip

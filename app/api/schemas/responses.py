@@ -1,0 +1,257 @@
+"""The answers of the HTTP API (API.md): they document the answers in /openapi.json and check
+them on the way out. Answers may carry more fields than they document (diagnostics)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
+from pydantic_core import core_schema
+
+from app.engine.pipeline import Stage
+from app.tasks import records
+
+_open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)
+
+
+class Dimensions(BaseModel):
+    width: int
+    height: int
+
+
+class Verification(BaseModel):
+    regions_checked: int = Field(description="repainted regions looked at for text left behind")
+    regions_repaired: int = Field(description="regions where text was still there and was repainted again")
+    residual_max: float = Field(description="largest share (0-1) of a region's text still detectable after repair")
+
+
+def _documented(**fields: dict[str, Any]) -> Any:
+    """Fields an answer carries only at times (what a line says: only when asked, as it may be
+    private): documented in the schema, absent from the answer rather than null."""
+    def add(schema: dict[str, Any]) -> None:
+        schema.setdefault("properties", {}).update(fields)
+    return add
+
+
+_TEXT = {"type": "string", "description": "what the line says (only with recognize: true)"}
+_TEXT_SCORE = {"type": "number", "description": "the recognizer's confidence, 0-1"}
+
+
+class TextLine(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_documented(text=_TEXT))
+    bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
+    status: Literal["removed", "partly_removed", "kept"]
+    matched: list[str] = Field(description="the patterns that decided it (remove_text, or keep_text when kept)")
+    text_score: float = Field(description="the recognizer's confidence, 0-1")
+
+
+class TextLines(BaseModel):
+    model_config = _open
+    found: int = Field(description="lines looked at (detected, or the caller's regions)")
+    read: int = Field(description="lines read with confidence (text_score >= 0.5)")
+    removed: int
+    partly_removed: int = Field(description="lines where only the part that matched was removed")
+    kept: int
+    unmatched_patterns: list[str] = Field(description="patterns that matched no line (and so removed or kept nothing)")
+    lines: list[TextLine]
+
+
+class ProcessingStats(BaseModel):
+    model_config = _open
+    regions_processed: int
+    total_area: int
+    processing_time: float
+    image_dimensions: Dimensions
+    mask_area: int | None = None
+    crops: int | None = None
+    stage_times: dict[str, float] | None = None
+    text_lines_detected: int | None = None
+    regions_outside_image: int = Field(0, description="regions wholly outside the image: nothing was removed there")
+    mask_scaled_from: Dimensions | None = Field(
+        None, description="an uploaded mask's own size, when it was not the image's and was scaled to it")
+    verification: Verification | None = None
+    jpeg_blocks_reencoded: float | None = Field(
+        None, description="JPEG in, JPEG out (`original`): share of the 8x8 blocks encoded again (1 = all)")
+    jpeg_blocks: dict[str, Any] | None = Field(
+        None, description="kept_untouched_blocks, blocks_total, blocks_reencoded, and the reason when none were kept")
+    text_lines: TextLines | None = Field(None, description="with remove_text, keep_text or recognize: each line's outcome")
+
+
+class RegionsJsonResult(BaseModel):
+    model_config = _open
+    success: bool
+    message: str
+    processing_stats: ProcessingStats
+    timestamp: str
+
+
+class ServiceRoot(BaseModel):
+    model_config = _open
+    name: str
+    version: str
+    status: Literal["running"]
+    docs: str
+    health: str
+    model: str
+    device: str
+
+
+class Health(BaseModel):
+    """200 with status "healthy" once requests can be served; 503 with "starting" or "unhealthy"."""
+
+    model_config = _open
+    status: Literal["healthy", "starting", "unhealthy"]
+    message: str
+    timestamp: str
+    version: str
+    model: str | None = Field(None, description="the model really serving (null while loading)")
+    requested_model: str | None = None
+    fallback: bool | None = None
+    fallback_reason: str | None = None
+    device: str | None = None
+    text_detector: str | None = None
+    text_recognizer: str | None = None
+    active_tasks: int | None = Field(None, description="tasks pending or running in the whole service "
+                                                       "(every replica's, with TASK_BACKEND=redis)")
+    active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
+    inference: dict[str, Any] | None = Field(
+        None, description="threads, workers, precision, warm-up, and the model's own time per image vs the rest")
+
+
+class ModelInfo(BaseModel):
+    model_config = _open
+    name: str
+    device: str
+    status: str = Field(description="loaded, loading or failed")
+    parameters: dict[str, Any]
+
+
+class ServiceLimits(BaseModel):
+    model_config = _open
+    max_image_size: int
+    max_file_size: int
+    request_timeout: float
+
+
+class ServiceInfo(BaseModel):
+    model_config = _open
+    name: str
+    version: str
+    model: ModelInfo
+    capabilities: list[str]
+    limits: ServiceLimits
+
+
+class DetectedRegion(BaseModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra=_documented(text=_TEXT, text_score=_TEXT_SCORE))
+    points: list[tuple[float, float]]
+    bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
+    score: float
+
+
+class DetectResult(BaseModel):
+    model_config = _open
+    regions: list[DetectedRegion]
+    image_dimensions: Dimensions
+    regions_outside_image: int = Field(0, description="search regions wholly outside the image (nothing searched there)")
+    processing_time: float
+
+
+# one of the task layer's statuses (records.TaskState), checked and documented as a Literal of their
+# values: inline, with no schema of its own (an Enum annotation would add one)
+TaskState = Annotated[str, GetPydanticSchema(
+    lambda _t, _h: core_schema.literal_schema([s.value for s in records.TaskState]))]
+_STAGES = list(Stage)
+
+
+class SubmitAnswer(BaseModel):
+    task_id: str
+    status: TaskState
+    message: str
+    estimated_time: float | None
+    websocket_url: str | None = Field(description="ws://<host>/api/v1/ws/progress/<task_id>; null without progress")
+    status_url: str
+    result_url: str
+
+
+class BatchItemStatus(BaseModel):
+    index: int
+    name: str | None
+    status: TaskState
+    error: str | None
+    result_path: str | None
+
+
+class TaskStatus(BaseModel):
+    model_config = _open
+    task_id: str
+    status: TaskState
+    stage: str | None = Field(description=f"{', '.join(_STAGES[:-1])} or {_STAGES[-1]}")
+    overall_progress: float = Field(ge=0, le=100)
+    stage_progress: float = Field(ge=0, le=100)
+    current_region: int
+    total_regions: int
+    message: str
+    elapsed_time: float
+    estimated_remaining: float | None
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    items: list[BatchItemStatus] | None = Field(None, description="a batch's items")
+
+
+class CancelAnswer(BaseModel):
+    task_id: str
+    status: Literal[records.TaskState.CANCELLED]
+    message: str
+
+
+class TasksSummary(BaseModel):
+    model_config = _open
+    total_tasks: int
+    active_tasks: int = Field(description="pending or running, in the whole service (every replica's)")
+    active_tasks_here: int | None = Field(None, description="of those, the ones this replica runs now")
+    completed_tasks: int
+    error_tasks: int
+    active_task_ids: list[str]
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="where: field names and list indexes")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: existing clients read `detail`; `error` is a stable machine code."""
+
+    detail: str = Field(description="human-readable message")
+    error: str = Field(description="stable machine-readable code")
+    errors: list[FieldError] | None = Field(None, description="each invalid field (422 only)")
+
+
+_ERRORS: dict[int, str] = {
+    400: "undecodable image or base64",
+    401: "a valid API key is required (with IOPAINT_API_KEY set)",
+    404: "no such task (or item)",
+    409: "conflict: the task id is in use, or the task is not finished / already ended",
+    413: "the body, an upload or the image is too large",
+    415: "the body is neither application/json nor multipart/form-data",
+    422: "invalid fields; `errors` lists them",
+    500: "the model failed (details in the service log, never in the answer)",
+    503: "the queue is full or the model is not ready: retry after Retry-After seconds",
+    504: "processing took longer than REQUEST_TIMEOUT",
+}
+_RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "integer"}}}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for these error statuses, each with the real body (ErrorBody)."""
+    return {code: {"model": ErrorBody, "description": _ERRORS[code],
+                   **({"headers": _RETRY_AFTER} if code == 503 else {})} for code in codes}
+
+
+BODY_ERRORS = (413, 415, 422)  # any route that reads a body
+WORK_ERRORS = (400, 500, 503, 504)  # any route that runs the model
+ERROR_RESPONSES = error_responses(*BODY_ERRORS, *WORK_ERRORS)
