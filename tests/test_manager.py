@@ -15,6 +15,7 @@ import pytest
 from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import Region
+from app.engine.stats import Verification
 from app.errors import Busy, InvalidImage, ServiceError, TooLarge
 from app.tasks.bus import RelayBus
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
@@ -99,12 +100,12 @@ def test_a_pending_task_cancelled_never_runs_and_gives_its_slot_back():
 def test_a_task_keeps_its_whole_output_record():
     out = pipeline.InpaintOutput(data=b"jpeg", media_type="image/jpeg", width=3, height=2, regions_count=1,
                                  total_area=6, mask_area=4, crops=1, timings={"inpaint": 0.5}, detected=2,
-                                 verification={"regions_checked": 1, "regions_repaired": 0, "residual_max": 0.0},
+                                 verification=Verification(regions_checked=1, regions_repaired=0, residual_max=0.0),
                                  jpeg=BlockStats(blocks_total=96, blocks_reencoded=12))
     task = Task(task_id="t", output=output_record(out))
     again = decode_task(encode_task(task))  # through JSON, as Redis keeps it
     assert output_from(again.output, b"jpeg") == out
-    assert output_from(again.output, b"jpeg").stats()["jpeg_blocks_reencoded"] == 0.125
+    assert output_from(again.output, b"jpeg").stats().jpeg_blocks_reencoded == 0.125
 
 
 def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():

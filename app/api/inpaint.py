@@ -7,9 +7,6 @@ then `to_input()`), and hands it to the execution service (app.service), which r
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 
@@ -35,10 +32,6 @@ _REGIONS_IMAGE_RESPONSE = {
 }
 
 
-def _timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", response_class=Response,
              responses=_IMAGE_RESPONSE,
              openapi_extra=MASK.doc.openapi_extra())
@@ -58,19 +51,5 @@ async def inpaint_regions(job: RegionsJob, s: ServicesDep) -> Response:
 @router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
              response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
              openapi_extra=REGIONS.doc.openapi_extra())
-async def inpaint_regions_json(job: RegionsJob, s: ServicesDep) -> dict[str, Any]:
-    out = await s.execution.inpaint(job)
-    found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
-    if out.regions_outside:
-        found += f", {out.regions_outside} region(s) wholly outside the {out.width}x{out.height} image (nothing removed there)"
-    if out.text_lines is not None:
-        t = out.text_lines
-        found += f", {t['removed'] + t['partly_removed']} removed (of them {t['partly_removed']} in part), {t['kept']} kept"
-        if t["unmatched_patterns"]:
-            found += "; matched no line: " + ", ".join(t["unmatched_patterns"])
-    return {
-        "success": True,
-        "message": f"processed {out.regions_count} region(s) in {sum(out.timings.values()):.3f} s{found}",
-        "processing_stats": out.stats(),
-        "timestamp": _timestamp(),
-    }
+async def inpaint_regions_json(job: RegionsJob, s: ServicesDep) -> RegionsJsonResult:
+    return RegionsJsonResult.of(await s.execution.inpaint(job))

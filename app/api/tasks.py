@@ -89,8 +89,8 @@ async def submit_batch(request: Request, b: BatchRequest, s: ServicesDep, tasks:
 
 @router.get("/task-status/{task_id}", summary="A task's state and progress", response_model=TaskStatus,
             responses=error_responses(404, 422))
-async def task_status(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
-    return (await tasks.get(task_id)).snapshot()
+async def task_status(task_id: TaskId, tasks: ManagerDep) -> TaskStatus:
+    return TaskStatus.of(await tasks.get(task_id))
 
 
 @router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step",

@@ -36,6 +36,7 @@ from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Tas
 from app.tasks.runner import InferenceRunner, Slot
 from app.tasks.store import Outbox, StoreUnavailable, TaskStore
 from app.tasks.work import TaskWork, complete
+from app.wire import plain
 
 log = logging.getLogger("app.tasks")
 
@@ -222,9 +223,9 @@ class TaskManager:
 
     def progress_message(self, task: Task) -> dict[str, Any]:
         snap = task.snapshot()
-        fields = {k: snap[k] for k in _PROGRESS_FIELDS}
-        if task.kind == "batch":
-            fields["items"] = snap["items"]
+        fields = {k: getattr(snap, k) for k in _PROGRESS_FIELDS}
+        if snap.items is not None:
+            fields["items"] = plain(snap.items)
         if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.bus.Freshness)
             fields["created"] = task.created_at
         return message("progress_update", progress=task.overall_progress, **fields)

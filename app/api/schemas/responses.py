@@ -3,26 +3,43 @@ them on the way out. Answers may carry more fields than they document (diagnosti
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
 from pydantic_core import core_schema
 
-from app.engine.pipeline import Stage
+from app.engine import stats, text_filter
+from app.engine.pipeline import InpaintOutput, Stage
+from app.geometry import Size
 from app.tasks import records
+from app.wire import plain
 
 _open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
 
 
 class Dimensions(BaseModel):
     width: int
     height: int
 
+    @classmethod
+    def of(cls, size: Size) -> Dimensions:
+        return cls(width=size.width, height=size.height)
+
 
 class Verification(BaseModel):
     regions_checked: int = Field(description="repainted regions looked at for text left behind")
     regions_repaired: int = Field(description="regions where text was still there and was repainted again")
     residual_max: float = Field(description="largest share (0-1) of a region's text still detectable after repair")
+
+    @classmethod
+    def of(cls, v: stats.Verification) -> Verification:
+        return cls(regions_checked=v.regions_checked, regions_repaired=v.regions_repaired,
+                   residual_max=v.residual_max)
 
 
 def _documented(**fields: dict[str, Any]) -> Any:
@@ -44,6 +61,12 @@ class TextLine(BaseModel):
     matched: list[str] = Field(description="the patterns that decided it (remove_text, or keep_text when kept)")
     text_score: float = Field(description="the recognizer's confidence, 0-1")
 
+    @classmethod
+    def of(cls, line: text_filter.LineReport) -> TextLine:
+        said = {"text": line.text} if line.text is not None else {}  # only when asked: it may be private
+        return cls(bounding_box=plain(line.bounding_box), status=line.status, matched=line.matched,
+                   text_score=line.text_score, **said)
+
 
 class TextLines(BaseModel):
     model_config = _open
@@ -54,6 +77,11 @@ class TextLines(BaseModel):
     kept: int
     unmatched_patterns: list[str] = Field(description="patterns that matched no line (and so removed or kept nothing)")
     lines: list[TextLine]
+
+    @classmethod
+    def of(cls, t: text_filter.TextReport) -> TextLines:
+        return cls(found=t.found, read=t.read, removed=t.removed, partly_removed=t.partly_removed, kept=t.kept,
+                   unmatched_patterns=t.unmatched_patterns, lines=[TextLine.of(line) for line in t.lines])
 
 
 class ProcessingStats(BaseModel):
@@ -76,6 +104,20 @@ class ProcessingStats(BaseModel):
         None, description="kept_untouched_blocks, blocks_total, blocks_reencoded, and the reason when none were kept")
     text_lines: TextLines | None = Field(None, description="with remove_text, keep_text or recognize: each line's outcome")
 
+    @classmethod
+    def of(cls, out: InpaintOutput) -> ProcessingStats:
+        s = out.stats()
+        return cls(
+            regions_processed=s.regions_processed, total_area=s.total_area, processing_time=s.processing_time,
+            image_dimensions=Dimensions.of(s.image_dimensions), mask_area=s.mask_area, crops=s.crops,
+            stage_times=s.stage_times, text_lines_detected=s.text_lines_detected,
+            regions_outside_image=s.regions_outside_image,
+            mask_scaled_from=Dimensions.of(s.mask_scaled_from) if s.mask_scaled_from else None,
+            verification=Verification.of(s.verification) if s.verification else None,
+            jpeg_blocks_reencoded=s.jpeg_blocks_reencoded,
+            jpeg_blocks=plain(s.jpeg_blocks) if s.jpeg_blocks else None,
+            text_lines=TextLines.of(s.text_lines) if s.text_lines else None)
+
 
 class RegionsJsonResult(BaseModel):
     model_config = _open
@@ -83,6 +125,21 @@ class RegionsJsonResult(BaseModel):
     message: str
     processing_stats: ProcessingStats
     timestamp: str
+
+    @classmethod
+    def of(cls, out: InpaintOutput) -> RegionsJsonResult:
+        found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
+        if out.regions_outside:
+            found += (f", {out.regions_outside} region(s) wholly outside the {out.width}x{out.height} image "
+                      "(nothing removed there)")
+        if out.text_lines is not None:
+            t = out.text_lines
+            found += f", {t.removed + t.partly_removed} removed (of them {t.partly_removed} in part), {t.kept} kept"
+            if t.unmatched_patterns:
+                found += "; matched no line: " + ", ".join(t.unmatched_patterns)
+        return cls(success=True,
+                   message=f"processed {out.regions_count} region(s) in {sum(out.timings.values()):.3f} s{found}",
+                   processing_stats=ProcessingStats.of(out), timestamp=_now())
 
 
 class ServiceRoot(BaseModel):
@@ -181,6 +238,11 @@ class BatchItemStatus(BaseModel):
     error: str | None
     result_path: str | None
 
+    @classmethod
+    def of(cls, item: records.ItemStatus) -> BatchItemStatus:
+        return cls(index=item.index, name=item.name, status=item.status, error=item.error,
+                   result_path=item.result_path)
+
 
 class TaskStatus(BaseModel):
     model_config = _open
@@ -199,6 +261,23 @@ class TaskStatus(BaseModel):
     started_at: str | None
     completed_at: str | None
     items: list[BatchItemStatus] | None = Field(None, description="a batch's items")
+
+    @classmethod
+    def of(cls, task: records.Task) -> TaskStatus:
+        """GET /task-status: the fields API.md lists, then a few of ours (the statistics once it has
+        completed, as the task keeps them, and their verification: API.md)."""
+        s = task.snapshot()
+        ours: dict[str, Any] = {"result_path": s.result_path, "kind": s.kind}
+        if s.stats is not None:
+            ours["processing_stats"] = plain(s.stats)
+            if not isinstance(s.stats, records.DetectStats) and s.stats.verification is not None:
+                ours["verification"] = plain(s.stats.verification)
+        return cls(
+            task_id=s.task_id, status=s.status, stage=s.stage, overall_progress=s.overall_progress,
+            stage_progress=s.stage_progress, current_region=s.current_region, total_regions=s.total_regions,
+            message=s.message, elapsed_time=s.elapsed_time, estimated_remaining=s.estimated_remaining,
+            error=s.error, created_at=s.created_at, started_at=s.started_at, completed_at=s.completed_at,
+            items=[BatchItemStatus.of(i) for i in s.items] if s.items is not None else None, **ours)
 
 
 class CancelAnswer(BaseModel):
