@@ -13,15 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, ServiceError, backend_unavailable
+from app.service import DetectedText
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
 from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from
+from app.wire import read
 
 
 class RemoteWorkers:
@@ -34,12 +35,11 @@ class RemoteWorkers:
         task = await self._submit_and_wait(job, "inpaint")
         return output_from(task.output or {}, task.result or b"")
 
-    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> dict[str, Any]:
+    async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> DetectedText:
         """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""
         task = await self._submit_and_wait(pipeline.InpaintInput(image=image, regions=regions, recognize=recognize),
                                            "detect")
-        answer: dict[str, Any] = json.loads(task.result or b"{}")
-        return answer
+        return read(DetectedText, json.loads(task.result or b"{}"))
 
     async def _submit_and_wait(self, job: pipeline.InpaintInput, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"

@@ -20,6 +20,7 @@ from app.engine.stats import Verification
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.service import Observe, detect_job, inpaint_job
 from app.tasks.records import BatchStats, DetectStats, LineCounts, Task, TaskState, output_record, stage_percent
+from app.wire import plain
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
@@ -76,7 +77,7 @@ class TaskWork:
         self.loop.call_soon_threadsafe(self._started)
         job = self.jobs[0]
         found = detect_job(job.image, job.regions or [], self.detector, self.limits, self.observe, job.recognize)
-        return json.dumps(found).encode()
+        return json.dumps(plain(found)).encode()
 
     # --- on the event loop ---
     def _started(self) -> None:

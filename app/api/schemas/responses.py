@@ -12,6 +12,7 @@ from pydantic_core import core_schema
 from app.engine import stats, text_filter
 from app.engine.pipeline import InpaintOutput, Stage
 from app.geometry import Size
+from app.service import DetectedLine, DetectedText
 from app.tasks import records
 from app.wire import plain
 
@@ -205,6 +206,11 @@ class DetectedRegion(BaseModel):
     bounding_box: dict[str, float] = Field(description="{x, y, width, height}")
     score: float
 
+    @classmethod
+    def of(cls, line: DetectedLine) -> DetectedRegion:
+        said = {k: v for k, v in (("text", line.text), ("text_score", line.text_score)) if v is not None}
+        return cls(points=line.points, bounding_box=plain(line.bounding_box), score=line.score, **said)
+
 
 class DetectResult(BaseModel):
     model_config = _open
@@ -212,6 +218,13 @@ class DetectResult(BaseModel):
     image_dimensions: Dimensions
     regions_outside_image: int = Field(0, description="search regions wholly outside the image (nothing searched there)")
     processing_time: float
+
+    @classmethod
+    def of(cls, d: DetectedText) -> DetectResult:
+        names = {"detector": d.detector, **({"recognizer": d.recognizer} if d.recognizer is not None else {})}
+        return cls(regions=[DetectedRegion.of(line) for line in d.regions],
+                   image_dimensions=Dimensions.of(d.image_dimensions), regions_outside_image=d.regions_outside_image,
+                   processing_time=d.processing_time, **names)
 
 
 # one of the task layer's statuses (records.TaskState), checked and documented as a Literal of their
