@@ -21,7 +21,7 @@ import time
 import uuid
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from app.engine import pipeline
@@ -52,6 +52,59 @@ class TaskOptions:
     callback_url: str | None = None
 
 
+@dataclass(frozen=True)
+class StoreReach:
+    """Whether the task store answers (/health's `task_backend`): `connecting` (a shared store not
+    reached yet), `up` or `down`. `error` is the last failure while down (None once it answers
+    again); health says it once the state has changed (`changed`)."""
+
+    backend: str  # memory | redis
+    state: str
+    error: str | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """Where tasks live and whether that store answers; with a shared store, this replica, what
+    its dispatcher does and the tasks it runs now (/health's `task_backend`, /metrics)."""
+
+    reach: StoreReach
+    replica: str | None = None  # None: a store of this process, and what follows too
+    runs_work: bool | None = None
+    taken_over: int | None = None  # queue entries taken over from replicas that died
+    queue: dict[str, int] | None = None  # the shared queue's figures
+    running_here: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Live tasks (for health and metrics): the whole service's (the last count known while the
+    store is unreachable) and this replica's own, and this replica's WebSocket connections."""
+
+    active_tasks: int
+    active_tasks_here: int
+    websocket_connections: int
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """GET /api/v1/tasks: every task the store holds, by state (the whole service's under Redis),
+    and this replica's own figures."""
+
+    total_tasks: int
+    active_tasks: int
+    completed_tasks: int
+    error_tasks: int
+    cancelled_tasks: int
+    active_task_ids: list[str]
+    stored_result_bytes: int
+    active_tasks_here: int
+    websocket_connections: int
+    pending_tasks: int | None = None  # the memory store's own figures
+    evicted_tasks: int | None = None
+
+
 @dataclass
 class Here:
     """A task this replica runs now."""
@@ -76,7 +129,7 @@ class TaskManager:
         self._active = 0  # the store's last count of live tasks
         self._loops: list[asyncio.Task[None]] = []
         self.closing = False
-        self.state: dict[str, Any] = {"backend": store.name, "state": "connecting" if store.shared else "up"}
+        self.reach = StoreReach(store.name, "connecting" if store.shared else "up")
         store.on_error = bus.on_error = self._reached
         store.gone = bus.on_cancel = self.cancel_here
         dispatcher.bind(self.execute, self.cancel_here)
@@ -93,14 +146,15 @@ class TaskManager:
 
     def _reached(self, error: Exception | None) -> None:
         """Reachability of the store, as health reports it."""
-        if error is None and self.state["state"] != "up":
-            if self.state["state"] == "down":
+        if error is None and self.reach.state != "up":
+            if self.reach.state == "down":
                 log.warning("task store reachable again (%s)", self.store.name)
-            self.state = {**self.state, "state": "up", "error": None}
+            self.reach = replace(self.reach, state="up", error=None, changed=True)
         elif error is not None:
-            if self.state["state"] != "down":
+            if self.reach.state != "down":
                 log.warning("task store unreachable (%s): %s: %s", self.store.name, type(error).__name__, error)
-            self.state = {**self.state, "state": "down", "error": f"{type(error).__name__}: {error}"[:200]}
+            self.reach = replace(self.reach, state="down", error=f"{type(error).__name__}: {error}"[:200],
+                                 changed=True)
 
     @contextmanager
     def _for_route(self) -> Iterator[None]:
@@ -110,11 +164,12 @@ class TaskManager:
         except StoreUnavailable as e:
             raise backend_unavailable(e, RETRY_AFTER) from None
 
-    def backend_state(self) -> dict[str, Any]:
+    def backend_state(self) -> BackendState:
         """For /health: where tasks live, whether that store answers, what runs here."""
         if not self.store.shared:
-            return dict(self.state)
-        return {**self.state, "replica": self.replica, **self.dispatcher.state(), "running_here": sorted(self._here)}
+            return BackendState(self.reach)
+        return BackendState(self.reach, replica=self.replica, **self.dispatcher.state(),
+                            running_here=sorted(self._here))
 
     # --- the routes' interface ---
     async def submit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
@@ -194,25 +249,22 @@ class TaskManager:
         if here is not None:
             here.task.cancel_event.set()
 
-    async def counts(self) -> dict[str, Any]:
+    async def counts(self) -> TaskCounts:
         """GET /api/v1/tasks: the whole service's counts, and this replica's own."""
         with self._for_route():
-            counts = await self.store.counts()
+            counts = await self.store.counts()  # the store's figures, by name (TaskCounts' fields)
         self._active = counts["active_tasks"]
-        return {**counts, "active_tasks_here": self.active_here(), "websocket_connections": self.connections()}
+        return TaskCounts(**counts, active_tasks_here=self.active_here(), websocket_connections=self.connections())
 
-    async def activity(self) -> dict[str, int]:
+    async def activity(self) -> Activity:
         """Live tasks for health and metrics: the whole service's (the last count known while the
-        store is unreachable) and this replica's own."""
+        store is unreachable) and this replica's own; and this replica's WebSocket connections."""
         try:
             self._active = await self.store.live_count()
         except StoreUnavailable:
             pass
-        return {"active_tasks": self._active, "active_tasks_here": self.active_here()}
-
-    async def stats(self) -> dict[str, int]:
-        """For health and metrics: live tasks (`activity`) and this replica's WebSocket connections."""
-        return {**(await self.activity()), "websocket_connections": self.connections()}
+        return Activity(active_tasks=self._active, active_tasks_here=self.active_here(),
+                        websocket_connections=self.connections())
 
     def connections(self) -> int:
         return len(self.bus.connections)

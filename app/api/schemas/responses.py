@@ -9,11 +9,16 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, GetPydanticSchema
 from pydantic_core import core_schema
 
+from app import SERVICE_NAME, __version__
 from app.engine import stats, text_filter
-from app.engine.pipeline import InpaintOutput, Stage
+from app.engine.models import ModelStatus
+from app.engine.pipeline import Detector, InpaintOutput, Stage
 from app.geometry import Size
+from app.metrics import ModelTime
 from app.service import DetectedLine, DetectedText
+from app.settings import Settings
 from app.tasks import records
+from app.tasks.manager import Activity, BackendState, TaskCounts
 from app.wire import plain
 
 _open = ConfigDict(extra="allow")  # answers may carry more fields than documented (diagnostics)
@@ -153,6 +158,11 @@ class ServiceRoot(BaseModel):
     model: str
     device: str
 
+    @classmethod
+    def of(cls, st: ModelStatus) -> ServiceRoot:
+        return cls(name=SERVICE_NAME, version=__version__, status="running", docs="/docs", health="/api/v1/health",
+                   model=st.active or st.requested, device=st.device)
+
 
 class Health(BaseModel):
     """200 with status "healthy" once requests can be served; 503 with "starting" or "unhealthy"."""
@@ -175,6 +185,55 @@ class Health(BaseModel):
     inference: dict[str, Any] | None = Field(
         None, description="threads, workers, precision, warm-up, and the model's own time per image vs the rest")
 
+    @classmethod
+    def of(cls, st: ModelStatus, *, elsewhere: str | None, detector: Detector | None, queue: dict[str, int],
+           memory_mb: float | None, activity: Activity, backend: BackendState, workers: int,
+           model_time: ModelTime) -> Health:
+        """Readiness: healthy once requests can be served here (or by the workers, `elsewhere`: their
+        description on an API-only replica), starting while the model loads, else unhealthy."""
+        if elsewhere is not None:  # no model here: the workers run the work
+            status, message = "healthy", elsewhere
+        elif st.state == "ready":
+            status = "healthy"
+            if st.fallback:
+                message = f"serving fallback model {st.active!r} because {st.requested!r} could not load: {st.reason}"
+            else:
+                message = f"model {st.active!r} loaded on {st.device}"
+        elif st.state == "loading":
+            status, message = "starting", f"loading model {st.requested!r}"
+        else:
+            status, message = "unhealthy", f"model {st.requested!r} failed to load: {st.reason}"
+        return cls(
+            status=status, message=message, timestamp=_now(), version=__version__, model=st.active,
+            requested_model=st.requested, fallback=st.fallback, fallback_reason=st.reason if st.fallback else None,
+            device=st.device, model_state=st.state, text_detector=getattr(detector, "name", None),
+            text_recognizer=getattr(getattr(detector, "reader", None), "name", None), queue=queue,
+            memory_mb=memory_mb, active_tasks=activity.active_tasks, active_tasks_here=activity.active_tasks_here,
+            websocket_connections=activity.websocket_connections, task_backend=_task_backend(backend),
+            inference={**(plain(st.details.inference) if st.details else {}), "workers": workers,
+                       "model_time": plain(model_time)})
+
+    def body(self) -> dict[str, Any]:
+        """The answer's JSON, in the order it has always had: the documented fields and ours interleaved
+        (the route answers it itself, 200 or 503)."""
+        body = self.model_dump(mode="json")
+        return {k: body[k] for k in (*_HEALTH_ORDER, *body) if k in body}
+
+
+_HEALTH_ORDER = ("status", "message", "timestamp", "version", "model", "requested_model", "fallback",
+                 "fallback_reason", "device", "model_state", "text_detector", "text_recognizer", "queue", "memory_mb",
+                 "active_tasks", "active_tasks_here", "websocket_connections", "task_backend", "inference")
+
+
+def _task_backend(b: BackendState) -> dict[str, Any]:
+    """Health's `task_backend`: the store and whether it answers (its last error once that has
+    changed), then with a shared store this replica, its dispatcher and the tasks it runs."""
+    r = b.reach
+    body: dict[str, Any] = {"backend": r.backend, "state": r.state, **({"error": r.error} if r.changed else {})}
+    shared = (("replica", b.replica), ("runs_work", b.runs_work), ("taken_over", b.taken_over), ("queue", b.queue),
+              ("running_here", b.running_here))
+    return {**body, **{k: v for k, v in shared if v is not None}}
+
 
 class ModelInfo(BaseModel):
     model_config = _open
@@ -183,12 +242,27 @@ class ModelInfo(BaseModel):
     status: str = Field(description="loaded, loading or failed")
     parameters: dict[str, Any]
 
+    @classmethod
+    def of(cls, st: ModelStatus, settings: Settings) -> ModelInfo:
+        return cls(name=st.active or st.requested, device=st.device, status={"ready": "loaded"}.get(st.state, st.state),
+                   parameters={"requested": st.requested, "fallback": st.fallback, "reason": st.reason,
+                               "device_note": st.device_note, "load_seconds": st.load_seconds,
+                               "low_mem": settings.low_mem, "cpu_offload": settings.cpu_offload,
+                               **(plain(st.details) if st.details else {})})
+
 
 class ServiceLimits(BaseModel):
     model_config = _open
     max_image_size: int
     max_file_size: int
     request_timeout: float
+
+    @classmethod
+    def of(cls, cfg: Settings) -> ServiceLimits:
+        return cls(max_image_size=cfg.max_image_size, max_file_size=cfg.max_file_size,
+                   request_timeout=cfg.request_timeout, max_image_pixels=cfg.max_image_pixels,
+                   max_queue_size=cfg.max_queue, max_regions=cfg.max_regions,
+                   output_formats=["png", "jpeg", "webp", "original"], mask_modes=["box", "text"])
 
 
 class ServiceInfo(BaseModel):
@@ -198,6 +272,18 @@ class ServiceInfo(BaseModel):
     model: ModelInfo
     capabilities: list[str]
     limits: ServiceLimits
+
+    @classmethod
+    def of(cls, st: ModelStatus, settings: Settings, detector: Detector | None) -> ServiceInfo:
+        caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",
+                "text-aware-mask", "output-formats"]
+        caps += ["async-tasks", "batch", "websocket-progress", "callbacks"]
+        if detector is not None:
+            caps.append("text-detection")
+            if getattr(detector, "reader", None) is not None:
+                caps.append("text-recognition")
+        return cls(name=SERVICE_NAME, version=__version__, model=ModelInfo.of(st, settings), capabilities=caps,
+                   limits=ServiceLimits.of(settings))
 
 
 class DetectedRegion(BaseModel):
@@ -242,6 +328,12 @@ class SubmitAnswer(BaseModel):
     websocket_url: str | None = Field(description="ws://<host>/api/v1/ws/progress/<task_id>; null without progress")
     status_url: str
     result_url: str
+
+    @classmethod
+    def of(cls, task: records.Task, what: str, websocket_url: str | None) -> SubmitAnswer:
+        return cls(task_id=task.task_id, status=task.status, message=f"{what} accepted; {task.message}",
+                   estimated_time=task.estimate_seconds, websocket_url=websocket_url,
+                   status_url=f"/api/v1/task-status/{task.task_id}", result_url=f"/api/v1/task-result/{task.task_id}")
 
 
 class BatchItemStatus(BaseModel):
@@ -298,6 +390,13 @@ class CancelAnswer(BaseModel):
     status: Literal[records.TaskState.CANCELLED]
     message: str
 
+    @classmethod
+    def of(cls, task: records.Task) -> CancelAnswer:
+        """A task cancelled, or told to stop at its next step (it runs)."""
+        done = task.status == records.TaskState.CANCELLED
+        return cls(task_id=task.task_id, status=records.TaskState.CANCELLED,
+                   message="cancelled" if done else "cancelling: stops at its next step")
+
 
 class TasksSummary(BaseModel):
     model_config = _open
@@ -307,6 +406,17 @@ class TasksSummary(BaseModel):
     completed_tasks: int
     error_tasks: int
     active_task_ids: list[str]
+
+    @classmethod
+    def of(cls, c: TaskCounts, queue: dict[str, int]) -> TasksSummary:
+        """The counts, then ours: the rest of the store's (the memory store's own among them), this
+        replica's connections, and the queue of this process."""
+        ours = {k: v for k, v in (("cancelled_tasks", c.cancelled_tasks), ("pending_tasks", c.pending_tasks),
+                                  ("stored_result_bytes", c.stored_result_bytes), ("evicted_tasks", c.evicted_tasks))
+                if v is not None}
+        return cls(total_tasks=c.total_tasks, active_tasks=c.active_tasks, active_tasks_here=c.active_tasks_here,
+                   completed_tasks=c.completed_tasks, error_tasks=c.error_tasks, active_task_ids=c.active_task_ids,
+                   **ours, websocket_connections=c.websocket_connections, queue=queue)
 
 
 class FieldError(BaseModel):
