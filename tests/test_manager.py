@@ -22,7 +22,7 @@ from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.tasks.dispatch import LocalDispatcher
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.memory_store import MemoryStore
-from app.tasks.progress import ProgressHub, Subscriber
+from app.tasks.progress import ProgressHub, ProgressUpdate, Subscriber, TaskCompleted
 from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
 from app.tasks.runner import InferenceRunner
 from tests.support import SlowModel, png_bytes, text_image
@@ -52,8 +52,8 @@ def finals(sub: Subscriber) -> list[str]:
     out = []
     while not sub.outbox.empty():
         m = sub.outbox.get_nowait()
-        if m["type"] != "progress_update":
-            out.append(m["type"])
+        if m.type != "progress_update":
+            out.append(m.type)
     return out
 
 
@@ -116,21 +116,25 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
         hub.subscribe("t", sub)
 
         def progress(status, p, created=100.0):
-            return {"type": "progress_update", "status": status, "overall_progress": p, "created": created}
+            return ProgressUpdate(progress=p, task_id="t", status=TaskState(status), stage=None, overall_progress=p,
+                                  stage_progress=0.0, current_region=0, total_regions=0, message="", elapsed_time=0.0,
+                                  estimated_remaining=None, error=None, result_path=None, created=created)
+
+        done = TaskCompleted(task_id="t", elapsed_time=0.0, result_path=None, total_regions=0)
 
         hub.deliver("t", progress("preparing", 0.0))   # from the replica running it
         hub.deliver("t", progress("processing", 40.0))
         hub.deliver("t", progress("pending", 0.0))     # the admitting replica's, late
         hub.deliver("t", progress("processing", 30.0))  # an older step, late
         hub.deliver("t", progress("completed", 100.0))
-        hub.deliver("t", {"type": "task_completed"})
-        hub.deliver("t", {"type": "task_completed"})    # twice: once only
+        hub.deliver("t", done)
+        hub.deliver("t", done)    # twice: once only
         hub.deliver("t", progress("processing", 60.0))  # after the end
         hub.publish("t", progress("pending", 0.0, created=200.0))  # the id reused by a new task
         out = []
         while not sub.outbox.empty():
             m = sub.outbox.get_nowait()
-            out.append((m["type"], m.get("status"), m.get("overall_progress")))
+            out.append((m.type, getattr(m, "status", None), getattr(m, "overall_progress", None)))
         relayed = [json.loads(e)["m"]["type"] for e in hub._events]
         assert relayed == ["progress_update"]  # what this replica publishes goes to the others too
         return out

@@ -31,18 +31,13 @@ from app.service import Observe
 from app.tasks.bus import EventBus
 from app.tasks.callbacks import CallbackSender, delivery_for
 from app.tasks.dispatch import Dispatcher
-from app.tasks.progress import final_message, message
+from app.tasks.progress import Message, ProgressUpdate, final_message
 from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
 from app.tasks.runner import InferenceRunner, Slot
 from app.tasks.store import Outbox, StoreUnavailable, TaskStore
 from app.tasks.work import TaskWork, complete
-from app.wire import plain
 
 log = logging.getLogger("app.tasks")
-
-_PROGRESS_FIELDS = ("task_id", "status", "stage", "overall_progress", "stage_progress", "current_region",
-                    "total_regions", "message", "elapsed_time", "estimated_remaining", "error", "result_path")
-
 
 @dataclass
 class TaskOptions:
@@ -273,16 +268,11 @@ class TaskManager:
         """Tasks this replica runs now (in memory: every live task, they all run here)."""
         return len(self._here) if self.store.shared else self._active
 
-    def progress_message(self, task: Task) -> dict[str, Any]:
-        snap = task.snapshot()
-        fields = {k: getattr(snap, k) for k in _PROGRESS_FIELDS}
-        if snap.items is not None:
-            fields["items"] = plain(snap.items)
-        if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.bus.Freshness)
-            fields["created"] = task.created_at
-        return message("progress_update", progress=task.overall_progress, **fields)
+    def progress_message(self, task: Task) -> ProgressUpdate:
+        # with a relay, `created` tells a task from an older one with the same id (app.tasks.bus.Freshness)
+        return ProgressUpdate.of(task.snapshot(), created=task.created_at if self.bus.relays else None)
 
-    def state_messages(self, task: Task) -> list[dict[str, Any]]:
+    def state_messages(self, task: Task) -> list[Message]:
         """Where a task stands: its progress, then its final message once it has ended (built once)."""
         return [self.progress_message(task), *filter(None, [final_message(task)])]
 

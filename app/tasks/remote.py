@@ -64,7 +64,7 @@ class RemoteWorkers:
         while True:
             try:
                 msg = await asyncio.wait_for(sub.outbox.get(), 1.0)
-                if msg.get("type") not in FINALS:
+                if msg.type not in FINALS:
                     continue
             except asyncio.TimeoutError:
                 found = await self.tasks.find(tid)
