@@ -1,9 +1,11 @@
-"""Task records: their states and fields, what a status answer shows, and the record as JSON.
+"""Task records: their states and fields, the statistics a task keeps (`TaskStats`), where it
+stands at a moment (`TaskSnapshot`: a status answer, a progress message), and the record as JSON.
 
 A record keeps everything its end needs to be answered again anywhere: the error's code and HTTP
-status, and the whole output record of the pipeline (`output`), so a replica that did not run the
-work never rebuilds either from strings or statistics. Both stores (memory_store, redis_store)
-keep these records; how long they are kept is theirs to enforce.
+status, and the whole output of the pipeline (`output`, its bytes in `result`), so a replica that
+did not run the work never rebuilds either from strings or statistics. Its JSON is app.wire's form
+of these dataclasses. Both stores (memory_store, redis_store) keep these records; how long they
+are kept is theirs to enforce.
 """
 
 from __future__ import annotations
@@ -157,7 +159,7 @@ class Task:
     estimate_seconds: float | None = None  # the queue's estimate at submit time
     callback_url: str | None = None
     progress_interval: float | None = 0.0  # seconds between progress_update messages; NO_PROGRESS: none
-    output: dict[str, Any] | None = None  # a single job's whole pipeline output record, but its bytes
+    output: pipeline.InpaintOutput | None = None  # a single job's whole pipeline output, but its bytes (`result`)
     result: bytes | None = None
     media_type: str | None = None
     stats: TaskStats | None = None
@@ -240,16 +242,11 @@ class Task:
 RETRY_AFTER = 5  # seconds a client is told to wait when a worker or the task store is busy
 
 
-def output_record(out: pipeline.InpaintOutput) -> dict[str, Any]:
-    """The whole output of the pipeline but its bytes, as JSON-ready data."""
-    record: dict[str, Any] = plain(dataclasses.replace(out, data=b""))
-    del record["data"]
-    return record
-
-
-def output_from(record: dict[str, Any], data: bytes) -> pipeline.InpaintOutput:
-    """output_record() back into the output it came from."""
-    return read(pipeline.InpaintOutput, {**record, "data": data})
+def output_of(task: Task) -> pipeline.InpaintOutput:
+    """A single job's whole output, its bytes included (a ValueError for a task that keeps none)."""
+    if task.output is None:
+        raise ValueError(f"task {task.task_id!r} keeps no output")
+    return dataclasses.replace(task.output, data=task.result or b"")
 
 
 # --- records as JSON (no pickle: what a shared store returns is data, never code) ---
@@ -258,7 +255,8 @@ _ITEM_FIELDS = {f.name for f in dataclasses.fields(BatchItem)} - {"result"}
 
 
 def encode_task(task: Task) -> str:
-    d: dict[str, Any] = {k: plain(getattr(task, k)) for k in _TASK_FIELDS}
+    d: dict[str, Any] = {k: plain(getattr(task, k)) for k in _TASK_FIELDS - {"output"}}
+    d["output"] = _output_record(task.output) if task.output is not None else None
     d["items"] = [{**{k: plain(getattr(i, k)) for k in _ITEM_FIELDS}, "has_result": i.result is not None}
                   for i in task.items]
     return json.dumps(d, separators=(",", ":"))
@@ -281,7 +279,16 @@ def _members(d: dict[str, Any], stats: type[TaskStats]) -> dict[str, Any]:
         d["stage"] = Stage(d["stage"])
     if d.get("stats") is not None:
         d["stats"] = read(stats, d["stats"])
+    if d.get("output") is not None:
+        d["output"] = read(pipeline.InpaintOutput, {**d["output"], "data": b""})
     return d
+
+
+def _output_record(out: pipeline.InpaintOutput) -> dict[str, Any]:
+    """The whole output of the pipeline but its bytes, as JSON-ready data."""
+    record: dict[str, Any] = plain(out)
+    del record["data"]
+    return record
 
 
 def task_id_conflict(task_id: str, status: str) -> Conflict:

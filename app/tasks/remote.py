@@ -21,7 +21,7 @@ from app.service import DetectedText
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
-from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from
+from app.tasks.records import RETRY_AFTER, Task, TaskState, output_of
 from app.wire import read
 
 
@@ -33,7 +33,7 @@ class RemoteWorkers:
 
     async def inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
         task = await self._submit_and_wait(job, "inpaint")
-        return output_from(task.output or {}, task.result or b"")
+        return output_of(task)
 
     async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False) -> DetectedText:
         """/detect-text on a worker: the image, search regions and `recognize` travel as a job of kind `detect`."""

@@ -9,6 +9,7 @@ moves and the manager publishes it; the thread never touches the record itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from typing import Any, Callable
@@ -19,7 +20,7 @@ from app.engine.pipeline import Stage
 from app.engine.stats import Verification
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.service import Observe, detect_job, inpaint_job
-from app.tasks.records import BatchStats, DetectStats, LineCounts, Task, TaskState, output_record, stage_percent
+from app.tasks.records import BatchStats, DetectStats, LineCounts, Task, TaskState, stage_percent
 from app.wire import plain
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
@@ -139,6 +140,7 @@ def complete(task: Task, outcome: Outcome) -> ServiceError | None:
         return None if ok else ServiceError("every item of the batch failed", code="batch_failed", status_code=422)
     out = outcome[0]
     assert isinstance(out, pipeline.InpaintOutput)  # a single job's failure was raised, not returned
-    task.result, task.media_type, task.stats, task.output = out.data, out.media_type, out.stats(), output_record(out)
+    task.result, task.media_type, task.stats = out.data, out.media_type, out.stats()
+    task.output = dataclasses.replace(out, data=b"")  # its bytes are the result's
     task.total_regions = task.current_region = out.regions_count
     return None
