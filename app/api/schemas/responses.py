@@ -1,5 +1,7 @@
 """The answers of the HTTP API (API.md): they document the answers in /openapi.json and check
-them on the way out. Answers may carry more fields than they document (diagnostics)."""
+them on the way out. Each is built in one place, its `.of(...)`, from what the engine, the
+execution service or the task layer returns (dataclasses, never dicts), and the routes return it.
+Answers may carry more fields than they document (diagnostics)."""
 
 from __future__ import annotations
 
