@@ -1,7 +1,8 @@
-"""The shape every layer passes on: a region, a polygon in image pixels (a request's boxes and
-polygons, the lines the OCR package finds, the mask's input, what a task stores). Plain data:
-it imports nothing of the app, so that the engine's OCR package can use it while importing no
-other engine module (app.engine.masks, which draws regions, takes it from here).
+"""The shapes every layer passes on: a region, a polygon in image pixels (a request's boxes and
+polygons, the lines the OCR package finds, the mask's input, what a task stores), and the sizes
+and boxes the answers report. Plain data: it imports nothing of the app, so that the engine's OCR
+package can use it while importing no other engine module (app.engine.masks, which draws regions,
+takes it from here).
 """
 
 from __future__ import annotations
@@ -34,3 +35,21 @@ class Region:
         pts = np.asarray(self.points, dtype=np.float64)
         x, y = pts[:, 0], pts[:, 1]
         return float(abs(np.dot(x, np.roll(y, 1)) - np.dot(y, np.roll(x, 1))) / 2)
+
+
+@dataclass(frozen=True)
+class Size:
+    """An image's (or a mask's) size in pixels."""
+
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixel coordinates, as answers give one (`bounding_box`)."""
+
+    x: float
+    y: float
+    width: float
+    height: float

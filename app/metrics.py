@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+@dataclass(frozen=True)
+class ModelTime:
+    """The model's own time against the rest, per image since start (health's `inference`); the
+    means are None before the first image."""
+
+    images: int
+    model_seconds_mean: float | None
+    other_seconds_mean: float | None
+    model_share: float | None
 
 
 class Metrics:
@@ -56,15 +68,15 @@ class Metrics:
                 self._model_sum += timings["model"]
                 self._image_sum += total
 
-    def model_time_summary(self) -> dict[str, Any]:
+    def model_time_summary(self) -> ModelTime:
         """The model's own time against the rest, per image since start (health's `inference`)."""
         with self._lock:
             n, model, total = self._images, self._model_sum, self._image_sum
         if not n:
-            return {"images": 0, "model_seconds_mean": None, "other_seconds_mean": None, "model_share": None}
-        return {"images": n, "model_seconds_mean": round(model / n, 4),
-                "other_seconds_mean": round((total - model) / n, 4),
-                "model_share": round(model / total, 4) if total > 0 else None}
+            return ModelTime(images=0, model_seconds_mean=None, other_seconds_mean=None, model_share=None)
+        return ModelTime(images=n, model_seconds_mean=round(model / n, 4),
+                         other_seconds_mean=round((total - model) / n, 4),
+                         model_share=round(model / total, 4) if total > 0 else None)
 
     def render(self, refresh: Callable[[], None] | None = None) -> bytes:
         if refresh:

@@ -60,6 +60,7 @@ from app.engine import pipeline  # noqa: E402
 from app.engine.masks import Region  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
 from app.engine.ocr import load_ocr  # noqa: E402
+from app.engine.stats import Verification  # noqa: E402
 
 KINDS = ["plain", "outline", "shadow", "softshadow", "glow", "watermark", "gradient", "hairline", "thinshadow", "bold",
          "cjk", "rotated", "bgcolour"]
@@ -515,8 +516,8 @@ def main() -> None:
                     changed = changed_px[away].sum()
                     allowed = reach(cfg, lines, out.shape, padding, upload if cfg == "mask" else None)
                     beyond = int(changed_px[~allowed].sum()) if allowed is not None else 0
-                    v = res.verification or {}
-                    reported = float(v.get("residual_max", 0.0))
+                    v = res.verification or Verification(regions_checked=0, regions_repaired=0, residual_max=0.0)
+                    reported = v.residual_max
                     dishonest = int(verify and bad > 0 and reported < HONEST_REPORT)
                     alarm = int(verify and all(x < FALSE_ALARM_LINE for x in shares) and reported >= FALSE_ALARM_REPORT)
                     legible = reader.legible(out)
@@ -524,7 +525,7 @@ def main() -> None:
                     # answer reports 0.02 or more, or repaired a region; and its dishonest answer by the reader:
                     # a line still legible while the answer reports under 0.02
                     quiet = all(x < FALSE_ALARM_LINE for x in shares) and not any(legible)
-                    quiet_alarm = int(verify and quiet and (reported >= HONEST_REPORT or v.get("regions_repaired", 0) > 0))
+                    quiet_alarm = int(verify and quiet and (reported >= HONEST_REPORT or v.regions_repaired > 0))
                     legible_clean = int(verify and any(legible) and reported < HONEST_REPORT)
                     if dishonest:
                         dishonest_cases.append(f"{cfg} {kind} {bg} {enc} scene {si}: a line keeps "
@@ -534,7 +535,7 @@ def main() -> None:
                     a = acc.setdefault((cfg, kind, enc, bg), [0.0] * len(FIELDS))
                     boxes = sum(ln.region.area() for ln in lines)
                     for i, val in enumerate((left, total, err, tpx.sum() * 3, changed, away.sum(),
-                                             v.get("regions_repaired", 0), v.get("regions_checked", 0), secs,
+                                             v.regions_repaired, v.regions_checked, secs,
                                              res.mask_area, boxes, beyond, 1, int(bad > 0), dishonest, len(shares),
                                              bad, alarm, legible_clean, quiet_alarm, sum(legible))):
                         a[i] += float(val)

@@ -79,7 +79,7 @@ def main() -> None:
                 times[verify].append(time.perf_counter() - t0)
                 if verify:
                     stage.append(out.timings.get("verify", 0.0))
-                    repaired = (out.verification or {}).get("regions_repaired", 0)
+                    repaired = out.verification.regions_repaired if out.verification else 0
         off, on = statistics.median(times[False][1:]), statistics.median(times[True][1:])
         rows.append([label, f"{1000 * off:.1f}", f"{1000 * on:.1f}", f"{1000 * statistics.median(stage[1:]):.1f}",
                      str(repaired), f"{100 * (on - off) / off:+.1f} %"])

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from app.engine import images
+from app.engine.stats import JpegBlocks
 from tests.support import photo
 
 LIMITS = {"max_bytes": 1 << 26, "max_pixels": 1 << 26}
@@ -60,7 +61,7 @@ def test_untouched_blocks_decode_to_the_input_pixels(subsampling, mcu, restarts,
     data = _jpeg(src, **kw)
     assert (b"\xff\xd0" in data) == restarts
     img, out, answer, stats = _repaint(data)
-    assert stats.reason is None and stats.as_stats()["kept_untouched_blocks"]
+    assert stats.reason is None and JpegBlocks.of(stats).kept_untouched_blocks
 
     before, after = _pixels(data), _pixels(answer)
     area = _reencoded_area(before.shape, mcu)
@@ -112,7 +113,7 @@ def test_inputs_that_cannot_keep_blocks_are_reencoded_and_say_so(case):
     if case == "requested-jpeg":  # `jpeg` asks for a quality: no block keeping, nothing to report
         assert stats is None
         return
-    assert stats.share == 1.0 and not stats.as_stats()["kept_untouched_blocks"]
+    assert stats.share == 1.0 and not JpegBlocks.of(stats).kept_untouched_blocks
     assert ("progressive" if case == "progressive" else "orientation") in stats.reason
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import dataclasses
 import importlib
 import json
 from pathlib import Path
@@ -15,14 +16,15 @@ import pytest
 from app.engine import pipeline
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import Region
+from app.engine.stats import Verification
 from app.errors import Busy, InvalidImage, ServiceError, TooLarge
 from app.execution.runner import InferenceRunner
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
 from app.tasks.local import local_backend
 from app.tasks.local.store import MemoryStore
 from app.tasks.manager import TaskManager, TaskOptions, TaskPolicy
-from app.tasks.progress import Subscriber
-from app.tasks.records import Task, TaskState, decode_task, encode_task, output_from, output_record
+from app.tasks.progress import ProgressUpdate, Subscriber, TaskCompleted
+from app.tasks.records import Task, TaskState, decode_task, encode_task, output_of
 from app.tasks.redis.bus import RelayBus
 from app.tasks.work import Tools
 from tests.support import SlowModel, png_bytes, text_image
@@ -52,8 +54,8 @@ def finals(sub: Subscriber) -> list[str]:
     out = []
     while not sub.outbox.empty():
         m = sub.outbox.get_nowait()
-        if m["type"] != "progress_update":
-            out.append(m["type"])
+        if m.type != "progress_update":
+            out.append(m.type)
     return out
 
 
@@ -100,12 +102,13 @@ def test_a_pending_task_cancelled_never_runs_and_gives_its_slot_back():
 def test_a_task_keeps_its_whole_output_record():
     out = pipeline.InpaintOutput(data=b"jpeg", media_type="image/jpeg", width=3, height=2, regions_count=1,
                                  total_area=6, mask_area=4, crops=1, timings={"inpaint": 0.5}, detected=2,
-                                 verification={"regions_checked": 1, "regions_repaired": 0, "residual_max": 0.0},
+                                 verification=Verification(regions_checked=1, regions_repaired=0, residual_max=0.0),
                                  jpeg=BlockStats(blocks_total=96, blocks_reencoded=12))
-    task = Task(task_id="t", output=output_record(out))
+    task = Task(task_id="t", output=dataclasses.replace(out, data=b""))
     again = decode_task(encode_task(task))  # through JSON, as Redis keeps it
-    assert output_from(again.output, b"jpeg") == out
-    assert output_from(again.output, b"jpeg").stats()["jpeg_blocks_reencoded"] == 0.125
+    again.result = b"jpeg"  # kept beside the record
+    assert output_of(again) == out
+    assert output_of(again).stats().jpeg_blocks_reencoded == 0.125
 
 
 def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
@@ -116,21 +119,25 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
         hub.subscribe("t", sub)
 
         def progress(status, p, created=100.0):
-            return {"type": "progress_update", "status": status, "overall_progress": p, "created": created}
+            return ProgressUpdate(progress=p, task_id="t", status=TaskState(status), stage=None, overall_progress=p,
+                                  stage_progress=0.0, current_region=0, total_regions=0, message="", elapsed_time=0.0,
+                                  estimated_remaining=None, error=None, result_path=None, created=created)
+
+        done = TaskCompleted(task_id="t", elapsed_time=0.0, result_path=None, total_regions=0)
 
         hub.deliver("t", progress("preparing", 0.0))   # from the replica running it
         hub.deliver("t", progress("processing", 40.0))
         hub.deliver("t", progress("pending", 0.0))     # the admitting replica's, late
         hub.deliver("t", progress("processing", 30.0))  # an older step, late
         hub.deliver("t", progress("completed", 100.0))
-        hub.deliver("t", {"type": "task_completed"})
-        hub.deliver("t", {"type": "task_completed"})    # twice: once only
+        hub.deliver("t", done)
+        hub.deliver("t", done)    # twice: once only
         hub.deliver("t", progress("processing", 60.0))  # after the end
         hub.publish("t", progress("pending", 0.0, created=200.0))  # the id reused by a new task
         out = []
         while not sub.outbox.empty():
             m = sub.outbox.get_nowait()
-            out.append((m["type"], m.get("status"), m.get("overall_progress")))
+            out.append((m.type, getattr(m, "status", None), getattr(m, "overall_progress", None)))
         relayed = [json.loads(e)["m"]["type"] for e in hub._events]
         assert relayed == ["progress_update"]  # what this replica publishes goes to the others too
         return out

@@ -284,7 +284,7 @@ def test_a_blob_shaped_ghost_is_repaired_or_reported():
     model = _Ghosting()
     res = pipeline.inpaint(job, model, pipeline.Limits(), detector=load_ocr())
     v = res.verification
-    assert v is not None and v["regions_checked"] == len(lines)
-    assert model.calls >= 2 and v["regions_repaired"] >= 1  # the ghost was found and repainted
+    assert v is not None and v.regions_checked == len(lines)
+    assert model.calls >= 2 and v.regions_repaired >= 1  # the ghost was found and repainted
     out = decode(res.data)
-    assert not any(still_legible(out, clean, texted, lines)) or v["residual_max"] > 0.02
+    assert not any(still_legible(out, clean, texted, lines)) or v.residual_max > 0.02

@@ -18,8 +18,8 @@ from starlette.datastructures import UploadFile
 
 from app.api.deps import Services, ServicesDep
 from app.api.openapi import Body
-from app.api.schemas import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, DetectBody, DetectParams, InpaintBody,
-                             InpaintParams, RegionsBody, RegionsParams)
+from app.api.schemas.requests import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, DetectBody, DetectParams,
+                                      InpaintBody, InpaintParams, RegionsBody, RegionsParams)
 from app.engine.pipeline import InpaintInput
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 

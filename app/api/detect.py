@@ -4,13 +4,11 @@ worker for an API-only replica)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from app.api.bodies import DETECT, DetectRequest
 from app.api.deps import ServicesDep
-from app.api.schemas import ERROR_RESPONSES, DetectResult
+from app.api.schemas.responses import ERROR_RESPONSES, DetectResult
 
 router = APIRouter(prefix="/api/v1", tags=["detect"])
 
@@ -18,6 +16,7 @@ router = APIRouter(prefix="/api/v1", tags=["detect"])
 @router.post("/detect-text", summary="Find every text line (polygons, boxes, scores)", response_model=DetectResult,
              responses=ERROR_RESPONSES,
              openapi_extra=DETECT.doc.openapi_extra())
-async def detect_text(parsed: DetectRequest, s: ServicesDep) -> dict[str, Any]:
+async def detect_text(parsed: DetectRequest, s: ServicesDep) -> DetectResult:
     regions = [r.to_region(f"regions[{i}]") for i, r in enumerate(parsed.params.regions)]
-    return await s.execution.detect(parsed.image, regions, parsed.params.recognize, parsed.params.describe)
+    return DetectResult.of(await s.execution.detect(parsed.image, regions, parsed.params.recognize,
+                                                    parsed.params.describe))

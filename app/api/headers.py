@@ -9,6 +9,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from app.engine.pipeline import InpaintOutput
+from app.engine.stats import Verification
+from app.engine.text_filter import TextReport
 
 Value = Callable[[InpaintOutput], "str | None"]  # None: the header is absent from this answer
 MASK, REGIONS = "mask", "regions"  # /inpaint; /inpaint-regions (and its async result)
@@ -30,17 +32,14 @@ def _stages(out: InpaintOutput) -> str:
     return ", ".join(stages)
 
 
-def _verification(key: str, fmt: str = "{}") -> Value:
-    return lambda out: None if out.verification is None else fmt.format(out.verification[key])
+def _verification(value: Callable[[Verification], str]) -> Value:
+    """A figure of the verification (absent with verify: false)."""
+    return lambda out: None if out.verification is None else value(out.verification)
 
 
-def _text_lines(key: str) -> Value:
-    def value(out: InpaintOutput) -> str | None:
-        t = out.text_lines
-        if t is None:
-            return None
-        return str(len(t[key]) if isinstance(t[key], list) else t[key])
-    return value
+def _text_lines(count: Callable[[TextReport], int]) -> Value:
+    """A count of the lines' report (absent without remove_text, keep_text or recognize)."""
+    return lambda out: None if out.text_lines is None else str(count(out.text_lines))
 
 
 _READ = "(with remove_text, keep_text or recognize)"
@@ -63,19 +62,22 @@ HEADERS: tuple[Header, ...] = (
     Header("X-Text-Lines-Detected", "integer", "text lines the detector found (with detect: true)",
            lambda out: None if out.detected is None else str(out.detected), (REGIONS,)),
     Header("X-Regions-Checked", "integer", "regions checked for text left behind (absent with verify: false)",
-           _verification("regions_checked")),
+           _verification(lambda v: str(v.regions_checked))),
     Header("X-Regions-Repaired", "integer", "regions repainted again (absent with verify: false)",
-           _verification("regions_repaired")),
+           _verification(lambda v: str(v.regions_repaired))),
     Header("X-Residual-Text", "number",
            "0-1, the largest share of a region's text still found (absent with verify: false)",
-           _verification("residual_max", "{:.3f}")),
-    Header("X-Text-Lines-Read", "integer", f"lines read with confidence {_READ}", _text_lines("read"), (REGIONS,)),
-    Header("X-Text-Lines-Removed", "integer", f"lines removed whole {_READ}", _text_lines("removed"), (REGIONS,)),
-    Header("X-Text-Lines-Partly-Removed", "integer", f"lines of which only the part that matched was removed {_READ}",
-           _text_lines("partly_removed"), (REGIONS,)),
-    Header("X-Text-Lines-Kept", "integer", f"lines left as they are {_READ}", _text_lines("kept"), (REGIONS,)),
-    Header("X-Text-Patterns-Unmatched", "integer", "patterns that matched no line", _text_lines("unmatched_patterns"),
+           _verification(lambda v: f"{v.residual_max:.3f}")),
+    Header("X-Text-Lines-Read", "integer", f"lines read with confidence {_READ}", _text_lines(lambda t: t.read),
            (REGIONS,)),
+    Header("X-Text-Lines-Removed", "integer", f"lines removed whole {_READ}", _text_lines(lambda t: t.removed),
+           (REGIONS,)),
+    Header("X-Text-Lines-Partly-Removed", "integer", f"lines of which only the part that matched was removed {_READ}",
+           _text_lines(lambda t: t.partly_removed), (REGIONS,)),
+    Header("X-Text-Lines-Kept", "integer", f"lines left as they are {_READ}", _text_lines(lambda t: t.kept),
+           (REGIONS,)),
+    Header("X-Text-Patterns-Unmatched", "integer", "patterns that matched no line",
+           _text_lines(lambda t: len(t.unmatched_patterns)), (REGIONS,)),
     Header("X-Jpeg-Blocks-Reencoded", "number",
            "JPEG in, JPEG out (`original`): the share of the 8x8 blocks encoded again (1 = all)",
            lambda out: str(out.jpeg.share) if out.jpeg else None),

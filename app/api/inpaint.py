@@ -8,16 +8,13 @@ then `to_input()`), and hands it to the execution service (app.execution.service
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any
-
 from fastapi import APIRouter
 from fastapi.responses import Response
 
 from app.api import headers
 from app.api.bodies import MASK, REGIONS, MaskJob, RegionsJob
 from app.api.deps import ServicesDep
-from app.api.schemas import ERROR_RESPONSES, RegionsJsonResult
+from app.api.schemas.responses import ERROR_RESPONSES, RegionsJsonResult
 
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
@@ -34,10 +31,6 @@ _REGIONS_IMAGE_RESPONSE = {
     200: {"content": _IMAGE_CONTENT, "description": "the image with the text regions repainted",
           "headers": headers.document(headers.REGIONS)},
 }
-
-
-def _timestamp() -> str:
-    return datetime.now(timezone.utc).isoformat()
 
 
 @router.post("/inpaint", summary="Repaint the white pixels of a mask", response_class=Response,
@@ -59,19 +52,5 @@ async def inpaint_regions(job: RegionsJob, s: ServicesDep) -> Response:
 @router.post("/inpaint-regions-json", summary="Remove the text in regions; answers statistics",
              response_model=RegionsJsonResult, responses=ERROR_RESPONSES,
              openapi_extra=REGIONS.doc.openapi_extra())
-async def inpaint_regions_json(job: RegionsJob, s: ServicesDep) -> dict[str, Any]:
-    out = await s.execution.inpaint(job)
-    found = f", {out.detected} text line(s) detected" if out.detected is not None else ""
-    if out.regions_outside:
-        found += f", {out.regions_outside} region(s) wholly outside the {out.width}x{out.height} image (nothing removed there)"
-    if out.text_lines is not None:
-        t = out.text_lines
-        found += f", {t['removed'] + t['partly_removed']} removed (of them {t['partly_removed']} in part), {t['kept']} kept"
-        if t["unmatched_patterns"]:
-            found += "; matched no line: " + ", ".join(t["unmatched_patterns"])
-    return {
-        "success": True,
-        "message": f"processed {out.regions_count} region(s) in {sum(out.timings.values()):.3f} s{found}",
-        "processing_stats": out.stats(),
-        "timestamp": _timestamp(),
-    }
+async def inpaint_regions_json(job: RegionsJob, s: ServicesDep) -> RegionsJsonResult:
+    return RegionsJsonResult.of(await s.execution.inpaint(job))

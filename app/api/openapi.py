@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from app.api.schemas import ErrorBody
+from app.api.schemas.responses import ErrorBody
 
 IMAGE_FILES = "image/*"  # an image file Pillow decodes (PNG, JPEG, WebP, GIF, BMP, TIFF...); else 400
 

@@ -1,7 +1,7 @@
 """A text line's look as answers carry it (`style`, with `describe: true`; API.md, "Describing a
 line"). The fields mirror app.engine.ocr.describe.LineStyle, and `Style.of` is the one way from
-that dataclass to this model (the engine writes `LineStyle.as_dict()` where plain JSON travels:
-tasks, callbacks, workers; tests keep the two equal)."""
+that dataclass to this model (the responses' `.of` builders call it; where plain JSON travels,
+tasks, callbacks and workers, the dataclass goes in app.wire's form; tests keep the two equal)."""
 
 from __future__ import annotations
 

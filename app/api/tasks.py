@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
 
 from app.api.bodies import BATCH, SUBMIT, BatchRequest, SubmitRequest
 from app.api.deps import Services, ServicesDep
-from app.api.schemas import AsyncOptions, CancelAnswer, RegionsParams, SubmitAnswer, TasksSummary, TaskStatus, error_responses
+from app.api.schemas.requests import AsyncOptions, RegionsParams
+from app.api.schemas.responses import CancelAnswer, SubmitAnswer, TasksSummary, TaskStatus, error_responses
 from app.errors import Conflict, InvalidInput, NotFound
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.records import Task, TaskState, batch_zip
@@ -48,22 +49,14 @@ def _options(p: AsyncOptions, s: Services) -> TaskOptions:
                        progress_interval=p.progress_interval, callback_url=p.callback_url)
 
 
-def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> dict[str, Any]:
-    return {
-        "task_id": task.task_id,
-        "status": task.status,
-        "message": f"{what} accepted; {task.message}",
-        "estimated_time": task.estimate_seconds,
-        "websocket_url": websocket_url(request, task.task_id) if enable_progress else None,
-        "status_url": f"/api/v1/task-status/{task.task_id}",
-        "result_url": f"/api/v1/task-result/{task.task_id}",
-    }
+def _answer(request: Request, task: Task, enable_progress: bool, what: str) -> SubmitAnswer:
+    return SubmitAnswer.of(task, what, websocket_url(request, task.task_id) if enable_progress else None)
 
 
 @router.post("/inpaint-regions-async", summary="Submit a text-removal task; answers at once",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS,
              openapi_extra=SUBMIT.doc.openapi_extra())
-async def submit(request: Request, parsed: SubmitRequest, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
+async def submit(request: Request, parsed: SubmitRequest, s: ServicesDep, tasks: ManagerDep) -> SubmitAnswer:
     job = parsed.params.to_input(parsed.image, parsed.mask, s.settings)
     opts = _options(parsed.params, s)
     task = await tasks.submit([job], opts)
@@ -72,7 +65,7 @@ async def submit(request: Request, parsed: SubmitRequest, s: ServicesDep, tasks:
 
 @router.post("/inpaint-batch-async", summary="Submit several images as one task (per-item results)",
              response_model=SubmitAnswer, responses=_SUBMIT_ERRORS, openapi_extra=BATCH.openapi_extra())
-async def submit_batch(request: Request, b: BatchRequest, s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
+async def submit_batch(request: Request, b: BatchRequest, s: ServicesDep, tasks: ManagerDep) -> SubmitAnswer:
     if len(b.items) > s.settings.max_batch_items:
         raise InvalidInput(f"{len(b.items)} items, over the limit of {s.settings.max_batch_items}",
                            code="too_many_items")
@@ -88,20 +81,19 @@ async def submit_batch(request: Request, b: BatchRequest, s: ServicesDep, tasks:
 
 @router.get("/task-status/{task_id}", summary="A task's state and progress", response_model=TaskStatus,
             responses=error_responses(404, 422))
-async def task_status(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
-    return (await tasks.get(task_id)).snapshot()
+async def task_status(task_id: TaskId, tasks: ManagerDep) -> TaskStatus:
+    return TaskStatus.of(await tasks.get(task_id))
 
 
 @router.post("/cancel-task/{task_id}", summary="Cancel a task; a running one stops at its next step",
              response_model=CancelAnswer, responses=error_responses(404, 409, 422))
-async def cancel_task(task_id: TaskId, tasks: ManagerDep) -> dict[str, Any]:
+async def cancel_task(task_id: TaskId, tasks: ManagerDep) -> CancelAnswer:
     task = await tasks.cancel_task(task_id)
     if task.status == TaskState.COMPLETED:
         raise Conflict(f"task {task_id!r} has already completed", code="task_finished")
     if task.finished and task.status != TaskState.CANCELLED:
         raise Conflict(f"task {task_id!r} has already ended ({task.status})", code="task_finished")
-    return {"task_id": task.task_id, "status": TaskState.CANCELLED,
-            "message": "cancelled" if task.status == TaskState.CANCELLED else "cancelling: stops at its next step"}
+    return CancelAnswer.of(task)
 
 
 @router.get("/task-result/{task_id}", summary="The finished image (a ZIP for a batch)", response_class=Response,
@@ -130,5 +122,5 @@ async def task_item_result(task_id: TaskId, index: int, tasks: ManagerDep) -> Re
 
 
 @router.get("/tasks", summary="Counts of tasks, and the queue", response_model=TasksSummary)
-async def list_tasks(s: ServicesDep, tasks: ManagerDep) -> dict[str, Any]:
-    return {**(await tasks.counts()), "queue": s.runner.stats}
+async def list_tasks(s: ServicesDep, tasks: ManagerDep) -> TasksSummary:
+    return TasksSummary.of(await tasks.counts(), s.runner.stats)

@@ -8,13 +8,12 @@ import asyncio
 import json
 import logging
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from app.errors import ServiceError
 from app.tasks.manager import TaskManager
-from app.tasks.progress import Subscriber, message
+from app.tasks.progress import Message, Notice, Subscriber, Welcome, encode
 from app.tasks.records import Task
 
 log = logging.getLogger("app.ws")
@@ -29,19 +28,19 @@ class Connection:
         self.ws, self.tasks, self.hub = ws, tasks, tasks.bus
         self.sub = Subscriber(uuid.uuid4().hex[:12])
 
-    def send(self, msg: dict[str, Any]) -> None:
+    def send(self, msg: Message) -> None:
         self.sub.offer(msg)
 
     async def sender(self) -> None:
         while True:
             msg = await self.sub.outbox.get()
-            await asyncio.wait_for(self.ws.send_text(json.dumps(msg)), SEND_TIMEOUT)
+            await asyncio.wait_for(self.ws.send_text(encode(msg)), SEND_TIMEOUT)
 
     async def subscribe(self, task_id: str) -> None:
         if not self.hub.subscribe(task_id, self.sub):
-            self.send(message("error", message="too many subscriptions on this connection", task_id=task_id))
+            self.send(Notice(type="error", message="too many subscriptions on this connection", task_id=task_id))
             return
-        self.send(message("task_subscribed", task_id=task_id))
+        self.send(Notice(type="task_subscribed", task_id=task_id))
         task = await self._find(task_id)
         if task is not None:  # a late subscriber learns the current (or final) state at once
             for msg in self.tasks.state_messages(task):
@@ -55,36 +54,36 @@ class Connection:
 
     async def handle(self, raw: str) -> None:
         if raw.strip().lower() == "ping":
-            return self.send(message("pong"))
+            return self.send(Notice(type="pong"))
         try:
             msg = json.loads(raw)
         except (json.JSONDecodeError, RecursionError):
-            return self.send(message("error", message="messages must be JSON objects with a `type`"))
+            return self.send(Notice(type="error", message="messages must be JSON objects with a `type`"))
         if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
-            return self.send(message("error", message="messages must be JSON objects with a `type`"))
+            return self.send(Notice(type="error", message="messages must be JSON objects with a `type`"))
         kind = msg["type"]
         task_id = msg.get("task_id")
         if kind == "ping":
-            return self.send(message("pong"))
+            return self.send(Notice(type="pong"))
         if kind not in ("subscribe_task", "unsubscribe_task", "get_task_status", "cancel_task"):
-            return self.send(message("error", message=f"unknown message type {kind!r}"))
+            return self.send(Notice(type="error", message=f"unknown message type {kind!r}"))
         if not isinstance(task_id, str) or not task_id or len(task_id) > 200:
-            return self.send(message("error", message=f"{kind} needs a task_id"))
+            return self.send(Notice(type="error", message=f"{kind} needs a task_id"))
         if kind == "subscribe_task":
             return await self.subscribe(task_id)
         if kind == "unsubscribe_task":
             self.hub.unsubscribe(task_id, self.sub)
-            return self.send(message("task_unsubscribed", task_id=task_id))
+            return self.send(Notice(type="task_unsubscribed", task_id=task_id))
         task = await self._find(task_id)
         if task is None:
-            return self.send(message("error", message=f"unknown task {task_id!r}", task_id=task_id))
+            return self.send(Notice(type="error", message=f"unknown task {task_id!r}", task_id=task_id))
         if kind == "get_task_status":
             return self.send(self.tasks.progress_message(task))
         was_subscribed = task_id in self.sub.tasks
         try:
             task = await self.tasks.cancel_task(task_id)
         except ServiceError as e:
-            return self.send(message("error", message=e.detail, task_id=task_id))
+            return self.send(Notice(type="error", message=e.detail, task_id=task_id))
         if not was_subscribed:  # subscribers hear it from the hub; tell the asker directly
             self.send(self.tasks.progress_message(task))
 
@@ -92,7 +91,7 @@ class Connection:
         self.hub.connect(self.sub)
         sender = asyncio.create_task(self.sender())
         closer = asyncio.create_task(self.sub.close_requested.wait())
-        self.send(message("connection_established", connection_id=self.sub.connection_id, task_id=task_id))
+        self.send(Welcome(connection_id=self.sub.connection_id, task_id=task_id))
         if task_id:
             await self.subscribe(task_id)
         try:
@@ -113,7 +112,7 @@ class Connection:
                 if text is None and event.get("bytes") is not None:
                     text = event["bytes"].decode("utf-8", "replace")
                 if text is None or len(text) > MAX_MESSAGE:
-                    self.send(message("error", message=f"messages must be text JSON under {MAX_MESSAGE} bytes"))
+                    self.send(Notice(type="error", message=f"messages must be text JSON under {MAX_MESSAGE} bytes"))
                     continue
                 await self.handle(text)
         except (WebSocketDisconnect, RuntimeError, ConnectionError):
@@ -129,7 +128,7 @@ class Connection:
         """Send what the outbox still holds, within `timeout` in all."""
         async def drain() -> None:
             while not self.sub.outbox.empty():
-                await self.ws.send_text(json.dumps(self.sub.outbox.get_nowait()))
+                await self.ws.send_text(encode(self.sub.outbox.get_nowait()))
         try:
             await asyncio.wait_for(drain(), timeout)
         except Exception:

@@ -41,7 +41,8 @@ except ImportError:  # pragma: no cover - no wheel for this platform (aarch64): 
 
 @dataclass
 class BlockStats:
-    """What `processing_stats` says about a JPEG answered as JPEG with `output_format: original`."""
+    """How a JPEG answered as JPEG with `output_format: original` was encoded (the statistics report
+    it: app.engine.stats.JpegBlocks)."""
 
     blocks_total: int = 0
     blocks_reencoded: int = 0
@@ -53,13 +54,6 @@ class BlockStats:
         if self.reason is not None:
             return 1.0
         return round(self.blocks_reencoded / self.blocks_total, 6) if self.blocks_total else 0.0
-
-    def as_stats(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"kept_untouched_blocks": self.reason is None, "blocks_total": self.blocks_total,
-                               "blocks_reencoded": self.blocks_reencoded}
-        if self.reason is not None:
-            out["reason"] = self.reason
-        return out
 
 
 class NotApplicable(Exception):

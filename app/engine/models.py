@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from app.errors import InvalidInput, model_loading, model_unavailable, summarise_validation
+from app.wire import OMIT_NONE
 
 if TYPE_CHECKING:
     from app.engine.ocr import Ocr
@@ -126,9 +127,44 @@ class Tuning:
     warmup: bool = True  # forward passes at start, so that the first request is as fast as the second
 
 
-def apply_threads(threads: int, interop_threads: int) -> dict[str, int]:
+@dataclass(frozen=True)
+class Warmup:
+    """The forward passes run at start (MODEL_WARMUP), and what they took."""
+
+    passes: int
+    seconds: float
+
+
+@dataclass
+class Inference:
+    """How the model runs on this machine, as health reports it (`inference`)."""
+
+    precision: str = "fp32"  # of LaMa's forward passes (autocast): fp32, fp16 or bf16
+    channels_last: bool = False
+    warmup: Warmup | None = None  # None: no warm-up
+    forward_passes_at_once: int | None = None  # 1: one at a time, whichever worker asks; None: no bound (cv2)
+    precision_note: str | None = field(default=None, metadata=OMIT_NONE)  # why the precision is not the one asked
+    intra_op_threads: int | None = field(default=None, metadata=OMIT_NONE)  # torch's pools, once set
+    interop_threads: int | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class ModelDetails:
+    """What the loaded model is and how it runs (/model's `parameters`, health's `inference`)."""
+
+    pad_mod: int
+    min_size: int | None
+    erase_model: bool
+    batches_crops: bool  # crops share forward passes (LaMa)
+    working_size: int | None  # the fixed size its crops are scaled to (MAT, FcF, MI-GAN); None: their own
+    colour: str  # where the output's colour comes from (manga: the input's chroma)
+    inference: Inference
+
+
+def apply_threads(threads: int, interop_threads: int) -> tuple[int, int]:
     """Set torch's thread pools for the process. One forward pass runs at a time (IOPaintModel's
-    lock), so it gets every core; the inter-op pool can only be sized before its first use."""
+    lock), so it gets every core; the inter-op pool can only be sized before its first use.
+    Returns the intra-op and inter-op threads in effect."""
     import torch
 
     torch.set_num_threads(threads or len(os.sched_getaffinity(0)))
@@ -137,7 +173,7 @@ def apply_threads(threads: int, interop_threads: int) -> dict[str, int]:
             torch.set_num_interop_threads(interop_threads)
         except RuntimeError:  # already used in this process (a second load, tests): keep what is there
             pass
-    return {"intra_op_threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+    return torch.get_num_threads(), torch.get_num_interop_threads()
 
 
 def apply_model_dir(model_dir: Path | None) -> None:
@@ -287,8 +323,7 @@ class IOPaintModel:
         # fixed cost worth up to half as many padded pixels again
         self.batch_waste = 1.5 if device.startswith("cuda") else 1.0
         self._autocast: Any = None  # a torch dtype: LaMa's passes run under torch.autocast
-        self.inference: dict[str, Any] = {"precision": "fp32", "channels_last": False, "warmup": None,
-                                          "forward_passes_at_once": 1 if self._forward else None}
+        self.inference = Inference(forward_passes_at_once=1 if self._forward else None)
 
     def config(self, params: dict[str, Any]) -> Any:  # an iopaint InpaintRequest
         """IOPaint's request from the caller's parameters (those IOPaint knows); a value IOPaint
@@ -323,7 +358,7 @@ class IOPaintModel:
         out = np.ascontiguousarray(bgr[:, :, ::-1])
         return with_input_colour(out, rgb, mask) if self.gray else out
 
-    def tune(self, tuning: Tuning) -> dict[str, Any]:
+    def tune(self, tuning: Tuning) -> Inference:
         """Apply the settings to LaMa's TorchScript module (memory layout, autocast), then warm up.
         Returns what is in effect, for health."""
         import torch
@@ -333,19 +368,19 @@ class IOPaintModel:
             inner = self.manager.model
             if tuning.channels_last:
                 inner.model = inner.model.to(memory_format=torch.channels_last)
-                info["channels_last"] = True
+                info.channels_last = True
             if tuning.precision == "fp16" and not self.device.startswith("cuda"):
-                info["precision_note"] = "fp16 autocast needs CUDA: running fp32"
+                info.precision_note = "fp16 autocast needs CUDA: running fp32"
             elif tuning.precision in ("fp16", "bf16"):
                 self._autocast = torch.float16 if tuning.precision == "fp16" else torch.bfloat16
-                info["precision"] = tuning.precision
+                info.precision = tuning.precision
         elif tuning.precision != "fp32":
-            info["precision_note"] = f"{self.name} runs without autocast: fp32"
+            info.precision_note = f"{self.name} runs without autocast: fp32"
         if tuning.warmup:
-            info["warmup"] = self.warm_up()
+            info.warmup = self.warm_up()
         return info
 
-    def warm_up(self, passes: int = 2) -> dict[str, Any]:
+    def warm_up(self, passes: int = 2) -> Warmup:
         """Forward passes on a small synthetic crop through the requests' own path: TorchScript
         profiles its first call and optimizes at the second, and oneDNN (cuDNN) sets up its kernels;
         without this the first request pays seconds for it."""
@@ -361,7 +396,7 @@ class IOPaintModel:
                 self.inpaint_batch([rgb], [mask], {"hd_strategy": "Original"})
             else:
                 self(rgb, mask, {"hd_strategy": "Original"})
-        return {"passes": passes, "seconds": round(time.perf_counter() - started, 3)}
+        return Warmup(passes=passes, seconds=round(time.perf_counter() - started, 3))
 
     def inpaint_batch(self, rgbs: list[np.ndarray], masks: list[np.ndarray], params: dict[str, Any]
                       ) -> list[np.ndarray]:
@@ -394,10 +429,11 @@ class IOPaintModel:
             res = np.clip(out.float().permute(0, 2, 3, 1).cpu().numpy() * 255, 0, 255).astype(np.uint8)
         return [np.ascontiguousarray(res[i, :m.shape[0], :m.shape[1]]) for i, m in enumerate(masks)]
 
-    def describe(self) -> dict[str, Any]:
-        return {"pad_mod": self.pad_mod, "min_size": self.min_size, "erase_model": self.is_erase_model,
-                "batches_crops": self.batches, "working_size": self.fit.working_size if self.fit else None,
-                "colour": "input's chroma, model's luminance" if self.gray else "model's", "inference": self.inference}
+    def describe(self) -> ModelDetails:
+        return ModelDetails(pad_mod=self.pad_mod, min_size=self.min_size, erase_model=self.is_erase_model,
+                            batches_crops=self.batches, working_size=self.fit.working_size if self.fit else None,
+                            colour="input's chroma, model's luminance" if self.gray else "model's",
+                            inference=self.inference)
 
 
 @dataclass
@@ -412,7 +448,7 @@ class ModelStatus:
     reason: str | None = None  # why `active` is not `requested`, or why loading failed
     device_note: str | None = None
     load_seconds: float | None = None
-    details: dict[str, Any] = field(default_factory=dict)
+    details: ModelDetails | None = None  # once it is loaded (IOPaintModel.describe)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -501,7 +537,7 @@ def load_model(
     _quiet_offline_env()
     tuning = tuning or Tuning()
     started = time.perf_counter()
-    threads = apply_threads(tuning.threads, tuning.interop_threads)
+    intra_op, interop = apply_threads(tuning.threads, tuning.interop_threads)
     dev, note = resolve_device(device)
     status = ModelStatus(requested=requested, device=dev, device_note=note)
     try:
@@ -512,7 +548,7 @@ def load_model(
         log.warning("model %s not loaded: %s; serving fallback model %s", requested, e, fallback)
         model = _ready(fallback, dev, low_mem, cpu_offload, tuning)
         status.fallback, status.reason = True, str(e)
-    model.inference.update(threads)
+    model.inference.intra_op_threads, model.inference.interop_threads = intra_op, interop
     status.active, status.state = model.name, "ready"
     status.load_seconds = round(time.perf_counter() - started, 3)
     status.details = model.describe()

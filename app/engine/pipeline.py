@@ -26,7 +26,10 @@ from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
 from app.engine.ocr.describe import describe
+from app.engine.stats import JpegBlocks, Stats, Verification
+from app.engine.text_filter import TextReport
 from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
+from app.geometry import Size
 
 if TYPE_CHECKING:
     from app.engine.ocr import Reading
@@ -115,30 +118,31 @@ class InpaintOutput:
     timings: dict[str, float]
     detected: int | None = None  # text lines the detector found, when asked to detect
     text_fallbacks: int = 0  # regions where the text mode repainted the whole region
-    verification: dict[str, Any] | None = None  # {regions_checked, regions_repaired, residual_max}
+    verification: Verification | None = None  # what the check for text left behind found
     repaint_seconds: float = 0.0  # of the model and composite stages: verification's repaints
     jpeg: BlockStats | None = None  # JPEG answered as JPEG with `original`: blocks kept or not
-    text_lines: dict[str, Any] | None = None  # what was read, removed and kept (text_filter.report)
+    text_lines: TextReport | None = None  # what was read, removed and kept (text_filter.report)
     regions_outside: int = 0  # regions with an area wholly outside the image: nothing removed there
     mask_scaled_from: tuple[int, int] | None = None  # the uploaded mask's size, when it was scaled to the image
 
-    def stats(self) -> dict[str, Any]:
-        return {
-            "regions_processed": self.regions_count,
-            "regions_outside_image": self.regions_outside,
-            "total_area": self.total_area,
-            "mask_area": self.mask_area,
-            "crops": self.crops,
-            "processing_time": round(sum(self.timings.values()), 4),
-            "stage_times": {k: round(v, 4) for k, v in self.timings.items()},
-            "image_dimensions": {"width": self.width, "height": self.height},
-            **({"text_lines_detected": self.detected} if self.detected is not None else {}),
-            **({"verification": self.verification} if self.verification is not None else {}),
-            **({"jpeg_blocks_reencoded": self.jpeg.share, "jpeg_blocks": self.jpeg.as_stats()} if self.jpeg else {}),
-            **({"text_lines": self.text_lines} if self.text_lines is not None else {}),
-            **({"mask_scaled_from": {"width": self.mask_scaled_from[0], "height": self.mask_scaled_from[1]}}
-               if self.mask_scaled_from else {}),
-        }
+    def stats(self) -> Stats:
+        """The statistics an answer reports (`processing_stats`)."""
+        return Stats(
+            regions_processed=self.regions_count,
+            regions_outside_image=self.regions_outside,
+            total_area=self.total_area,
+            mask_area=self.mask_area,
+            crops=self.crops,
+            processing_time=round(sum(self.timings.values()), 4),
+            stage_times={k: round(v, 4) for k, v in self.timings.items()},
+            image_dimensions=Size(self.width, self.height),
+            text_lines_detected=self.detected,
+            verification=self.verification,
+            jpeg_blocks_reencoded=self.jpeg.share if self.jpeg else None,
+            jpeg_blocks=JpegBlocks.of(self.jpeg) if self.jpeg else None,
+            text_lines=self.text_lines,
+            mask_scaled_from=Size(*self.mask_scaled_from) if self.mask_scaled_from else None,
+        )
 
 
 def _no_progress(*_: Any) -> None:
@@ -300,7 +304,7 @@ class MaskPlan:
     # where pixels may change (H x W bool): the lines' reach (verify.reach), inside the caller's regions
     # with detect, outside what keep_text keeps; every composite is clipped to it; None: the mask alone
     allowed: np.ndarray | None = None
-    text_lines: dict[str, Any] | None = None  # remove_text / keep_text / recognize: the lines' report
+    text_lines: TextReport | None = None  # remove_text / keep_text / recognize: the lines' report
     regions_outside: int = 0  # regions with an area wholly outside the image (they paint nothing)
     mask_scaled_from: tuple[int, int] | None = None  # an uploaded mask's own size, when not the image's
     parts: list[verify.MaskPart] | None = None  # an uploaded mask's parts (verified like regions)
@@ -354,7 +358,7 @@ def _reach(rgb: np.ndarray, lines: list[Region], job: InpaintInput, parts: list[
 
 
 def _select_text(rgb: np.ndarray, lines: list[Region], job: InpaintInput, limits: Limits,
-                 detector: Detector | None) -> tuple[list[Region], np.ndarray | None, dict[str, Any] | None]:
+                 detector: Detector | None) -> tuple[list[Region], np.ndarray | None, TextReport | None]:
     """remove_text / keep_text (engine/text_filter.py): the lines, or parts of lines, to remove;
     where nothing may be repainted (what is kept of the lines, outside what is removed); and the
     report. Without patterns or `recognize`, every line and nothing read; with `describe`, each
@@ -505,10 +509,9 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 
 def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, allowed: np.ndarray | None,
                        model: InpaintModel, params: dict[str, Any], limits: Limits,
-                       lap: Callable[[str], None], note: Callable[[str], None]) -> dict[str, Any]:
+                       lap: Callable[[str], None], note: Callable[[str], None]) -> Verification:
     """Check every line of `out` (engine/verify.py); repaint each line where text is still found as
-    its zone (its reach), check those again, and report what is left. Returns {regions_checked,
-    regions_repaired, residual_max}."""
+    its zone (its reach), check those again, and report what is left."""
     found = checker.check(out, mask, list(range(len(checker.regions))))
     lap("verify")
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
@@ -531,8 +534,8 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
         for i, c in checker.check(out, mask, todo).items():
             residual[i] = c.residual if c is not None else 0.0
         lap("verify")
-    return {"regions_checked": len(checker.regions), "regions_repaired": len(todo),
-            "residual_max": round(max(residual.values(), default=0.0), 3)}
+    return Verification(regions_checked=len(checker.regions), regions_repaired=len(todo),
+                        residual_max=round(max(residual.values(), default=0.0), 3))
 
 
 class _Tracker:

@@ -21,7 +21,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import re2
 
@@ -30,6 +30,8 @@ from app.engine.masks import Region
 from app.engine.ocr import Reading
 from app.engine.ocr.describe import LineStyle
 from app.errors import InvalidInput
+from app.geometry import Box
+from app.wire import OMIT_NONE
 
 # Each preset is an RE2 pattern over the normalised line (see the module), checked by _veto.
 # Top-level domains are a list, not "any letters": a recognizer often drops the space after an
@@ -165,12 +167,15 @@ def normalise(text: str) -> tuple[str, list[int]]:
     return "".join(c for c, _ in out), [i for _, i in out]
 
 
+LineStatus = Literal["removed", "partly_removed", "kept"]
+
+
 @dataclass
 class Line:
     """One line's outcome: `removed` (whole), `partly_removed` (parts), `kept`, with the patterns
     that decided it. `reading` is None where the line was not read (only described)."""
 
-    status: str
+    status: LineStatus
     reading: Reading | None
     parts: list[tuple[int, int]] = field(default_factory=list)  # character ranges removed (partly_removed)
     matched: list[str] = field(default_factory=list)
@@ -241,8 +246,33 @@ def removed_regions(lines: Sequence[Line], regions: Sequence[Region]) -> tuple[l
     return remove, keep
 
 
+@dataclass(frozen=True)
+class LineReport:
+    """One line in `processing_stats.text_lines`: where it is, what became of it and why."""
+
+    bounding_box: Box
+    status: LineStatus
+    matched: list[str]  # the patterns that decided it (remove_text, or keep_text when kept)
+    text_score: float | None = field(default=None, metadata=OMIT_NONE)  # the recognizer's confidence, 0-1: None where not read
+    text: str | None = field(default=None, metadata=OMIT_NONE)  # what it says: only when asked (private)
+    style: LineStyle | None = field(default=None, metadata=OMIT_NONE)  # how it looks: only with describe
+
+
+@dataclass(frozen=True)
+class TextReport:
+    """`processing_stats.text_lines`: what was read, removed and kept."""
+
+    found: int  # lines looked at (detected, or the caller's regions)
+    read: int  # lines read with confidence
+    removed: int
+    partly_removed: int  # lines where only the part that matched was removed
+    kept: int
+    unmatched_patterns: list[str]  # patterns that matched no line (and so removed or kept nothing)
+    lines: list[LineReport]
+
+
 def report(lines: Sequence[Line], regions: Sequence[Region], patterns: Patterns, *, with_text: bool,
-           min_score: float = 0.5, styles: Sequence[LineStyle] | None = None) -> dict[str, Any]:
+           min_score: float = 0.5, styles: Sequence[LineStyle] | None = None) -> TextReport:
     """`processing_stats.text_lines`: counts, each line's outcome (its text only with `with_text`:
     it may be private; its look with `styles`, one per line), and the remove patterns that matched
     no line."""
@@ -250,23 +280,17 @@ def report(lines: Sequence[Line], regions: Sequence[Region], patterns: Patterns,
     entries = []
     for i, (line, region) in enumerate(zip(lines, regions)):
         x0, y0, x1, y1 = region.bounds()
-        e: dict[str, Any] = {"bounding_box": {"x": round(x0, 2), "y": round(y0, 2), "width": round(x1 - x0, 2),
-                                              "height": round(y1 - y0, 2)},
-                             "status": line.status, "matched": line.matched}
-        if line.reading is not None:
-            e["text_score"] = round(line.reading.score, 4)
-            if with_text:  # it may be private: only when the caller asked
-                e["text"] = line.reading.text
-        if styles is not None:
-            e["style"] = styles[i].as_dict()
-        entries.append(e)
-    read = sum(1 for line in lines if line.reading is not None and line.reading.score >= min_score)
-    return {
-        "found": len(lines),
-        "read": read,
-        "removed": sum(1 for line in lines if line.status == "removed"),
-        "partly_removed": sum(1 for line in lines if line.status == "partly_removed"),
-        "kept": sum(1 for line in lines if line.status == "kept"),
-        "unmatched_patterns": [p.source for p in (*patterns.remove, *patterns.keep) if p.source not in used],
-        "lines": entries,
-    }
+        entries.append(LineReport(
+            Box(round(x0, 2), round(y0, 2), round(x1 - x0, 2), round(y1 - y0, 2)), line.status, line.matched,
+            None if line.reading is None else round(line.reading.score, 4),
+            line.reading.text if with_text and line.reading is not None else None,
+            None if styles is None else styles[i]))
+    return TextReport(
+        found=len(lines),
+        read=sum(1 for line in lines if line.reading is not None and line.reading.score >= min_score),
+        removed=sum(1 for line in lines if line.status == "removed"),
+        partly_removed=sum(1 for line in lines if line.status == "partly_removed"),
+        kept=sum(1 for line in lines if line.status == "kept"),
+        unmatched_patterns=[p.source for p in (*patterns.remove, *patterns.keep) if p.source not in used],
+        lines=entries,
+    )

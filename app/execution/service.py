@@ -23,25 +23,52 @@ import asyncio
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from app.engine import images, masks, pipeline
 from app.engine.masks import Region
 from app.engine.models import InpaintModel, ModelHolder
-from app.engine.ocr.describe import describe as describe_line
+from app.engine.ocr.describe import LineStyle, describe as describe_line
 from app.errors import (Cancelled, InferenceFailed, ServiceError, Timeout, detection_unavailable, model_loading,
                         recognition_unavailable)
 from app.execution.runner import InferenceRunner
+from app.geometry import Box, Size
 from app.metrics import Metrics
+from app.wire import OMIT_NONE
 
 if TYPE_CHECKING:
-    from app.engine.ocr import Ocr
+    from app.engine.ocr import Detection as Found, Ocr, Reading
 
 log = logging.getLogger("app.service")
 T = TypeVar("T")
 
 Observe = Callable[..., None]  # Metrics.observe_pipeline(model, timings, outcome="ok")
 Report = Callable[[pipeline.Stage, float, int, int, str], None]  # stage, fraction, current, total, message
+
+
+@dataclass(frozen=True)
+class DetectedLine:
+    """A text line detect-text found: its polygon (a client may send it back as a region)."""
+
+    points: list[tuple[float, float]]
+    bounding_box: Box
+    score: float
+    text: str | None = field(default=None, metadata=OMIT_NONE)  # with recognize: what it says
+    text_score: float | None = field(default=None, metadata=OMIT_NONE)  # and the recognizer's confidence, 0-1
+    style: LineStyle | None = field(default=None, metadata=OMIT_NONE)  # with describe: how it looks
+
+
+@dataclass(frozen=True)
+class DetectedText:
+    """detect-text's answer (`detect_job`), wherever it ran."""
+
+    regions: list[DetectedLine]
+    image_dimensions: Size
+    regions_outside_image: int  # search regions wholly outside the image (nothing searched there)
+    processing_time: float
+    detector: str  # the detector's name
+    recognizer: str | None = field(default=None, metadata=OMIT_NONE)  # with recognize: the recognizer's name
 
 
 def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipeline.Limits,
@@ -70,7 +97,7 @@ def inpaint_job(job: pipeline.InpaintInput, model: InpaintModel, limits: pipelin
 
 
 def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, limits: pipeline.Limits,
-               observe: Observe | None = None, recognize: bool = False, describe: bool = False) -> dict[str, Any]:
+               observe: Observe | None = None, recognize: bool = False, describe: bool = False) -> DetectedText:
     """detect-text's answer, in the calling (worker) thread, wherever it runs (here, or on a worker
     for ROLE=api): counted like a model's job (its time under the stage "detect", a failure as
     outcome "error"). `recognize`: each line's `text` and `text_score` too; `describe`: its
@@ -85,15 +112,11 @@ def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, 
         img = images.decode_image(raw, max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
         searched, outside = masks.on_image(regions, img.width, img.height)  # no text in a zero-area or off-image one
         found = detector.detect(img.rgb, within=searched or None) if searched or not regions else []
-        lines: list[dict[str, Any]] = [{"points": [[round(x, 2), round(y, 2)] for x, y in d.points],
-                                        "bounding_box": {k: round(v, 2) for k, v in d.bounding_box().items()},
-                                        "score": round(float(d.score), 4)} for d in found]
-        if recognize:  # read upright, whatever the line's angle (engine/ocr/recognizer.py)
-            for line, r in zip(lines, detector.read(img.rgb, [d.points for d in found])):
-                line["text"], line["text_score"] = r.text, round(r.score, 4)
-        if describe:
-            for line, d in zip(lines, found):
-                line["style"] = describe_line(img.rgb, Region(d.points)).as_dict()
+        # with recognize, each line read upright, whatever its angle (engine/ocr/recognizer.py)
+        said = detector.read(img.rgb, [d.points for d in found]) if recognize else []
+        styles = [describe_line(img.rgb, Region(d.points)) for d in found] if describe else []
+        lines = [_line(d, said[i] if i < len(said) else None, styles[i] if i < len(styles) else None)
+                 for i, d in enumerate(found)]
     except ServiceError:
         raise
     except Exception:
@@ -103,14 +126,20 @@ def detect_job(image: bytes | str, regions: list[Region], detector: Ocr | None, 
     took = round(time.perf_counter() - started, 4)
     if observe is not None:
         observe(detector.name, {"detect": took})
-    return {
-        "regions": lines,
-        "image_dimensions": {"width": img.width, "height": img.height},
-        "regions_outside_image": outside,
-        "processing_time": took,
-        "detector": detector.name,
-        **({"recognizer": detector.reader.name} if recognize and detector.reader is not None else {}),
-    }
+    return DetectedText(regions=lines, image_dimensions=Size(img.width, img.height), regions_outside_image=outside,
+                     processing_time=took, detector=detector.name,
+                     recognizer=detector.reader.name if recognize and detector.reader is not None else None)
+
+
+def _line(d: Found, reading: Reading | None, style: LineStyle | None = None) -> DetectedLine:
+    """One line found (what it says, when it was read; how it looks, when it was described), its
+    figures rounded as answers give them."""
+    box = d.bounding_box()
+    return DetectedLine(points=[(round(x, 2), round(y, 2)) for x, y in d.points],
+                        bounding_box=Box(round(box["x"], 2), round(box["y"], 2), round(box["width"], 2),
+                                         round(box["height"], 2)),
+                        score=round(float(d.score), 4), text=reading.text if reading else None,
+                        text_score=round(reading.score, 4) if reading else None, style=style)
 
 
 class Execution:
@@ -181,7 +210,7 @@ class Execution:
         return await self.execute(work)
 
     async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False,
-                     describe: bool = False) -> dict[str, Any]:
+                     describe: bool = False) -> DetectedText:
         """detect-text's answer (`detect_job`), here (503 `model_loading` while the detector loads)."""
         detector = self.models.detector
         if detector is None:
@@ -191,7 +220,7 @@ class Execution:
         if recognize and detector.reader is None:  # refused before it takes a queue slot
             raise recognition_unavailable()
 
-        def work(cancel: threading.Event) -> dict[str, Any]:
+        def work(cancel: threading.Event) -> DetectedText:
             return detect_job(image, regions, detector, self.limits, self.metrics.observe_pipeline, recognize,
                               describe)
 

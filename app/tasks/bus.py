@@ -7,9 +7,9 @@ replica reaches the subscribers of all, and cancels reach the replica running th
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
-from app.tasks.progress import Subscriber
+from app.tasks.progress import Message, Subscriber
 
 FINALS = ("task_completed", "task_failed", "task_cancelled")
 
@@ -32,6 +32,6 @@ class EventBus(Protocol):
 
     def subscribers(self, task_id: str) -> int: ...
 
-    def publish(self, task_id: str, msg: dict[str, Any]) -> None: ...
+    def publish(self, task_id: str, msg: Message) -> None: ...
 
     def close_all(self) -> None: ...

@@ -33,8 +33,10 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from app.engine.stats import Stats
 from app.errors import InvalidInput
-from app.tasks.records import Task, TaskState
+from app.tasks.records import BatchStats, Task, TaskState
+from app.wire import plain
 
 log = logging.getLogger("app.callbacks")
 
@@ -243,9 +245,12 @@ def delivery_for(task: Task) -> Delivery | None:
                    "image_data": base64.b64encode(task.result or b"").decode(),
                    "timestamp": time.time(), "processing_time": task.elapsed,
                    "regions_processed": task.total_regions, "media_type": task.media_type}
-        for key in ("verification", "text_lines"):  # API.md: the callback reports both
-            if task.stats and key in task.stats:
-                payload[key] = task.stats[key]
+        stats = task.stats
+        if isinstance(stats, (Stats, BatchStats)):  # API.md: the callback reports the verification and the lines
+            if stats.verification is not None:
+                payload["verification"] = plain(stats.verification)
+            if stats.text_lines is not None:
+                payload["text_lines"] = plain(stats.text_lines)
     else:
         payload = {"task_id": task.task_id, "status": TaskState.ERROR, "error": task.error, "timestamp": time.time()}
     body = json.dumps(payload, separators=(",", ":")).encode()  # the exact bytes that are signed

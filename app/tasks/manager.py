@@ -25,7 +25,7 @@ import time
 import uuid
 from concurrent.futures import Future
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 from app.engine import pipeline
@@ -33,16 +33,12 @@ from app.errors import Busy, Cancelled, ServiceError, backend_unavailable, shutt
 from app.execution.runner import InferenceRunner, Slot
 from app.tasks.backend import BuildBackend, Hooks
 from app.tasks.callbacks import CallbackSender, delivery_for
-from app.tasks.progress import final_message, message
+from app.tasks.progress import Message, ProgressUpdate, final_message
 from app.tasks.records import FINISHED, NO_PROGRESS, RETRY_AFTER, BatchItem, Task, TaskState, task_not_found
 from app.tasks.store import Outbox, StoreUnavailable
 from app.tasks.work import TaskWork, Tools, complete
 
 log = logging.getLogger("app.tasks")
-
-_PROGRESS_FIELDS = ("task_id", "status", "stage", "overall_progress", "stage_progress", "current_region",
-                    "total_regions", "message", "elapsed_time", "estimated_remaining", "error", "result_path")
-
 
 @dataclass
 class TaskOptions:
@@ -50,6 +46,59 @@ class TaskOptions:
     enable_progress: bool = True
     progress_interval: float = 0.0  # seconds between progress_update messages (finals always go out)
     callback_url: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreReach:
+    """Whether the task store answers (/health's `task_backend`): `connecting` (a shared store not
+    reached yet), `up` or `down`. `error` is the last failure while down (None once it answers
+    again); health says it once the state has changed (`changed`)."""
+
+    backend: str  # memory | redis
+    state: str
+    error: str | None = None
+    changed: bool = False
+
+
+@dataclass(frozen=True)
+class BackendState:
+    """Where tasks live and whether that store answers; with a shared store, this replica, what
+    its dispatcher does and the tasks it runs now (/health's `task_backend`, /metrics)."""
+
+    reach: StoreReach
+    replica: str | None = None  # None: a store of this process, and what follows too
+    runs_work: bool | None = None
+    taken_over: int | None = None  # queue entries taken over from replicas that died
+    queue: dict[str, int] | None = None  # the shared queue's figures
+    running_here: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class Activity:
+    """Live tasks (for health and metrics): the whole service's (the last count known while the
+    store is unreachable) and this replica's own, and this replica's WebSocket connections."""
+
+    active_tasks: int
+    active_tasks_here: int
+    websocket_connections: int
+
+
+@dataclass(frozen=True)
+class TaskCounts:
+    """GET /api/v1/tasks: every task the store holds, by state (the whole service's under Redis),
+    and this replica's own figures."""
+
+    total_tasks: int
+    active_tasks: int
+    completed_tasks: int
+    error_tasks: int
+    cancelled_tasks: int
+    active_task_ids: list[str]
+    stored_result_bytes: int
+    active_tasks_here: int
+    websocket_connections: int
+    pending_tasks: int | None = None  # the memory store's own figures
+    evicted_tasks: int | None = None
 
 
 @dataclass(frozen=True)
@@ -89,7 +138,7 @@ class TaskManager:
         self.closing = False
         parts = backend(Hooks(reached=self._reached, cancel_here=self.cancel_here, execute=self.execute))
         self.store, self.bus, self.dispatcher = parts.store, parts.bus, parts.dispatcher
-        self.state: dict[str, Any] = {"backend": self.store.name, "state": "connecting" if self.store.shared else "up"}
+        self.reach = StoreReach(self.store.name, "connecting" if self.store.shared else "up")
         self.outbox = Outbox(self.store, callbacks, policy.lease)
 
     # --- lifecycle ---
@@ -103,14 +152,15 @@ class TaskManager:
 
     def _reached(self, error: Exception | None) -> None:
         """Reachability of the store, as health reports it."""
-        if error is None and self.state["state"] != "up":
-            if self.state["state"] == "down":
+        if error is None and self.reach.state != "up":
+            if self.reach.state == "down":
                 log.warning("task store reachable again (%s)", self.store.name)
-            self.state = {**self.state, "state": "up", "error": None}
+            self.reach = replace(self.reach, state="up", error=None, changed=True)
         elif error is not None:
-            if self.state["state"] != "down":
+            if self.reach.state != "down":
                 log.warning("task store unreachable (%s): %s: %s", self.store.name, type(error).__name__, error)
-            self.state = {**self.state, "state": "down", "error": f"{type(error).__name__}: {error}"[:200]}
+            self.reach = replace(self.reach, state="down", error=f"{type(error).__name__}: {error}"[:200],
+                                 changed=True)
 
     @contextmanager
     def _for_route(self) -> Iterator[None]:
@@ -120,11 +170,12 @@ class TaskManager:
         except StoreUnavailable as e:
             raise backend_unavailable(e, RETRY_AFTER) from None
 
-    def backend_state(self) -> dict[str, Any]:
+    def backend_state(self) -> BackendState:
         """For /health: where tasks live, whether that store answers, what runs here."""
         if not self.store.shared:
-            return dict(self.state)
-        return {**self.state, "replica": self.replica, **self.dispatcher.state(), "running_here": sorted(self._here)}
+            return BackendState(self.reach)
+        return BackendState(self.reach, replica=self.replica, **self.dispatcher.state(),
+                            running_here=sorted(self._here))
 
     # --- the routes' interface ---
     async def submit(self, jobs: list[pipeline.InpaintInput], opts: TaskOptions, *, batch: bool = False,
@@ -204,25 +255,22 @@ class TaskManager:
         if here is not None:
             here.task.cancel_event.set()
 
-    async def counts(self) -> dict[str, Any]:
+    async def counts(self) -> TaskCounts:
         """GET /api/v1/tasks: the whole service's counts, and this replica's own."""
         with self._for_route():
-            counts = await self.store.counts()
+            counts = await self.store.counts()  # the store's figures, by name (TaskCounts' fields)
         self._active = counts["active_tasks"]
-        return {**counts, "active_tasks_here": self.active_here(), "websocket_connections": self.connections()}
+        return TaskCounts(**counts, active_tasks_here=self.active_here(), websocket_connections=self.connections())
 
-    async def activity(self) -> dict[str, int]:
+    async def activity(self) -> Activity:
         """Live tasks for health and metrics: the whole service's (the last count known while the
-        store is unreachable) and this replica's own."""
+        store is unreachable) and this replica's own; and this replica's WebSocket connections."""
         try:
             self._active = await self.store.live_count()
         except StoreUnavailable:
             pass
-        return {"active_tasks": self._active, "active_tasks_here": self.active_here()}
-
-    async def stats(self) -> dict[str, int]:
-        """For health and metrics: live tasks (`activity`) and this replica's WebSocket connections."""
-        return {**(await self.activity()), "websocket_connections": self.connections()}
+        return Activity(active_tasks=self._active, active_tasks_here=self.active_here(),
+                        websocket_connections=self.connections())
 
     def connections(self) -> int:
         return len(self.bus.connections)
@@ -231,16 +279,11 @@ class TaskManager:
         """Tasks this replica runs now (in memory: every live task, they all run here)."""
         return len(self._here) if self.store.shared else self._active
 
-    def progress_message(self, task: Task) -> dict[str, Any]:
-        snap = task.snapshot()
-        fields = {k: snap[k] for k in _PROGRESS_FIELDS}
-        if task.kind == "batch":
-            fields["items"] = snap["items"]
-        if self.bus.relays:  # tells a task from an older one with the same id (app.tasks.redis.bus.Freshness)
-            fields["created"] = task.created_at
-        return message("progress_update", progress=task.overall_progress, **fields)
+    def progress_message(self, task: Task) -> ProgressUpdate:
+        # with a relay, `created` tells a task from an older one with the same id (app.tasks.redis.bus.Freshness)
+        return ProgressUpdate.of(task.snapshot(), created=task.created_at if self.bus.relays else None)
 
-    def state_messages(self, task: Task) -> list[dict[str, Any]]:
+    def state_messages(self, task: Task) -> list[Message]:
         """Where a task stands: its progress, then its final message once it has ended (built once)."""
         return [self.progress_message(task), *filter(None, [final_message(task)])]
 

@@ -1,9 +1,11 @@
-"""Task records: their states and fields, what a status answer shows, and the record as JSON.
+"""Task records: their states and fields, the statistics a task keeps (`TaskStats`), where it
+stands at a moment (`TaskSnapshot`: a status answer, a progress message), and the record as JSON.
 
 A record keeps everything its end needs to be answered again anywhere: the error's code and HTTP
-status, and the whole output record of the pipeline (`output`), so a replica that did not run the
-work never rebuilds either from strings or statistics. Both stores (local.store, redis.store)
-keep these records; how long they are kept is theirs to enforce.
+status, and the whole output of the pipeline (`output`, its bytes in `result`), so a replica that
+did not run the work never rebuilds either from strings or statistics. Its JSON is app.wire's form
+of these dataclasses. Both stores (local.store, redis.store) keep these records; how long they are
+kept is theirs to enforce.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from enum import StrEnum
 from typing import Any
 
 from app.engine import pipeline
-from app.engine.jpeg_blocks import BlockStats
 from app.engine.pipeline import Stage
+from app.engine.stats import Stats, Verification
 from app.errors import Busy, Conflict, NotFound, ServiceError
+from app.wire import OMIT_NONE, plain, read
 
 
 class TaskState(StrEnum):
@@ -54,6 +57,41 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, timezone.utc).isoformat() if ts else None
 
 
+@dataclass(frozen=True)
+class LineCounts:
+    """A batch's `text_lines`: every item's counts (each item's lines are in its own statistics)."""
+
+    found: int
+    read: int
+    removed: int
+    partly_removed: int
+    kept: int
+
+
+@dataclass(frozen=True)
+class BatchStats:
+    """A batch's statistics: its items, and over those completed, the regions, the verification
+    (every item's regions, the worst residual) and the lines."""
+
+    items: int
+    items_completed: int
+    items_failed: int
+    regions_processed: int
+    verification: Verification | None = field(default=None, metadata=OMIT_NONE)
+    text_lines: LineCounts | None = field(default=None, metadata=OMIT_NONE)
+
+
+@dataclass(frozen=True)
+class DetectStats:
+    """A detect-text job's statistics (ROLE=api sends those to the workers as tasks)."""
+
+    regions_found: int
+
+
+TaskStats = Stats | BatchStats | DetectStats  # a single image's, a batch's, a detect job's
+_STATS_OF_KIND: dict[str, type[TaskStats]] = {"inpaint": Stats, "batch": BatchStats, "detect": DetectStats}
+
+
 @dataclass
 class BatchItem:
     index: int
@@ -62,7 +100,43 @@ class BatchItem:
     error: str | None = None
     result: bytes | None = None
     media_type: str | None = None
-    stats: dict[str, Any] | None = None
+    stats: Stats | None = None
+
+
+@dataclass(frozen=True)
+class ItemStatus:
+    """A batch item as a task's status shows it."""
+
+    index: int
+    name: str | None
+    status: TaskState
+    error: str | None
+    result_path: str | None
+
+
+@dataclass(frozen=True)
+class TaskSnapshot:
+    """Where a task stands, read at one moment: what GET /task-status answers (app.api builds it
+    `TaskStatus.of`) and what a progress message carries."""
+
+    task_id: str
+    status: TaskState
+    stage: Stage | None
+    overall_progress: float
+    stage_progress: float
+    current_region: int
+    total_regions: int
+    message: str
+    elapsed_time: float
+    estimated_remaining: float | None
+    error: str | None
+    created_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    result_path: str | None
+    kind: str
+    stats: TaskStats | None  # once it has completed
+    items: list[ItemStatus] | None  # a batch's
 
 
 @dataclass
@@ -85,10 +159,10 @@ class Task:
     estimate_seconds: float | None = None  # the queue's estimate at submit time
     callback_url: str | None = None
     progress_interval: float | None = 0.0  # seconds between progress_update messages; NO_PROGRESS: none
-    output: dict[str, Any] | None = None  # a single job's whole pipeline output record, but its bytes
+    output: pipeline.InpaintOutput | None = None  # a single job's whole pipeline output, but its bytes (`result`)
     result: bytes | None = None
     media_type: str | None = None
-    stats: dict[str, Any] | None = None
+    stats: TaskStats | None = None
     items: list[BatchItem] = field(default_factory=list)
     cancel_event: threading.Event = field(default_factory=threading.Event)
 
@@ -149,52 +223,30 @@ class Task:
             return Busy(detail, retry_after=RETRY_AFTER, code=code)
         return ServiceError(detail, code=code, status_code=self.error_status or 500)
 
-    def snapshot(self) -> dict[str, Any]:
-        """GET /task-status: the fields API.md lists, plus a few of ours."""
-        body: dict[str, Any] = {
-            "task_id": self.task_id,
-            "status": self.status,
-            "stage": self.stage,
-            "overall_progress": self.overall_progress,
-            "stage_progress": self.stage_progress,
-            "current_region": self.current_region,
-            "total_regions": self.total_regions,
-            "message": self.message,
-            "elapsed_time": self.elapsed,
-            "estimated_remaining": self.estimated_remaining(),
-            "error": self.error,
-            "created_at": iso(self.created_at),
-            "started_at": iso(self.started_at),
-            "completed_at": iso(self.completed_at),
-            "result_path": self.result_path,
-            "kind": self.kind,
-        }
-        if self.stats:
-            body["processing_stats"] = self.stats
-            if "verification" in self.stats:  # API.md: the task's status reports it
-                body["verification"] = self.stats["verification"]
+    def snapshot(self) -> TaskSnapshot:
+        """Where the task stands now (GET /task-status, progress messages)."""
+        items = None
         if self.kind == "batch":
-            body["items"] = [
-                {"index": i.index, "name": i.name, "status": i.status, "error": i.error,
-                 "result_path": f"/api/v1/task-result/{self.task_id}/{i.index}" if i.result is not None else None}
-                for i in self.items
-            ]
-        return body
+            items = [ItemStatus(i.index, i.name, i.status, i.error,
+                                f"/api/v1/task-result/{self.task_id}/{i.index}" if i.result is not None else None)
+                     for i in self.items]
+        return TaskSnapshot(
+            task_id=self.task_id, status=self.status, stage=self.stage, overall_progress=self.overall_progress,
+            stage_progress=self.stage_progress, current_region=self.current_region,
+            total_regions=self.total_regions, message=self.message, elapsed_time=self.elapsed,
+            estimated_remaining=self.estimated_remaining(), error=self.error, created_at=iso(self.created_at),
+            started_at=iso(self.started_at), completed_at=iso(self.completed_at), result_path=self.result_path,
+            kind=self.kind, stats=self.stats, items=items)
 
 
 RETRY_AFTER = 5  # seconds a client is told to wait when a worker or the task store is busy
 
 
-def output_record(out: pipeline.InpaintOutput) -> dict[str, Any]:
-    """The whole output of the pipeline but its bytes, as JSON-ready data."""
-    return {f.name: getattr(out, f.name) if f.name != "jpeg" else (dataclasses.asdict(out.jpeg) if out.jpeg else None)
-            for f in dataclasses.fields(out) if f.name != "data"}
-
-
-def output_from(record: dict[str, Any], data: bytes) -> pipeline.InpaintOutput:
-    """output_record() back into the output it came from."""
-    jpeg = record.get("jpeg")
-    return pipeline.InpaintOutput(data=data, **{**record, "jpeg": BlockStats(**jpeg) if jpeg else None})
+def output_of(task: Task) -> pipeline.InpaintOutput:
+    """A single job's whole output, its bytes included (a ValueError for a task that keeps none)."""
+    if task.output is None:
+        raise ValueError(f"task {task.task_id!r} keeps no output")
+    return dataclasses.replace(task.output, data=task.result or b"")
 
 
 # --- records as JSON (no pickle: what a shared store returns is data, never code) ---
@@ -203,26 +255,40 @@ _ITEM_FIELDS = {f.name for f in dataclasses.fields(BatchItem)} - {"result"}
 
 
 def encode_task(task: Task) -> str:
-    d: dict[str, Any] = {k: getattr(task, k) for k in _TASK_FIELDS}
-    d["items"] = [{**{k: getattr(i, k) for k in _ITEM_FIELDS}, "has_result": i.result is not None}
+    d: dict[str, Any] = {k: plain(getattr(task, k)) for k in _TASK_FIELDS - {"output"}}
+    d["output"] = _output_record(task.output) if task.output is not None else None
+    d["items"] = [{**{k: plain(getattr(i, k)) for k in _ITEM_FIELDS}, "has_result": i.result is not None}
                   for i in task.items]
     return json.dumps(d, separators=(",", ":"))
 
 
 def decode_task(raw: str | bytes) -> Task:
     d = json.loads(raw)
-    items = [BatchItem(**_members({k: v for k, v in i.items() if k in _ITEM_FIELDS}),
+    items = [BatchItem(**_members({k: v for k, v in i.items() if k in _ITEM_FIELDS}, Stats),
                        result=b"" if i.get("has_result") else None) for i in d.pop("items", [])]
-    return Task(**_members({k: v for k, v in d.items() if k in _TASK_FIELDS}), items=items)
+    stats = _STATS_OF_KIND.get(d.get("kind", "inpaint"), Stats)
+    return Task(**_members({k: v for k, v in d.items() if k in _TASK_FIELDS}, stats), items=items)
 
 
-def _members(d: dict[str, Any]) -> dict[str, Any]:
-    """JSON keeps a status or a stage as its value: the enum member again, as the record types it."""
+def _members(d: dict[str, Any], stats: type[TaskStats]) -> dict[str, Any]:
+    """JSON keeps a status or a stage as its value, and statistics as their JSON form: the enum
+    member again, and the statistics' dataclass (`stats`), as the record types them."""
     if "status" in d:
         d["status"] = TaskState(d["status"])
     if d.get("stage") is not None:
         d["stage"] = Stage(d["stage"])
+    if d.get("stats") is not None:
+        d["stats"] = read(stats, d["stats"])
+    if d.get("output") is not None:
+        d["output"] = read(pipeline.InpaintOutput, {**d["output"], "data": b""})
     return d
+
+
+def _output_record(out: pipeline.InpaintOutput) -> dict[str, Any]:
+    """The whole output of the pipeline but its bytes, as JSON-ready data."""
+    record: dict[str, Any] = plain(out)
+    del record["data"]
+    return record
 
 
 def task_id_conflict(task_id: str, status: str) -> Conflict:

@@ -14,16 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 from app.engine import pipeline
 from app.engine.masks import Region
 from app.errors import Cancelled, ServiceError, backend_unavailable
-from app.execution.service import Execution
+from app.execution.service import DetectedText, Execution
 from app.tasks.bus import FINALS
 from app.tasks.manager import TaskManager, TaskOptions
 from app.tasks.progress import Subscriber
-from app.tasks.records import RETRY_AFTER, Task, TaskState, output_from
+from app.tasks.records import RETRY_AFTER, Task, TaskState, output_of
+from app.wire import read
 
 
 class RemoteWorkers:
@@ -41,22 +41,21 @@ class RemoteWorkers:
         return await self.execution.wait(self._inpaint(job))
 
     async def detect(self, image: bytes | str, regions: list[Region], recognize: bool = False,
-                     describe: bool = False) -> dict[str, Any]:
+                     describe: bool = False) -> DetectedText:
         """detect-text's answer, on a worker (the detector lives there)."""
         return await self.execution.wait(self._detect(image, regions, recognize, describe), what="text detection")
 
     async def _inpaint(self, job: pipeline.InpaintInput) -> pipeline.InpaintOutput:
         task = await self._submit_and_wait(job, "inpaint")
-        return output_from(task.output or {}, task.result or b"")
+        return output_of(task)
 
     async def _detect(self, image: bytes | str, regions: list[Region], recognize: bool,
-                      describe: bool) -> dict[str, Any]:
+                      describe: bool) -> DetectedText:
         """/detect-text on a worker: the image, search regions, `recognize` and `describe` travel as a job
-        of kind `detect`."""
+        of kind `detect`; its answer comes back as its JSON form (app.wire)."""
         job = pipeline.InpaintInput(image=image, regions=regions, recognize=recognize, describe=describe)
         task = await self._submit_and_wait(job, "detect")
-        answer: dict[str, Any] = json.loads(task.result or b"{}")
-        return answer
+        return read(DetectedText, json.loads(task.result or b"{}"))
 
     async def _submit_and_wait(self, job: pipeline.InpaintInput, kind: str) -> Task:
         tid = f"sync-{uuid.uuid4()}"
@@ -81,7 +80,7 @@ class RemoteWorkers:
         while True:
             try:
                 msg = await asyncio.wait_for(sub.outbox.get(), 1.0)
-                if msg.get("type") not in FINALS:
+                if msg.type not in FINALS:
                     continue
             except asyncio.TimeoutError:
                 found = await self.tasks.find(tid)

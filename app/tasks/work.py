@@ -9,6 +9,7 @@ moves and the manager publishes it; the thread never touches the record itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ from typing import Any, Callable
 from app.engine import pipeline
 from app.engine.models import InpaintModel
 from app.engine.pipeline import Stage
+from app.engine.stats import Verification
 from app.errors import Cancelled, InvalidInput, ServiceError
 from app.execution.service import Observe, detect_job, inpaint_job
-from app.tasks.records import Task, TaskState, output_record, stage_percent
+from app.tasks.records import BatchStats, DetectStats, LineCounts, Task, TaskState, stage_percent
+from app.wire import plain
 
 Outcome = list["pipeline.InpaintOutput | ServiceError"] | bytes  # a detect job answers its JSON
 
@@ -88,7 +91,7 @@ class TaskWork:
         job = self.jobs[0]
         found = detect_job(job.image, job.regions or [], self.detector, self.limits, self.observe, job.recognize,
                            job.describe)
-        return json.dumps(found).encode()
+        return json.dumps(plain(found)).encode()
 
     # --- on the event loop ---
     def _started(self) -> None:
@@ -120,7 +123,7 @@ class TaskWork:
             item.media_type, item.stats = out.media_type, out.stats()
         else:
             item.status, item.error = TaskState.ERROR, err.detail if err else "failed"
-        self.task.total_regions = sum((i.stats or {}).get("regions_processed", 0) for i in self.task.items)
+        self.task.total_regions = sum(i.stats.regions_processed for i in self.task.items if i.stats is not None)
 
 
 def complete(task: Task, outcome: Outcome) -> ServiceError | None:
@@ -128,26 +131,29 @@ def complete(task: Task, outcome: Outcome) -> ServiceError | None:
     item failed), or None when it completed."""
     if isinstance(outcome, bytes):  # detect-text's answer
         task.result, task.media_type = outcome, "application/json"
-        task.stats = {"regions_found": len(json.loads(outcome).get("regions", []))}
+        task.stats = DetectStats(regions_found=len(json.loads(outcome).get("regions", [])))
         return None
     if task.kind == "batch":
         ok = [o for o in outcome if isinstance(o, pipeline.InpaintOutput)]
         task.media_type = "application/zip"  # built on request from the items' results
-        task.stats = {"items": len(outcome), "items_completed": len(ok), "items_failed": len(outcome) - len(ok),
-                      "regions_processed": sum(o.regions_count for o in ok)}
         checks = [o.verification for o in ok if o.verification is not None]
-        if checks:  # the batch's verification: every item's regions, the worst residual
-            task.stats["verification"] = {
-                "regions_checked": sum(v["regions_checked"] for v in checks),
-                "regions_repaired": sum(v["regions_repaired"] for v in checks),
-                "residual_max": max(v["residual_max"] for v in checks)}
         read = [o.text_lines for o in ok if o.text_lines is not None]
-        if read:  # the batch's lines: every item's counts (each item's lines are in its own stats)
-            task.stats["text_lines"] = {k: sum(t[k] for t in read)
-                                        for k in ("found", "read", "removed", "partly_removed", "kept")}
+        task.stats = BatchStats(
+            items=len(outcome), items_completed=len(ok), items_failed=len(outcome) - len(ok),
+            regions_processed=sum(o.regions_count for o in ok),
+            # the batch's verification: every item's regions, the worst residual
+            verification=Verification(regions_checked=sum(v.regions_checked for v in checks),
+                                      regions_repaired=sum(v.regions_repaired for v in checks),
+                                      residual_max=max(v.residual_max for v in checks)) if checks else None,
+            # the batch's lines: every item's counts (each item's lines are in its own stats)
+            text_lines=LineCounts(found=sum(t.found for t in read), read=sum(t.read for t in read),
+                                  removed=sum(t.removed for t in read),
+                                  partly_removed=sum(t.partly_removed for t in read),
+                                  kept=sum(t.kept for t in read)) if read else None)
         return None if ok else ServiceError("every item of the batch failed", code="batch_failed", status_code=422)
     out = outcome[0]
     assert isinstance(out, pipeline.InpaintOutput)  # a single job's failure was raised, not returned
-    task.result, task.media_type, task.stats, task.output = out.data, out.media_type, out.stats(), output_record(out)
+    task.result, task.media_type, task.stats = out.data, out.media_type, out.stats()
+    task.output = dataclasses.replace(out, data=b"")  # its bytes are the result's
     task.total_regions = task.current_region = out.regions_count
     return None

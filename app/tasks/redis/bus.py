@@ -10,12 +10,12 @@ import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 from redis.exceptions import RedisError
 
 from app.tasks.bus import FINALS
-from app.tasks.progress import ProgressHub
+from app.tasks.progress import Message, ProgressHub, ProgressUpdate, parse, wire
 from app.tasks.records import FINISHED, TaskState
 from app.tasks.redis.store import CANCELS, EVENTS, Connections
 
@@ -45,21 +45,20 @@ class Freshness:
         self._seen: OrderedDict[str, Seen] = OrderedDict()
         self._remember = remember
 
-    def fresh(self, task_id: str, msg: dict[str, Any]) -> bool:
-        kind = msg.get("type")
+    def fresh(self, task_id: str, msg: Message) -> bool:
         seen = self._seen.get(task_id)
-        if kind == "progress_update":
-            created = float(msg.get("created", 0.0))
+        if isinstance(msg, ProgressUpdate):
+            created = msg.created or 0.0
             if seen is None or created > seen.created:  # the first message of this task (or of a new one)
                 seen = Seen(created, 0.0, started=False, ended=False, final=False)
             elif created < seen.created or seen.ended:  # an older task's, or after this one ended
                 return False
-            progress, status = float(msg.get("overall_progress") or 0.0), msg.get("status")
+            progress, status = msg.overall_progress or 0.0, msg.status
             if progress < seen.progress or (seen.started and status == TaskState.PENDING):
                 return False
             seen.progress, seen.started = progress, seen.started or status != TaskState.PENDING
             seen.ended = status in FINISHED
-        elif kind in FINALS:
+        elif msg.type in FINALS:
             if seen is not None and seen.final:
                 return False  # one final message per task
             seen = seen or Seen(0.0, 100.0, started=True, ended=True, final=False)
@@ -102,14 +101,14 @@ class RelayBus(ProgressHub):
             t.cancel()
         await asyncio.gather(*self._loops, return_exceptions=True)
 
-    def publish(self, task_id: str, msg: dict[str, Any]) -> None:
+    def publish(self, task_id: str, msg: Message) -> None:
         self.deliver(task_id, msg)
-        if len(self._events) >= MAX_OUTBOX and msg.get("type") == "progress_update":
+        if len(self._events) >= MAX_OUTBOX and isinstance(msg, ProgressUpdate):
             return
-        self._events.append(json.dumps({"o": self.replica, "t": task_id, "m": msg}, separators=(",", ":")))
+        self._events.append(json.dumps({"o": self.replica, "t": task_id, "m": wire(msg)}, separators=(",", ":")))
         self._wake.set()
 
-    def deliver(self, task_id: str, msg: dict[str, Any]) -> None:
+    def deliver(self, task_id: str, msg: Message) -> None:
         """A message for this replica's subscribers (published here, or heard from another)."""
         if self._freshness.fresh(task_id, msg):
             super().publish(task_id, msg)
@@ -147,7 +146,7 @@ class RelayBus(ProgressHub):
                         self.on_cancel(m["data"].decode())
                     elif not m["data"].startswith(self._own_prefix):  # this replica's own: delivered already
                         ev = json.loads(m["data"])
-                        self.deliver(ev["t"], ev["m"])
+                        self.deliver(ev["t"], parse(ev["m"]))
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, ValueError, KeyError, TypeError) as e:  # an outage, or a message not ours
