@@ -55,7 +55,7 @@ def build_services(settings: Settings, callbacks: CallbackSender | None = None) 
     `callbacks`: the sender (and its policy) to use instead of the settings' own."""
     apply_model_dir(settings.model_dir)
     models = ModelHolder(settings.model, settings.device)
-    runner = InferenceRunner(settings.inference_workers, settings.max_queue)
+    runner = InferenceRunner(settings.inference_workers, settings.max_queue_size)
     limits = Limits.from_settings(settings)
     metrics = Metrics()
     if callbacks is None:
@@ -102,7 +102,7 @@ def build_tasks(settings: Settings, runner: InferenceRunner, callbacks: Callback
         require_model = models.require  # 503 model_loading until it is loaded
     tools = Tools(model=lambda: models.model, detector=lambda: models.detector, limits=limits,
                   observe=metrics.observe_pipeline)
-    policy = TaskPolicy(max_live=settings.max_queue, replica=replica, lease=settings.queue_claim_idle,
+    policy = TaskPolicy(max_live=settings.max_queue_size, replica=replica, lease=settings.queue_claim_idle,
                         require_model=require_model)
     return TaskManager(backend, runner, callbacks, tools, policy)
 

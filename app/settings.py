@@ -63,7 +63,7 @@ class Settings(BaseSettings):
         "MAX_IMAGE_PIXELS", default=64_000_000, ge=1,
         description="largest decoded image (width*height); beyond it a 413 before any pixel is allocated",
     )
-    max_queue: int = _env(
+    max_queue_size: int = _env(
         "MAX_QUEUE_SIZE", default=16, ge=1,
         description="jobs admitted (running + waiting) before new ones get 503 with Retry-After",
     )
@@ -93,7 +93,7 @@ class Settings(BaseSettings):
         "CROP_CONTEXT", default=64, ge=8,
         description="pixels of surrounding image given to the model around each group of regions",
     )
-    png_compression: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output where fpng does not apply (gray, no fpng wheel)")
+    png_compress_level: int = _env("PNG_COMPRESS_LEVEL", default=1, ge=0, le=9, description="zlib level for PNG output where fpng does not apply (gray, no fpng wheel)")
     max_regions: int = _env("MAX_REGIONS", default=1000, ge=1, description="regions accepted in one request")
 
     api_key: str | None = _env("IOPAINT_API_KEY", default=None,

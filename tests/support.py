@@ -76,6 +76,13 @@ class SlowModel:
         return np.full_like(rgb, 200)
 
 
+def store_limits() -> dict:
+    """A task store's retention and caps as Settings' defaults give them (the one place they live)."""
+    s = Settings()
+    return {"retention": s.task_retention, "max_result_bytes": s.task_result_max_bytes,
+            "max_records": s.task_max_records}
+
+
 def services_with_model(model, **settings):
     """The app's services, with `model` installed as the loaded model (no IOPaint loading)."""
     from app.engine.models import ModelStatus

@@ -157,7 +157,7 @@ def test_too_many_regions(client):
 @pytest.fixture
 def slow_app():
     model = SlowModel()
-    with running_app(services=services_with_model(model, max_queue=2, request_timeout=5)) as c:
+    with running_app(services=services_with_model(model, max_queue_size=2, request_timeout=5)) as c:
         yield c, model
         model.release.set()
 
@@ -197,7 +197,7 @@ def test_health_answers_while_inference_runs_and_full_queue_gets_503(slow_app):
 
 def test_request_timeout_answers_504_and_frees_the_slot():
     model = SlowModel()
-    services = services_with_model(model, max_queue=1, request_timeout=0.5)
+    services = services_with_model(model, max_queue_size=1, request_timeout=0.5)
     with running_app(services=services) as c:
         r = c.post("/api/v1/inpaint-regions", json={"image": IMG, "regions": [BOX]})
         _assert_error(r, 504, "timeout")

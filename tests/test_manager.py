@@ -27,7 +27,7 @@ from app.tasks.progress import ProgressUpdate, Subscriber, TaskCompleted
 from app.tasks.records import Task, TaskState, decode_task, encode_task, output_of
 from app.tasks.redis.bus import RelayBus
 from app.tasks.work import Tools
-from tests.support import SlowModel, png_bytes, text_image
+from tests.support import SlowModel, png_bytes, store_limits, text_image
 
 REPO = Path(__file__).resolve().parent.parent
 JOB = pipeline.InpaintInput(image=png_bytes(text_image()), regions=[Region.box(40, 80, 160, 40)])
@@ -46,7 +46,7 @@ class Sent(CallbackSender):
 
 def manager(model, max_queue=4):
     runner = InferenceRunner(1, max_queue)
-    return TaskManager(local_backend(MemoryStore(), runner), runner, Sent(), Tools(model=lambda: model),
+    return TaskManager(local_backend(MemoryStore(**store_limits()), runner), runner, Sent(), Tools(model=lambda: model),
                        TaskPolicy(max_live=max_queue)), runner
 
 

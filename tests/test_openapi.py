@@ -34,7 +34,7 @@ from tests.support import callback_urls
 
 # the fuzzer submits tasks faster than this machine runs them: the queue is deep enough for all it
 # sends (a full queue is a 503, which it would rightly call a server error)
-_settings = Settings(model="cv2", request_timeout=120, max_queue=1000)
+_settings = Settings(model="cv2", request_timeout=120, max_queue_size=1000)
 
 
 async def _resolve(host: str, port: int) -> list[str]:

@@ -23,7 +23,7 @@ import pytest
 import redis
 from websockets.sync.client import connect
 
-from tests.support import REPO, Receiver, Sentinels, b64, free_port, png_bytes
+from tests.support import REPO, Receiver, Sentinels, b64, free_port, png_bytes, store_limits
 
 CLAIM_IDLE = "1.5"  # seconds before a dead replica's task is taken over (short, for the tests)
 
@@ -608,11 +608,11 @@ def test_the_store_speaks_tls_to_a_rediss_url(tmp_path):
     server.start()
 
     async def run():
-        good = RedisStore(connect(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}"))
+        good = RedisStore(connect(f"rediss://127.0.0.1:{port}/0?ssl_ca_certs={tmp_path / 'ca.pem'}"), **store_limits())
         assert await good.admit(Task(task_id="tls-1"), [InpaintInput(image=b"x")], 4) == 0
         assert (await good.load("tls-1")).status == "pending"
         await good.close()
-        untrusted = RedisStore(connect(f"rediss://127.0.0.1:{port}/0"))  # the system's CAs: refused
+        untrusted = RedisStore(connect(f"rediss://127.0.0.1:{port}/0"), **store_limits())  # the system's CAs: refused
         from app.tasks.store import StoreUnavailable
 
         with pytest.raises(StoreUnavailable):
@@ -633,7 +633,7 @@ def test_an_entry_that_names_no_task_is_dropped_and_the_queue_goes_on(redis_serv
     from app.tasks.redis.store import RedisStore, connect
 
     async def run():
-        store = RedisStore(connect(redis_server.url))
+        store = RedisStore(connect(redis_server.url), **store_limits())
         await store.ensure_group()
         r = redis.Redis.from_url(redis_server.url)
         r.xadd("iopaint:queue", {"something": "else"})  # written by another program

@@ -48,7 +48,7 @@ def app(backend):
 @pytest.fixture
 def slow(backend):
     model = SlowModel()
-    with running_app(services=services_with_model(model, max_queue=3, **backend)) as c:
+    with running_app(services=services_with_model(model, max_queue_size=3, **backend)) as c:
         yield c, model
         model.release.set()
 

@@ -43,7 +43,7 @@ def _slow_app(model, **settings):
 @pytest.fixture
 def slow():
     model = SlowModel()
-    ctx, _ = _slow_app(model, max_queue=3)
+    ctx, _ = _slow_app(model, max_queue_size=3)
     with ctx as c:
         yield c, model
         model.release.set()

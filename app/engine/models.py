@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -449,9 +449,6 @@ class ModelStatus:
     device_note: str | None = None
     load_seconds: float | None = None
     details: ModelDetails | None = None  # once it is loaded (IOPaintModel.describe)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _first_line(e: BaseException, limit: int = 300) -> str:

@@ -68,14 +68,14 @@ class Limits:
     max_image_pixels: int = 64_000_000
     max_image_size: int = 2048
     crop_context: int = 64
-    png_compression: int = 1
+    png_compress_level: int = 1
     max_regions: int = 1000
     text_pattern_max_length: int = 256
     text_patterns_max: int = 32
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:
-        return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compression,
+        return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compress_level,
                    s.max_regions, text_pattern_max_length=s.text_pattern_max_length,
                    text_patterns_max=s.text_patterns_max)
 
@@ -624,7 +624,7 @@ def inpaint(
     repaint = track.painting() - first_pass
     track.say(Stage.FINALIZING, 0.0, f"encoding {fmt}")
     data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
-                                      png_compress_level=limits.png_compression)
+                                      png_compress_level=limits.png_compress_level)
     track.lap("encode")
     h, w = mask.shape
     return InpaintOutput(

@@ -32,7 +32,7 @@ class Slot:
 
 
 class InferenceRunner:
-    def __init__(self, workers: int = 1, max_queue: int = 16):
+    def __init__(self, workers: int, max_queue: int):
         self.workers = workers
         self.max_queue = max_queue
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="inference")

@@ -105,7 +105,7 @@ class TaskCounts:
 class TaskPolicy:
     """How this replica admits tasks and keeps their callbacks."""
 
-    max_live: int = 16  # live tasks (the whole service's under Redis): 503 `queue_full` beyond
+    max_live: int  # live tasks (the whole service's under Redis): 503 `queue_full` beyond (MAX_QUEUE_SIZE)
     replica: str = ""  # this replica's name, in the logs and health
     lease: float = 10.0  # seconds a new callback stays with the replica that ended its task
     require_model: Callable[[], Any] = lambda: None  # at submit: 503 `model_loading` until the model is loaded

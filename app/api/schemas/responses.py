@@ -266,7 +266,7 @@ class ServiceLimits(BaseModel):
     def of(cls, cfg: Settings) -> ServiceLimits:
         return cls(max_image_size=cfg.max_image_size, max_file_size=cfg.max_file_size,
                    request_timeout=cfg.request_timeout, max_image_pixels=cfg.max_image_pixels,
-                   max_queue_size=cfg.max_queue, max_regions=cfg.max_regions,
+                   max_queue_size=cfg.max_queue_size, max_regions=cfg.max_regions,
                    output_formats=["png", "jpeg", "webp", "original"], mask_modes=["box", "text"])
 
 

@@ -22,8 +22,7 @@ from app.tasks.records import RETRY_AFTER, Task, TaskState, task_id_conflict
 class MemoryStore:
     name, shared = "memory", False
 
-    def __init__(self, retention: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
-                 max_records: int = 10_000):
+    def __init__(self, retention: float, max_result_bytes: int, max_records: int):
         self.retention, self.max_result_bytes, self.max_records = retention, max_result_bytes, max_records
         self._tasks: OrderedDict[str, Task] = OrderedDict()  # finished ones in the order they ended
         self._inputs: dict[str, list[InpaintInput]] = {}  # live tasks' jobs

@@ -148,8 +148,8 @@ class RedisStore:
 
     name, shared = "redis", True
 
-    def __init__(self, conns: Connections, retention: float = 3600, max_result_bytes: int = 512 * 1024 * 1024,
-                 max_records: int = 10_000, lease: float = 10.0,
+    def __init__(self, conns: Connections, retention: float, max_result_bytes: int, max_records: int,
+                 lease: float = 10.0,
                  on_error: Callable[[Exception | None], None] = lambda _: None,
                  gone: Callable[[str], None] = lambda _: None):
         self.conns, self.redis, self.blocking = conns, conns.redis, conns.blocking
