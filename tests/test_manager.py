@@ -52,8 +52,8 @@ def manager(model, max_queue=4):
 
 def finals(sub: Subscriber) -> list[str]:
     out = []
-    while not sub.outbox.empty():
-        m = sub.outbox.get_nowait()
+    while not sub.mailbox.empty():
+        m = sub.mailbox.get_nowait()
         if m.type != "progress_update":
             out.append(m.type)
     return out
@@ -135,8 +135,8 @@ def test_messages_crossing_between_replicas_never_move_a_subscriber_backwards():
         hub.deliver("t", progress("processing", 60.0))  # after the end
         hub.publish("t", progress("pending", 0.0, created=200.0))  # the id reused by a new task
         out = []
-        while not sub.outbox.empty():
-            m = sub.outbox.get_nowait()
+        while not sub.mailbox.empty():
+            m = sub.mailbox.get_nowait()
             out.append((m.type, getattr(m, "status", None), getattr(m, "overall_progress", None)))
         relayed = [json.loads(e)["m"]["type"] for e in hub._events]
         assert relayed == ["progress_update"]  # what this replica publishes goes to the others too

@@ -1,4 +1,4 @@
-"""Both WebSocket progress channels. A connection is a hub subscriber with a bounded outbox and
+"""Both WebSocket progress channels. A connection is a hub subscriber with a bounded mailbox and
 one sender; the receive loop answers client messages. A bad client message gets an `error`
 message, never a dropped connection. The service closes connections with 1000 or 1001 only."""
 
@@ -33,7 +33,7 @@ class Connection:
 
     async def sender(self) -> None:
         while True:
-            msg = await self.sub.outbox.get()
+            msg = await self.sub.mailbox.get()
             await asyncio.wait_for(self.ws.send_text(encode(msg)), SEND_TIMEOUT)
 
     async def subscribe(self, task_id: str) -> None:
@@ -125,10 +125,10 @@ class Connection:
             self.hub.disconnect(self.sub)
 
     async def _flush(self, timeout: float = 2.0) -> None:
-        """Send what the outbox still holds, within `timeout` in all."""
+        """Send what the mailbox still holds, within `timeout` in all."""
         async def drain() -> None:
-            while not self.sub.outbox.empty():
-                await self.ws.send_text(encode(self.sub.outbox.get_nowait()))
+            while not self.sub.mailbox.empty():
+                await self.ws.send_text(encode(self.sub.mailbox.get_nowait()))
         try:
             await asyncio.wait_for(drain(), timeout)
         except Exception:

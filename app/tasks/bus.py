@@ -1,6 +1,6 @@
 """The event bus: progress and final messages to every WebSocket subscriber, on every replica.
 
-Two implementations, chosen at start-up: `ProgressHub` (app.tasks.progress: this process only,
+Two implementations, chosen at start-up: `LocalBus` (app.tasks.progress: this process only,
 TASK_BACKEND=memory) and `RelayBus` (app.tasks.redis.bus, Redis pub/sub: what is published on one
 replica reaches the subscribers of all, and cancels reach the replica running the task).
 """

@@ -3,7 +3,7 @@ for both backends, over three interfaces chosen at start-up (app.main.build_task
 
 - a store (app.tasks.store: local.store | redis.store): records, inputs, results, the bound on
   live tasks, the one-winner finish, and the outbox of callbacks written with the end;
-- an event bus (app.tasks.bus: progress.ProgressHub | redis.bus.RelayBus): progress and final
+- an event bus (app.tasks.bus: progress.LocalBus | redis.bus.RelayBus): progress and final
   messages to every WebSocket subscriber, and cancels from other replicas;
 - a dispatcher (app.tasks.dispatch: local.dispatch | redis.dispatch): where the work runs.
 

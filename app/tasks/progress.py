@@ -5,7 +5,7 @@ A message is a dataclass of its kind; `encode` gives the JSON a WebSocket sends,
 relay to other replicas carries, and `parse` reads that form back (app.tasks.bus.RelayBus).
 
 Subscriptions are kept by task id whether or not the task exists yet (backends subscribe before
-they submit). Each subscriber has a bounded outbox: a slow client loses intermediate
+they submit). Each subscriber has a bounded mailbox: a slow client loses intermediate
 `progress_update`s (the next one supersedes them), never a final message, and never slows the
 publisher; a client that cannot take even a final message is disconnected.
 """
@@ -146,25 +146,25 @@ def parse(form: dict[str, Any]) -> Message:
 
 
 class Subscriber:
-    """One listener (a WebSocket connection) with its own bounded outbox."""
+    """One listener (a WebSocket connection) with its own bounded mailbox."""
 
     def __init__(self, connection_id: str, maxsize: int = 64, max_subscriptions: int = 1000):
         self.connection_id = connection_id
-        self.outbox: asyncio.Queue[Message] = asyncio.Queue(maxsize)
+        self.mailbox: asyncio.Queue[Message] = asyncio.Queue(maxsize)
         self.tasks: set[str] = set()
         self.max_subscriptions = max_subscriptions
         self.close_requested = asyncio.Event()  # overflow or shutdown: the connection closes (1001)
 
     def offer(self, msg: Message) -> None:
         try:
-            self.outbox.put_nowait(msg)
+            self.mailbox.put_nowait(msg)
         except asyncio.QueueFull:
             if isinstance(msg, ProgressUpdate):
                 return  # superseded by the next update
             self.close_requested.set()  # a final message cannot be delivered: the connection closes
 
 
-class ProgressHub:
+class LocalBus:
     """This process's fan-out: the event bus of TASK_BACKEND=memory (app.tasks.redis.bus.RelayBus adds
     the other replicas)."""
 

@@ -79,7 +79,7 @@ class RemoteWorkers:
     async def _wait(self, tid: str, sub: Subscriber) -> Task:
         while True:
             try:
-                msg = await asyncio.wait_for(sub.outbox.get(), 1.0)
+                msg = await asyncio.wait_for(sub.mailbox.get(), 1.0)
                 if msg.type not in FINALS:
                     continue
             except asyncio.TimeoutError:

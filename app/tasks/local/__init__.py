@@ -9,7 +9,7 @@ from app.execution.runner import InferenceRunner
 from app.tasks.backend import Backend, BuildBackend, Hooks
 from app.tasks.local.dispatch import LocalDispatcher
 from app.tasks.local.store import MemoryStore
-from app.tasks.progress import ProgressHub
+from app.tasks.progress import LocalBus
 
 
 def local_backend(store: MemoryStore, runner: InferenceRunner) -> BuildBackend:
@@ -17,6 +17,6 @@ def local_backend(store: MemoryStore, runner: InferenceRunner) -> BuildBackend:
     no cancel comes from elsewhere: only the dispatcher calls back (to run a task it started)."""
 
     def build(hooks: Hooks) -> Backend:
-        return Backend(store, ProgressHub(), LocalDispatcher(runner, hooks.execute))
+        return Backend(store, LocalBus(), LocalDispatcher(runner, hooks.execute))
 
     return build

@@ -15,13 +15,13 @@ from typing import Callable
 from redis.exceptions import RedisError
 
 from app.tasks.bus import FINALS
-from app.tasks.progress import Message, ProgressHub, ProgressUpdate, parse, wire
+from app.tasks.progress import LocalBus, Message, ProgressUpdate, parse, wire
 from app.tasks.records import FINISHED, TaskState
 from app.tasks.redis.store import CANCELS, EVENTS, Connections
 
 log = logging.getLogger("app.tasks.bus")
 
-MAX_OUTBOX = 10_000  # messages waiting to be published; beyond it intermediate progress is dropped
+MAX_UNPUBLISHED = 10_000  # messages waiting to be published; beyond it intermediate progress is dropped
 
 
 @dataclass
@@ -72,7 +72,7 @@ class Freshness:
         return True
 
 
-class RelayBus(ProgressHub):
+class RelayBus(LocalBus):
     """This replica's fan-out, and a relay through Redis pub/sub to and from the others."""
 
     def __init__(self, conns: Connections, replica: str, on_error: Callable[[Exception | None], None] = lambda _: None,
@@ -103,7 +103,7 @@ class RelayBus(ProgressHub):
 
     def publish(self, task_id: str, msg: Message) -> None:
         self.deliver(task_id, msg)
-        if len(self._events) >= MAX_OUTBOX and isinstance(msg, ProgressUpdate):
+        if len(self._events) >= MAX_UNPUBLISHED and isinstance(msg, ProgressUpdate):
             return
         self._events.append(json.dumps({"o": self.replica, "t": task_id, "m": wire(msg)}, separators=(",", ":")))
         self._wake.set()
