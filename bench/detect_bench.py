@@ -296,7 +296,7 @@ def e2e_section(photos: list[str], seeds: int) -> str:
     if detector is None:
         raise SystemExit("text detector not available (rapidocr_onnxruntime model / onnxruntime missing)")
     load_s = time.perf_counter() - t0
-    limits = pipeline.Limits()
+    limits = pipeline.Limits.defaults()
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))  # glyphs dilated by 2 px
 
     scenes = [render_scene(p, E2E_SIDE, s) for p in photos for s in range(seeds)]

@@ -471,7 +471,7 @@ def main() -> None:
     model = load_model("cv2", "cpu", fallback=None)[0]
     detector = load_ocr()
     reader = Reader(detector)
-    limits = pipeline.Limits()
+    limits = pipeline.Limits.defaults()
     acc: dict[tuple[str, str, str, str], list[float]] = {}
     worst_lines: list[tuple[float, float, str]] = []  # (line share left, residual reported, case)
     dishonest_cases: list[str] = []

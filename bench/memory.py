@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CHILD = r"""
 import io, json, sys, tracemalloc
+from dataclasses import replace
 sys.path.insert(0, {root!r})
 import numpy as np, cv2
 from PIL import Image
@@ -32,7 +33,7 @@ size, path, verify = {size}, {path!r}, {verify}
 model, _ = load_model("cv2", "cpu", fallback=None)
 boxes = lambda n: [Region.box(n * 0.1, n * 0.2, 160, 34), Region.box(n * 0.5, n * 0.5, 160, 34),
                    Region.box(n * 0.2, n * 0.8, 160, 34)]
-limits = pipeline.Limits(max_image_pixels=80_000_000, max_file_size=200 << 20)
+limits = replace(pipeline.Limits.defaults(), max_image_pixels=80_000_000, max_file_size=200 << 20)
 small = Image.open(path).reduce(8)
 buf = io.BytesIO(); small.save(buf, Image.open(path).format)
 pipeline.inpaint(pipeline.InpaintInput(image=buf.getvalue(), regions=boxes(512), output_format="original"),

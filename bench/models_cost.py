@@ -212,7 +212,7 @@ def one(name: str, sizes: list[int], reps: int, max_request_s: float) -> dict:
         unet = inner.diffusion_model = Timed(inner.diffusion_model).module
         params = {"ldm_steps": LDM_STEPS, "ldm_sampler": "ddim"}
     rss_loaded = peak_rss_mb()
-    limits = pipeline.Limits()
+    limits = pipeline.Limits.defaults()
     rows: list[dict] = []
     skipped: list[int] = []
     for size in sizes:

@@ -247,7 +247,7 @@ def main() -> int:
         models["lama"] = load_model("lama", "cpu", fallback=None)[0]
     else:
         notes.append("lama: IOPaint's big-lama.pt is not on disk (it is never downloaded here): its rows are skipped")
-    limits = pipeline.Limits()
+    limits = pipeline.Limits.defaults()
     meths = methods(have_lama)
     acc = {s: {m["name"]: new_acc() for m in meths} for s in SCENARIOS}
     rng = np.random.default_rng(args.seed)

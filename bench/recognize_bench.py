@@ -322,7 +322,7 @@ def bench_presets(det: Ocr, scenes: int, seed: int) -> tuple[str, dict[str, floa
     rng = np.random.default_rng(seed + 1)
     fonts = font_paths()
     model, _ = load_model("cv2", "cpu", fallback=None, low_mem=True, cpu_offload=False)
-    limits = pipeline.Limits()
+    limits = pipeline.Limits.defaults()
     modes = {"default (text)": dict(mask_mode="text", padding=4, whole_padding=2), "box": dict(mask_mode="box", padding=2)}
     stats = {m: {"sens": 0, "removed": 0, "ord": 0, "false": 0, "touched": 0, "ms": []} for m in modes}
     data = [preset_scene(rng, fonts) for _ in range(scenes)]

@@ -407,7 +407,7 @@ def main() -> int:
         info = httpx.get(lama_srv.url + "/api/v1/model", timeout=10).json()
         assert str(info.get("name", "")).startswith("lama"), info
         lama_t = Target("service-lama", lama_srv, "/api/v1/inpaint-regions", "svc_body")
-        limits = pipeline.Limits()
+        limits = pipeline.Limits.defaults()
         standin: dict[int, dict[str, float]] = {}
         for size in SIZES:
             case = cases[(size, "PNG")]

@@ -75,7 +75,7 @@ def main() -> None:
                 job = pipeline.InpaintInput(image=data, regions=regions, mask_mode="text", padding=4, whole_padding=2,
                                             verify=verify)
                 t0 = time.perf_counter()
-                out = pipeline.inpaint(job, model, pipeline.Limits(), detector=det)
+                out = pipeline.inpaint(job, model, pipeline.Limits.defaults(), detector=det)
                 times[verify].append(time.perf_counter() - t0)
                 if verify:
                     stage.append(out.timings.get("verify", 0.0))

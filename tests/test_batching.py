@@ -46,7 +46,7 @@ def _run(model, image: np.ndarray, boxes, batched: bool):
     try:
         job = pipeline.InpaintInput(image=_png(image), regions=[Region.box(*b) for b in boxes], padding=0,
                                     verify=False)  # the forward passes of the first repaint only
-        out = pipeline.inpaint(job, model, pipeline.Limits())
+        out = pipeline.inpaint(job, model, pipeline.Limits.defaults())
     finally:
         model.batches = True
     return np.asarray(Image.open(io.BytesIO(out.data)).convert("RGB")), out

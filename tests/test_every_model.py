@@ -214,7 +214,7 @@ def _run(model, img, regions):
 
     job = pipeline.InpaintInput(image=png_bytes(img), regions=[Region.box(*r) for r in regions], padding=0,
                                 mask_mode="box", verify=False)
-    return decode(pipeline.inpaint(job, model, pipeline.Limits()).data)
+    return decode(pipeline.inpaint(job, model, pipeline.Limits.defaults()).data)
 
 
 def test_crops_follow_the_models_own_padding():

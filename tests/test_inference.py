@@ -75,7 +75,7 @@ def test_a_crop_is_padded_to_an_fft_friendly_shape_and_keeps_its_pixels(lama):
     model, recorder = lama
     img = photo(1024)
     # one box: its crop is 584 px wide (+ 2 x 64 context) = 712 px, 712 / 8 = 89
-    out = pipeline.inpaint(_job(img, [(300, 400, 584, 30)]), model, pipeline.Limits())
+    out = pipeline.inpaint(_job(img, [(300, 400, 584, 30)]), model, pipeline.Limits.defaults())
     assert out.crops == 1 and recorder.shapes == [(1, 3, fft_friendly(30 + 128), 720)]
     result = decode(out.data)
     outside = np.ones(img.shape[:2], bool)
@@ -89,7 +89,7 @@ def test_forward_passes_never_overlap_with_several_workers(lama):
     recorder.hold = 0.2  # long enough for a second worker to try
     img = photo(512)
     jobs = [_job(img, [(40 + 150 * i, 100, 100, 30)]) for i in range(3)]
-    threads = [threading.Thread(target=pipeline.inpaint, args=(j, model, pipeline.Limits())) for j in jobs]
+    threads = [threading.Thread(target=pipeline.inpaint, args=(j, model, pipeline.Limits.defaults())) for j in jobs]
     for t in threads:
         t.start()
     for t in threads:

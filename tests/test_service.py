@@ -37,19 +37,19 @@ JOB = pipeline.InpaintInput(image=png_bytes(text_image()), regions=[Region.box(4
 
 def test_run_job_reports_each_stage_and_stops_once_cancelled():
     seen: list[str] = []
-    out = inpaint_job(JOB, Filler(), pipeline.Limits(), None, report=lambda stage, *_: seen.append(stage))
+    out = inpaint_job(JOB, Filler(), pipeline.Limits.defaults(), None, report=lambda stage, *_: seen.append(stage))
     assert out.regions_count == 1 and out.media_type == "image/png"
     assert seen[0] == "preparing" and "inpainting" in seen
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
-        inpaint_job(JOB, Filler(), pipeline.Limits(), None, cancel=cancel)
+        inpaint_job(JOB, Filler(), pipeline.Limits.defaults(), None, cancel=cancel)
 
 
 def test_run_job_turns_a_model_failure_into_inference_failed_without_internals():
     outcomes: list[str] = []
     with pytest.raises(InferenceFailed) as e:
-        inpaint_job(JOB, Broken(), pipeline.Limits(), None, observe=lambda *_, outcome="ok": outcomes.append(outcome))
+        inpaint_job(JOB, Broken(), pipeline.Limits.defaults(), None, observe=lambda *_, outcome="ok": outcomes.append(outcome))
     assert e.value.status_code == 500 and "internal detail" not in e.value.detail
     assert outcomes == ["error"]
 

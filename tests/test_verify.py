@@ -282,7 +282,7 @@ def test_a_blob_shaped_ghost_is_repaired_or_reported():
     job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines], mask_mode="box",
                                 padding=2)
     model = _Ghosting()
-    res = pipeline.inpaint(job, model, pipeline.Limits(), detector=load_ocr())
+    res = pipeline.inpaint(job, model, pipeline.Limits.defaults(), detector=load_ocr())
     v = res.verification
     assert v is not None and v.regions_checked == len(lines)
     assert model.calls >= 2 and v.regions_repaired >= 1  # the ghost was found and repainted

@@ -64,14 +64,21 @@ class Detector(Protocol):
 class Limits:
     """The parts of the settings the pipeline obeys."""
 
-    max_file_size: int = 50 * 1024 * 1024
-    max_image_pixels: int = 64_000_000
-    max_image_size: int = 2048
-    crop_context: int = 64
-    png_compress_level: int = 1
-    max_regions: int = 1000
-    text_pattern_max_length: int = 256
-    text_patterns_max: int = 32
+    max_file_size: int
+    max_image_pixels: int
+    max_image_size: int
+    crop_context: int
+    png_compress_level: int
+    max_regions: int
+    text_pattern_max_length: int
+    text_patterns_max: int
+
+    @classmethod
+    def defaults(cls) -> Limits:
+        """The settings' defaults (and this environment's variables): the defaults live there only."""
+        from app.settings import Settings
+
+        return cls.from_settings(Settings())
 
     @classmethod
     def from_settings(cls, s: Settings) -> Limits:

@@ -34,7 +34,7 @@ class Tools:
 
     model: Callable[[], InpaintModel | None]
     detector: Callable[[], Any] = lambda: None
-    limits: pipeline.Limits = field(default_factory=pipeline.Limits)
+    limits: pipeline.Limits = field(default_factory=pipeline.Limits.defaults)
     observe: Observe = lambda *_, **__: None  # the pipeline's metrics (Metrics.observe_pipeline)
 
 
