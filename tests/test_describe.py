@@ -17,6 +17,7 @@ import pytest
 from app.api.style_schema import Style
 from app.engine.ocr.describe import LineStyle, describe
 from app.geometry import Region
+from app.wire import plain
 from bench.style_lines import CJK, SANS, SANS_BOLD, Look, delta_e, styled_line
 from tests.support import Receiver, b64, photo, png_bytes
 
@@ -116,10 +117,10 @@ def test_on_a_photo():
 
 
 def test_style_model_is_the_dataclass():
-    """`Style.of` (the answer's model) and `LineStyle.as_dict` (what tasks and callbacks carry) agree."""
+    """`Style.of` (the answer's model) and `wire.plain` of the dataclass (what tasks and callbacks carry) agree."""
     s = measure(Look("Night Show", size=48, color=(250, 250, 250), shadow=((3, 3), (70, 70, 70))))
-    assert Style.of(s).model_dump() == s.as_dict()
-    assert Style.of(replace(s, shadow=None, outline=None)).model_dump() == replace(s, shadow=None, outline=None).as_dict()
+    assert Style.of(s).model_dump() == plain(s)
+    assert Style.of(replace(s, shadow=None, outline=None)).model_dump() == plain(replace(s, shadow=None, outline=None))
 
 
 @pytest.fixture(scope="module")

@@ -39,6 +39,7 @@ box, so a repair stays within the mask's dilation.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol, cast
 
 import cv2
@@ -116,9 +117,11 @@ def _reach_in(core: npt.NDArray[np.uint8], padded: npt.NDArray[np.uint8], distan
     return cast(np.ndarray, (padded > 0) | (d <= distance))
 
 
-def _region_reach(region: Region, box: PixelBox, padding: int) -> np.ndarray:
-    """A region's reach within `box`: drawn with its padding, or within padding + halo of it."""
-    core, padded = core_and_padded(region, box, padding)
+def _region_reach(region: Region, box: PixelBox, padding: int,
+                  drawn: tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]] | None = None) -> np.ndarray:
+    """A region's reach within `box`: drawn with its padding, or within padding + halo of it.
+    `drawn`: its `core_and_padded` in `box`, where already made."""
+    core, padded = drawn if drawn is not None else core_and_padded(region, box, padding)
     # a polygon's drawn pixels may lie up to a pixel outside its exact outline (the rasterizer puts
     # pixel centres on integers): measured from them, a pixel less; a box's are exact
     return _reach_in(core, padded, padding + halo(line_scale(region)) - (0 if region.is_box else 1))
@@ -205,6 +208,18 @@ class _Look:
         in_core = float((self.ink & sel & self.core).sum()) - tex_core * float((sel & self.core).sum())
         in_band = float((self.ink & sel & band).sum()) - self.texture * float((sel & band).sum())
         return max(0.0, in_core) + max(0.0, in_band)
+
+    @cached_property
+    def text_total(self) -> float:
+        """All of the line's text ink (`text_ink` of `seen`): the denominator of every share, fixed on
+        the source, so worked out once."""
+        return self.text_ink(self.seen)
+
+    @property
+    def judged(self) -> bool:
+        """Whether there is enough text ink to judge by contrast (else: no opinion, the detector's part)."""
+        return self.text_total >= max(_MIN_INK, _MIN_SHARE * float(self.core.sum()))
+
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
 
 
@@ -220,20 +235,18 @@ def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None =
         scale, padding = part_scale(part.pixels), 0
     band = halo(scale)
     box = pixel_box(region, w, h).grow(padding + MAX_HALO + max(3, MAX_HALO // 2), w, h)
-    allowed_u8 = np.zeros((box.height, box.width), np.uint8)
     if part is None:
-        local = region.shifted(-box.x0, -box.y0)
-        draw_region(allowed_u8, local, padding)
-        zone = _region_reach(region, box, padding)
-    else:
-        b = part.box
-        allowed_u8[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = part.pixels.astype(np.uint8) * 255
-        zone = _part_reach(part, box)
-    if part is None:
+        drawn = core_and_padded(region, box, padding)
+        allowed_u8 = drawn[1]
+        zone = _region_reach(region, box, padding, drawn)
         seen_u8 = np.zeros_like(allowed_u8)
-        draw_region(seen_u8, local, padding + MAX_HALO)
+        draw_region(seen_u8, region.shifted(-box.x0, -box.y0), padding + MAX_HALO)
         seen = seen_u8 > 0
     else:
+        b = part.box
+        allowed_u8 = np.zeros((box.height, box.width), np.uint8)
+        allowed_u8[b.y0 - box.y0:b.y1 - box.y0, b.x0 - box.x0:b.x1 - box.x0] = part.pixels.astype(np.uint8) * 255
+        zone = _part_reach(part, box)
         seen = cv2.dilate(allowed_u8, _disk(MAX_HALO)) > 0
     ring = ~seen
     if others is not None and (ring & ~others).sum() >= 16:
@@ -412,10 +425,9 @@ class Verifier:
         if look is None:
             return 0.0
         m = mask[look.box.slices] > 0
-        n_ink = look.text_ink(look.seen)
-        if n_ink < max(_MIN_INK, _MIN_SHARE * float(look.core.sum())):
+        if not look.judged:
             return 0.0  # too little text to judge by
-        return min(1.0, look.text_ink(look.seen & ~m) / n_ink)
+        return min(1.0, look.text_ink(look.seen & ~m) / look.text_total)
 
     def grow_to_ink(self, i: int, mask: np.ndarray) -> None:
         """Grow `mask` (in place) over the ink of region i it leaves out next to it (a shadow, a glow,
@@ -515,13 +527,14 @@ class Verifier:
         still = look.stands(o, d_out)
         left = look.seen & ~m
         tex = _texture(look.ring_ink & still, look.ring)
-        n_ink = look.text_ink(look.seen)
-        n_left = masked_left + max(0.0, float((look.ink & still & left).sum()) - tex * float(left.sum()))
+        shown_left = look.ink & still & left
         near = left & look.zone
-        n_near = masked_left + max(0.0, float((look.ink & still & near).sum()) - tex * float(near.sum()))
+        n_left = masked_left + max(0.0, float(shown_left.sum()) - tex * float(left.sum()))
+        n_near = masked_left + max(0.0, float((shown_left & near).sum()) - tex * float(near.sum()))
         # too little text to judge by (a region with no visible text): the detector's part
-        if n_ink < max(_MIN_INK, _MIN_SHARE * float(look.core.sum())):
+        if not look.judged:
             return RegionCheck(0.0, look.box, look.zone)
+        n_ink = look.text_total
         # (a deficit of ink beyond the zone does not offset what is left inside it)
         return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink))
 

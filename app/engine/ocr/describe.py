@@ -42,8 +42,7 @@ contract) but the shared geometry.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -86,11 +85,6 @@ class LineStyle:
     angle: float
     vertical: bool
     bold: bool | None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Plain data for a JSON answer, a task's record or a callback (the API's `Style.of` reads
-        the dataclass itself; tests keep the two equal)."""
-        return asdict(self)
 
 
 @dataclass(frozen=True)
