@@ -20,7 +20,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
 from app import SERVICE_NAME, __version__
-from app.api import bodies, detect, info, inpaint, metrics as metrics_route, playground, tasks as task_routes, ws
+from app.api import (bodies, detect, info, inpaint, metrics as metrics_route, playground, replace, tasks as task_routes,
+                     ws)
 from app.api.deps import Services
 from app.api.errors import install_error_handlers
 from app.api.middleware import ApiKeyAuth, BodySizeLimit, RequestContext
@@ -73,8 +74,8 @@ def build_services(settings: Settings, callbacks: CallbackSender | None = None) 
                           text_detection=settings.text_detection)
     routes_run: Execution | RemoteWorkers = RemoteWorkers(tasks, execution) if api_only else execution
     routers = [info.worker, metrics_route.router] if settings.role == "worker" else [  # worker: queued work only
-        info.root, info.router, inpaint.router, detect.router, task_routes.router, ws.router, metrics_route.router,
-        playground.router]
+        info.root, info.router, inpaint.router, replace.router, detect.router, task_routes.router, ws.router,
+        metrics_route.router, playground.router]
     services = Services(settings=settings, models=models, runner=runner, limits=limits, tasks=tasks,
                         callback_policy=policy, execution=routes_run, metrics=metrics, on_shutdown=[stop_tasks],
                         routers=routers)

@@ -113,6 +113,9 @@ class Settings(BaseSettings):
                                         description="longest remove_text / keep_text pattern (characters)")
     text_patterns_max: int = _env("TEXT_PATTERNS_MAX", default=32, ge=1, le=1000,
                                   description="remove_text + keep_text patterns in one request")
+    fonts_dir: str | None = _env("FONTS_DIR", default=None,
+                                 description="a folder of .ttf, .otf or .ttc fonts replace-text may write in, besides the "
+                                 "installed DejaVu and Noto CJK (a line names one by its family)")
     task_retention: float = _env("TASK_RETENTION", default=3600.0, gt=0,
                                  description="seconds a finished task and its result are kept")
     task_result_max_bytes: int = _env("TASK_RESULT_MAX_BYTES", default=512 * 1024 * 1024, ge=0,

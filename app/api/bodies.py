@@ -19,7 +19,8 @@ from starlette.datastructures import UploadFile
 from app.api.deps import Services, ServicesDep
 from app.api.openapi import Body
 from app.api.schemas.requests import (AsyncRegionsBody, AsyncRegionsParams, BatchBody, DetectBody, DetectParams,
-                                      InpaintBody, InpaintParams, RegionsBody, RegionsParams)
+                                      InpaintBody, InpaintParams, RegionsBody, RegionsParams, ReplaceBody,
+                                      ReplaceParams)
 from app.engine.pipeline import InpaintInput
 from app.errors import InvalidInput, ServiceError, TooLarge, UnsupportedMediaType, summarise_validation
 
@@ -193,8 +194,9 @@ MASK = ImageBody(InpaintBody, InpaintParams)
 REGIONS = ImageBody(RegionsBody, RegionsParams)
 DETECT = ImageBody(DetectBody, DetectParams)
 SUBMIT = ImageBody(AsyncRegionsBody, AsyncRegionsParams)
+REPLACE = ImageBody(ReplaceBody, ReplaceParams)
 BATCH = Body(BatchBody)  # JSON only: its images are base64 in `items`
-BODIES = (MASK.doc, REGIONS.doc, DETECT.doc, SUBMIT.doc, BATCH)  # their schemas, for install_openapi
+BODIES = (MASK.doc, REGIONS.doc, DETECT.doc, SUBMIT.doc, REPLACE.doc, BATCH)  # their schemas, for install_openapi
 
 
 def _job(body: ImageBody[J]) -> Callable[[Request, Services], Awaitable[InpaintInput]]:
@@ -224,6 +226,7 @@ async def _batch(request: Request) -> BatchBody:
 # and documented by the routes' openapi_extra.
 MaskJob = Annotated[InpaintInput, Depends(_job(MASK))]
 RegionsJob = Annotated[InpaintInput, Depends(_job(REGIONS))]
+ReplaceJob = Annotated[InpaintInput, Depends(_job(REPLACE))]
 DetectRequest = Annotated[ParsedBody[DetectParams], Depends(_parsed(DETECT))]
 SubmitRequest = Annotated[ParsedBody[AsyncRegionsParams], Depends(_parsed(SUBMIT))]
 BatchRequest = Annotated[BatchBody, Depends(_batch)]

@@ -9,11 +9,12 @@ from datetime import datetime, timezone
 from typing import Any, Callable
 
 from app.engine.pipeline import InpaintOutput
+from app.engine.render import Written
 from app.engine.stats import Verification
 from app.engine.text_filter import TextReport
 
 Value = Callable[[InpaintOutput], "str | None"]  # None: the header is absent from this answer
-MASK, REGIONS = "mask", "regions"  # /inpaint; /inpaint-regions (and its async result)
+MASK, REGIONS, REPLACE = "mask", "regions", "replace"  # /inpaint; /inpaint-regions (and its async result); /replace-text
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class Header:
     kind: str  # its OpenAPI type
     description: str
     value: Value
-    routes: tuple[str, ...] = (MASK, REGIONS)
+    routes: tuple[str, ...] = (MASK, REGIONS, REPLACE)
 
 
 def _stages(out: InpaintOutput) -> str:
@@ -42,17 +43,21 @@ def _text_lines(count: Callable[[TextReport], int]) -> Value:
     return lambda out: None if out.text_lines is None else str(count(out.text_lines))
 
 
+def _per_line(out: InpaintOutput, value: Callable[[Written], str]) -> str | None:
+    return None if out.written is None else ",".join(value(w) for w in out.written)
+
+
 _READ = "(with remove_text, keep_text or recognize)"
 HEADERS: tuple[Header, ...] = (
     Header("X-Processing-Time", "number", "seconds the pipeline took", lambda out: f"{sum(out.timings.values()):.4f}"),
     Header("X-Regions-Count", "integer", "regions processed (the lines found, with detect: true)",
-           lambda out: str(out.regions_count), (REGIONS,)),
-    Header("X-Total-Area", "integer", "pixels inside the regions", lambda out: str(out.total_area), (REGIONS,)),
+           lambda out: str(out.regions_count), (REGIONS, REPLACE)),
+    Header("X-Total-Area", "integer", "pixels inside the regions", lambda out: str(out.total_area), (REGIONS, REPLACE)),
     Header("X-Mask-Area", "integer", "pixels repainted (the final mask, padding included)",
            lambda out: str(out.mask_area)),
     Header("X-Regions-Outside-Image", "integer", "regions wholly outside the image, where nothing was removed "
            "(absent when there are none)", lambda out: str(out.regions_outside) if out.regions_outside else None,
-           (REGIONS,)),
+           (REGIONS, REPLACE)),
     Header("X-Mask-Scaled-From", "string", "the uploaded mask's own size (`WxH`), when it was not the image's and "
            "was scaled to it (absent otherwise)",
            lambda out: "{}x{}".format(*out.mask_scaled_from) if out.mask_scaled_from else None),
@@ -78,6 +83,13 @@ HEADERS: tuple[Header, ...] = (
            (REGIONS,)),
     Header("X-Text-Patterns-Unmatched", "integer", "patterns that matched no line",
            _text_lines(lambda t: len(t.unmatched_patterns)), (REGIONS,)),
+    Header("X-Lines-Written", "integer", "lines new text was written in (an empty `text` writes none)",
+           lambda out: str(sum(1 for w in out.written or [] if w.font is not None)), (REPLACE,)),
+    Header("X-Font-Sizes", "string", "each line's em size in px as written, comma-separated in the lines' order "
+           "(`-` for a line with no text)", lambda out: _per_line(out, lambda w: "-" if w.font_size is None
+                                                                   else f"{w.font_size:g}"), (REPLACE,)),
+    Header("X-Text-Shrunk", "string", "per line, comma-separated: `true` where the text was made smaller than the "
+           "old text's size to fit its box", lambda out: _per_line(out, lambda w: str(w.shrunk).lower()), (REPLACE,)),
     Header("X-Jpeg-Blocks-Reencoded", "number",
            "JPEG in, JPEG out (`original`): the share of the 8x8 blocks encoded again (1 = all)",
            lambda out: str(out.jpeg.share) if out.jpeg else None),
@@ -97,6 +109,8 @@ def document(route: str) -> dict[str, dict[str, Any]]:
 
 def markdown() -> str:
     """docs/API.md's table of these headers (tests/test_openapi.py keeps it equal to this)."""
-    where = {(MASK, REGIONS): "both", (REGIONS,): "inpaint-regions", (MASK,): "inpaint"}
-    rows = [f"| `{h.name}` | {h.kind} | {where[h.routes]} | {h.description} |" for h in HEADERS]
+    names = {MASK: "inpaint", REGIONS: "inpaint-regions", REPLACE: "replace-text"}
+    where: dict[tuple[str, ...], str] = {(MASK, REGIONS, REPLACE): "all"}
+    rows = [f"| `{h.name}` | {h.kind} | {where.get(h.routes) or ', '.join(names[r] for r in h.routes)} | "
+            f"{h.description} |" for h in HEADERS]
     return "\n".join(["| header | type | on | what |", "|---|---|---|---|", *rows])

@@ -36,8 +36,9 @@ class Body:
         """The route's `openapi_extra`: its requestBody, by reference."""
         content: dict[str, Any] = {"application/json": {"schema": _ref(self.json_model.__name__)}}
         if self.form_model is not None:
+            as_json = {k: {"contentType": "application/json"} for k in _JSON_PARTS if k in self.form_model.model_fields}
             content["multipart/form-data"] = {"schema": _ref(f"{self.form_model.__name__}Form"), "encoding": {
-                "regions": {"contentType": "application/json"}, **{f: {"contentType": IMAGE_FILES} for f in self.files}}}
+                **as_json, **{f: {"contentType": IMAGE_FILES} for f in self.files}}}
         return {"requestBody": {"required": True, "content": content}}
 
     def components(self) -> dict[str, dict[str, Any]]:
@@ -47,6 +48,9 @@ class Body:
         if self.form_model is not None:
             out[f"{self.form_model.__name__}Form"] = _form_schema(self.form_model, self.files, self.required_files)
         return out
+
+
+_JSON_PARTS = ("regions", "lines")  # the form parts that carry a list of objects as JSON text
 
 
 def _without_null(prop: dict[str, Any]) -> dict[str, Any]:

@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any, Callable, Protocol, cast
 import cv2
 import numpy as np
 
-from app.engine import images, masks, text_filter, verify
+from app.engine import fonts, images, masks, render, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
-from app.engine.ocr.describe import describe
+from app.engine.ocr.describe import Measured, describe, measure
 from app.engine.stats import JpegBlocks, Stats, Verification
 from app.engine.text_filter import TextReport
 from app.errors import InvalidInput, detection_unavailable, recognition_unavailable
@@ -72,6 +72,7 @@ class Limits:
     max_regions: int
     text_pattern_max_length: int
     text_patterns_max: int
+    fonts_dir: str | None = None  # an operator's fonts (engine/fonts.py), besides the system's
 
     @classmethod
     def defaults(cls) -> Limits:
@@ -84,7 +85,7 @@ class Limits:
     def from_settings(cls, s: Settings) -> Limits:
         return cls(s.max_file_size, s.max_image_pixels, s.max_image_size, s.crop_context, s.png_compress_level,
                    s.max_regions, text_pattern_max_length=s.text_pattern_max_length,
-                   text_patterns_max=s.text_patterns_max)
+                   text_patterns_max=s.text_patterns_max, fonts_dir=s.fonts_dir)
 
 
 @dataclass
@@ -110,6 +111,7 @@ class InpaintInput:
     keep_text: list[str] | None = None  # patterns: never remove the lines matching
     recognize: bool = False  # read the lines, and report what each says in the stats
     describe: bool = False  # report each line's look (engine/ocr/describe.py) in the stats
+    write: list[render.NewText] | None = None  # replace-text: new text written where each line's old text was
 
 
 @dataclass
@@ -131,6 +133,7 @@ class InpaintOutput:
     text_lines: TextReport | None = None  # what was read, removed and kept (text_filter.report)
     regions_outside: int = 0  # regions with an area wholly outside the image: nothing removed there
     mask_scaled_from: tuple[int, int] | None = None  # the uploaded mask's size, when it was scaled to the image
+    written: list[render.Written] | None = None  # replace-text: what was written in each line
 
     def stats(self) -> Stats:
         """The statistics an answer reports (`processing_stats`)."""
@@ -592,11 +595,15 @@ def inpaint(
 ) -> InpaintOutput:
     """Decode, mask, inpaint crop by crop, composite, verify, encode. Raises ServiceError for bad input."""
     track = _Tracker(progress or _no_progress)
+    book = fonts.font_book(limits.fonts_dir) if job.write is not None else None
+    if job.write is not None and book is not None:  # refused before any work
+        render.check_fonts(job.write, book)
     track.say(Stage.PREPARING, 0.0, "decoding image")
     img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size),
                               max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
+    looks = _measure_lines(img.rgb, job.write) if job.write is not None else []
     track.lap("decode")
     track.say(Stage.PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 
@@ -629,8 +636,14 @@ def inpaint(
         verification = _verify_and_repair(checker, out, mask, plan.allowed, model, params, limits, track.lap,
                                           lambda msg: track.say(Stage.FINALIZING, 0.0, msg))
     repaint = track.painting() - first_pass
+    written, touched = None, mask
+    if job.write is not None and book is not None:
+        track.say(Stage.FINALIZING, 0.0, f"writing {len(job.write)} line(s)")
+        written, drawn = render.write(out, job.write, looks, book, job.padding)
+        touched = mask | (drawn.astype(np.uint8) * 255)
+        track.lap("write")
     track.say(Stage.FINALIZING, 0.0, f"encoding {fmt}")
-    data, jpeg = images.encode_answer(out, img, fmt, mask, requested=job.output_format, quality=job.quality,
+    data, jpeg = images.encode_answer(out, img, fmt, touched, requested=job.output_format, quality=job.quality,
                                       png_compress_level=limits.png_compress_level)
     track.lap("encode")
     h, w = mask.shape
@@ -639,4 +652,18 @@ def inpaint(
         total_area=masks.region_area(regions, w, h) if regions else int(np.count_nonzero(mask)),
         mask_area=int(np.count_nonzero(mask)), crops=len(crops), timings=track.timings, detected=detected,
         text_fallbacks=plan.text_fallbacks, verification=verification, repaint_seconds=repaint, jpeg=jpeg,
-        text_lines=plan.text_lines, regions_outside=plan.regions_outside, mask_scaled_from=plan.mask_scaled_from)
+        text_lines=plan.text_lines, regions_outside=plan.regions_outside, mask_scaled_from=plan.mask_scaled_from,
+        written=written)
+
+
+def _measure_lines(rgb: np.ndarray, lines: list[render.NewText]) -> list[Measured]:
+    """Each line's look and ink, measured on the source before anything is repainted; a line
+    wholly outside the image is refused (422 naming it): nothing could be written there."""
+    h, w = rgb.shape[:2]
+    for i, line in enumerate(lines):
+        x0, y0, x1, y1 = line.region.bounds()
+        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
+            raise InvalidInput(f"lines[{i}].region lies outside the {w}x{h} image", code="region_outside_image",
+                               errors=[{"loc": ["lines", i, "region"], "msg": f"outside the {w}x{h} image",
+                                        "type": "region_outside_image"}])
+    return [measure(rgb, line.region) for line in lines]

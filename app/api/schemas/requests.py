@@ -9,7 +9,8 @@ from typing import Annotated, Any, Literal
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictFloat,
                       field_validator, model_validator)
 
-from app.engine import images, text_filter
+from app.engine import images, render, text_filter
+from app.engine.ocr.describe import Outline, Shadow
 from app.engine.images import NOT_BLANK
 from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput
@@ -164,7 +165,7 @@ class InpaintParams(BaseModel):
 
     def model_params(self) -> dict[str, Any]:
         """What is passed to IOPaint (it ignores what it does not know)."""
-        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify",
+        skip = {"padding", "mask_mode", "output_format", "quality", "image", "mask", "regions", "detect", "verify", "lines",
                 "remove_text", "keep_text", "recognize", "describe"}
         out = {k: v for k, v in self.model_dump().items() if k not in skip}
         out.update({k: v for k, v in (self.model_extra or {}).items() if k.startswith(("cv2_", "sd_", "ldm_", "zits_"))})
@@ -242,6 +243,96 @@ class RegionsParams(InpaintParams, TextParams):
                                      max_count=settings.text_patterns_max)
         return replace(job, regions=regions, detect=self.detect, remove_text=self.remove_text,
                        keep_text=self.keep_text, recognize=self.recognize, describe=self.describe)
+
+
+_strict = ConfigDict(extra="forbid", allow_inf_nan=False)  # a style's misspelt field is an error, not ignored
+ColorIn = Annotated[str, Field(pattern="^#[0-9a-fA-F]{6}$", description="#rrggbb")]
+NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # one line: no newline, tab or other control character
+
+
+class OutlineIn(BaseModel):
+    model_config = _strict
+    color: ColorIn
+    width: Float = Field(gt=0, le=64, description="px the band reaches beyond the glyphs")
+
+
+class ShadowIn(BaseModel):
+    model_config = _strict
+    color: ColorIn
+    offset: tuple[Float, Float] = Field(description="[dx, dy] px, image coordinates (+x right, +y down)")
+
+    @field_validator("offset")
+    @classmethod
+    def _near(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if max(abs(v[0]), abs(v[1])) > 64:
+            raise ValueError("a shadow's offset is at most 64 px each way")
+        return v
+
+
+class StyleIn(BaseModel):
+    """How the new text should look: each field given replaces what the service measures on the old
+    line (`describe`'s style); a field left out is measured. `outline: null` or `shadow: null` asks
+    for none."""
+
+    model_config = _strict
+    text_color: ColorIn | None = Field(None, description="#rrggbb of the glyphs")
+    outline: OutlineIn | None = Field(None, description="{color, width}, or null for none")
+    shadow: ShadowIn | None = Field(None, description="{color, offset: [dx, dy]}, or null for none")
+    font_size: Float | None = Field(None, ge=1, le=2000, description="px, the em size to start from (it shrinks "
+                                    "where the text would leave its box)")
+    angle: Float | None = Field(None, ge=-180, le=180, description="degrees of the baseline (describe's sign rule)")
+    vertical: StrictBool | None = Field(None, description="write top to bottom, glyphs stacked down a column")
+    bold: StrictBool | None = Field(None, description="the bold face")
+    font: str | None = Field(None, min_length=1, max_length=100, description=(
+        "`sans` (the default), `serif`, or an installed font's family name (GET /api/v1/fonts)"))
+
+    @field_validator("text_color")
+    @classmethod
+    def _lower(cls, v: str | None) -> str | None:
+        return v.lower() if v is not None else v
+
+    def wish(self) -> render.StyleWish:
+        """The engine's request: the given fields (null included) replace the measure."""
+        given = tuple(k for k in self.model_fields_set if k != "font" or self.font is not None)
+        return render.StyleWish(
+            text_color=self.text_color,
+            outline=Outline(self.outline.color.lower(), self.outline.width) if self.outline else None,
+            shadow=Shadow(self.shadow.color.lower(), self.shadow.offset) if self.shadow else None,
+            font_size=self.font_size, angle=self.angle, vertical=self.vertical, bold=self.bold, font=self.font,
+            given=given)
+
+
+class LineIn(BaseModel):
+    model_config = _strict
+    region: RegionIn = Field(description="where the old line is: a box or a polygon, as in `regions`")
+    text: str = Field(max_length=1000, pattern=NO_CONTROL, description=(
+        "the new text, one line (empty: the old text is removed, nothing written)"))
+    style: StyleIn | None = Field(None, description="what to change of the measured look (any field of `style`)")
+    align: Literal["start", "center", "end"] = Field("start", description=(
+        "where a text shorter than the old one sits: from where the old text started (start), on its centre, or "
+        "ending where it ended"))
+
+
+class ReplaceParams(InpaintParams):
+    model_config = _lenient
+    lines: list[LineIn] = Field(min_length=1, description="the lines to rewrite: where, what, and how it looks",
+                                examples=[[{"region": {"x": 40, "y": 80, "width": 160, "height": 40}, "text": "SALE"}]])
+
+    def to_input(self, image: bytes | str, mask: bytes | str | None, settings: Settings,
+                 where: str = "") -> InpaintInput:
+        """InpaintParams.to_input, with each line's region to remove and its new text to write."""
+        job = super().to_input(image, mask, settings, where)
+        if len(self.lines) > settings.max_regions:
+            raise InvalidInput(f"{len(self.lines)} lines, over the limit of {settings.max_regions}",
+                               code="too_many_regions")
+        write = [render.NewText(line.region.to_region(f"lines[{i}].region"), line.text,
+                                line.style.wish() if line.style else render.StyleWish(), line.align)
+                 for i, line in enumerate(self.lines)]
+        return replace(job, regions=[w.region for w in write], write=write)
+
+
+class ReplaceBody(ReplaceParams):
+    image: B64Image = Field(description="base64 image (a data: URL prefix is allowed)")
 
 
 class InpaintBody(InpaintParams):

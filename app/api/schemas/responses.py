@@ -13,7 +13,8 @@ from pydantic_core import core_schema
 
 from app import SERVICE_NAME, __version__
 from app.api.style_schema import Style
-from app.engine import stats, text_filter
+from app.engine import render, stats, text_filter
+from app.engine.fonts import Face, FontBook, font_book
 from app.engine.models import ModelStatus
 from app.engine.pipeline import Detector, InpaintOutput, Stage
 from app.geometry import Size
@@ -153,6 +154,62 @@ class RegionsJsonResult(BaseModel):
                    processing_stats=ProcessingStats.of(out), timestamp=_now())
 
 
+class WrittenLine(BaseModel):
+    """What replace-text wrote in one line."""
+
+    model_config = _open
+    font: str | None = Field(description="the face the text was written in (null: no text, nothing written)")
+    font_size: float | None = Field(description="px, the em size written")
+    shrunk: bool = Field(description="true where the text was made smaller than wanted_size to fit its box")
+    wanted_size: float | None = Field(description="px, the em size measured on the old text (or given)")
+    style: Style = Field(description="the look written: the measured style, with the given fields in its place")
+
+    @classmethod
+    def of(cls, w: render.Written) -> WrittenLine:
+        return cls(font=w.font, font_size=w.font_size, shrunk=w.shrunk, wanted_size=w.wanted_size,
+                   style=Style.of(w.style))
+
+
+class ReplaceJsonResult(BaseModel):
+    model_config = _open
+    success: bool
+    message: str
+    lines: list[WrittenLine] = Field(description="per line, in the request's order: what was written")
+    processing_stats: ProcessingStats = Field(description="the removal's statistics, as inpaint-regions-json's")
+    timestamp: str
+
+    @classmethod
+    def of(cls, out: InpaintOutput) -> ReplaceJsonResult:
+        written = out.written or []
+        shrunk = sum(1 for w in written if w.shrunk)
+        message = (f"rewrote {sum(1 for w in written if w.font is not None)} line(s) of {len(written)} in "
+                   f"{sum(out.timings.values()):.3f} s" + (f", {shrunk} made smaller to fit" if shrunk else ""))
+        return cls(success=True, message=message, lines=[WrittenLine.of(w) for w in written],
+                   processing_stats=ProcessingStats.of(out), timestamp=_now())
+
+
+class Font(BaseModel):
+    model_config = _open
+    name: str = Field(description="the face, e.g. `Noto Sans CJK SC Bold`")
+    family: str = Field(description="what a line's style.font names")
+    bold: bool
+    kind: Literal["sans", "serif", "sans-cjk", "serif-cjk", "own"] = Field(
+        description="sans or serif (and their CJK fonts), or `own`: from FONTS_DIR")
+
+    @classmethod
+    def of(cls, face: Face) -> Font:
+        return cls.model_validate({"name": face.name, "family": face.family, "bold": face.bold, "kind": face.kind})
+
+
+class FontList(BaseModel):
+    model_config = _open
+    fonts: list[Font]
+
+    @classmethod
+    def of(cls, book: FontBook) -> FontList:
+        return cls(fonts=[Font.of(f) for f in book.faces])
+
+
 class ServiceRoot(BaseModel):
     model_config = _open
     name: str
@@ -283,6 +340,8 @@ class ServiceInfo(BaseModel):
         caps = ["inpaint", "inpaint-regions", "inpaint-regions-json", "polygon-regions", "multipart-upload",
                 "text-aware-mask", "output-formats"]
         caps += ["async-tasks", "batch", "websocket-progress", "callbacks"]
+        if font_book(settings.fonts_dir).faces:
+            caps.append("replace-text")
         if detector is not None:
             caps.append("text-detection")
             if getattr(detector, "reader", None) is not None:

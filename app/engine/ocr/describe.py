@@ -97,19 +97,41 @@ class _Frame:
     thickness: float  # across it
 
 
+@dataclass(frozen=True)
+class InkSpan:
+    """Where a line's ink lies (image coordinates), for writing new text in its place
+    (engine/render.py): the corners of the ink's rectangle along the line (start-top, end-top,
+    end-bottom, start-bottom, reading left to right or top to bottom), and for Latin-like ink
+    its baseline, as two points (start, end). Not part of the answers."""
+
+    corners: tuple[tuple[float, float], ...]
+    baseline: tuple[tuple[float, float], tuple[float, float]] | None
+
+
+@dataclass(frozen=True)
+class Measured:
+    style: LineStyle
+    ink: InkSpan | None
+
+
 def describe(rgb: np.ndarray, region: Region) -> LineStyle:
     """The look of the line `region` covers in an H x W x 3 uint8 RGB image."""
+    return measure(rgb, region).style
+
+
+def measure(rgb: np.ndarray, region: Region) -> Measured:
+    """`describe`'s look, and where the ink lies (None where no ink was found)."""
     frame, vertical = _frame(region)
     angle = _angle(frame.axis, vertical)
-    strip, inner, scale = _upright(rgb, frame)
+    strip, inner, scale, origin = _upright(rgb, frame)
     if strip is None:
-        return LineStyle(None, None, None, None, None, None, angle, vertical, None)
+        return Measured(LineStyle(None, None, None, None, None, None, angle, vertical, None), None)
     lab = cv2.cvtColor(strip.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     main, ink, deco, bg_lab = _separate(lab, inner)
     ring_rgb = strip[~inner]
     background = _hex(np.median(ring_rgb, axis=0)) if len(ring_rgb) else None
     if not main.any():
-        return LineStyle(None, background, None, None, None, None, angle, vertical, None)
+        return Measured(LineStyle(None, background, None, None, None, None, angle, vertical, None), None)
     outline = shadow = None
     if deco is not None:
         reach = max(1, round(MAX_SHADOW * scale))
@@ -133,10 +155,11 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
     size, cjk = _font_size(ink, vertical)
     stroke = _stroke_width(lab, ink, deco, text_lab, edge_lab)
     bold = None if size is None or stroke is None else bool(stroke / size > (BOLD_ABOVE_CJK if cjk else BOLD_ABOVE))
-    return LineStyle(
+    style = LineStyle(
         text_color=_hex(_lab_to_rgb(text_lab)), background_color=background, text_color_spread=round(spread, 1),
         outline=outline, shadow=shadow, font_size=None if size is None else round(size / scale, 1),
         angle=angle, vertical=vertical, bold=bold)
+    return Measured(style, _span(ink, cjk, origin, frame.axis, scale))
 
 
 def _frame(region: Region) -> tuple[_Frame, bool]:
@@ -168,11 +191,13 @@ def _angle(axis: np.ndarray, vertical: bool) -> float:
     return round(deg, 1) + 0.0
 
 
-def _upright(rgb: np.ndarray, frame: _Frame) -> tuple[np.ndarray | None, np.ndarray, float]:
+def _upright(rgb: np.ndarray, frame: _Frame) -> tuple[np.ndarray | None, np.ndarray, float, np.ndarray]:
     """The line's rectangle and a ring of a quarter of its thickness (at least 3 px) around it,
-    warped so that the text runs left to right; the mask of the rectangle; the scale applied."""
+    warped so that the text runs left to right; the mask of the rectangle; the scale applied; the
+    image point of the strip's top-left corner (a strip pixel (x, y) is at origin + axis * x /
+    scale + across * y / scale)."""
     if frame.length < 2 or frame.thickness < 2:
-        return None, np.zeros((0, 0), bool), 1.0
+        return None, np.zeros((0, 0), bool), 1.0, frame.centre
     scale = min(1.0, MAX_SIDE / frame.thickness)
     margin = max(3.0, 0.25 * frame.thickness)
     out_w = max(4, round((frame.length + 2 * margin) * scale))
@@ -188,8 +213,30 @@ def _upright(rgb: np.ndarray, frame: _Frame) -> tuple[np.ndarray | None, np.ndar
     mx, my = round(margin * scale), round(margin * scale)
     inner[my:out_h - my, mx:out_w - mx] = True
     if not inner.any() or inner.all():
-        return None, inner, scale
-    return strip, inner, scale
+        return None, inner, scale, origin
+    return strip, inner, scale, origin
+
+
+def _span(ink: np.ndarray, cjk: bool, origin: np.ndarray, axis: np.ndarray, scale: float) -> InkSpan | None:
+    """The ink's rectangle and (Latin-like ink) baseline, from the strip back to the image."""
+    rows, cols = ink.sum(axis=1).astype(np.float64), np.flatnonzero(ink.any(axis=0))
+    if rows.max() <= 0 or len(cols) == 0:
+        return None
+    lit = np.flatnonzero(rows >= 0.04 * rows.max())
+    top, bottom = float(lit[0]), float(lit[-1] + 1)
+    x0, x1 = float(cols[0]), float(cols[-1] + 1)
+    across = np.array([-axis[1], axis[0]])
+
+    def at(x: float, y: float) -> tuple[float, float]:
+        p = origin + axis * (x / scale) + across * (y / scale)
+        return round(float(p[0]), 2), round(float(p[1]), 2)
+
+    baseline = None
+    if not cjk:
+        body = np.flatnonzero(rows >= 0.35 * rows.max())
+        base = float(body[-1] + 1)
+        baseline = (at(x0, base), at(x1, base))
+    return InkSpan((at(x0, top), at(x1, top), at(x1, bottom), at(x0, bottom)), baseline)
 
 
 def _separate(lab: np.ndarray, inner: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray]:
