@@ -29,7 +29,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /app
 # torch's wheel carries its own libgomp; opencv-python-headless needs no libGL; onnxruntime
-# needs nothing beyond glibc and libstdc++: no apt packages.
+# needs nothing beyond glibc and libstdc++: no apt packages here (the runtime stage adds fonts).
 COPY requirements.txt requirements-nodeps.txt ./
 COPY scripts/setup.sh scripts/setup.sh
 ARG TORCH_VARIANT=cpu
@@ -62,6 +62,11 @@ RUN mkdir -p /models \
 FROM deps AS runtime
 ARG TORCH_VARIANT=cpu
 ARG APP_UID=10001
+# replace-text's fonts, open-licensed (scripts/fonts.sh says which and why)
+COPY scripts/fonts.sh scripts/fonts.sh
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean && bash scripts/fonts.sh
 RUN useradd --uid "$APP_UID" --user-group --create-home --shell /usr/sbin/nologin app
 COPY --from=weights --chown=app:app /models /models
 COPY app/ app/

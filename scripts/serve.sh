@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+bash scripts/fonts.sh || echo "[serve] fonts not installed: replace-text will refuse to write" >&2
 exec .venv/bin/python -m app serve "$@"

@@ -173,14 +173,13 @@ def _lay(face: Face, text: str, size: float, stroke_of_em: float, vertical: bool
     font = _font(face, size)
     stroke = max(1, round(stroke_of_em * size)) if stroke_of_em > 0 else 0
     if not vertical:
-        x0, y0, x1, y1 = font.getbbox(text, anchor="ls", stroke_width=stroke)
-        return _Layout(font, size, stroke, [(text, 0.0, 0.0)], (x0, y0, x1, y1))
+        return _Layout(font, size, stroke, [(text, 0.0, 0.0)], _ink_box(font, text, stroke))
     glyphs, boxes = [], []
     ascent, descent = font.getmetrics()
     for k, c in enumerate(text):
         if c.isspace():
             continue
-        gx0, gy0, gx1, gy1 = font.getbbox(c, anchor="ls", stroke_width=stroke)
+        gx0, gy0, gx1, gy1 = _ink_box(font, c, stroke)
         x = -(gx0 + gx1) / 2  # centred on the column
         y = k * size + size * ascent / max(1, ascent + descent)  # the em box's baseline
         glyphs.append((c, x, y))
@@ -189,6 +188,17 @@ def _lay(face: Face, text: str, size: float, stroke_of_em: float, vertical: bool
         return _Layout(font, size, stroke, [], (0.0, 0.0, 0.0, 0.0))
     b = np.asarray(boxes)
     return _Layout(font, size, stroke, glyphs, (b[:, 0].min(), b[:, 1].min(), b[:, 2].max(), b[:, 3].max()))
+
+
+def _ink_box(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> tuple[float, float, float, float]:
+    """The inked pixels' extent of `text` anchored at its left baseline (Pillow's getbbox counts
+    the advance from the pen, side bearings included: the ink is what must align and fit)."""
+    mask, (ox, oy) = font.getmask2(text, anchor="ls", stroke_width=stroke)
+    bb = mask.getbbox()
+    if bb is None:
+        x0, y0, x1, y1 = font.getbbox(text, anchor="ls", stroke_width=stroke)
+        return float(x0), float(y0), float(x1), float(y1)
+    return float(ox + bb[0]), float(oy + bb[1]), float(ox + bb[2]), float(oy + bb[3])
 
 
 def _write_line(out: np.ndarray, changed: np.ndarray, line: NewText, style: LineStyle, ink: InkSpan | None,

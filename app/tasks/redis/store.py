@@ -40,8 +40,10 @@ from redis.exceptions import RedisError, ResponseError
 
 from app.engine.masks import Region
 from app.engine.pipeline import InpaintInput
+from app.engine.render import NewText
 from app.errors import queue_full
 from app.tasks.callbacks import Delivery
+from app.wire import plain, read
 from app.tasks.records import FINISHED, RETRY_AFTER, Task, TaskState, decode_task, encode_task, task_id_conflict
 from app.tasks.redis import scripts
 from app.tasks.store import StoreUnavailable
@@ -134,12 +136,24 @@ def _dec(v: Any) -> Any:
 
 
 def encode_jobs(jobs: list[InpaintInput]) -> str:
-    return json.dumps([{f.name: _enc(getattr(j, f.name)) for f in dataclasses.fields(j)} for j in jobs])
+    return json.dumps([{f.name: _enc_field(f.name, getattr(j, f.name)) for f in dataclasses.fields(j)} for j in jobs])
 
 
 def decode_jobs(raw: str | bytes) -> list[InpaintInput]:
     known = {f.name for f in dataclasses.fields(InpaintInput)}
-    return [InpaintInput(**{k: _dec(v) for k, v in job.items() if k in known}) for job in json.loads(raw)]
+    return [InpaintInput(**{k: _dec_field(k, v) for k, v in job.items() if k in known}) for job in json.loads(raw)]
+
+
+# fields of typed dataclasses (replace-text's lines) travel in app.wire's form, and come back typed
+_TYPED_FIELDS: dict[str, Any] = {"write": list[NewText]}
+
+
+def _enc_field(name: str, v: Any) -> Any:
+    return plain(v) if name in _TYPED_FIELDS and v is not None else _enc(v)
+
+
+def _dec_field(name: str, v: Any) -> Any:
+    return read(_TYPED_FIELDS[name], v) if name in _TYPED_FIELDS and v is not None else _dec(v)
 
 
 class RedisStore:
