@@ -26,6 +26,12 @@ class Region:
     def shifted(self, dx: float, dy: float) -> Region:
         return Region(tuple((x + dx, y + dy) for x, y in self.points), self.is_box)
 
+    def clamped(self, width: int, height: int) -> Region:
+        """Its points moved onto the image (0..width, 0..height): what can be looked at or drawn on
+        there, with a bounded size whatever the coordinates a caller sent."""
+        return Region(tuple((min(max(x, 0.0), float(width)), min(max(y, 0.0), float(height))) for x, y in self.points),
+                      self.is_box)
+
     def bounds(self) -> tuple[float, float, float, float]:
         xs = [p[0] for p in self.points]
         ys = [p[1] for p in self.points]

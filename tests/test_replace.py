@@ -309,3 +309,19 @@ def test_the_api_md_documents_the_routes():
     for needle in ("POST /api/v1/replace-text", "/api/v1/replace-text-json", "GET /api/v1/fonts", "unrenderable_text",
                    "region_outside_image", "unknown_font", "FONTS_DIR"):
         assert needle in doc, needle
+
+
+@pytest.mark.parametrize("line", [
+    {"region": {"x": -5_000_000, "y": 10, "width": 10_000_000, "height": 50}, "text": "W" * 1000,
+     "style": {"font_size": 2000}},
+    {"region": {"x": 10, "y": -5_000_000, "width": 50, "height": 10_000_000}, "text": "字" * 1000,
+     "style": {"font_size": 2000, "vertical": True}},
+    {"region": {"points": [[-9e6, -9e6], [9e6, -9e6], [9e6, 9e6]]}, "text": "x" * 1000},
+])
+def test_huge_regions_and_sizes_are_written_within_the_image_in_bounded_memory(client, line):
+    """Coordinates far off the image and the largest sizes the schema allows: the line is measured
+    and drawn on its part of the image (a canvas of the image's size at most), shrunk to fit."""
+    img = np.full((300, 400, 3), 200, np.uint8)
+    r = replace(client, img, [line], path="/api/v1/replace-text-json")
+    assert r.status_code == 200, r.text
+    assert r.json()["lines"][0]["shrunk"] is True

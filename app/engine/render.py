@@ -167,11 +167,18 @@ def _font(face: Face, size: float) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(face.path, size=max(1.0, size), index=face.index, layout_engine=ImageFont.Layout.BASIC)
 
 
-def _lay(face: Face, text: str, size: float, stroke_of_em: float, vertical: bool) -> _Layout:
+def _lay(face: Face, text: str, size: float, stroke_of_em: float, vertical: bool, rough: bool = False) -> _Layout:
     """The text at `size`, its ink's extent with its left baseline at (0, 0) (horizontal), or its
-    glyphs stacked one em apart, each centred on x = 0, the first em's top at y = 0 (vertical)."""
+    glyphs stacked one em apart, each centred on x = 0, the first em's top at y = 0 (vertical).
+    `rough`: the extent from the font's metrics alone (no glyph drawn: cheap at any size), for a
+    first fit."""
     font = _font(face, size)
     stroke = max(1, round(stroke_of_em * size)) if stroke_of_em > 0 else 0
+    if rough:
+        if vertical:
+            return _Layout(font, size, stroke, [], (-size / 2, 0.0, size / 2, len(text) * size))
+        x0, y0, x1, y1 = font.getbbox(text, anchor="ls", stroke_width=stroke)
+        return _Layout(font, size, stroke, [], (float(x0), float(y0), float(x1), float(y1)))
     if not vertical:
         return _Layout(font, size, stroke, [(text, 0.0, 0.0)], _ink_box(font, text, stroke))
     glyphs, boxes = [], []
@@ -207,7 +214,7 @@ def _write_line(out: np.ndarray, changed: np.ndarray, line: NewText, style: Line
         return Written(None, None, False, None, style)
     face = book.pick(line.text, line.style.font or DEFAULT_FONT, bool(style.bold))
     assert face is not None, "check_fonts refuses a line no font can write"
-    frame = _frame(line.region, style.angle, style.vertical)
+    frame = _frame(line.region.clamped(out.shape[1], out.shape[0]), style.angle, style.vertical)
     width, height = frame.size
     span = _span_on(frame, ink, style.vertical, style.outline.width if style.outline else 0.0) if ink else None
     stroke_of_em = 0.0
@@ -215,9 +222,12 @@ def _write_line(out: np.ndarray, changed: np.ndarray, line: NewText, style: Line
                                               style.vertical)
     if style.outline is not None and wanted:
         stroke_of_em = style.outline.width / wanted
-    lay = _lay(face, line.text, wanted, stroke_of_em, style.vertical)
+    # a first fit from the metrics (a long text at a large size is never drawn whole), then by ink
+    rough = _room(_lay(face, line.text, wanted, stroke_of_em, style.vertical, rough=True), frame, span, line.align,
+                  style.vertical)
+    size = wanted if rough <= 1.0 else max(MIN_SIZE, wanted / rough)
+    lay = _lay(face, line.text, size, stroke_of_em, style.vertical)
     room = _room(lay, frame, span, line.align, style.vertical)
-    size = wanted
     for _ in range(4):  # shrink until it fits (text size is not quite linear in the em: hinting)
         if room <= 1.0 or size <= MIN_SIZE:
             break
@@ -257,7 +267,7 @@ def _span_on(frame: _Frame, ink: InkSpan, vertical: bool, outline: float) -> _Sp
 def _filling_size(face: Face, text: str, across: float, vertical: bool) -> float:
     """The em at which the text's ink fills `across` (no size measured)."""
     probe = 100.0
-    lay = _lay(face, text, probe, 0.0, vertical)
+    lay = _lay(face, text, probe, 0.0, vertical, rough=True)
     x0, y0, x1, y1 = lay.box
     ink = (x1 - x0) if vertical else (y1 - y0)
     return max(MIN_SIZE, probe * 0.9 * across / max(1.0, ink))
@@ -269,7 +279,7 @@ def _extent(lay: _Layout, vertical: bool) -> tuple[float, float, float, float]:
     return ((y1 - y0, x1 - x0, y0, x0) if vertical else (x1 - x0, y1 - y0, x0, y0))
 
 
-def _anchor(frame: _Frame, span: _Span | None, align: str, vertical: bool) -> tuple[float, float, float]:
+def _anchor(frame: _Frame, span: _Span | None, vertical: bool) -> tuple[float, float, float]:
     """The along positions the text may use: where it starts (start), its centre (center), where it
     ends (end): the old ink's, or the box's where no ink was measured; and the box's end."""
     length = frame.size[1] if vertical else frame.size[0]
@@ -281,7 +291,7 @@ def _anchor(frame: _Frame, span: _Span | None, align: str, vertical: bool) -> tu
 def _room(lay: _Layout, frame: _Frame, span: _Span | None, align: str, vertical: bool) -> float:
     """How many times the text overfills the room it has (> 1: it must shrink)."""
     along, across, _, _ = _extent(lay, vertical)
-    a0, a1, length = _anchor(frame, span, align, vertical)
+    a0, a1, length = _anchor(frame, span, vertical)
     if align == "start":
         avail = length - a0
     elif align == "end":
@@ -297,7 +307,7 @@ def _place(lay: _Layout, frame: _Frame, span: _Span | None, align: str, vertical
     """The canvas offset of the layout's origin: along by `align`, across on the old baseline (or
     centred on the old ink, or on the box), then moved inside the box where it would leave it."""
     along, across, a_off, c_off = _extent(lay, vertical)
-    a0, a1, length = _anchor(frame, span, align, vertical)
+    a0, a1, length = _anchor(frame, span, vertical)
     start = a0 if align == "start" else a1 - along if align == "end" else (a0 + a1 - along) / 2
     start = min(max(start, 0.0), max(0.0, length - along))
     thick = frame.size[0] if vertical else frame.size[1]

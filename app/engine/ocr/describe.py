@@ -121,7 +121,7 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
 
 def measure(rgb: np.ndarray, region: Region) -> Measured:
     """`describe`'s look, and where the ink lies (None where no ink was found)."""
-    frame, vertical = _frame(region)
+    frame, vertical = _frame(region.clamped(rgb.shape[1], rgb.shape[0]))
     angle = _angle(frame.axis, vertical)
     strip, inner, scale, origin = _upright(rgb, frame)
     if strip is None:
