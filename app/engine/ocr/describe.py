@@ -121,10 +121,11 @@ def describe(rgb: np.ndarray, region: Region) -> LineStyle:
 
 def measure(rgb: np.ndarray, region: Region) -> Measured:
     """`describe`'s look, and where the ink lies (None where no ink was found)."""
-    frame, vertical = _frame(region.clamped(rgb.shape[1], rgb.shape[0]))
+    on_image = region.clamped(rgb.shape[1], rgb.shape[0])  # what can be looked at, whatever the coordinates
+    frame, vertical = _frame(on_image if on_image.area() >= 1 else region)
     angle = _angle(frame.axis, vertical)
-    strip, inner, scale, origin = _upright(rgb, frame)
-    if strip is None:
+    strip, inner, scale, origin = _upright(rgb, frame) if on_image.area() >= 1 else (None, None, 1.0, None)
+    if strip is None or inner is None or origin is None:
         return Measured(LineStyle(None, None, None, None, None, None, angle, vertical, None), None)
     lab = cv2.cvtColor(strip.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
     main, ink, deco, bg_lab = _separate(lab, inner)
