@@ -4,7 +4,9 @@ The browser test starts the real service (cv2 model) as a subprocess with the pl
 included, drives Debian's Chromium over the DevTools protocol (the `websockets` package, no
 driver), uploads a generated image, draws a box with the mouse, clicks "Remove text", waits for
 the before/after images and checks their pixels in the page. It leaves a screenshot in
-test-artifacts/playground.png. Chromium comes from Debian: `apt-get install chromium`.
+test-artifacts/playground.png. A second session finds coloured text (with describe: each line's
+style swatch), types new text and clicks "Replace text" (test-artifacts/playground-replace.png).
+Chromium comes from Debian: `apt-get install chromium`.
 """
 
 from __future__ import annotations
@@ -283,23 +285,42 @@ async def upload(cdp: CDP, path: Path) -> None:
                        20, "the image to load")
 
 
+async def open_page(cdp: CDP, base: str) -> str:
+    """A new tab on the playground, attached (flattened); answers its target id."""
+    target = await cdp.send("Target.createTarget", {"url": "about:blank"})
+    attached = await cdp.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
+    cdp.session = attached["sessionId"]
+    for domain in ("Page", "Runtime", "Log", "DOM"):
+        await cdp.send(f"{domain}.enable")
+    await cdp.send("Emulation.setDeviceMetricsOverride",
+                   {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
+    await cdp.send("Page.navigate", {"url": base + "/playground"})
+    await cdp.wait_for("document.readyState === 'complete' && document.documentElement.dataset.state === 'empty'",
+                       20, "the page to load")
+    return target["targetId"]
+
+
+def page_problems(events: list[dict], expected_status: tuple[str, ...] = ("401",)) -> list[dict]:
+    """Exceptions and errors the page logged, less the failed requests the test asked for (by status)."""
+    def expected(entry: dict) -> bool:
+        return entry.get("source") == "network" and any(code in entry["text"] for code in expected_status)
+
+    return [e for e in events
+            if e["method"] == "Runtime.exceptionThrown"
+            or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
+            or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
+                and not expected(e["params"]["entry"]) and "favicon" not in e["params"]["entry"].get("url", ""))]
+
+
 async def session(browser_ws: str, base: str, bars_path: Path, text_path: Path) -> dict:
     import websockets
 
     out: dict = {}
     async with websockets.connect(browser_ws, max_size=None, open_timeout=20) as ws:
         cdp = CDP(ws)
-        target = await cdp.send("Target.createTarget", {"url": "about:blank"})
-        attached = await cdp.send("Target.attachToTarget", {"targetId": target["targetId"], "flatten": True})
-        cdp.session = attached["sessionId"]
-        for domain in ("Page", "Runtime", "Log", "DOM"):
-            await cdp.send(f"{domain}.enable")
-        await cdp.send("Emulation.setDeviceMetricsOverride",
-                       {"width": 1280, "height": 900, "deviceScaleFactor": 1, "mobile": False})
-        await cdp.send("Page.navigate", {"url": base + "/playground"})
-        await cdp.wait_for("document.readyState === 'complete' && document.documentElement.dataset.state === 'empty'",
-                           20, "the page to load")
+        target_id = await open_page(cdp, base)
         assert await cdp.js("document.getElementById('remove-text').disabled") is True
+        assert await cdp.js("document.getElementById('replace-text').disabled") is True
 
         # 1. upload the bars, draw a box over line A with the mouse (image px -> CSS px of the canvas)
         await upload(cdp, bars_path)
@@ -378,14 +399,8 @@ async def session(browser_ws: str, base: str, bars_path: Path, text_path: Path) 
         out["kept"] = json.loads(await cdp.js(read_pixels_js()))
         out["kept_info"] = await cdp.js("document.getElementById('result-info').textContent")
 
-        out["problems"] = [
-            e for e in cdp.events
-            if e["method"] == "Runtime.exceptionThrown"
-            or (e["method"] == "Runtime.consoleAPICalled" and e["params"]["type"] == "error")
-            or (e["method"] == "Log.entryAdded" and e["params"]["entry"]["level"] == "error"
-                and not (e["params"]["entry"].get("source") == "network" and "401" in e["params"]["entry"]["text"])
-                and "favicon" not in e["params"]["entry"].get("url", ""))]
-        await cdp.send("Target.closeTarget", {"targetId": target["targetId"]}, browser=True)
+        out["problems"] = page_problems(cdp.events)
+        await cdp.send("Target.closeTarget", {"targetId": target_id}, browser=True)
         cdp.reader.cancel()
     return out
 
@@ -443,3 +458,154 @@ def test_playground_session_in_chromium(service, chromium, tmp_path):
     shot = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
     assert shot.shape[1] >= 1000 and shot.shape[0] >= 600
     assert len(np.unique(shot.reshape(-1, 3), axis=0)) > 50, "the screenshot is nearly blank"
+
+
+# ---------------------------------------------------------------- describe's swatches, and replace-text
+
+RED, BLUE = (200, 30, 30), (30, 60, 170)
+SALE_BOX = (30, 40, 360, 110)  # x0, y0, x1, y1 around the first line of color_text_image()
+HELLO_BOX = (30, 140, 280, 215)
+
+
+def color_text_image() -> np.ndarray:
+    """Two lines of coloured text on a light background: red "SALE 50% OFF", blue "Hello there"."""
+    from PIL import ImageDraw, ImageFont
+
+    pil = Image.fromarray(np.full((260, 520, 3), (236, 232, 222), np.uint8))
+    draw, font = ImageDraw.Draw(pil), ImageFont.load_default(size=44)
+    draw.text((40, 50), "SALE 50% OFF", font=font, fill=RED)
+    draw.text((40, 150), "Hello there", font=font, fill=BLUE)
+    return np.asarray(pil)
+
+
+def line_js(words: str, then: str) -> str:
+    """An expression on the list item whose line reads `words` (`li`)."""
+    return (f"(() => {{ const li = [...document.querySelectorAll('#region-list li')]"
+            f".find(li => li.querySelector('.line-desc').textContent.includes({words!r})); return {then}; }})()")
+
+
+async def type_into(cdp: CDP, words: str, text: str) -> None:
+    """Click the new-text box of the line reading `words`, select what it holds, type `text` over it."""
+    n = await cdp.js(line_js(words, "[...li.parentNode.children].indexOf(li) + 1"))
+    await cdp.click(f"#region-list li:nth-child({n}) .replace-input")
+    await cdp.js(line_js(words, "li.querySelector('.replace-input').select()"))
+    await cdp.send("Input.insertText", {"text": text})
+
+
+async def replace_session(browser_ws: str, base: str, path: Path) -> dict:
+    import websockets
+
+    out: dict = {}
+    async with websockets.connect(browser_ws, max_size=None, open_timeout=20) as ws:
+        cdp = CDP(ws)
+        target_id = await open_page(cdp, base)
+        # the key first (a new tab: nothing stored); leaving the field loads the fonts to choose from
+        await cdp.click("details.field summary")
+        await cdp.click("#api-key")
+        await cdp.send("Input.insertText", {"text": API_KEY})
+        await cdp.js("document.getElementById('api-key').blur()")
+        await cdp.wait_for("document.documentElement.dataset.fonts", 20, "the font list")
+        out["fonts"] = await cdp.js("[...document.getElementById('font').options].map(o => o.value)")
+
+        # 1. Find text with describe: a swatch per line, in the line's colour
+        await upload(cdp, path)
+        await cdp.click("#find-text")
+        await cdp.wait_for("document.documentElement.dataset.state === 'ready' && "
+                           "(document.querySelectorAll('#region-list li .line-style').length === 2 || "
+                           "!document.getElementById('error').hidden)", 30, "two lines described")
+        assert await cdp.js("document.getElementById('error').hidden"), \
+            await cdp.js("document.getElementById('error').textContent")
+        for words in ("SALE", "Hello"):
+            out[words] = await cdp.js(line_js(words, (
+                "{color: li.querySelector('.chip.text-color').dataset.color, "
+                "shown: getComputedStyle(li.querySelector('.chip.text-color')).backgroundColor, "
+                "label: li.querySelector('.chip.text-color').title, "
+                "background: li.querySelector('.chip.background-color').dataset.color, "
+                "style: li.querySelector('.line-style').textContent}")))
+
+        # 2. new text that no font can write: 422, its detail next to that line, the page still usable
+        await type_into(cdp, "SALE", "\u0d9a\u0d9c")
+        await cdp.click("#replace-text")
+        await cdp.wait_for("document.documentElement.dataset.state === 'ready' && "
+                           "!document.getElementById('error').hidden", 30, "the unwritable-text error")
+        out["line_error"] = await cdp.js(line_js("SALE", "li.querySelector('.line-result.error').textContent"))
+        out["other_line"] = await cdp.js(line_js("Hello", "li.querySelector('.line-result').textContent"))
+        out["error"] = await cdp.js("document.getElementById('error').textContent")
+
+        # 3. "NEW" over SALE, Hello left empty (removed, nothing written): Replace text
+        await type_into(cdp, "SALE", "NEW")
+        await cdp.click("#replace-text")
+        await cdp.wait_for("['done', 'ready'].includes(document.documentElement.dataset.state) && "
+                           "(!document.getElementById('results').hidden || "
+                           "!document.getElementById('error').hidden)", 60, "the replaced image")
+        assert await cdp.js("document.getElementById('error').hidden"), \
+            await cdp.js("document.getElementById('error').textContent")
+        assert await cdp.js("document.documentElement.dataset.state") == "done"
+        assert await cdp.js("document.getElementById('after-img').complete && "
+                            "document.getElementById('after-img').naturalWidth > 0")
+        out["written"] = {w: await cdp.js(line_js(w, "li.querySelector('.line-result').textContent"))
+                          for w in ("SALE", "Hello")}
+        out["info"] = await cdp.js("document.getElementById('result-info').textContent")
+        out["download"] = await cdp.js("document.getElementById('download').download")
+        out["requests"] = await cdp.js("performance.getEntriesByType('resource').map(e => e.name)"
+                                       ".filter(n => n.includes('/api/v1/'))")
+        out["pixels"] = json.loads(await cdp.js(read_pixels_js()))
+        out["screenshot"] = await screenshot(cdp)
+        out["problems"] = page_problems(cdp.events, ("401", "422"))
+        await cdp.send("Target.closeTarget", {"targetId": target_id}, browser=True)
+        cdp.reader.cancel()
+    return out
+
+
+def test_playground_swatches_and_replace_in_chromium(service, chromium, tmp_path):
+    """Find text with describe: a swatch in each line's text colour; type new text, Replace text: the
+    image with it, and per line the size written (X-Font-Sizes) or the error that names the line."""
+    img = color_text_image()
+    Image.fromarray(img).save(tmp_path / "color.png")
+
+    out = asyncio.run(asyncio.wait_for(replace_session(chromium, service, tmp_path / "color.png"), 180))
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / "playground-replace.png").write_bytes(out["screenshot"])
+    assert not out["problems"], f"errors in the page: {out['problems']}"
+    assert out["fonts"][:3] == ["", "sans", "serif"] and "DejaVu Serif" in out["fonts"], out["fonts"]
+
+    # the swatches: each line's measured text colour, shown as such, on the background measured
+    for words, ink in (("SALE", RED), ("Hello", BLUE)):
+        sw = out[words]
+        rgb = tuple(int(sw["color"][i:i + 2], 16) for i in (1, 3, 5))
+        assert max(abs(a - b) for a, b in zip(rgb, ink)) <= 24, (words, sw)
+        assert sw["shown"] == "rgb({}, {}, {})".format(*rgb), sw
+        assert sw["color"] in sw["label"] and sw["background"] == "#ece8de", sw
+        assert " px" in sw["style"] and "°" in sw["style"], sw
+
+    # the 422: its detail beside the line it names, and in the page's error
+    assert "cannot be written" in out["line_error"], out["line_error"]
+    assert out["other_line"] == "", out["other_line"]
+    assert "422" in out["error"] and "cannot be written" in out["error"], out["error"]
+
+    # replace-text was called; the sizes written, per line, from its headers
+    assert any(n.endswith("/api/v1/replace-text") for n in out["requests"]), out["requests"]
+    assert out["written"]["SALE"].startswith("written at ") and out["written"]["SALE"].split()[2].replace(".", "").isdigit(), \
+        out["written"]
+    assert out["written"]["Hello"] == "removed, nothing written", out["written"]
+    assert out["info"].startswith("2 line(s): 1 written"), out["info"]
+    assert out["download"] == "color-new-text.png", out["download"]
+
+    # the pixels: red "NEW" where SALE was, its old tail gone; the blue line gone; the rest untouched
+    before, after = decode_pixels(out["pixels"]["before"]), decode_pixels(out["pixels"]["after"])
+    assert np.array_equal(before, img)
+
+    def inked(a: np.ndarray, ink: tuple[int, int, int]) -> int:
+        return int((np.abs(a.astype(int) - ink).max(axis=2) < 60).sum())
+
+    x0, y0, x1, y1 = SALE_BOX
+    assert inked(before[y0:y1, x0:x1], RED) > 800 and inked(after[y0:y1, x0:x1], RED) > 150, \
+        inked(after[y0:y1, x0:x1], RED)
+    assert inked(after[y0:y1, 200:x1], RED) < 20  # "NEW" (start-aligned) is shorter than "SALE 50% OFF"
+    x0, y0, x1, y1 = HELLO_BOX
+    assert inked(before[y0:y1, x0:x1], BLUE) > 800 and inked(after[y0:y1, x0:x1], BLUE) < 20
+    outside = np.ones(img.shape[:2], bool)
+    outside[SALE_BOX[1] - 20:SALE_BOX[3] + 20, SALE_BOX[0] - 20:SALE_BOX[2] + 20] = False
+    outside[HELLO_BOX[1] - 20:HELLO_BOX[3] + 20, HELLO_BOX[0] - 20:HELLO_BOX[2] + 20] = False
+    assert np.array_equal(after[outside], img[outside])

@@ -1,13 +1,17 @@
 /* Text removal playground: plain browser JavaScript, no dependencies, no build step.
  *
- * It uses the service's public API only: POST api/v1/detect-text (recognize: what each line says),
- * POST api/v1/inpaint-regions-async (remove_text / keep_text patterns, lines ticked "keep" left out)
- * (multipart: the image file plus the regions as JSON), the task's WebSocket progress channel
- * (with GET api/v1/task-status polling as a fall-back), and GET api/v1/task-result/{id}.
- * All URLs are relative to the page, so the page also works behind a path prefix.
+ * It uses the service's public API only: POST api/v1/detect-text (recognize: what each line says;
+ * describe: how it looks, shown as a swatch per line), POST api/v1/inpaint-regions-async
+ * (remove_text / keep_text patterns, lines ticked "keep" left out) (multipart: the image file plus the
+ * regions as JSON), the task's WebSocket progress channel (with GET api/v1/task-status polling as a
+ * fall-back), GET api/v1/task-result/{id}, POST api/v1/replace-text (each line's new text; the sizes
+ * written come back in X-Font-Sizes / X-Text-Shrunk) and GET api/v1/fonts (the font choices).
+ * All URLs are relative to the page, so the page also works behind a path prefix. Nothing the server
+ * says is ever inserted as HTML: it goes in as text (textContent, title) or, colours, through CSSOM.
  *
- * <html data-state> tells where the page is: empty, ready, detecting, submitting, running, done, failed;
- * data-task-id the last task, data-progress-via how its progress arrived (websocket or polling).
+ * <html data-state> tells where the page is: empty, ready, detecting, submitting, running, replacing,
+ * done, failed; data-task-id the last task, data-progress-via how its progress arrived (websocket or
+ * polling).
  */
 (function () {
   "use strict";
@@ -18,6 +22,7 @@
     file: $("file"), fileInfo: $("file-info"),
     apiKey: $("api-key"), maskMode: $("mask-mode"), padding: $("padding"),
     removePatterns: $("remove-patterns"), keepPatterns: $("keep-patterns"),
+    font: $("font"), align: $("align"), replace: $("replace-text"),
     find: $("find-text"), clear: $("clear-regions"), remove: $("remove-text"), cancel: $("cancel-task"),
     list: $("region-list"), count: $("region-count"), regionInfo: $("region-info"),
     canvas: $("canvas"), dropZone: $("drop-zone"), emptyHint: $("empty-hint"),
@@ -29,7 +34,8 @@
   };
   var ctx = ui.canvas.getContext("2d");
   var API_ROOT = new URL(".", location.href); // the service root (the page lives at <root>/playground)
-  var BUSY = { detecting: true, submitting: true, running: true };
+  var BUSY = { detecting: true, submitting: true, running: true, replacing: true };
+  var HEX = /^#[0-9a-f]{6}$/i; // a colour as describe gives it: the only form put into a style
   var MIN_DRAG_CSS_PX = 4; // a shorter drag is a click, not a box
 
   var st = {
@@ -37,10 +43,13 @@
     img: null,         // its decoded HTMLImageElement
     imgUrl: null,      // object URL of the source image
     regions: [],       // {type: "box", x, y, width, height} | {type: "polygon", points, score, text, textScore, keep}
+                       // both may carry style (describe's), newText (typed), written or lineError (replace's answer)
     drag: null,        // {x0, y0, x1, y1} in image pixels while drawing
     hover: -1,         // index of the highlighted region
     task: null,        // the running task: {id, ws, poll, done, pct}
     resultBlob: null, resultUrl: null,
+    resultSuffix: "-no-text", // of the download's name: what the result is
+    fontsLoaded: false,
   };
 
   // ---------------------------------------------------------------- state and helpers
@@ -53,6 +62,11 @@
     ui.clear.disabled = busy || st.regions.length === 0;
     ui.remove.disabled = busy || !st.img || toRemove().length === 0;
     ui.remove.textContent = name === "running" || name === "submitting" ? "Removing…" : "Remove text";
+    ui.replace.disabled = busy || !st.img || toRemove().length === 0;
+    ui.replace.textContent = name === "replacing" ? "Replacing…" : "Replace text";
+    Array.prototype.forEach.call(ui.list.querySelectorAll(".replace-input"), function (input) {
+      input.readOnly = busy;
+    });
     ui.find.textContent = name === "detecting" ? "Finding…" : "Find text";
     ui.cancel.hidden = name !== "running";
     ui.canvas.classList.toggle("locked", busy);
@@ -85,11 +99,13 @@
     return fetch(apiUrl(path), options).then(function (res) {
       if (res.ok) return res;
       return res.text().then(function (body) {
-        var detail = body;
-        try { detail = JSON.parse(body).detail || body; } catch (e) { /* not JSON */ }
+        var detail = body, json = null;
+        try { json = JSON.parse(body); detail = (json && json.detail) || body; } catch (e) { /* not JSON */ }
         if (typeof detail !== "string") detail = JSON.stringify(detail);
         var err = new Error(res.status + " " + (res.statusText || "error") + (detail ? ": " + detail : ""));
         err.status = res.status;
+        err.detail = detail;
+        err.body = json && typeof json === "object" ? json : null; // {detail, error, errors: [{loc, msg, type}]}
         if (res.status === 401 || res.status === 403) err.message += " (check the API key)";
         throw err;
       });
@@ -320,6 +336,7 @@
       var li = document.createElement("li");
       li.className = r.type;
       var text = document.createElement("span");
+      text.className = "line-desc";
       text.textContent = describe(r);
       var rm = document.createElement("button");
       rm.type = "button";
@@ -338,6 +355,7 @@
       li.addEventListener("mouseenter", function () { setHover(i); });
       li.addEventListener("mouseleave", function () { setHover(-1); });
       li.appendChild(text);
+      var input = replaceInput(r, i);
       if (r.text != null) { // a line that was read: tick it to leave it alone
         var keep = document.createElement("label");
         keep.className = "keep-line";
@@ -348,6 +366,7 @@
         tick.addEventListener("change", function () {
           r.keep = tick.checked;
           li.classList.toggle("kept", r.keep);
+          input.disabled = r.keep;
           refreshButtons();
           draw();
         });
@@ -357,9 +376,99 @@
         li.appendChild(keep);
       }
       li.appendChild(rm);
+      if (r.style) li.appendChild(styleSwatch(r.style, i));
+      li.appendChild(input);
+      var result = document.createElement("div");
+      result.className = "line-result";
+      if (r.lineError) {
+        result.classList.add("error");
+        result.textContent = r.lineError;
+      } else if (r.written) {
+        result.classList.toggle("shrunk", r.written.shrunk);
+        result.textContent = r.written.size === "-" ? "removed, nothing written"
+          : "written at " + r.written.size + " px" + (r.written.shrunk ? ", shrunk to fit" : "");
+      }
+      li.appendChild(result);
       ui.list.appendChild(li);
     });
     ui.count.textContent = String(st.regions.length);
+  }
+
+  /** A small coloured square (colour from describe, checked, set through CSSOM: no inline style for the CSP). */
+  function chip(kind, color, label) {
+    var c = document.createElement("i");
+    c.className = "chip " + kind;
+    c.setAttribute("role", "img");
+    c.setAttribute("aria-label", label);
+    c.title = label;
+    if (typeof color === "string" && HEX.test(color)) {
+      c.dataset.color = color.toLowerCase();
+      if (kind === "outline") c.style.borderColor = color; else c.style.backgroundColor = color;
+    }
+    return c;
+  }
+
+  function small(text, kind) {
+    var el = document.createElement("small");
+    if (kind) el.className = kind;
+    el.textContent = text;
+    return el;
+  }
+
+  /** Describe's measure of line i, shown: text and background colour, outline, shadow, then size, angle, face. */
+  function styleSwatch(s, i) {
+    var box = document.createElement("div");
+    box.className = "line-style";
+    box.setAttribute("aria-label", "how line " + (i + 1) + " looks");
+    var px = function (v) { return fmtNum(v, 1) + " px"; };
+    if (s.text_color) {
+      var spread = s.text_color_spread != null ? " (spread " + fmtNum(s.text_color_spread, 1) + ")" : "";
+      box.appendChild(chip("text-color", s.text_color, "text colour " + s.text_color + spread));
+    }
+    if (s.background_color) box.appendChild(chip("background-color", s.background_color, "background " + s.background_color));
+    if (s.text_color || s.background_color) {
+      box.appendChild(small((s.text_color || "?") + " on " + (s.background_color || "?"), "colors"));
+    }
+    if (s.outline) {
+      var ow = chip("outline", s.outline.color, "outline " + s.outline.color + ", " + px(s.outline.width));
+      ow.style.borderWidth = clamp(Math.round(Number(s.outline.width) || 1), 1, 4) + "px";
+      box.appendChild(ow);
+      box.appendChild(small("outline " + px(s.outline.width), "outline-width"));
+    }
+    if (s.shadow) {
+      var off = s.shadow.offset || [0, 0];
+      var sign = function (v) { return (v > 0 ? "+" : "") + fmtNum(v, 1); };
+      var where = sign(off[0]) + ", " + sign(off[1]);
+      box.appendChild(chip("shadow", s.shadow.color, "shadow " + s.shadow.color + ", offset " + where + " px"));
+      box.appendChild(small("shadow " + where, "shadow-offset"));
+    }
+    var facts = [];
+    if (s.font_size != null) facts.push(px(s.font_size));
+    if (s.angle != null) facts.push(fmtNum(s.angle, 1) + "°");
+    if (s.vertical) facts.push("vertical");
+    if (s.bold != null) facts.push(s.bold ? "bold" : "regular");
+    if (s.text_color_spread != null && s.text_color_spread >= 20) facts.push("mixed colours");
+    if (facts.length) box.appendChild(small(facts.join(" · "), "facts"));
+    return box;
+  }
+
+  /** The line's new text, typed; kept with the region, so that a redrawn list keeps it. */
+  function replaceInput(r, i) {
+    var input = document.createElement("input");
+    input.type = "text";
+    input.className = "replace-input";
+    input.maxLength = 1000;
+    input.spellcheck = false;
+    input.value = r.newText || "";
+    input.disabled = !!r.keep;
+    input.readOnly = busy();
+    input.placeholder = r.text != null && r.text.trim() ? "new text for “" + r.text.trim() + "”" : "new text (empty: only remove)";
+    input.setAttribute("aria-label", "new text for line " + (i + 1));
+    input.addEventListener("input", function () { r.newText = input.value; });
+    input.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); ui.replace.click(); }
+    });
+    return input;
   }
 
   ui.clear.addEventListener("click", function () {
@@ -389,6 +498,7 @@
     var fd = new FormData();
     fd.append("image", st.file, st.file.name || "image.png");
     fd.append("recognize", "true");
+    fd.append("describe", "true");
     var boxes = st.regions.filter(function (r) { return r.type === "box"; });
     if (boxes.length) fd.append("regions", JSON.stringify(boxes.map(regionForApi)));
     setState("detecting");
@@ -397,10 +507,11 @@
       .then(function (data) {
         var found = (data.regions || []).map(function (r) {
           if (r.points && r.points.length >= 3) {
-            return { type: "polygon", points: r.points, score: r.score, text: r.text, textScore: r.text_score, keep: false };
+            return { type: "polygon", points: r.points, score: r.score, text: r.text, textScore: r.text_score, keep: false,
+                     style: r.style || null };
           }
           var b = r.bounding_box || r;
-          return { type: "box", x: b.x, y: b.y, width: b.width, height: b.height };
+          return { type: "box", x: b.x, y: b.y, width: b.width, height: b.height, style: r.style || null };
         });
         var where = boxes.length ? " inside your " + boxes.length + " box(es)" : "";
         var secs = data.processing_time != null ? " in " + fmtNum(data.processing_time, 2) + " s" : "";
@@ -448,6 +559,109 @@
         setState(st.img ? "ready" : "empty");
       });
   });
+
+  // ---------------------------------------------------------------- replace text: one request, the image back
+
+  /** A header of comma-separated values, one per line sent ([] when absent). */
+  function perLine(res, name) {
+    var v = res.headers.get(name);
+    return v == null || v === "" ? [] : v.split(",").map(function (x) { return x.trim(); });
+  }
+
+  /** A 4xx naming lines (errors[].loc = ["lines", k, ...]): its detail, or the error's msg, next to each line named. */
+  function lineErrors(sent, e) {
+    var errors = e.body && Array.isArray(e.body.errors) ? e.body.errors : [];
+    var named = 0;
+    errors.forEach(function (er, n) {
+      var loc = er && Array.isArray(er.loc) ? er.loc : [];
+      var at = loc.indexOf("lines");
+      var k = at >= 0 ? loc[at + 1] : null;
+      if (typeof k !== "number" || !sent[k]) return;
+      // the detail tells the first error in full; the others, their place and msg
+      var text = n === 0 && e.detail ? e.detail : loc.slice(at).join(".") + ": " + String(er.msg);
+      sent[k].lineError = sent[k].lineError ? sent[k].lineError + "; " + text : text;
+      named++;
+    });
+    var m = !named && e.detail ? /^lines(?:\[(\d+)\]|\.(\d+))/.exec(e.detail) : null;
+    if (m && sent[Number(m[1] || m[2])]) { sent[Number(m[1] || m[2])].lineError = e.detail; named++; }
+    return named;
+  }
+
+  ui.replace.addEventListener("click", function () {
+    var sent = toRemove(); // the lines ticked "keep" are left alone; an empty text is sent (removed, nothing written)
+    if (!st.file || !sent.length || busy()) return;
+    clearError();
+    resetTask();
+    ui.progressBox.hidden = true;
+    st.regions.forEach(function (r) { r.written = null; r.lineError = null; });
+    var font = ui.font.value, align = ui.align.value || "start";
+    var lines = sent.map(function (r) {
+      var line = { region: regionForApi(r), text: r.newText || "", align: align };
+      if (font) line.style = { font: font };
+      return line;
+    });
+    var fd = new FormData();
+    fd.append("image", st.file, st.file.name || "image.png");
+    fd.append("lines", JSON.stringify(lines));
+    if (ui.maskMode.value) fd.append("mask_mode", ui.maskMode.value);
+    if (ui.padding.value.trim() !== "") fd.append("padding", ui.padding.value.trim());
+    setState("replacing");
+    renderList();
+    var info = "";
+    api("api/v1/replace-text", { method: "POST", body: fd })
+      .then(function (res) {
+        var sizes = perLine(res, "X-Font-Sizes"), shrunk = perLine(res, "X-Text-Shrunk");
+        sent.forEach(function (r, k) {
+          if (sizes[k] != null) r.written = { size: sizes[k], shrunk: shrunk[k] === "true" };
+        });
+        var written = sizes.filter(function (v) { return v !== "-"; }).length;
+        var smaller = shrunk.filter(function (v) { return v === "true"; }).length;
+        var secs = res.headers.get("X-Processing-Time");
+        info = sent.length + " line(s): " + written + " written" + (smaller ? " (" + smaller + " shrunk to fit)" : "") +
+          ", " + (sent.length - written) + " only removed" + (secs ? " in " + fmtNum(Number(secs), 2) + " s" : "");
+        return res.blob();
+      })
+      .then(function (blob) { return showResult(blob, "-new-text", "image with the new text"); })
+      .then(function () {
+        ui.resultInfo.textContent = info;
+        renderList();
+        ui.results.hidden = false;
+        setState("done");
+        ui.results.scrollIntoView({ behavior: "smooth", block: "nearest" });
+      })
+      .catch(function (e) {
+        lineErrors(sent, e);
+        renderList();
+        showError("Replace text failed: " + e.message);
+        setState(st.img ? "ready" : "empty");
+      });
+  });
+
+  // ---------------------------------------------------------------- fonts to choose from (GET api/v1/fonts)
+
+  function loadFonts() {
+    if (st.fontsLoaded) return;
+    api("api/v1/fonts")
+      .then(function (res) { return res.json(); })
+      .then(function (data) {
+        if (st.fontsLoaded) return;
+        var seen = {}, group = document.createElement("optgroup");
+        group.label = "installed";
+        (data.fonts || []).forEach(function (f) {
+          if (!f || typeof f.family !== "string" || seen[f.family]) return;
+          seen[f.family] = true;
+          var o = document.createElement("option");
+          o.value = f.family;
+          o.textContent = f.family + (f.kind ? " (" + f.kind + ")" : "");
+          group.appendChild(o);
+        });
+        if (!group.children.length) return;
+        ui.font.appendChild(group);
+        st.fontsLoaded = true;
+        ui.root.dataset.fonts = String(group.children.length);
+      })
+      .catch(function () { /* sans and serif are offered either way; tried again when the key changes */ });
+  }
 
   function wsUrl(given, taskId) {
     var u = null;
@@ -571,19 +785,10 @@
       .then(function (res) { return res.blob(); })
       .then(function (blob) {
         if (task !== st.task) return null;
-        if (st.resultUrl) URL.revokeObjectURL(st.resultUrl);
-        st.resultBlob = blob;
-        st.resultUrl = URL.createObjectURL(blob);
-        ui.before.src = st.imgUrl;
-        ui.after.src = st.resultUrl;
-        return Promise.all([decoded(ui.before), decoded(ui.after)]);
+        return showResult(blob, "-no-text", "image with the text removed");
       })
       .then(function (ok) {
         if (!ok) return;
-        var ext = (st.resultBlob.type.split("/")[1] || "png").replace("jpeg", "jpg");
-        var base = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "");
-        ui.download.href = st.resultUrl;
-        ui.download.download = base + "-no-text." + ext;
         var secs = m.elapsed_time != null ? " in " + fmtNum(m.elapsed_time, 2) + " s" : "";
         var n = m.total_regions != null ? m.total_regions : toRemove().length;
         ui.resultInfo.textContent = n + " region(s)" + secs;
@@ -596,6 +801,22 @@
         ui.results.scrollIntoView({ behavior: "smooth", block: "nearest" });
       })
       .catch(function (e) { fail(task, "Could not fetch the result: " + e.message, true); });
+  }
+
+  /** The result (blob) next to the image it came from, and its download link; resolves once both show. */
+  function showResult(blob, suffix, alt) {
+    if (st.resultUrl) URL.revokeObjectURL(st.resultUrl);
+    st.resultBlob = blob;
+    st.resultUrl = URL.createObjectURL(blob);
+    st.resultSuffix = suffix;
+    ui.before.src = st.imgUrl;
+    ui.after.src = st.resultUrl;
+    ui.after.alt = alt;
+    var ext = (blob.type.split("/")[1] || "png").replace("jpeg", "jpg");
+    var base = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "");
+    ui.download.href = st.resultUrl;
+    ui.download.download = base + suffix + "." + ext;
+    return Promise.all([decoded(ui.before), decoded(ui.after)]);
   }
 
   /** With patterns, what the task says it removed and kept (its status's text_lines). */
@@ -646,7 +867,7 @@
 
   ui.useResult.addEventListener("click", function () {
     if (!st.resultBlob || busy()) return;
-    var name = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "") + "-no-text." +
+    var name = ((st.file && st.file.name) || "image").replace(/\.[^.]+$/, "") + st.resultSuffix + "." +
       (st.resultBlob.type.split("/")[1] || "png");
     var file = new File([st.resultBlob], name, { type: st.resultBlob.type });
     loadFile(file);
@@ -658,8 +879,10 @@
   try { ui.apiKey.value = sessionStorage.getItem("playground.apiKey") || ""; } catch (e) { /* storage off */ }
   ui.apiKey.addEventListener("change", function () {
     try { sessionStorage.setItem("playground.apiKey", apiKey()); } catch (e) { /* storage off */ }
+    loadFonts();
   });
   if (apiKey()) ui.apiKey.closest("details").open = true;
+  loadFonts();
 
   setState("empty");
 })();
