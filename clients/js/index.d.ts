@@ -31,6 +31,8 @@ export interface InpaintParams {
   output_format?: 'png' | 'jpeg' | 'jpg' | 'webp' | 'original' | 'input';
   outputFormat?: 'png' | 'jpeg' | 'jpg' | 'webp' | 'original' | 'input';
   quality?: number;
+  /** after inpainting, look for text left behind and repaint it (default true; false skips the check) */
+  verify?: boolean;
   [extra: string]: unknown;
 }
 
@@ -130,6 +132,10 @@ export interface ImageResult {
   regionsOutsideImage: number | null;
   /** X-Mask-Scaled-From: "WxH", a mask of another size that was scaled to the image */
   maskScaledFrom: string | null;
+  /** verification (null with verify: false): X-Regions-Checked, X-Regions-Repaired, X-Residual-Text (0-1) */
+  regionsChecked: number | null;
+  regionsRepaired: number | null;
+  residualText: number | null;
   /** X-Timestamp, ISO 8601 */
   timestamp: string | null;
   /** X-Task-Id (task results) */
@@ -177,6 +183,8 @@ export interface ProcessingStats {
   mask_scaled_from?: { width: number; height: number } | null;
   /** with remove_text, keep_text, recognize or describe: what was read, removed and kept */
   text_lines?: TextLines | null;
+  /** the check for text left behind (null with verify: false) */
+  verification?: { regions_checked: number; regions_repaired: number; residual_max: number } | null;
   [extra: string]: unknown;
 }
 
@@ -262,6 +270,89 @@ export interface DetectResult {
   processing_time: number;
   [extra: string]: unknown;
 }
+
+// ---------------------------------------------------------------- rewriting text (replace-text)
+
+/**
+ * What to change of the look the service measures on the old text: a field given replaces the
+ * measure, a field left out is measured; `outline: null` / `shadow: null` ask for none.
+ */
+export interface LineStyle {
+  /** #rrggbb */
+  text_color?: string;
+  outline?: { color: string; width: number } | null;
+  /** offset: [dx, dy] px, +x right, +y down */
+  shadow?: { color: string; offset: [number, number] } | null;
+  /** px, the em size to start from (it shrinks where the text would leave its box) */
+  font_size?: number;
+  /** degrees of the baseline, counter-clockwise positive on screen */
+  angle?: number;
+  vertical?: boolean;
+  bold?: boolean;
+  /** 'sans' (default), 'serif', or an installed family (fonts()) */
+  font?: 'sans' | 'serif' | (string & {});
+}
+
+/** One line to rewrite: where the old text is, the new text (empty: only removed), its look. */
+export interface Line {
+  region: Region;
+  text: string;
+  style?: LineStyle;
+  /** where a shorter text sits: from where the old text started (default), its centre, or its end */
+  align?: 'start' | 'center' | 'end';
+}
+
+/** replace-text takes the inpainting parameters (padding, mask_mode, output_format, quality, verify). */
+export type ReplaceParams = InpaintParams;
+
+export interface ReplaceRequest extends ReplaceParams, CallOptions {
+  image: ImageInput;
+  lines: Line[];
+}
+
+/** replace-text's image answer: per line (in the lines' order) what was written. */
+export interface ReplaceResult extends ImageResult {
+  /** X-Lines-Written: lines new text was written in */
+  linesWritten: number | null;
+  /** X-Font-Sizes: the em size written per line, px (null: an empty text, nothing written) */
+  fontSizes: Array<number | null>;
+  /** X-Text-Shrunk: per line, true where the text was made smaller to fit its box */
+  shrunk: boolean[];
+}
+
+export interface WrittenLine {
+  /** the face written in (null: an empty text, nothing written) */
+  font: string | null;
+  /** px, the em size written */
+  font_size: number | null;
+  /** made smaller than wanted_size to fit its box */
+  shrunk: boolean;
+  /** px, the em size measured on the old text (or given) */
+  wanted_size: number | null;
+  /** the look written: the measure, with the given fields in its place */
+  style: Style;
+  [extra: string]: unknown;
+}
+
+export interface ReplaceJsonResult {
+  success: boolean;
+  message: string;
+  lines: WrittenLine[];
+  processing_stats: ProcessingStats;
+  timestamp: string;
+}
+
+export interface Font {
+  /** e.g. "DejaVu Sans Bold" */
+  name: string;
+  /** what a line's style.font names */
+  family: string;
+  bold: boolean;
+  /** `own`: from the service's FONTS_DIR */
+  kind: 'sans' | 'serif' | 'sans-cjk' | 'serif-cjk' | 'own';
+}
+
+export interface FontList { fonts: Font[] }
 
 export type TaskState = 'pending' | 'preparing' | 'processing' | 'completed' | 'error' | 'cancelled';
 export type TaskStage = 'preparing' | 'masking' | 'inpainting' | 'finalizing' | string;
@@ -412,6 +503,15 @@ export declare class TextRemovalClient {
   inpaintRegions(params: RegionsRequest, opts?: CallOptions): Promise<ImageResult>;
   inpaintRegionsJson(params: RegionsRequest, opts?: CallOptions): Promise<RegionsJsonResult>;
   detectText(params: DetectRequest, opts?: CallOptions): Promise<DetectResult>;
+
+  /** rewrite each line's text in its own look; the image, with per-line fontSizes and shrunk */
+  replaceText(request: ReplaceRequest, opts?: CallOptions): Promise<ReplaceResult>;
+  replaceText(image: ImageInput, lines: Line[], options?: ReplaceParams & CallOptions): Promise<ReplaceResult>;
+  /** as replaceText; answers what was written per line (font, font_size, shrunk, wanted_size, style) */
+  replaceTextJson(request: ReplaceRequest, opts?: CallOptions): Promise<ReplaceJsonResult>;
+  replaceTextJson(image: ImageInput, lines: Line[], options?: ReplaceParams & CallOptions): Promise<ReplaceJsonResult>;
+  /** the installed fonts a line's style.font may name */
+  fonts(opts?: CallOptions): Promise<FontList>;
 
   submit(params: SubmitRequest, opts?: CallOptions): Promise<SubmitAnswer>;
   submitBatch(items: BatchItem[], options?: BatchOptions, opts?: CallOptions): Promise<SubmitAnswer>;

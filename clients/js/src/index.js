@@ -228,10 +228,44 @@ async function imageResult(res) {
     textPatternsUnmatched: numberHeader(h, 'x-text-patterns-unmatched'),
     regionsOutsideImage: numberHeader(h, 'x-regions-outside-image'),
     maskScaledFrom: h.get('x-mask-scaled-from'),
+    regionsChecked: numberHeader(h, 'x-regions-checked'),
+    regionsRepaired: numberHeader(h, 'x-regions-repaired'),
+    residualText: numberHeader(h, 'x-residual-text'),
     timestamp: ts,
     taskId: h.get('x-task-id'),
     headers: h,
   };
+}
+
+/** A comma-separated per-line header (replace-text) as an array; [] when absent. */
+function perLine(headers, name, read) {
+  const v = headers.get(name);
+  return v == null || v.trim() === '' ? [] : v.split(',').map((part) => read(part.trim()));
+}
+
+/** replace-text's image answer: the image result plus what each line got. */
+async function replaceResult(res) {
+  const r = await imageResult(res);
+  const h = res.headers;
+  r.linesWritten = numberHeader(h, 'x-lines-written');
+  r.fontSizes = perLine(h, 'x-font-sizes', (v) => (v === '-' || !Number.isFinite(Number(v)) ? null : Number(v)));
+  r.shrunk = perLine(h, 'x-text-shrunk', (v) => v.toLowerCase() === 'true');
+  return r;
+}
+
+/** Whether `v` is a request object `{image, ...}` rather than an image. */
+function isRequest(v) {
+  return v != null && typeof v === 'object' && !(v instanceof ArrayBuffer) && !ArrayBuffer.isView(v)
+    && !(typeof Blob !== 'undefined' && v instanceof Blob) && 'image' in v;
+}
+
+/** replaceText(request, opts) or replaceText(image, lines, options) -> [params, opts]. */
+function replaceArgs(name, a, b, c) {
+  const [params, opts] = isRequest(a) ? [a, b ?? {}] : [{ ...(c ?? {}), image: a, lines: b }, {}];
+  if (!Array.isArray(params.lines)) {
+    throw new TypeError(`${name} needs lines: an array of {region, text, style?, align?}`);
+  }
+  return [params, opts];
 }
 
 function sleep(ms, signal) {
@@ -626,6 +660,33 @@ export class TextRemovalClient {
   async detectText(params, opts = {}) {
     return this._json('POST', '/api/v1/detect-text', { ...pickOpts(params, opts), ...(await this._payload(params)) });
   }
+
+  // ------------------------------------------------------------ rewriting text
+
+  /**
+   * POST /api/v1/replace-text: each line's old text removed and its new text written in its place,
+   * the way the old text looked. `replaceText({image, lines, ...params})` or
+   * `replaceText(image, lines, {...params})`; a line is `{region, text, style?, align?}`. Answers
+   * the image result plus `linesWritten`, `fontSizes` (px per line, null for an empty text) and
+   * `shrunk` (per line: made smaller to fit its box).
+   */
+  async replaceText(image, lines, options) {
+    const [params, opts] = replaceArgs('replaceText', image, lines, options);
+    return this._request('POST', '/api/v1/replace-text',
+      { ...pickOpts(params, opts), ...(await this._payload(params)) }, replaceResult);
+  }
+
+  /**
+   * POST /api/v1/replace-text-json: as replaceText; answers `{success, message, lines: [{font,
+   * font_size, shrunk, wanted_size, style}], processing_stats, timestamp}`.
+   */
+  async replaceTextJson(image, lines, options) {
+    const [params, opts] = replaceArgs('replaceTextJson', image, lines, options);
+    return this._json('POST', '/api/v1/replace-text-json', { ...pickOpts(params, opts), ...(await this._payload(params)) });
+  }
+
+  /** GET /api/v1/fonts: `{fonts: [{name, family, bold, kind}]}`, what a line's style.font may name. */
+  fonts(opts = {}) { return this._json('GET', '/api/v1/fonts', opts); }
 
   // ------------------------------------------------------------ asynchronous tasks
 

@@ -182,6 +182,64 @@ test('image results parse the stats headers', async () => {
   assert.equal(r.blob.size, 3);
 });
 
+const LINES = [
+  { region: { x: 1, y: 2, width: 30, height: 10 }, text: 'new', style: { text_color: '#ff0000', outline: null }, align: 'center' },
+  { region: { points: [[0, 0], [9, 0], [9, 5], [0, 5]] }, text: '' },
+];
+
+test('replaceText: the image a multipart file, lines a JSON text part; positional and object forms agree', async () => {
+  const { f, calls } = fakeFetch((url) => (url.endsWith('/replace-text')
+    ? new Response(new Uint8Array([1]), { headers: { 'content-type': 'image/png' } })
+    : new Response('{"fonts":[]}', { headers: { 'content-type': 'application/json' } })));
+  const c = new TextRemovalClient({ baseUrl: 'http://h', fetch: f });
+  await c.replaceText({ image: new Uint8Array([1, 2]), lines: LINES, padding: 2, verify: false, outputFormat: 'webp' });
+  await c.replaceText(new Uint8Array([1, 2]), LINES, { padding: 2, verify: false, outputFormat: 'webp' });
+  for (const { url, init, body } of calls) {
+    assert.equal(url, 'http://h/api/v1/replace-text');
+    assert.equal(init.method, 'POST');
+    assert.ok(body instanceof FormData);
+    assert.deepEqual([...new Uint8Array(await body.get('image').arrayBuffer())], [1, 2]);
+    const fields = Object.fromEntries([...body.entries()].filter(([k]) => k !== 'image'));
+    assert.deepEqual({ ...fields, lines: JSON.parse(fields.lines) },
+      { lines: LINES, padding: '2', verify: 'false', output_format: 'webp' });
+  }
+  const j = new TextRemovalClient({ baseUrl: 'http://h', fetch: f, transport: 'json' });
+  await j.replaceTextJson('QUJD', LINES, { maskMode: 'text' });
+  assert.equal(calls[2].url, 'http://h/api/v1/replace-text-json');
+  assert.deepEqual(calls[2].body, { image: 'QUJD', lines: LINES, mask_mode: 'text' });
+  await j.fonts();
+  assert.equal(calls[3].url, 'http://h/api/v1/fonts');
+  assert.equal(calls[3].init.method, 'GET');
+  await assert.rejects(c.replaceText(new Uint8Array([1])), TypeError); // no lines
+  await assert.rejects(c.replaceTextJson({ image: new Uint8Array([1]), lines: 'x' }), TypeError);
+});
+
+test('replaceText results parse the per-line headers', async () => {
+  const { f } = fakeFetch(() => new Response(new Uint8Array([7]), { headers: {
+    'content-type': 'image/png', 'x-lines-written': '2', 'x-font-sizes': '30.1,-,12', 'x-text-shrunk': 'false,false,true',
+    'x-regions-checked': '3', 'x-regions-repaired': '1', 'x-residual-text': '0.040',
+  } }));
+  const r = await new TextRemovalClient({ baseUrl: 'http://h', fetch: f }).replaceText('AA==', LINES);
+  assert.equal(r.linesWritten, 2);
+  assert.deepEqual(r.fontSizes, [30.1, null, 12]);
+  assert.deepEqual(r.shrunk, [false, false, true]);
+  assert.deepEqual([r.regionsChecked, r.regionsRepaired, r.residualText], [3, 1, 0.04]);
+  assert.deepEqual([...r.bytes], [7]);
+});
+
+test('a 422 keeps its field errors: code and loc', async () => {
+  const body = { detail: "lines[0].style.font: no font 'x' is installed", error: 'unknown_font',
+    errors: [{ loc: ['lines', 0, 'style', 'font'], msg: "no font 'x' is installed", type: 'unknown_font' }] };
+  const { f } = fakeFetch(() => new Response(JSON.stringify(body), { status: 422, headers: { 'content-type': 'application/json' } }));
+  await assert.rejects(new TextRemovalClient({ baseUrl: 'http://h', fetch: f }).replaceText('AA==', LINES), (e) => {
+    assert.ok(e instanceof ServiceError);
+    assert.equal(e.status, 422);
+    assert.equal(e.code, 'unknown_font');
+    assert.deepEqual(e.errors[0].loc, ['lines', 0, 'style', 'font']);
+    return true;
+  });
+});
+
 test('watch(): subscribes on open, ready on task_subscribed, ends after the final message', async () => {
   const c = new TextRemovalClient({ baseUrl: 'http://h', apiKey: 'k', fetch: fakeFetch().f, WebSocket: FakeWS });
   const s = c.watch('T1');

@@ -23,9 +23,9 @@ from pydantic import BaseModel, ValidationError
 from ._version import __version__
 from ._images import to_base64, to_bytes
 from .errors import ServiceError, TaskFailed, WaitTimeout
-from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, Health, InpaintResult,
-                     ModelInfo, ProgressEvent, RegionsStats, ServiceInfo, ServiceRoot, TasksSummary, TaskStatus,
-                     TaskSubmitted, box, polygon)
+from .models import (BatchItem, BoundingBox, CancelResult, DetectResult, Detection, FontList, Health, InpaintResult,
+                     Line, ModelInfo, ProgressEvent, RegionsStats, ReplaceResult, ReplaceStats, ServiceInfo, ServiceRoot,
+                     TasksSummary, TaskStatus, TaskSubmitted, box, polygon)
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -190,10 +190,19 @@ def _json_model(model: Type[M]) -> Callable[[httpx.Response], M]:
 
 
 def _image(response: httpx.Response) -> InpaintResult:
-    ctype = response.headers.get("content-type", "")
-    if ctype.startswith("application/json"):
-        raise ServiceError(response.status_code, "unexpected_response", "expected an image, got JSON")
-    return InpaintResult.from_response(response.content, response.headers)
+    return _image_as(InpaintResult)(response)
+
+
+R = TypeVar("R", bound=InpaintResult)
+
+
+def _image_as(kind: Type[R]) -> Callable[[httpx.Response], R]:
+    def parse(response: httpx.Response) -> R:
+        ctype = response.headers.get("content-type", "")
+        if ctype.startswith("application/json"):
+            raise ServiceError(response.status_code, "unexpected_response", "expected an image, got JSON")
+        return kind.from_response(response.content, response.headers)
+    return parse
 
 
 # --- bodies --------------------------------------------------------------------------------
@@ -247,6 +256,43 @@ def regions_field(regions: Optional[Iterable[Any]]) -> List[Dict[str, Any]]:
     elif isinstance(regions, Mapping):  # {"regions": [...]} (a saved request) or one region
         regions = regions["regions"] if "regions" in regions else [regions]
     return [region(r) for r in regions]
+
+
+def line(item: Any) -> Dict[str, Any]:
+    """One line of replace-text as JSON: a Line, a dict `{region, text, style?, align?}` (its
+    region normalised as for regions: a Detection, (x, y, w, h), points...), or a (region, text)
+    pair. The style goes as given: a field left out is measured on the old text, a None outline
+    or shadow asks for none."""
+    if isinstance(item, Line):
+        out: Dict[str, Any] = {**item.extra, "region": region(item.region), "text": item.text}
+        if item.style is not None:
+            out["style"] = dict(item.style)
+        if item.align is not None:
+            out["align"] = item.align
+    elif isinstance(item, Mapping):
+        if "region" not in item or "text" not in item:
+            raise ValueError(f"a line needs a `region` and a `text`: {dict(item)!r}")
+        out = {**item, "region": region(item["region"])}
+        if item.get("style") is not None:
+            out["style"] = dict(item["style"])
+    elif isinstance(item, tuple) and len(item) == 2:
+        out = {"region": region(item[0]), "text": item[1]}
+    else:
+        raise TypeError(f"not a line: {item!r} (use Line(region, text, style, align), a dict or (region, text))")
+    if not isinstance(out["text"], str):
+        raise TypeError(f"a line's text is a string, got {out['text']!r}")
+    return out
+
+
+def lines_field(lines: Any) -> List[Dict[str, Any]]:
+    """replace-text's `lines`: a list of lines, or `{"lines": [...]}` (a saved request)."""
+    if isinstance(lines, (Line, tuple)):
+        lines = [lines]
+    elif isinstance(lines, Mapping):
+        lines = lines["lines"] if "lines" in lines else [lines]
+    if isinstance(lines, (str, bytes)):
+        raise TypeError("lines: a list of Line / {region, text, ...} dicts")
+    return [line(item) for item in lines]
 
 
 def params_field(params: Mapping[str, Any]) -> Dict[str, Any]:
@@ -338,6 +384,24 @@ def detect_text(image: Any, regions: Any = None, params: Optional[Mapping[str, A
     if regions is not None:
         body["regions"] = regions_field(regions)
     return Call("POST", f"{API}/detect-text", _json_model(DetectResult), json=body, multipart=True)
+
+
+def _replace_body(image: Any, lines: Any, params: Mapping[str, Any]) -> Dict[str, Any]:
+    return {**params_field(params), "image": upload(image), "lines": lines_field(lines)}
+
+
+def replace_text(image: Any, lines: Any, params: Mapping[str, Any]) -> Call[ReplaceResult]:
+    return Call("POST", f"{API}/replace-text", _image_as(ReplaceResult), json=_replace_body(image, lines, params),
+                multipart=True)
+
+
+def replace_text_json(image: Any, lines: Any, params: Mapping[str, Any]) -> Call[ReplaceStats]:
+    return Call("POST", f"{API}/replace-text-json", _json_model(ReplaceStats), json=_replace_body(image, lines, params),
+                multipart=True)
+
+
+def fonts() -> Call[FontList]:
+    return Call("GET", f"{API}/fonts", _json_model(FontList))
 
 
 def _task_options(task_id: Optional[str], callback_url: Optional[str], enable_progress: Optional[bool],

@@ -11,8 +11,8 @@ import httpx
 from . import _api
 from .client import _Base, _left
 from .errors import ClientError, ServiceError, TransportError, WaitTimeout
-from .models import (CancelResult, DetectResult, Health, InpaintResult, ModelInfo, ProgressEvent, RegionsStats,
-                     ServiceInfo, ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted)
+from .models import (CancelResult, DetectResult, FontList, Health, InpaintResult, ModelInfo, ProgressEvent, RegionsStats,
+                     ReplaceResult, ReplaceStats, ServiceInfo, ServiceRoot, TasksSummary, TaskStatus, TaskSubmitted)
 
 AsyncProgressCallback = Callable[[ProgressEvent], Union[Any, Awaitable[Any]]]
 
@@ -105,6 +105,23 @@ class AsyncClient(_Base):
     async def detect_text(self, image: Any, regions: Any = None, *, recognize: Optional[bool] = None, describe: Optional[bool] = None,
                           **params: Any) -> DetectResult:
         return await self._send(_api.detect_text(image, regions, {**params, **_api.text_params(recognize, describe=describe)}))
+
+    # rewriting text
+    async def replace_text(self, image: Any, lines: Any, **params: Any) -> ReplaceResult:
+        """Remove each line's old text and write its new text in its place, the way the old text
+        looked. `lines`: Line(region, text, style, align), dicts of the same fields, or (region,
+        text) pairs. Params: padding, mask_mode, output_format, quality, verify. The result's
+        `font_sizes` and `shrunk` are per line, in the lines' order."""
+        return await self._send(_api.replace_text(image, lines, params))
+
+    async def replace_text_json(self, image: Any, lines: Any, **params: Any) -> ReplaceStats:
+        """As replace_text; answers what was written in each line (font, font_size, shrunk,
+        wanted_size, style) and the removal's statistics."""
+        return await self._send(_api.replace_text_json(image, lines, params))
+
+    async def fonts(self) -> FontList:
+        """The installed fonts a line's style.font may name (by family), besides "sans" and "serif"."""
+        return await self._send(_api.fonts())
 
     # asynchronous tasks
     async def submit(self, image: Any, regions: Any = None, *, task_id: Optional[str] = None,

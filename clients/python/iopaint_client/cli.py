@@ -3,6 +3,8 @@
     iopaint-client health [--wait 120]
     iopaint-client remove in.png -o out.png --regions '[{"x":10,"y":10,"width":80,"height":20}]'
     iopaint-client remove in.png -o out.png --detect
+    iopaint-client replace in.png --lines lines.json -o out.png [--json]
+    iopaint-client fonts
     iopaint-client download --model lama [--dir DIR]
 
 The service is IOPAINT_URL (default http://localhost:8081) or --url; the key IOPAINT_API_KEY or
@@ -60,6 +62,30 @@ def load_regions(value: str) -> List[Any]:
         data = data.get("regions", [data] if data else [])
     if not isinstance(data, list) or not all(isinstance(r, (dict, list)) for r in data):
         raise UsageError("--regions must be a JSON list of regions, or {\"regions\": [...]}")
+    return data
+
+
+def load_lines(value: str) -> List[Any]:
+    """--lines: a JSON file, @file, @- (stdin) or JSON text; a list of lines or {"lines": [...]}."""
+    if value.startswith("@") or Path(value).is_file():
+        src = value[1:] if value.startswith("@") else value
+        try:
+            text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
+        except OSError as e:
+            raise UsageError(f"--lines: cannot read {src}: {e.strerror or e}") from None
+    elif value.lstrip().startswith(("[", "{")):
+        text = value
+    else:
+        raise UsageError(f"--lines: no such file: {value}")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise UsageError(f"--lines is not valid JSON: {e}") from None
+    if isinstance(data, dict):
+        data = data.get("lines", [data] if data else [])
+    if not isinstance(data, list) or not data or not all(isinstance(ln, dict) for ln in data):
+        raise UsageError('--lines must hold a non-empty JSON list of lines ({"region": ..., "text": ...}), '
+                         'or {"lines": [...]}')
     return data
 
 
@@ -221,6 +247,57 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _line_report(i: int, size: Optional[float], shrunk: bool) -> str:
+    """`line 1: 24 px`, `line 2: 11.5 px, shrunk to fit`, `line 3: no text (old text removed)`."""
+    if size is None:
+        return f"line {i}: no text (old text removed)"
+    return f"line {i}: {size:g} px" + (", shrunk to fit" if shrunk else "")
+
+
+def cmd_replace(args: argparse.Namespace) -> int:
+    image = Path(args.image)
+    if not image.is_file():
+        raise UsageError(f"no such image: {image}")
+    if args.json and args.output:
+        raise UsageError("--json prints what was written instead of the image: leave out -o")
+    if not args.json and not args.output:
+        raise UsageError("replace needs -o OUTPUT (or --json)")
+    lines = load_lines(args.lines)
+    params = {"padding": args.padding, "mask_mode": args.mask_mode, "quality": args.quality,
+              "verify": False if args.no_verify else None,
+              "output_format": None if args.json else output_format(args.format, args.output)}
+    with Client(**_client_kwargs(args)) as client:
+        if args.json:
+            print(json.dumps(client.replace_text_json(image, lines, **params).model_dump(), indent=2))
+            return EXIT_OK
+        result = client.replace_text(image, lines, **params)
+    if args.output == "-":
+        sys.stdout.buffer.write(result.image)
+        sys.stdout.flush()
+    else:
+        Path(args.output).write_bytes(result.image)
+    if not args.quiet:
+        report = sys.stderr if args.output == "-" else sys.stdout
+        for i, size in enumerate(result.font_sizes, 1):
+            shrunk = result.shrunk[i - 1] if i <= len(result.shrunk) else False
+            print(_line_report(i, size, shrunk), file=report)
+        where = "stdout" if args.output == "-" else args.output
+        print(f"wrote {where} ({len(result.image)} bytes, {result.media_type}, {result.lines_written} of "
+              f"{len(lines)} line(s) written, {result.processing_time or 0:.2f} s)", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_fonts(args: argparse.Namespace) -> int:
+    with Client(**_client_kwargs(args)) as client:
+        found = client.fonts()
+    if args.json:
+        print(json.dumps(found.model_dump(), indent=2))
+    else:
+        for f in found.fonts:
+            print(f"{f.family}\t{'bold' if f.bold else 'regular'}\t{f.kind}\t{f.name}")
+    return EXIT_OK
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     with Client(**_client_kwargs(args)) as client:
         print(json.dumps(client.task_status(args.task_id).model_dump(exclude_none=True), indent=2))
@@ -321,6 +398,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="show the progress bar (default: when stderr is a terminal)")
     r.add_argument("--no-progress", dest="progress", action="store_false")
     r.set_defaults(fn=cmd_remove)
+
+    rp = sub.add_parser("replace", parents=[common], help="rewrite text lines in their own style (replace-text)")
+    rp.add_argument("image", help="input image file")
+    rp.add_argument("--lines", required=True,
+                    help='JSON file of the lines: a list of {"region", "text", "style"?, "align"?} or {"lines": [...]} '
+                         "(also @file, @- for stdin, or inline JSON)")
+    rp.add_argument("-o", "--output", help="output file ('-' for stdout); not with --json")
+    rp.add_argument("--json", action="store_true",
+                    help="print what was written per line (font, font_size, shrunk, style) as JSON, no image")
+    rp.add_argument("--padding", type=int, help="pixels each line's region grows by")
+    rp.add_argument("--mask-mode", choices=["box", "text"], help="box: whole regions; text: glyph strokes only")
+    rp.add_argument("--format", choices=["png", "jpeg", "webp", "original"],
+                    help="output format (default: from the output's extension, else png)")
+    rp.add_argument("--quality", type=int, help="JPEG/WebP quality 1-100")
+    rp.add_argument("--no-verify", action="store_true", help="skip the check for old text left behind")
+    rp.set_defaults(fn=cmd_replace)
+
+    fo = sub.add_parser("fonts", parents=[common], help="the fonts replace can write in")
+    fo.add_argument("--json", action="store_true", help="print the whole answer as JSON")
+    fo.set_defaults(fn=cmd_fonts)
 
     h = sub.add_parser("health", parents=[common], help="service health (exit 0 when healthy)")
     h.add_argument("--wait", type=_positive_timeout, metavar="SECONDS", help="wait up to SECONDS to become healthy")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 
 class ClientError(Exception):
@@ -21,6 +21,23 @@ class ServiceError(ClientError):
         self.detail = detail
         self.retry_after = retry_after  # seconds, from Retry-After on 429/503
         self.body = body  # the parsed JSON body (e.g. `errors` of a 422), when there was one
+
+    @property
+    def errors(self) -> List[Dict[str, Any]]:
+        """The field errors of a 422: `{"loc": ["lines", 0, "text"], "msg", "type"}` each, naming
+        the field at fault (empty when the answer had none)."""
+        found = self.body.get("errors") if isinstance(self.body, dict) else None
+        if not isinstance(found, list) and isinstance(self.body, dict) and isinstance(self.body.get("detail"), list):
+            found = self.body["detail"]  # FastAPI's default 422 shape
+        return [e for e in found if isinstance(e, dict)] if isinstance(found, list) else []
+
+    @property
+    def loc(self) -> Optional[List[Any]]:
+        """The first field error's `loc` (e.g. ["lines", 1, "style", "font"]), or None."""
+        for e in self.errors:
+            if isinstance(e.get("loc"), list):
+                return list(e["loc"])
+        return None
 
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]:  # picklable despite the keyword-only arguments
         return (_rebuild_service_error, (self.status, self.code, self.detail, self.retry_after, self.body))

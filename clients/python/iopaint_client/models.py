@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Sequence, Tuple, Type, TypeVar, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -135,6 +135,28 @@ def _num(headers: Mapping[str, str], name: str, kind: Callable[[str], Any] = flo
         return None
 
 
+R = TypeVar("R", bound="InpaintResult")
+
+
+def _flag(v: str) -> bool:
+    return v.strip().lower() == "true"
+
+
+def _size(v: str) -> Optional[float]:
+    try:
+        return float(v)
+    except ValueError:  # "-": a line with no text, nothing written
+        return None
+
+
+def _per_line(headers: Mapping[str, str], name: str, kind: Callable[[str], Any]) -> List[Any]:
+    """A comma-separated per-line header (replace-text) as a list; [] when absent."""
+    v = headers.get(name)
+    if v is None or v.strip() == "":
+        return []
+    return [kind(part.strip()) for part in v.split(",")]
+
+
 @dataclass
 class InpaintResult:
     """An image answer (inpaint, inpaint-regions, task-result): the bytes plus what the headers say."""
@@ -154,12 +176,21 @@ class InpaintResult:
     text_patterns_unmatched: Optional[int] = None  # X-Text-Patterns-Unmatched: patterns that matched no line
     regions_outside_image: Optional[int] = None  # X-Regions-Outside-Image: regions that missed the image (absent: 0)
     mask_scaled_from: Optional[str] = None  # X-Mask-Scaled-From: "WxH", a mask of another size scaled to the image
+    # verification (absent with verify=False): X-Regions-Checked, X-Regions-Repaired, X-Residual-Text (0-1)
+    regions_checked: Optional[int] = None
+    regions_repaired: Optional[int] = None
+    residual_text: Optional[float] = None
     timestamp: Optional[str] = None  # X-Timestamp, ISO 8601
     task_id: Optional[str] = None  # X-Task-Id (task-result)
     headers: Dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def from_response(cls, content: bytes, headers: Mapping[str, str]) -> "InpaintResult":
+    def _more(cls, headers: Mapping[str, str]) -> Dict[str, Any]:
+        """The fields a subclass reads from the headers besides these."""
+        return {}
+
+    @classmethod
+    def from_response(cls: Type[R], content: bytes, headers: Mapping[str, str]) -> R:
         return cls(
             image=content,
             media_type=(headers.get("content-type") or "application/octet-stream").split(";")[0].strip(),
@@ -175,17 +206,22 @@ class InpaintResult:
             text_patterns_unmatched=_num(headers, "x-text-patterns-unmatched", int),
             regions_outside_image=_num(headers, "x-regions-outside-image", int),
             mask_scaled_from=headers.get("x-mask-scaled-from"),
+            regions_checked=_num(headers, "x-regions-checked", int),
+            regions_repaired=_num(headers, "x-regions-repaired", int),
+            residual_text=_num(headers, "x-residual-text"),
             timestamp=headers.get("x-timestamp"),
             task_id=headers.get("x-task-id"),
             headers={k.lower(): v for k, v in headers.items()},
+            **cls._more(headers),
         )
 
+    _REPR: ClassVar[Tuple[str, ...]] = ("processing_time", "regions_count", "total_area", "mask_area", "text_lines_detected",
+             "text_lines_removed", "text_lines_partly_removed", "text_lines_kept", "residual_text", "timestamp",
+             "task_id")
+
     def __repr__(self) -> str:
-        stats = ", ".join(f"{k}={getattr(self, k)!r}" for k in
-                          ("processing_time", "regions_count", "total_area", "mask_area", "text_lines_detected",
-                           "text_lines_removed", "text_lines_partly_removed", "text_lines_kept", "timestamp",
-                           "task_id") if getattr(self, k) is not None)
-        return f"InpaintResult(<{len(self.image)} bytes {self.media_type}>" + (f", {stats})" if stats else ")")
+        stats = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._REPR if getattr(self, k) not in (None, []))
+        return f"{type(self).__name__}(<{len(self.image)} bytes {self.media_type}>" + (f", {stats})" if stats else ")")
 
     @property
     def extension(self) -> str:
@@ -207,6 +243,25 @@ class InpaintResult:
 
     def __bytes__(self) -> bytes:
         return self.image
+
+
+@dataclass(repr=False)
+class ReplaceResult(InpaintResult):
+    """The answer of replace-text: the image, plus per line (in the request's order) the em size
+    written (X-Font-Sizes; None for a line with empty text) and whether the text was made smaller
+    to fit its box (X-Text-Shrunk), and how many lines new text was written in (X-Lines-Written)."""
+
+    lines_written: Optional[int] = None
+    font_sizes: List[Optional[float]] = field(default_factory=list)  # px
+    shrunk: List[bool] = field(default_factory=list)
+
+    _REPR: ClassVar[Tuple[str, ...]] = ("lines_written", "font_sizes", "shrunk", *InpaintResult._REPR)
+
+    @classmethod
+    def _more(cls, headers: Mapping[str, str]) -> Dict[str, Any]:
+        return {"lines_written": _num(headers, "x-lines-written", int),
+                "font_sizes": _per_line(headers, "x-font-sizes", _size),
+                "shrunk": _per_line(headers, "x-text-shrunk", _flag)}
 
 
 class Outline(_Model):
@@ -256,6 +311,14 @@ class TextLines(_Model):
     lines: List[TextLine] = Field(default_factory=list)
 
 
+class Verification(_Model):
+    """processing_stats.verification: the check for text left behind (absent with verify=False)."""
+
+    regions_checked: int
+    regions_repaired: int
+    residual_max: float  # 0-1, the largest share of a region's text still found
+
+
 class ProcessingStats(_Model):
     regions_processed: int
     total_area: int
@@ -266,6 +329,7 @@ class ProcessingStats(_Model):
     regions_outside_image: int = 0  # regions wholly outside the image: nothing was removed there
     mask_scaled_from: Optional[Dimensions] = None  # an uploaded mask's own size, when it was scaled to the image
     text_lines: Optional[TextLines] = None  # with remove_text, keep_text, recognize or describe
+    verification: Optional[Verification] = None  # with verify (the default)
 
 
 class RegionsStats(_Model):
@@ -275,6 +339,73 @@ class RegionsStats(_Model):
     message: str = ""
     processing_stats: ProcessingStats
     timestamp: Optional[str] = None
+
+
+# --- replacing text ------------------------------------------------------------------------
+
+
+@dataclass
+class Line:
+    """One line to rewrite (replace-text): where the old text is (a region as for inpaint_regions:
+    box(), polygon(), a dict, a Detection, (x, y, w, h)), the new text (empty: only removed), and
+    what to change of the look the service measures on the old text (`style`, any of text_color
+    "#rrggbb", outline {color, width} or None, shadow {color, offset: [dx, dy]} or None,
+    font_size, angle, vertical, bold, font "sans" | "serif" | a family of fonts()). `align`:
+    where a shorter text sits: "start" (default), "center" or "end"."""
+
+    region: Any
+    text: str
+    style: Optional[Mapping[str, Any]] = None
+    align: Optional[str] = None
+    extra: Dict[str, Any] = field(default_factory=dict)
+
+
+class WrittenLine(_Model):
+    """What replace-text wrote in one line."""
+
+    font: Optional[str] = None  # the face written in (None: empty text, nothing written)
+    font_size: Optional[float] = None  # px, the em size written
+    shrunk: bool = False  # made smaller than wanted_size to fit its box
+    wanted_size: Optional[float] = None  # px, the em size measured on the old text (or given)
+    style: Style = Field(default_factory=Style)  # the look written: the measure, with the given fields in its place
+
+    @property
+    def written(self) -> bool:
+        return self.font is not None
+
+
+class ReplaceStats(_Model):
+    """POST /api/v1/replace-text-json: what was written in each line (in the request's order) and
+    the removal's statistics."""
+
+    success: bool
+    message: str = ""
+    lines: List[WrittenLine] = Field(default_factory=list)
+    processing_stats: ProcessingStats
+    timestamp: Optional[str] = None
+
+
+class Font(_Model):
+    """One installed face replace-text can write in."""
+
+    name: str  # e.g. "DejaVu Sans Bold"
+    family: str  # what a line's style.font names
+    bold: bool = False
+    kind: str  # sans | serif | sans-cjk | serif-cjk | own (from the service's FONTS_DIR)
+
+
+class FontList(_Model):
+    """GET /api/v1/fonts."""
+
+    fonts: List[Font] = Field(default_factory=list)
+
+    @property
+    def families(self) -> List[str]:
+        """The family names a line's style.font may take (besides "sans" and "serif")."""
+        return sorted({f.family for f in self.fonts})
+
+    def __len__(self) -> int:
+        return len(self.fonts)
 
 
 # --- text detection ------------------------------------------------------------------------

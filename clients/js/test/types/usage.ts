@@ -1,6 +1,7 @@
 // Compiled by `npm run typecheck` (tsc --noEmit) only: checks that index.d.ts describes real usage.
 import TextRemovalClient, {
-  InvalidSignature, ServiceError, TextRemovalClient as Named, verifySignature, type ProgressMessage, type Region,
+  InvalidSignature, ServiceError, TextRemovalClient as Named, verifySignature, type Line, type ProgressMessage, type Region,
+  type ReplaceResult,
 } from 'iopaint-text-removal-client';
 
 async function usage(ws: new (url: string) => unknown): Promise<void> {
@@ -27,6 +28,20 @@ async function usage(ws: new (url: string) => unknown): Promise<void> {
   const outlineWidth: number | undefined = described.regions[0]?.style?.outline?.width;
   void said; void removed; void size; void outlineWidth;
   await client.inpaintRegions({ image: 'x', regions: found.regions });
+  const lines: Line[] = [
+    { region: { x: 1, y: 2, width: 3, height: 4 }, text: 'new', style: { text_color: '#ff0000', outline: null, font: 'serif' } },
+    { region: found.regions[0]!, text: '', align: 'center' },
+  ];
+  const replaced: ReplaceResult = await client.replaceText({ image: new Uint8Array(0), lines, padding: 2, verify: false });
+  const sizes: Array<number | null> = replaced.fontSizes;
+  const shrunk: boolean[] = (await client.replaceText('x', lines, { outputFormat: 'jpeg', timeout: 5000 })).shrunk;
+  const written: number | null = replaced.linesWritten;
+  const report = await client.replaceTextJson(new Blob([]), lines);
+  const wanted: number | null | undefined = report.lines[0]?.wanted_size;
+  const colour: string | null | undefined = report.lines[0]?.style.text_color;
+  const families: string[] = (await client.fonts()).fonts.map((f) => f.family);
+  const residual: number | null = replaced.residualText;
+  void sizes; void shrunk; void written; void wanted; void colour; void families; void residual;
   const sub = await client.submit({ image: new ArrayBuffer(0), regions, taskId: 'id', callbackUrl: 'http://cb' });
   const stream = client.watch(sub.task_id);
   await stream.ready;
