@@ -265,9 +265,12 @@ def _span_on(frame: _Frame, ink: InkSpan, vertical: bool, outline: float) -> _Sp
 
 
 def _filling_size(face: Face, text: str, across: float, vertical: bool) -> float:
-    """The em at which the text's ink fills `across` (no size measured)."""
+    """The em at which a line of the face's full height fills 90 % of `across` (no size measured):
+    a capital and a descender (`Hg`), or an ideograph for a CJK face, whatever the text itself
+    reaches, so that `x` in a box is as large as `Hg` would be, not a capital's size."""
     probe = 100.0
-    lay = _lay(face, text, probe, 0.0, vertical, rough=True)
+    sample = "中" if face.cjk and (vertical or not text.isascii()) else "W" if vertical else "Hg"
+    lay = _lay(face, sample, probe, 0.0, vertical, rough=True)
     x0, y0, x1, y1 = lay.box
     ink = (x1 - x0) if vertical else (y1 - y0)
     return max(MIN_SIZE, probe * 0.9 * across / max(1.0, ink))
