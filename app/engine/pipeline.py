@@ -603,7 +603,8 @@ def inpaint(
                               max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
-    looks = _measure_lines(img.rgb, job.write) if job.write is not None else []
+    planned = (render.plan(job.write, _measure_lines(img.rgb, job.write), book, img.width, img.height)
+               if job.write is not None and book is not None else [])  # a line that cannot be written: 422 now
     track.lap("decode")
     track.say(Stage.PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 
@@ -639,7 +640,7 @@ def inpaint(
     written, touched = None, mask
     if job.write is not None and book is not None:
         track.say(Stage.FINALIZING, 0.0, f"writing {len(job.write)} line(s)")
-        written, drawn = render.write(out, job.write, looks, book, job.padding)
+        written, drawn = render.write(out, planned, job.padding)
         touched = mask | (drawn.astype(np.uint8) * 255)
         track.lap("write")
     track.say(Stage.FINALIZING, 0.0, f"encoding {fmt}")

@@ -109,17 +109,45 @@ def look_of(measured: LineStyle, wish: StyleWish) -> LineStyle:
     return replace(measured, **given)
 
 
-def write(out: np.ndarray, lines: list[NewText], measured: list[Measured], book: FontBook,
-          padding: int) -> tuple[list[Written], np.ndarray]:
-    """Write every line into `out` (H x W x 3 uint8 RGB, in place). Returns what was written and the
-    pixels changed (H x W bool)."""
+@dataclass(frozen=True)
+class Planned:
+    """A line laid out before anything is repainted (`plan`), for `write` to draw afterwards."""
+
+    line: NewText
+    style: LineStyle  # the look written (the size: the one drawn)
+    face: Face | None  # None: no text, nothing to draw
+    wanted: float | None  # the em the look asked for
+    layout: _Layout | None = None
+    frame: _Frame | None = None
+    offset: tuple[float, float] = (0.0, 0.0)
+
+
+def plan(lines: list[NewText], measured: list[Measured], book: FontBook, width: int, height: int) -> list[Planned]:
+    """Each line's face, size and place on a `width` x `height` image, from its look: worked out
+    before the removal, so that a line that cannot be written is refused (422) with nothing done."""
+    out = []
+    for i, (line, m) in enumerate(zip(lines, measured)):
+        style = look_of(m.style, line.style)
+        overridden = any(k in line.style.given for k in ("angle", "vertical"))
+        out.append(_plan_line(i, line, style, None if overridden else m.ink, book, width, height))
+    return out
+
+
+def write(out: np.ndarray, planned: list[Planned], padding: int) -> tuple[list[Written], np.ndarray]:
+    """Draw every planned line into `out` (H x W x 3 uint8 RGB, in place). Returns what was written
+    and the pixels changed (H x W bool)."""
     h, w = out.shape[:2]
     changed = np.zeros((h, w), bool)
     report = []
-    for line, m in zip(lines, measured):
-        style = look_of(m.style, line.style)
-        overridden = any(k in line.style.given for k in ("angle", "vertical"))
-        report.append(_write_line(out, changed, line, style, None if overridden else m.ink, book, padding))
+    for p in planned:
+        if p.face is None or p.layout is None or p.frame is None:
+            report.append(Written(None, None, False, None, p.style))
+            continue
+        colour = p.style.text_color or _contrasting(out, p.line.region)
+        style = replace(p.style, text_color=colour)
+        _composite(out, changed, p.layout, p.frame, p.offset, style, colour, p.line.region, padding)
+        size = p.layout.size
+        report.append(Written(p.face.name, size, size < round(p.wanted or size), round(p.wanted or size, 1), style))
     return report, changed
 
 
@@ -208,37 +236,40 @@ def _ink_box(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> tuple[floa
     return float(ox + bb[0]), float(oy + bb[1]), float(ox + bb[2]), float(oy + bb[3])
 
 
-def _write_line(out: np.ndarray, changed: np.ndarray, line: NewText, style: LineStyle, ink: InkSpan | None,
-                book: FontBook, padding: int) -> Written:
+def _plan_line(i: int, line: NewText, style: LineStyle, ink: InkSpan | None, book: FontBook, width: int,
+               height: int) -> Planned:
     if not line.text.strip():
-        return Written(None, None, False, None, style)
+        return Planned(line, style, None, None)
     face = book.pick(line.text, line.style.font or DEFAULT_FONT, bool(style.bold))
     assert face is not None, "check_fonts refuses a line no font can write"
-    frame = _frame(line.region.clamped(out.shape[1], out.shape[0]), style.angle, style.vertical)
-    width, height = frame.size
+    frame = _frame(line.region.clamped(width, height), style.angle, style.vertical)
+    across = frame.size[0] if style.vertical else frame.size[1]
     span = _span_on(frame, ink, style.vertical, style.outline.width if style.outline else 0.0) if ink else None
-    stroke_of_em = 0.0
-    wanted = style.font_size or _filling_size(face, line.text, height if not style.vertical else width,
-                                              style.vertical)
-    if style.outline is not None and wanted:
-        stroke_of_em = style.outline.width / wanted
-    # a first fit from the metrics (a long text at a large size is never drawn whole), then by ink
-    rough = _room(_lay(face, line.text, wanted, stroke_of_em, style.vertical, rough=True), frame, span, line.align,
-                  style.vertical)
-    size = wanted if rough <= 1.0 else max(MIN_SIZE, wanted / rough)
+    wanted = style.font_size
+    if wanted is None or ("font_size" not in line.style.given and not 0.2 * across <= wanted <= 1.5 * across):
+        wanted = _filling_size(face, line.text, across, style.vertical)  # none measured, or none that fits the line
+    stroke_of_em = style.outline.width / wanted if style.outline is not None else 0.0
+    least = min(MIN_SIZE, float(round(wanted)))
+    # whole pixel sizes (FreeType hints at whole ppem: 11.4 px draws as 11); a first fit from the
+    # metrics (a long text at a large size is never drawn whole), then by the ink
+    rough = _room(_lay(face, line.text, round(wanted), stroke_of_em, style.vertical, rough=True), frame, span,
+                  line.align, style.vertical)
+    size = float(round(wanted)) if rough <= 1.0 else max(least, float(math.floor(wanted / rough)))
     lay = _lay(face, line.text, size, stroke_of_em, style.vertical)
     room = _room(lay, frame, span, line.align, style.vertical)
-    for _ in range(4):  # shrink until it fits (text size is not quite linear in the em: hinting)
-        if room <= 1.0 or size <= MIN_SIZE:
+    for step in range(12):  # shrink until it fits, a pixel at a time at least (then the least size, once)
+        if room <= 1.0 or size <= least:
             break
-        size = max(MIN_SIZE, size / room * 0.995)
+        size = least if step == 11 else max(least, min(size - 1, float(math.floor(size / room))))
         lay = _lay(face, line.text, size, stroke_of_em, style.vertical)
         room = _room(lay, frame, span, line.align, style.vertical)
-    dx, dy = _place(lay, frame, span, line.align, style.vertical)
-    colour = style.text_color or _contrasting(out, line.region)
-    _composite(out, changed, lay, frame, (dx, dy), style, colour, line.region, padding)
-    return Written(face.name, round(size, 1), size < wanted - 0.05, round(wanted, 1),
-                   replace(style, text_color=colour, font_size=round(size, 1)))
+    if room > 1.0:
+        why = (f"the text does not fit its region even at {size:g} px ({room:.1f} times too long); "
+               "send a shorter text or a larger region")
+        raise InvalidInput(f"lines[{i}].text: {why}", code="text_too_long",
+                           errors=[_error(i, "text", None, why, "text_too_long")])
+    offset = _place(lay, frame, span, line.align, style.vertical)
+    return Planned(line, replace(style, font_size=size), face, wanted, lay, frame, offset)
 
 
 @dataclass(frozen=True)

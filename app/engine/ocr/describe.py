@@ -185,8 +185,8 @@ def _frame(region: Region) -> tuple[_Frame, bool]:
 
 def _angle(axis: np.ndarray, vertical: bool) -> float:
     """Degrees, counter-clockwise positive on screen (see the module)."""
-    if vertical:  # the column's turn away from straight down
-        deg = float(np.degrees(np.arctan2(-axis[0], axis[1])))
+    if vertical:  # the column's turn away from straight down: turned counter-clockwise, its foot swings right
+        deg = float(np.degrees(np.arctan2(axis[0], axis[1])))
     else:
         deg = float(np.degrees(np.arctan2(-axis[1], axis[0])))
     return round(deg, 1) + 0.0
