@@ -247,7 +247,8 @@ def _plan_line(i: int, line: NewText, style: LineStyle, ink: InkSpan | None, boo
     span = _span_on(frame, ink, style.vertical, style.outline.width if style.outline else 0.0) if ink else None
     wanted = style.font_size
     if wanted is None or ("font_size" not in line.style.given and not 0.2 * across <= wanted <= 1.5 * across):
-        wanted = _filling_size(face, line.text, across, style.vertical)  # none measured, or none that fits the line
+        # none measured, or a misreading (a size the line could not hold): its ink's place is no guide either
+        wanted, span = _filling_size(face, line.text, across, style.vertical), None
     stroke_of_em = style.outline.width / wanted if style.outline is not None else 0.0
     least = min(MIN_SIZE, float(round(wanted)))
     # whole pixel sizes (FreeType hints at whole ppem: 11.4 px draws as 11); a first fit from the
