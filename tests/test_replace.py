@@ -75,6 +75,7 @@ def test_old_text_gone_new_text_read_back_in_the_old_colour(client, ocr):
     out = decode(r.content)
     assert read_back(ocr, out, pts) == "Closing Soon"
     assert r.headers["X-Lines-Written"] == "1" and r.headers["X-Text-Shrunk"] == "false"
+    assert r.headers["X-Text-Truncated"] == "false"
     assert abs(float(r.headers["X-Font-Sizes"]) - 40) <= 4  # the old size kept
     inside = box_mask(pts, img.shape)
     new_ink = ink_of(out, red, inside)
@@ -321,21 +322,23 @@ def test_the_api_md_documents_the_routes():
 def test_huge_regions_and_sizes_are_measured_within_the_image_in_bounded_memory(client, line):
     """Coordinates far off the image and the largest sizes the schema allows: the line is measured
     and laid out on its part of the image (a canvas of the image's size at most); a thousand
-    characters do not fit it even at the least size: 422, before anything is repainted."""
+    characters fit it at no size down to the least: written at it, cut at the reach, and said."""
     img = np.full((300, 400, 3), 200, np.uint8)
     r = replace(client, img, [line], path="/api/v1/replace-text-json")
-    assert r.status_code == 422 and r.json()["error"] == "text_too_long", r.text
-    assert r.json()["errors"][0]["loc"] == ["lines", 0, "text"]
+    assert r.status_code == 200, r.text
+    assert r.json()["lines"][0]["truncated"] is True and r.json()["lines"][0]["font_size"] == 4
 
 
-def test_a_text_that_fits_at_no_size_is_refused_and_a_small_size_is_never_enlarged(client):
+def test_a_text_too_long_at_any_size_is_cut_and_said_and_a_small_size_is_never_enlarged(client):
     img = np.full((120, 300, 3), 230, np.uint8)
     box = {"x": 20, "y": 20, "width": 100, "height": 20}
     r = replace(client, img, [{"region": box, "text": "abcdefghij" * 6, "style": {"font_size": 3}}])
-    assert r.status_code == 422 and r.json()["error"] == "text_too_long"
+    assert r.status_code == 200 and r.headers["X-Text-Truncated"] == "true"
+    changed = np.any(decode(r.content) != img, axis=2)
+    assert not changed[:, :20 - PADDING].any() and not changed[:, 120 + PADDING:].any()  # cut at the reach
     r = replace(client, img, [{"region": box, "text": "tiny", "style": {"font_size": 3}}], path="/api/v1/replace-text-json")
     line = r.json()["lines"][0]
-    assert line["font_size"] == 3 and line["shrunk"] is False  # as given, not raised to the least size
+    assert line["font_size"] == 3 and line["shrunk"] is False and line["truncated"] is False  # as given
 
 
 def test_a_turned_column_leans_the_way_it_was_turned(client):

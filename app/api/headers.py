@@ -90,6 +90,9 @@ HEADERS: tuple[Header, ...] = (
                                                                    else f"{w.font_size:g}"), (REPLACE,)),
     Header("X-Text-Shrunk", "string", "per line, comma-separated: `true` where the text was made smaller than the "
            "old text's size to fit its box", lambda out: _per_line(out, lambda w: str(w.shrunk).lower()), (REPLACE,)),
+    Header("X-Text-Truncated", "string", "per line, comma-separated: `true` where the text fits its box at no size "
+           "down to 4 px, and was written at 4 px and cut at the box grown by the padding",
+           lambda out: _per_line(out, lambda w: str(w.truncated).lower()), (REPLACE,)),
     Header("X-Jpeg-Blocks-Reencoded", "number",
            "JPEG in, JPEG out (`original`): the share of the 8x8 blocks encoded again (1 = all)",
            lambda out: str(out.jpeg.share) if out.jpeg else None),

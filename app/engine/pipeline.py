@@ -604,7 +604,7 @@ def inpaint(
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
     planned = (render.plan(job.write, _measure_lines(img.rgb, job.write), book, img.width, img.height)
-               if job.write is not None and book is not None else [])  # a line that cannot be written: 422 now
+               if job.write is not None and book is not None else [])
     track.lap("decode")
     track.say(Stage.PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 

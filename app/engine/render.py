@@ -77,6 +77,7 @@ class Written:
     shrunk: bool
     wanted_size: float | None
     style: LineStyle
+    truncated: bool = False  # too long for its box even at the least size: cut where the box (and padding) ends
 
 
 def check_fonts(lines: list[NewText], book: FontBook) -> None:
@@ -120,16 +121,17 @@ class Planned:
     layout: _Layout | None = None
     frame: _Frame | None = None
     offset: tuple[float, float] = (0.0, 0.0)
+    truncated: bool = False  # it fits at no size down to MIN_SIZE: written at it, cut at the reach
 
 
 def plan(lines: list[NewText], measured: list[Measured], book: FontBook, width: int, height: int) -> list[Planned]:
-    """Each line's face, size and place on a `width` x `height` image, from its look: worked out
-    before the removal, so that a line that cannot be written is refused (422) with nothing done."""
+    """Each line's face, size and place on a `width` x `height` image, from its look, worked out
+    before the removal (what it costs does not grow with the repainted image)."""
     out = []
-    for i, (line, m) in enumerate(zip(lines, measured)):
+    for line, m in zip(lines, measured):
         style = look_of(m.style, line.style)
         overridden = any(k in line.style.given for k in ("angle", "vertical"))
-        out.append(_plan_line(i, line, style, None if overridden else m.ink, book, width, height))
+        out.append(_plan_line(line, style, None if overridden else m.ink, book, width, height))
     return out
 
 
@@ -147,7 +149,8 @@ def write(out: np.ndarray, planned: list[Planned], padding: int) -> tuple[list[W
         style = replace(p.style, text_color=colour)
         _composite(out, changed, p.layout, p.frame, p.offset, style, colour, p.line.region, padding)
         size = p.layout.size
-        report.append(Written(p.face.name, size, size < round(p.wanted or size), round(p.wanted or size, 1), style))
+        report.append(Written(p.face.name, size, size < round(p.wanted or size), round(p.wanted or size, 1), style,
+                              p.truncated))
     return report, changed
 
 
@@ -236,7 +239,7 @@ def _ink_box(font: ImageFont.FreeTypeFont, text: str, stroke: int) -> tuple[floa
     return float(ox + bb[0]), float(oy + bb[1]), float(ox + bb[2]), float(oy + bb[3])
 
 
-def _plan_line(i: int, line: NewText, style: LineStyle, ink: InkSpan | None, book: FontBook, width: int,
+def _plan_line(line: NewText, style: LineStyle, ink: InkSpan | None, book: FontBook, width: int,
                height: int) -> Planned:
     if not line.text.strip():
         return Planned(line, style, None, None)
@@ -264,13 +267,9 @@ def _plan_line(i: int, line: NewText, style: LineStyle, ink: InkSpan | None, boo
         size = least if step == 11 else max(least, min(size - 1, float(math.floor(size / room))))
         lay = _lay(face, line.text, size, stroke_of_em, style.vertical)
         room = _room(lay, frame, span, line.align, style.vertical)
-    if room > 1.0:
-        why = (f"the text does not fit its region even at {size:g} px ({room:.1f} times too long); "
-               "send a shorter text or a larger region")
-        raise InvalidInput(f"lines[{i}].text: {why}", code="text_too_long",
-                           errors=[_error(i, "text", None, why, "text_too_long")])
+    # a text that fits at no size down to the least is written at it and cut at the reach: reported
     offset = _place(lay, frame, span, line.align, style.vertical)
-    return Planned(line, replace(style, font_size=size), face, wanted, lay, frame, offset)
+    return Planned(line, replace(style, font_size=size), face, wanted, lay, frame, offset, truncated=room > 1.0)
 
 
 @dataclass(frozen=True)

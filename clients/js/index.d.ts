@@ -318,6 +318,8 @@ export interface ReplaceResult extends ImageResult {
   fontSizes: Array<number | null>;
   /** X-Text-Shrunk: per line, true where the text was made smaller to fit its box */
   shrunk: boolean[];
+  /** X-Text-Truncated: per line, true where the text fits its box at no size down to 4 px (written at 4 px, cut) */
+  truncated: boolean[];
 }
 
 export interface WrittenLine {
@@ -327,6 +329,8 @@ export interface WrittenLine {
   font_size: number | null;
   /** made smaller than wanted_size to fit its box */
   shrunk: boolean;
+  /** too long for its box even at 4 px: written at 4 px and cut at the box's reach */
+  truncated: boolean;
   /** px, the em size measured on the old text (or given) */
   wanted_size: number | null;
   /** the look written: the measure, with the given fields in its place */

@@ -163,11 +163,13 @@ class WrittenLine(BaseModel):
     shrunk: bool = Field(description="true where the text was made smaller than wanted_size to fit its box")
     wanted_size: float | None = Field(description="px, the em size measured on the old text (or given)")
     style: Style = Field(description="the look written: the measured style, with the given fields in its place")
+    truncated: bool = Field(description="true where the text fits its box at no size down to 4 px: written at "
+                            "4 px and cut where the box grown by the padding ends")
 
     @classmethod
     def of(cls, w: render.Written) -> WrittenLine:
         return cls(font=w.font, font_size=w.font_size, shrunk=w.shrunk, wanted_size=w.wanted_size,
-                   style=Style.of(w.style))
+                   style=Style.of(w.style), truncated=w.truncated)
 
 
 class ReplaceJsonResult(BaseModel):
@@ -181,9 +183,10 @@ class ReplaceJsonResult(BaseModel):
     @classmethod
     def of(cls, out: InpaintOutput) -> ReplaceJsonResult:
         written = out.written or []
-        shrunk = sum(1 for w in written if w.shrunk)
+        shrunk, cut = sum(1 for w in written if w.shrunk), sum(1 for w in written if w.truncated)
         message = (f"rewrote {sum(1 for w in written if w.font is not None)} line(s) of {len(written)} in "
-                   f"{sum(out.timings.values()):.3f} s" + (f", {shrunk} made smaller to fit" if shrunk else ""))
+                   f"{sum(out.timings.values()):.3f} s" + (f", {shrunk} made smaller to fit" if shrunk else "")
+                   + (f", {cut} too long for their box even at 4 px (cut)" if cut else ""))
         return cls(success=True, message=message, lines=[WrittenLine.of(w) for w in written],
                    processing_stats=ProcessingStats.of(out), timestamp=_now())
 

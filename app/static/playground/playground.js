@@ -386,7 +386,8 @@
       } else if (r.written) {
         result.classList.toggle("shrunk", r.written.shrunk);
         result.textContent = r.written.size === "-" ? "removed, nothing written"
-          : "written at " + r.written.size + " px" + (r.written.shrunk ? ", shrunk to fit" : "");
+          : "written at " + r.written.size + " px" + (r.written.truncated ? ", too long for its box: cut"
+            : r.written.shrunk ? ", shrunk to fit" : "");
       }
       li.appendChild(result);
       ui.list.appendChild(li);
@@ -611,8 +612,9 @@
     api("api/v1/replace-text", { method: "POST", body: fd })
       .then(function (res) {
         var sizes = perLine(res, "X-Font-Sizes"), shrunk = perLine(res, "X-Text-Shrunk");
+        var cut = perLine(res, "X-Text-Truncated");
         sent.forEach(function (r, k) {
-          if (sizes[k] != null) r.written = { size: sizes[k], shrunk: shrunk[k] === "true" };
+          if (sizes[k] != null) r.written = { size: sizes[k], shrunk: shrunk[k] === "true", truncated: cut[k] === "true" };
         });
         var written = sizes.filter(function (v) { return v !== "-"; }).length;
         var smaller = shrunk.filter(function (v) { return v === "true"; }).length;

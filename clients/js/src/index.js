@@ -250,6 +250,7 @@ async function replaceResult(res) {
   r.linesWritten = numberHeader(h, 'x-lines-written');
   r.fontSizes = perLine(h, 'x-font-sizes', (v) => (v === '-' || !Number.isFinite(Number(v)) ? null : Number(v)));
   r.shrunk = perLine(h, 'x-text-shrunk', (v) => v.toLowerCase() === 'true');
+  r.truncated = perLine(h, 'x-text-truncated', (v) => v.toLowerCase() === 'true');
   return r;
 }
 

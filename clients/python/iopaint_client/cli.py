@@ -247,10 +247,13 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _line_report(i: int, size: Optional[float], shrunk: bool) -> str:
-    """`line 1: 24 px`, `line 2: 11.5 px, shrunk to fit`, `line 3: no text (old text removed)`."""
+def _line_report(i: int, size: Optional[float], shrunk: bool, truncated: bool = False) -> str:
+    """`line 1: 24 px`, `line 2: 11 px, shrunk to fit`, `line 3: no text (old text removed)`,
+    `line 4: 4 px, too long for its box even at 4 px (cut)`."""
     if size is None:
         return f"line {i}: no text (old text removed)"
+    if truncated:
+        return f"line {i}: {size:g} px, too long for its box even at {size:g} px (cut)"
     return f"line {i}: {size:g} px" + (", shrunk to fit" if shrunk else "")
 
 
@@ -280,7 +283,8 @@ def cmd_replace(args: argparse.Namespace) -> int:
         report = sys.stderr if args.output == "-" else sys.stdout
         for i, size in enumerate(result.font_sizes, 1):
             shrunk = result.shrunk[i - 1] if i <= len(result.shrunk) else False
-            print(_line_report(i, size, shrunk), file=report)
+            cut = result.truncated[i - 1] if i <= len(result.truncated) else False
+            print(_line_report(i, size, shrunk, cut), file=report)
         where = "stdout" if args.output == "-" else args.output
         print(f"wrote {where} ({len(result.image)} bytes, {result.media_type}, {result.lines_written} of "
               f"{len(lines)} line(s) written, {result.processing_time or 0:.2f} s)", file=sys.stderr)

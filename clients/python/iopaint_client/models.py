@@ -249,19 +249,22 @@ class InpaintResult:
 class ReplaceResult(InpaintResult):
     """The answer of replace-text: the image, plus per line (in the request's order) the em size
     written (X-Font-Sizes; None for a line with empty text) and whether the text was made smaller
-    to fit its box (X-Text-Shrunk), and how many lines new text was written in (X-Lines-Written)."""
+    to fit its box (X-Text-Shrunk) or was too long for it even at 4 px and cut (X-Text-Truncated),
+    and how many lines new text was written in (X-Lines-Written)."""
 
     lines_written: Optional[int] = None
     font_sizes: List[Optional[float]] = field(default_factory=list)  # px
     shrunk: List[bool] = field(default_factory=list)
+    truncated: List[bool] = field(default_factory=list)
 
-    _REPR: ClassVar[Tuple[str, ...]] = ("lines_written", "font_sizes", "shrunk", *InpaintResult._REPR)
+    _REPR: ClassVar[Tuple[str, ...]] = ("lines_written", "font_sizes", "shrunk", "truncated", *InpaintResult._REPR)
 
     @classmethod
     def _more(cls, headers: Mapping[str, str]) -> Dict[str, Any]:
         return {"lines_written": _num(headers, "x-lines-written", int),
                 "font_sizes": _per_line(headers, "x-font-sizes", _size),
-                "shrunk": _per_line(headers, "x-text-shrunk", _flag)}
+                "shrunk": _per_line(headers, "x-text-shrunk", _flag),
+                "truncated": _per_line(headers, "x-text-truncated", _flag)}
 
 
 class Outline(_Model):
@@ -366,6 +369,7 @@ class WrittenLine(_Model):
     font: Optional[str] = None  # the face written in (None: empty text, nothing written)
     font_size: Optional[float] = None  # px, the em size written
     shrunk: bool = False  # made smaller than wanted_size to fit its box
+    truncated: bool = False  # too long for its box even at 4 px: written at 4 px and cut at the box's reach
     wanted_size: Optional[float] = None  # px, the em size measured on the old text (or given)
     style: Style = Field(default_factory=Style)  # the look written: the measure, with the given fields in its place
 
