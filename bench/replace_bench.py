@@ -626,7 +626,7 @@ def run(n: int, seed: int, save: Path | None, examples: int = 8) -> tuple[list[R
         sc = make(np.random.default_rng([seed, i]))
         try:
             r, removed, out = bench.line(sc)
-        except InvalidInput as e:  # a line the service refuses (text_too_long): counted, not measured
+        except InvalidInput as e:  # a line the service refuses (a 422): counted, not measured
             notes["refused"] += 1
             print(f"line {i} refused: {e.code}: {e}", file=sys.stderr)
             continue
