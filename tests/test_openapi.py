@@ -26,8 +26,8 @@ from schemathesis.specs.openapi.coverage import _operation as coverage_operation
 from schemathesis.transport.serialization import Binary
 
 from app.api import bodies
-from app.api.schemas import IMAGE_FORMAT, TEXT_PATTERN_FORMAT
-from app.engine import text_filter
+from app.api.schemas import FONT_FORMAT, IMAGE_FORMAT, LINE_TEXT_FORMAT, TEXT_PATTERN_FORMAT
+from app.engine import fonts, text_filter
 from app.errors import InvalidInput
 from app.main import build_services, create_app, load_engine
 from app.tasks.callbacks import CallbackPolicy, CallbackSender
@@ -128,6 +128,15 @@ schemathesis.openapi.format(TEXT_PATTERN_FORMAT, st.one_of(
     st.sampled_from(sorted(text_filter.PRESETS)).flatmap(_any_case),
     st.text(alphabet=st.sampled_from("ab01 .*+?|()[]^$\\dws{},-@é中"), min_size=1, max_size=24).filter(
         lambda p: _compiles(p) and _one_part(p))))
+# line-text (replace-text's lines[].text): one line of characters an installed font holds (the
+# fonts' own alphabets: Latin, Greek, Cyrillic, CJK, kana, Hangul), as API.md's "Replacing text" says
+schemathesis.openapi.format(LINE_TEXT_FORMAT, st.text(alphabet=st.one_of(
+    st.characters(min_codepoint=0x20, max_codepoint=0x17F, blacklist_categories=("Cc", "Cs")),
+    st.characters(min_codepoint=0x391, max_codepoint=0x44F, blacklist_categories=("Cn",)),
+    st.sampled_from("中文字幕测试日本語のカタカナ한국어")), max_size=40))
+# font-name (replace-text's style.font): sans, serif or an installed family (GET /api/v1/fonts), any case
+schemathesis.openapi.format(FONT_FORMAT, st.sampled_from(
+    ["sans", "serif", *sorted({f.family for f in fonts.font_book().faces})]).flatmap(_any_case))
 # uri (callback_url): an http(s) URL outside the refused targets, as API.md's Callback says
 schemathesis.openapi.format("uri", callback_urls())
 
@@ -259,9 +268,11 @@ def _of_the_image_shape(body: dict) -> None:
     body["mask"] = Binary(data) if isinstance(body["mask"], Binary) else prefix + base64.b64encode(data).decode()
 
 
-# Another rule across fields (API.md, replace-text): a line's region lies, at least in part, on its
-# image (one wholly outside is 422 `region_outside_image`, tests/test_replace.py). So a line's box or
-# polygon the fuzzer drew is moved, as drawn, to begin inside the image; its size and form are kept.
+# Another rule across fields (API.md, replace-text): a line's region covers part of its image (one
+# wholly outside it, or with no width or height there, is 422 `region_outside_image`,
+# tests/test_replace.py). So a line's box or polygon the fuzzer drew is moved, as drawn, to begin
+# inside the image, and a box or polygon with less than a pixel of width (or height) gets one pixel
+# of it; otherwise its size and form are kept.
 def _lines_on_the_image(body: dict) -> None:
     image, lines = _image_in(body.get("image")), body.get("lines")
     if image is None:
@@ -289,12 +300,20 @@ def _move_onto(lines: list, w: int, h: int) -> None:
         box = region.get("bounding_box") if isinstance(region.get("bounding_box"), dict) else region
         if num(box.get("x")) and num(box.get("y")):
             box["x"], box["y"] = min(max(box["x"], 0), w - 1), min(max(box["y"], 0), h - 1)
+        for side in ("width", "height"):  # under a pixel (5e-324 vanishes beside a coordinate): one pixel
+            if num(box.get(side)) and 0 < box[side] < 1:
+                box[side] = 1
         points = region.get("points")
         if isinstance(points, list) and points and all(isinstance(p, list) and len(p) == 2 and all(map(num, p))
                                                        for p in points):
             dx = min(max(min(p[0] for p in points), 0), w - 1) - min(p[0] for p in points)
             dy = min(max(min(p[1] for p in points), 0), h - 1) - min(p[1] for p in points)
-            region["points"] = [[p[0] + dx, p[1] + dy] for p in points]
+            moved = [[p[0] + dx, p[1] + dy] for p in points]
+            if len(moved) >= 3 and len({p[0] for p in moved}) == 1:  # no width: a line needs some, on the image
+                moved[1][0] += 1
+            if len(moved) >= 3 and len({p[1] for p in moved}) == 1:
+                moved[2][1] += 1
+            region["points"] = moved
 
 
 @schemathesis.hook

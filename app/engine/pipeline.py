@@ -658,13 +658,14 @@ def inpaint(
 
 
 def _measure_lines(rgb: np.ndarray, lines: list[render.NewText]) -> list[Measured]:
-    """Each line's look and ink, measured on the source before anything is repainted; a line
-    wholly outside the image is refused (422 naming it): nothing could be written there."""
+    """Each line's look and ink, measured on the source before anything is repainted; a line that
+    covers no part of the image (wholly outside it, or with no extent on it) is refused (422 naming
+    it): nothing could be written there."""
     h, w = rgb.shape[:2]
     for i, line in enumerate(lines):
-        x0, y0, x1, y1 = line.region.bounds()
-        if x1 <= 0 or y1 <= 0 or x0 >= w or y0 >= h:
-            raise InvalidInput(f"lines[{i}].region lies outside the {w}x{h} image", code="region_outside_image",
-                               errors=[{"loc": ["lines", i, "region"], "msg": f"outside the {w}x{h} image",
-                                        "type": "region_outside_image"}])
+        x0, y0, x1, y1 = line.region.clamped(w, h).bounds()
+        if not (x1 > x0 and y1 > y0):
+            why = f"covers no part of the {w}x{h} image"
+            raise InvalidInput(f"lines[{i}].region {why}", code="region_outside_image",
+                               errors=[{"loc": ["lines", i, "region"], "msg": why, "type": "region_outside_image"}])
     return [measure(rgb, line.region) for line in lines]

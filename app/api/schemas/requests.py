@@ -246,6 +246,9 @@ class RegionsParams(InpaintParams, TextParams):
 
 
 _strict = ConfigDict(extra="forbid", allow_inf_nan=False)  # a style's misspelt field is an error, not ignored
+# a font a line may name (the format `font-name`): sans, serif or an installed family, any case
+# (GET /api/v1/fonts; checked by engine/render.check_fonts: which fonts are installed is the server's)
+FONT_FORMAT = "font-name"
 ColorIn = Annotated[str, Field(pattern="^#[0-9a-fA-F]{6}$", description="#rrggbb")]
 NO_CONTROL = r"^[^\x00-\x1f\x7f]*$"  # one line: no newline, tab or other control character
 
@@ -256,17 +259,14 @@ class OutlineIn(BaseModel):
     width: Float = Field(gt=0, le=64, description="px the band reaches beyond the glyphs")
 
 
+Offset = Annotated[float, Field(ge=-64, le=64), BeforeValidator(_not_a_bool)]  # px, a shadow's reach each way
+
+
 class ShadowIn(BaseModel):
     model_config = _strict
     color: ColorIn
-    offset: tuple[Float, Float] = Field(description="[dx, dy] px, image coordinates (+x right, +y down)")
-
-    @field_validator("offset")
-    @classmethod
-    def _near(cls, v: tuple[float, float]) -> tuple[float, float]:
-        if max(abs(v[0]), abs(v[1])) > 64:
-            raise ValueError("a shadow's offset is at most 64 px each way")
-        return v
+    offset: tuple[Offset, Offset] = Field(description="[dx, dy] px, image coordinates (+x right, +y down), at most "
+                                          "64 each way")
 
 
 class StyleIn(BaseModel):
@@ -278,13 +278,15 @@ class StyleIn(BaseModel):
     text_color: ColorIn | None = Field(None, description="#rrggbb of the glyphs")
     outline: OutlineIn | None = Field(None, description="{color, width}, or null for none")
     shadow: ShadowIn | None = Field(None, description="{color, offset: [dx, dy]}, or null for none")
-    font_size: Float | None = Field(None, ge=1, le=2000, description="px, the em size to start from (it shrinks "
-                                    "where the text would leave its box)")
-    angle: Float | None = Field(None, ge=-180, le=180, description="degrees of the baseline (describe's sign rule)")
+    # bounds inside the optional type, so that the schema states them (JSON Schema's minimum, maximum)
+    font_size: Annotated[float, Field(ge=1, le=2000), BeforeValidator(_not_a_bool)] | None = Field(
+        None, description="px, the em size to start from (it shrinks where the text would leave its box)")
+    angle: Annotated[float, Field(ge=-180, le=180), BeforeValidator(_not_a_bool)] | None = Field(
+        None, description="degrees of the baseline (describe's sign rule)")
     vertical: StrictBool | None = Field(None, description="write top to bottom, glyphs stacked down a column")
     bold: StrictBool | None = Field(None, description="the bold face")
-    font: str | None = Field(None, min_length=1, max_length=100, description=(
-        "`sans` (the default), `serif`, or an installed font's family name (GET /api/v1/fonts)"))
+    font: Annotated[str, Field(min_length=1, max_length=100, json_schema_extra={"format": FONT_FORMAT})] | None = Field(
+        None, description="`sans` (the default), `serif`, or an installed font's family name (GET /api/v1/fonts)")
 
     @field_validator("text_color")
     @classmethod
@@ -293,7 +295,8 @@ class StyleIn(BaseModel):
 
     def wish(self) -> render.StyleWish:
         """The engine's request: the given fields (null included) replace the measure."""
-        given = tuple(k for k in self.model_fields_set if k != "font" or self.font is not None)
+        # a null outline or shadow asks for none; any other null is as if left out: measured
+        given = tuple(k for k in self.model_fields_set if k in ("outline", "shadow") or getattr(self, k) is not None)
         return render.StyleWish(
             text_color=self.text_color,
             outline=Outline(self.outline.color.lower(), self.outline.width) if self.outline else None,
@@ -302,11 +305,16 @@ class StyleIn(BaseModel):
             given=given)
 
 
+# one line of text an installed font can write (the format `line-text`: API.md, "Replacing text";
+# checked by engine/render.check_fonts, which JSON Schema cannot say: which glyphs the fonts hold)
+LINE_TEXT_FORMAT = "line-text"
+
+
 class LineIn(BaseModel):
     model_config = _strict
     region: RegionIn = Field(description="where the old line is: a box or a polygon, as in `regions`")
-    text: str = Field(max_length=1000, pattern=NO_CONTROL, description=(
-        "the new text, one line (empty: the old text is removed, nothing written)"))
+    text: str = Field(max_length=1000, pattern=NO_CONTROL, json_schema_extra={"format": LINE_TEXT_FORMAT},
+                      description="the new text, one line (empty: the old text is removed, nothing written)")
     style: StyleIn | None = Field(None, description="what to change of the measured look (any field of `style`)")
     align: Literal["start", "center", "end"] = Field("start", description=(
         "where a text shorter than the old one sits: from where the old text started (start), on its centre, or "
