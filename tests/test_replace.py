@@ -356,3 +356,17 @@ def test_a_turned_column_leans_the_way_it_was_turned(client):
     assert again.vertical and abs(again.angle - 20) <= 3, again
     changed = np.any(out != img, axis=2)
     assert not (changed & ~box_mask(pts, img.shape, PADDING + MAX_HALO)).any()
+
+
+def test_a_style_field_given_as_null_is_measured_but_a_null_outline_is_none(client):
+    look = Look("Big Sale", size=56, color=(255, 220, 0), outline=(2, (24, 24, 28)), angle=10)
+    img, pts = scene(look, size=(700, 300))
+    style = {"angle": None, "font_size": None, "text_color": None, "vertical": None, "bold": None, "font": None}
+    r = replace(client, img, [{"region": region_of(pts), "text": "New Deal", "style": style}],
+                path="/api/v1/replace-text-json")
+    assert r.status_code == 200, r.text
+    written = r.json()["lines"][0]["style"]
+    assert abs(written["angle"] - 10) <= 3 and written["outline"] is not None  # measured
+    r = replace(client, img, [{"region": region_of(pts), "text": "New Deal", "style": {"outline": None}}],
+                path="/api/v1/replace-text-json")
+    assert r.json()["lines"][0]["style"]["outline"] is None  # none, as asked
