@@ -83,7 +83,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import OUT, md_table  # noqa: E402
 from hard_cases import SCENES, scene  # noqa: E402
 from recognize_bench import HANZI, edit_distance  # noqa: E402
-from style_bench import WORDS, _colour  # noqa: E402
+from style_bench import WORDS, decoration  # noqa: E402
 from style_lines import CJK, CJK_BOLD, SANS, SANS_BOLD, Look, delta_e, styled_line  # noqa: E402
 
 from app.api.schemas.requests import ReplaceParams  # noqa: E402
@@ -228,15 +228,7 @@ def make(rng: np.random.Generator) -> Scene:
     else:
         bg = np.full((h, w, 3), [int(v) for v in rng.integers(0, 256, 3)], np.uint8)
     under = np.median(bg[h // 4: 3 * h // 4, w // 8: 7 * w // 8].reshape(-1, 3), axis=0)
-    colour = _colour(rng, under)
-    outline = shadow = None
-    deco = rng.random()
-    if deco < 0.3:
-        outline = (int(rng.integers(1, 5)), _colour(rng, np.asarray(colour)))
-    elif deco < 0.5:
-        third = (20, 20, 20) if delta_e(colour, (20, 20, 20)) >= 40 else (235, 235, 235)
-        off = int(rng.integers(2, 6))
-        shadow = ((off, off), third)
+    colour, outline, shadow = decoration(rng, under)
     look = Look(old, size=size, font=font, color=colour, outline=outline, shadow=shadow, angle=angle,
                 vertical=vertical)
     img, points = styled_line(bg, look, (20, 20))

@@ -78,6 +78,21 @@ def _phrase(rng: np.random.Generator) -> str:
     return text.title() if rng.random() < 0.5 else text[0].upper() + text[1:]
 
 
+def decoration(rng: np.random.Generator, under: np.ndarray) -> tuple[tuple[int, int, int], Any, Any]:
+    """A line's ink colour (standing out from `under`) and its decoration, drawn in this order: an
+    outline of 1-4 px (30 %), a drop shadow of 2-5 px (20 %), or none (replace_bench draws the same)."""
+    colour = _colour(rng, under)
+    outline = shadow = None
+    deco = rng.random()
+    if deco < 0.3:
+        outline = (int(rng.integers(1, 5)), _colour(rng, np.asarray(colour)))
+    elif deco < 0.5:
+        third = (20, 20, 20) if delta_e(colour, (20, 20, 20)) >= 40 else (235, 235, 235)
+        off = int(rng.integers(2, 6))
+        shadow = ((off, off), third)
+    return colour, outline, shadow
+
+
 def _colour(rng: np.random.Generator, away_from: np.ndarray) -> tuple[int, int, int]:
     """A random colour at least delta E 40 from `away_from` (the background under the line)."""
     while True:
@@ -108,15 +123,7 @@ def make(rng: np.random.Generator) -> tuple[np.ndarray, Case, tuple[tuple[float,
         bg = np.full((h, w, 3), flat_colour, np.uint8)
     at = (20, 20)
     under = np.median(bg[h // 4: 3 * h // 4, w // 8: w // 2].reshape(-1, 3), axis=0)
-    colour = _colour(rng, under)
-    outline = shadow = None
-    deco = rng.random()
-    if deco < 0.3:
-        outline = (int(rng.integers(1, 5)), _colour(rng, np.asarray(colour)))
-    elif deco < 0.5:
-        third = (20, 20, 20) if delta_e(colour, (20, 20, 20)) >= 40 else (235, 235, 235)
-        off = int(rng.integers(2, 6))
-        shadow = ((off, off), third)
+    colour, outline, shadow = decoration(rng, under)
     look = Look(text, size=size, font=font, color=colour, outline=outline, shadow=shadow, angle=angle,
                 vertical=vertical)
     img, points = styled_line(bg, look, at)

@@ -21,7 +21,7 @@ except ImportError:
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "clients" / "python"))
 
-from tests.support import RedisServer, running_app  # noqa: E402
+from tests.support import RedisServer, running_app, start_service, stop_service  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -29,6 +29,14 @@ def client():
     """A cv2 app shared by the tests that do not change settings."""
     with running_app(model="cv2") as c:
         yield c
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory):
+    """One service subprocess (cv2, default settings) the client tests call over HTTP: its URL."""
+    proc, url, log = start_service(tmp_path_factory.mktemp("service"))
+    yield url
+    stop_service(proc, log)
 
 
 @pytest.fixture

@@ -46,13 +46,6 @@ def tmp_module():
 
 
 @pytest.fixture(scope="module")
-def service(tmp_module):
-    proc, url, log = _start_service(tmp_module)
-    yield url
-    _stop_service(proc, log)
-
-
-@pytest.fixture(scope="module")
 def keyed_service(tmp_module):
     """A second service that requires IOPAINT_API_KEY."""
     proc, url, log = _start_service(tmp_module, IOPAINT_API_KEY=API_KEY)

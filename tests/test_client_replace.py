@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from iopaint_client import (AsyncClient, Client, FontList, Line, ReplaceResult, 
 from iopaint_client import _api  # noqa: E402
 
 from bench.style_lines import Look, styled_line  # noqa: E402
-from tests.support import png_bytes, start_service as _start_service, stop_service as _stop_service  # noqa: E402
+from tests.support import png_bytes  # noqa: E402
 
 W, H = 420, 200
 BG = (235, 235, 230)
@@ -40,17 +39,7 @@ RED, DARK, BLUE = (200, 30, 30), (30, 30, 30), (30, 60, 200)
 # --- the service ---------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def tmp_module():
-    with tempfile.TemporaryDirectory(prefix="client-replace-test-") as d:
-        yield Path(d)
-
-
-@pytest.fixture(scope="module")
-def service(tmp_module):
-    proc, url, log = _start_service(tmp_module)
-    yield url
-    _stop_service(proc, log)
+# `service`: the service subprocess the client tests share (tests/conftest.py)
 
 
 @pytest.fixture()

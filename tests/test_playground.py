@@ -46,6 +46,7 @@ def pg_client():
         yield c
 
 
+
 def test_page_and_assets_are_served(pg_client):
     r = pg_client.get("/playground")
     assert r.status_code == 200
@@ -250,6 +251,16 @@ def count(cdp: CDP):
     return cdp.js("document.getElementById('region-count').textContent")
 
 
+async def find_text(cdp, lines_shown: str, what: str) -> None:
+    """Press Find text and wait until the list shows the lines (`lines_shown`, a JS condition) or an
+    error; no error is shown."""
+    await cdp.click("#find-text")
+    await cdp.wait_for("document.documentElement.dataset.state === 'ready' && (" + lines_shown
+                       + " || !document.getElementById('error').hidden)", 30, what)
+    assert await cdp.js("document.getElementById('error').hidden"), \
+        await cdp.js("document.getElementById('error').textContent")
+
+
 async def remove_and_wait(cdp: CDP) -> None:
     await cdp.click("#remove-text")
     await cdp.wait_for("['done', 'failed'].includes(document.documentElement.dataset.state)", 90,
@@ -373,12 +384,7 @@ async def session(browser_ws: str, base: str, bars_path: Path, text_path: Path) 
         await drag(await at(*TEXT_BOX[:2]), await at(*TEXT_BOX[2:]))
         assert await count(cdp) == "1"
         await cdp.js("document.getElementById('mask-mode').value = ''; document.getElementById('padding').value = ''")
-        await cdp.click("#find-text")
-        await cdp.wait_for("document.documentElement.dataset.state === 'ready' && "
-                           "(document.querySelectorAll('#region-list li.polygon').length > 0 || "
-                           "!document.getElementById('error').hidden)", 30, "text detection")
-        assert await cdp.js("document.getElementById('error').hidden"), \
-            await cdp.js("document.getElementById('error').textContent")
+        await find_text(cdp, "document.querySelectorAll('#region-list li.polygon').length > 0", "text detection")
         out["detected"] = await cdp.js("[...document.querySelectorAll('#region-list li')].map(li => li.className)")
         await remove_and_wait(cdp)
         out["text"] = json.loads(await cdp.js(read_pixels_js()))
@@ -509,12 +515,8 @@ async def replace_session(browser_ws: str, base: str, path: Path) -> dict:
 
         # 1. Find text with describe: a swatch per line, in the line's colour
         await upload(cdp, path)
-        await cdp.click("#find-text")
-        await cdp.wait_for("document.documentElement.dataset.state === 'ready' && "
-                           "(document.querySelectorAll('#region-list li .line-style').length === 2 || "
-                           "!document.getElementById('error').hidden)", 30, "two lines described")
-        assert await cdp.js("document.getElementById('error').hidden"), \
-            await cdp.js("document.getElementById('error').textContent")
+        await find_text(cdp, "document.querySelectorAll('#region-list li .line-style').length === 2",
+                        "two lines described")
         for words in ("SALE", "Hello"):
             out[words] = await cdp.js(line_js(words, (
                 "{color: li.querySelector('.chip.text-color').dataset.color, "

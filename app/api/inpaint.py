@@ -19,16 +19,17 @@ from app.api.schemas.responses import ERROR_RESPONSES, RegionsJsonResult
 
 router = APIRouter(prefix="/api/v1", tags=["inpaint"])
 
-_IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
+# the image answers' media types (the replace routes answer the same)
+IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
 
 _IMAGE_RESPONSE = {
-    200: {"content": _IMAGE_CONTENT, "description": "the image with the masked pixels repainted",
+    200: {"content": IMAGE_CONTENT, "description": "the image with the masked pixels repainted",
           "headers": headers.document(headers.MASK)},
     **ERROR_RESPONSES,
 }
 _REGIONS_IMAGE_RESPONSE = {
     **_IMAGE_RESPONSE,
-    200: {"content": _IMAGE_CONTENT, "description": "the image with the text regions repainted",
+    200: {"content": IMAGE_CONTENT, "description": "the image with the text regions repainted",
           "headers": headers.document(headers.REGIONS)},
 }
 

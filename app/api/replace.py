@@ -10,18 +10,17 @@ from fastapi.responses import Response
 
 from app.api import headers
 from app.api.bodies import REPLACE, ReplaceJob
+from app.api.inpaint import IMAGE_CONTENT
 from app.api.deps import ServicesDep
 from app.api.schemas.responses import ERROR_RESPONSES, FontList, ReplaceJsonResult
 from app.engine import fonts
 
 router = APIRouter(prefix="/api/v1", tags=["replace"])
 
-_IMAGE_CONTENT = {m: {"schema": {"type": "string", "format": "binary"}} for m in ("image/png", "image/jpeg", "image/webp")}
-
 
 @router.post("/replace-text", summary="Rewrite text lines in their own style; answers the image",
              response_class=Response, openapi_extra=REPLACE.doc.openapi_extra(),
-             responses={200: {"content": _IMAGE_CONTENT, "description": "the image with each line's new text",
+             responses={200: {"content": IMAGE_CONTENT, "description": "the image with each line's new text",
                               "headers": headers.document(headers.REPLACE)}, **ERROR_RESPONSES})
 async def replace_text(job: ReplaceJob, s: ServicesDep) -> Response:
     out = await s.execution.inpaint(job)

@@ -595,16 +595,15 @@ def inpaint(
 ) -> InpaintOutput:
     """Decode, mask, inpaint crop by crop, composite, verify, encode. Raises ServiceError for bad input."""
     track = _Tracker(progress or _no_progress)
-    book = fonts.font_book(limits.fonts_dir) if job.write is not None else None
-    if job.write is not None and book is not None:  # refused before any work
-        render.check_fonts(job.write, book)
+    if job.write is not None:  # what no font can write is refused before any work (the fonts: found once)
+        render.check_fonts(job.write, fonts.font_book(limits.fonts_dir))
     track.say(Stage.PREPARING, 0.0, "decoding image")
     img = images.decode_image(images.payload_bytes(job.image, max_bytes=limits.max_file_size),
                               max_bytes=limits.max_file_size, max_pixels=limits.max_image_pixels)
     fmt = images.resolve_output_format(job.output_format, img.format)
     images.prepare_answer(img, fmt, job.output_format)
-    planned = (render.plan(job.write, _measure_lines(img.rgb, job.write), book, img.width, img.height)
-               if job.write is not None and book is not None else [])
+    planned = (render.plan(job.write, _measure_lines(img.rgb, job.write), fonts.font_book(limits.fonts_dir),
+                           img.width, img.height) if job.write is not None else [])
     track.lap("decode")
     track.say(Stage.PREPARING, 1.0, f"decoded {img.width}x{img.height}")
 
@@ -638,7 +637,7 @@ def inpaint(
                                           lambda msg: track.say(Stage.FINALIZING, 0.0, msg))
     repaint = track.painting() - first_pass
     written, touched = None, mask
-    if job.write is not None and book is not None:
+    if job.write is not None:
         track.say(Stage.FINALIZING, 0.0, f"writing {len(job.write)} line(s)")
         written, drawn = render.write(out, planned, job.padding)
         touched = mask | (drawn.astype(np.uint8) * 255)

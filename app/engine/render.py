@@ -358,10 +358,12 @@ def _place(lay: _Layout, frame: _Frame, span: _Span | None, align: str, vertical
 
 
 def _contrasting(out: np.ndarray, region: Region) -> str:
-    """Black or white, whichever stands out more from the (cleaned) pixels under the region."""
+    """Black or white, whichever stands out more from the (cleaned) pixels under the region (drawn
+    on its own bounding box, not a mask of the whole image)."""
     h, w = out.shape[:2]
-    m = masks.regions_to_mask([region], w, h, 0) > 0
-    luma = float(np.mean(out[m] @ np.array([0.299, 0.587, 0.114]))) if m.any() else 255.0
+    box = masks.pixel_box(region, w, h)
+    m = masks.regions_to_mask([region.shifted(-box.x0, -box.y0)], box.width, box.height, 0) > 0
+    luma = float(np.mean(out[box.slices][m] @ np.array([0.299, 0.587, 0.114]))) if m.any() else 255.0
     return "#000000" if luma > 128 else "#ffffff"
 
 

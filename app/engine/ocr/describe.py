@@ -220,11 +220,10 @@ def _upright(rgb: np.ndarray, frame: _Frame) -> tuple[np.ndarray | None, np.ndar
 
 def _span(ink: np.ndarray, cjk: bool, origin: np.ndarray, axis: np.ndarray, scale: float) -> InkSpan | None:
     """The ink's rectangle and (Latin-like ink) baseline, from the strip back to the image."""
-    rows, cols = ink.sum(axis=1).astype(np.float64), np.flatnonzero(ink.any(axis=0))
-    if rows.max() <= 0 or len(cols) == 0:
+    rows, cols = _rows(ink), np.flatnonzero(ink.any(axis=0))
+    if rows is None or len(cols) == 0:
         return None
-    lit = np.flatnonzero(rows >= 0.04 * rows.max())
-    top, bottom = float(lit[0]), float(lit[-1] + 1)
+    top, bottom, base = rows
     x0, x1 = float(cols[0]), float(cols[-1] + 1)
     across = np.array([-axis[1], axis[0]])
 
@@ -232,11 +231,7 @@ def _span(ink: np.ndarray, cjk: bool, origin: np.ndarray, axis: np.ndarray, scal
         p = origin + axis * (x / scale) + across * (y / scale)
         return round(float(p[0]), 2), round(float(p[1]), 2)
 
-    baseline = None
-    if not cjk:
-        body = np.flatnonzero(rows >= 0.35 * rows.max())
-        base = float(body[-1] + 1)
-        baseline = (at(x0, base), at(x1, base))
+    baseline = None if cjk else (at(x0, base), at(x1, base))
     return InkSpan((at(x0, top), at(x1, top), at(x1, bottom), at(x0, bottom)), baseline)
 
 
@@ -399,17 +394,25 @@ def _best_shift(ink: np.ndarray, deco: np.ndarray, reach: int) -> tuple[float, t
 def _font_size(ink: np.ndarray, vertical: bool) -> tuple[float | None, bool]:
     """The em size (strip px) by the rule in the module: cap height / CAP_EM for Latin-like ink,
     ink height / CJK_EM for CJK-like ink (a vertical line's always); and whether it was CJK-like."""
-    rows = ink.sum(axis=1).astype(np.float64)
-    if rows.max() <= 0:
+    rows = _rows(ink)
+    if rows is None:
         return None, False
-    lit = np.flatnonzero(rows >= 0.04 * rows.max())
-    top, bottom = int(lit[0]), int(lit[-1]) + 1
+    top, bottom, baseline = (int(v) for v in rows)
     height = bottom - top
     if vertical or _cjk_like(ink, top, bottom):
         return height / CJK_EM, True
-    body = np.flatnonzero(rows >= 0.35 * rows.max())
-    baseline = int(body[-1]) + 1
     return max(1, baseline - top) / CAP_EM, False
+
+
+def _rows(ink: np.ndarray) -> tuple[float, float, float] | None:
+    """The ink's top and bottom rows (those with at least 4 % of the fullest row's ink: stray
+    pixels aside) and its baseline (below the last row with 35 % of it: descenders aside), strip px."""
+    rows = ink.sum(axis=1).astype(np.float64)
+    if rows.max() <= 0:
+        return None
+    lit = np.flatnonzero(rows >= 0.04 * rows.max())
+    body = np.flatnonzero(rows >= 0.35 * rows.max())
+    return float(lit[0]), float(lit[-1] + 1), float(body[-1] + 1)
 
 
 def _cjk_like(ink: np.ndarray, top: int, bottom: int) -> bool:

@@ -44,20 +44,27 @@ def _err(msg: str) -> None:
 # --- argument helpers ----------------------------------------------------------------------
 
 
-def load_regions(value: str) -> List[Any]:
-    """--regions: JSON text, @file, or @- (stdin); a list of regions or {"regions": [...]}."""
-    if value.startswith("@"):
-        src = value[1:]
+def _json_option(option: str, value: str, *, files: bool = False) -> Any:
+    """An option's JSON: from @file, @- (stdin), a bare file name (with `files`), or the text itself."""
+    if value.startswith("@") or (files and Path(value).is_file()):
+        src = value[1:] if value.startswith("@") else value
         try:
             text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
         except OSError as e:
-            raise UsageError(f"--regions: cannot read {src}: {e.strerror or e}") from None
+            raise UsageError(f"{option}: cannot read {src}: {e.strerror or e}") from None
+    elif files and not value.lstrip().startswith(("[", "{")):
+        raise UsageError(f"{option}: no such file: {value}")
     else:
         text = value
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as e:
-        raise UsageError(f"--regions is not valid JSON: {e}") from None
+        raise UsageError(f"{option} is not valid JSON: {e}") from None
+
+
+def load_regions(value: str) -> List[Any]:
+    """--regions: JSON text, @file, or @- (stdin); a list of regions or {"regions": [...]}."""
+    data = _json_option("--regions", value)
     if isinstance(data, dict):
         data = data.get("regions", [data] if data else [])
     if not isinstance(data, list) or not all(isinstance(r, (dict, list)) for r in data):
@@ -67,20 +74,7 @@ def load_regions(value: str) -> List[Any]:
 
 def load_lines(value: str) -> List[Any]:
     """--lines: a JSON file, @file, @- (stdin) or JSON text; a list of lines or {"lines": [...]}."""
-    if value.startswith("@") or Path(value).is_file():
-        src = value[1:] if value.startswith("@") else value
-        try:
-            text = sys.stdin.read() if src == "-" else Path(src).read_text(encoding="utf-8")
-        except OSError as e:
-            raise UsageError(f"--lines: cannot read {src}: {e.strerror or e}") from None
-    elif value.lstrip().startswith(("[", "{")):
-        text = value
-    else:
-        raise UsageError(f"--lines: no such file: {value}")
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UsageError(f"--lines is not valid JSON: {e}") from None
+    data = _json_option("--lines", value, files=True)
     if isinstance(data, dict):
         data = data.get("lines", [data] if data else [])
     if not isinstance(data, list) or not data or not all(isinstance(ln, dict) for ln in data):
