@@ -668,3 +668,31 @@ def test_a_replica_slow_to_deliver_keeps_its_callback(redis_server, replicas):
         assert len({h["X-IOPaint-Delivery"] for h, _ in receiver.received}) == 1
     finally:
         receiver.close()
+
+
+def test_a_socket_closed_by_a_failover_reads_as_an_outage_and_a_bug_still_raises():
+    """uvloop raises RuntimeError for a write on a socket a failover closed, and redis-py passes it on:
+    the store reports Redis unreachable (the dispatcher waits and retries), not a queue it cannot read."""
+    import asyncio
+
+    from app.tasks.redis.store import RedisStore, StoreUnavailable, connect
+
+    seen: list[Exception | None] = []
+
+    async def closed():
+        raise RuntimeError("unable to perform operation on <TCPTransport closed=True reading=False 0x1>; "
+                           "the handler is closed")
+
+    async def bug():
+        raise RuntimeError("dictionary changed size during iteration")
+
+    async def run():
+        store = RedisStore(connect("redis://127.0.0.1:1/0"), **store_limits(), on_error=seen.append)
+        with pytest.raises(StoreUnavailable):
+            await store.call(closed)
+        assert isinstance(seen[-1], RuntimeError)
+        with pytest.raises(RuntimeError, match="dictionary"):
+            await store.call(bug)
+        await store.close()
+
+    asyncio.run(run())

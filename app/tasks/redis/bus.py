@@ -12,12 +12,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable
 
-from redis.exceptions import RedisError
-
 from app.tasks.bus import FINALS
 from app.tasks.progress import LocalBus, Message, ProgressUpdate, parse, wire
 from app.tasks.records import FINISHED, TaskState
-from app.tasks.redis.store import CANCELS, EVENTS, Connections
+from app.tasks.redis.store import CANCELS, EVENTS, OUTAGE, Connections, is_outage
 
 log = logging.getLogger("app.tasks.bus")
 
@@ -127,7 +125,9 @@ class RelayBus(LocalBus):
                         pipe.publish(EVENTS, ev)
                     await pipe.execute()
                 self.on_error(None)
-            except RedisError as e:  # these messages are lost; the next ones go out once Redis is back
+            except OUTAGE as e:  # these messages are lost; the next ones go out once Redis is back
+                if not is_outage(e):
+                    raise
                 self.on_error(e)
                 await asyncio.sleep(0.5)
 
@@ -149,7 +149,9 @@ class RelayBus(LocalBus):
                         self.deliver(ev["t"], parse(ev["m"]))
             except asyncio.CancelledError:
                 raise
-            except (RedisError, OSError, ValueError, KeyError, TypeError) as e:  # an outage, or a message not ours
+            except (*OUTAGE, OSError, ValueError, KeyError, TypeError) as e:  # an outage, or a message not ours
+                if isinstance(e, RuntimeError) and not is_outage(e):
+                    raise
                 self.on_error(e)
                 await asyncio.sleep(0.5)
             finally:

@@ -55,7 +55,17 @@ PREFIX = "iopaint:"
 GROUP = "workers"
 EVENTS, CANCELS = PREFIX + "events", PREFIX + "cancel"
 
-__all__ = ["RedisStore", "RedisError", "StoreUnavailable", "Connections", "connect", "encode_jobs", "decode_jobs"]
+__all__ = ["RedisStore", "RedisError", "StoreUnavailable", "Connections", "connect", "encode_jobs", "decode_jobs",
+           "OUTAGE", "is_outage"]
+
+OUTAGE = (RedisError, RuntimeError)  # what a call may raise when Redis is out of reach; is_outage() says which
+
+
+def is_outage(e: BaseException) -> bool:
+    """Redis is out of reach: a RedisError, or uvloop's RuntimeError for a write on a socket that a
+    failover closed, which redis-py passes on unwrapped (it drops the connection; the next call
+    reconnects). Other RuntimeErrors are bugs and go on."""
+    return isinstance(e, RedisError) or (isinstance(e, RuntimeError) and "handler is closed" in str(e))
 
 
 @dataclass
@@ -213,7 +223,9 @@ class RedisStore:
                 self._group_ready = False
                 await self.ensure_group()
                 out = await fn()
-        except RedisError as e:
+        except OUTAGE as e:
+            if not is_outage(e):
+                raise
             self.on_error(e)
             raise StoreUnavailable(f"the task store (Redis) is unreachable: {type(e).__name__}") from e
         self.on_error(None)
