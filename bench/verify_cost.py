@@ -34,7 +34,7 @@ from hard_cases import encode_as, fonts, render, scene  # noqa: E402
 
 from app.engine import pipeline  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
-from app.engine.ocr import Ocr, TextDetector  # noqa: E402
+from app.engine.ocr import TextDetector, load_ocr  # noqa: E402
 
 
 def lama_standin():
@@ -63,7 +63,7 @@ def main() -> None:
     texted, lines = render(clean, "plain", rng, fonts(), n_lines=5)
     data, _ = encode_as(texted, "png-rgb")
     regions = [ln.region for ln in lines]
-    det = Ocr(TextDetector())  # the detector alone (no recognizer), as the pipeline is given it
+    det = load_ocr()  # the detector and the recognizer beside it, as the service loads them (TEXT_RECOGNITION)
     load = ForeignLoad()
     rows = []
     lama_label = "lama-shaped (big-lama's cost)" if LAMA_SHAPED else "lama stand-in"

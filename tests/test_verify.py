@@ -288,3 +288,151 @@ def test_a_blob_shaped_ghost_is_repaired_or_reported():
     assert model.calls >= 2 and v.regions_repaired >= 1  # the ghost was found and repainted
     out = decode(res.data)
     assert not any(still_legible(out, clean, texted, lines)) or v.residual_max > 0.02
+
+
+class _SeesFaintInk:
+    """A detector (ProbabilityMap) that sees text wherever a pixel differs from the flat background by
+    a little: faint letters no contrast measure can tell from the background."""
+
+    def probability(self, rgb: np.ndarray) -> np.ndarray:
+        diff = np.abs(rgb.astype(np.int16) - np.array([200, 90, 50], np.int16)).sum(axis=2)
+        return (diff > 3).astype(np.float32)
+
+
+def test_a_mask_that_misses_letters_only_the_detector_sees_grows_over_them_within_the_reach():
+    """Letters the contrast measure cannot see (the detector judges them) and the first mask leaves
+    out: the mask grows over what the detector sees as text before the model runs, never beyond the
+    region's reach; with nothing seen there it stays as it was."""
+    from app.engine import verify
+    from app.engine.masks import Region
+
+    img = np.zeros((120, 240, 3), np.uint8)
+    img[:] = (200, 90, 50)
+    for c in range(40, 200, 12):  # faint letters, 4 px wide, every 12 px
+        img[50:66, c:c + 4] = (204, 93, 52)
+    region = Region.box(36, 46, 170, 24)
+    v = verify.Verifier(img, [region], 4, _SeesFaintInk())
+    assert not v._sees_text(0)  # the contrast measure sees no text here: the detector judges
+    mask = np.zeros(img.shape[:2], np.uint8)
+    v.grow_to_text_body(0, mask)
+    letters = np.zeros(img.shape[:2], bool)
+    letters[50:66, 40:200] = (img[50:66, 40:200] != (200, 90, 50)).any(axis=2)
+    assert (mask[letters] > 0).mean() > 0.95  # the letters are masked
+    reach = verify.reach(240, 120, [region], 4)
+    assert not (mask[~reach] > 0).any()  # never beyond the reach
+    still = np.zeros(img.shape[:2], np.uint8)
+    verify.Verifier(img.copy(), [region], 4, None).grow_to_text_body(0, still)
+    assert not still.any()  # no detector, no opinion: the mask as it was
+
+
+class _CleanFill:
+    """A perfect model: it fills each crop with the scene as it was before the text was drawn (the
+    crop is found in the texted image, where the first pass takes it from)."""
+
+    def __init__(self, texted: np.ndarray, clean: np.ndarray):
+        self.texted, self.clean = texted, clean
+
+    def __call__(self, rgb, mask, params):
+        import cv2
+
+        h, w = rgb.shape[:2]
+        _, _, (x, y), _ = cv2.minMaxLoc(-cv2.matchTemplate(self.texted, np.ascontiguousarray(rgb), cv2.TM_SQDIFF))
+        return self.clean[y:y + h, x:x + w].copy()
+
+
+@pytest.mark.parametrize("bg,seed", [("busy", 3), ("darkbusy", 5), ("photo", 8)])
+def test_a_clean_fill_on_a_busy_texture_is_neither_repaired_nor_reported(bg, seed):
+    """The text filled with exactly what was behind it: the texture that stands out where the
+    letters were is the scene's own, and the reader finds no letter, so nothing is repainted again
+    and the answer says the text is gone."""
+    from app.engine import pipeline
+    from app.engine.ocr import load_ocr
+
+    clean, texted, lines = _reader_scene("plain", bg, seed)
+    job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines])
+    res = pipeline.inpaint(job, _CleanFill(texted, clean), pipeline.Limits.defaults(), detector=load_ocr())
+    v = res.verification
+    assert v is not None and v.regions_checked == len(lines)
+    left, ink = hc.ink_left(decode(res.data), clean, texted, lines)
+    assert left <= 0.005 * ink  # the fill is the clean scene (but for a stray anti-aliased pixel)
+    assert v.regions_repaired == 0 and v.residual_max < 0.02, v
+
+
+class _Says:
+    """A recognizer stand-in (verify.LineReader): the source reads `source`; the result, `result`."""
+
+    def __init__(self, source: str, result: str, score: float):
+        self.source, self.result, self.score = source, result, score
+
+    def read(self, rgb, polygons):
+        from app.engine.ocr import Reading
+
+        return [Reading(self.source, 0.95, ((0.0, 0.0), (10.0, 0.0), (10.0, 5.0), (0.0, 5.0)), ()) for _ in polygons]
+
+    def read_frames(self, rgb, frames):
+        from app.engine.ocr import Reading
+
+        return [Reading(self.result, self.score, f, ()) for f in frames]
+
+
+@pytest.mark.parametrize("result,score,still", [
+    ("", 0.0, False),  # nothing read: clean, whatever the ink check counted
+    ("H", 0.2, False),  # one unsure character of ten: a clean fill's noise
+    ("H", 0.9, True),  # one character read surely: still there
+    ("Hlowrd", 0.3, True),  # most of it, unsurely: still there
+    ("Hello world", 0.99, True),
+])
+def test_the_reader_decides_whether_a_flagged_line_keeps_its_text(result, score, still):
+    """A line the ink check flags is kept as text only where the recognizer still reads some of the
+    source line's characters in the result's same frame; else it is clean and not repaired."""
+    from app.engine import verify
+    from app.engine.masks import Region
+
+    img = np.full((60, 120, 3), 128, np.uint8)
+    img[20:36, 20:100:6] = 20
+    v = verify.Verifier(img, [Region.box(16, 16, 90, 24)], 4, None, reader=_Says("Hello world", result, score))
+    v.keep_looks()
+    look = v.look(0)
+    assert look is not None
+    flagged = {0: verify.RegionCheck(0.3, look.box, look.zone, 0.3)}
+    c = v.confirm(img, flagged)[0]
+    assert c is not None
+    read = verify.characters_read("Hello world", result)
+    assert c.read == pytest.approx(read)
+    if still:
+        assert c.residual == pytest.approx(max(0.3, read)) and c.reachable > verify.REPAIR_ABOVE
+    else:
+        assert c.residual == 0.0 and c.reachable == 0.0
+    clean = {0: verify.RegionCheck(0.01, look.box, look.zone, 0.01)}
+    assert v.confirm(img, clean)[0] is clean[0]  # a line the ink check calls clean is not read
+
+
+def test_characters_read_counts_the_source_characters_still_read_in_order():
+    from app.engine.verify import characters_read
+
+    assert characters_read("Call 555-0199", "Call5 r.") == pytest.approx(5 / 12)
+    assert characters_read("SALE", "") == 0.0 and characters_read("", "x") == 0.0
+    assert characters_read("abc", "xaybzc") == 1.0  # what is read besides does not count against it
+    assert characters_read("Hello", "olleh") == pytest.approx(2 / 5)  # "ll": in order only
+
+
+def test_a_faint_watermark_only_the_reader_sees_is_repaired():
+    """A watermark too faint for the contrast measure and the detector, which the first mask barely
+    touches: the recognizer still reads it in the result, so its zone is repainted, and nothing of
+    it is legible in the answer."""
+    from app.engine import pipeline
+    from app.engine.ocr import load_ocr
+
+    clean, texted, lines = _reader_scene("watermark", "light", 5502)  # bench/hard_cases.py, seed 500's
+    job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines], mask_mode="text",
+                                padding=4, whole_padding=2)  # the service's default request
+    from app.engine.models import load_model
+
+    reader = hc.Reader(_detector())
+    reader.source(texted, lines)
+    assert reader.legible(texted)[2]  # the faint line reads in the input
+    res = pipeline.inpaint(job, load_model("cv2", "cpu", fallback=None)[0], pipeline.Limits.defaults(),
+                           detector=load_ocr())
+    v = res.verification
+    assert v is not None and v.regions_repaired >= 1
+    assert not any(reader.legible(decode(res.data))) or v.residual_max > 0.02

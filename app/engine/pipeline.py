@@ -25,6 +25,7 @@ from app.engine import fonts, images, masks, render, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
 from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
+from app.engine.ocr import Ocr
 from app.engine.ocr.describe import Measured, describe, measure
 from app.engine.stats import JpegBlocks, Stats, Verification
 from app.engine.text_filter import TextReport
@@ -320,25 +321,36 @@ class MaskPlan:
     parts: list[verify.MaskPart] | None = None  # an uploaded mask's parts (verified like regions)
 
 
+def _reader(detector: Detector | None) -> verify.LineReader | None:
+    """Verification's reader: the recognizer loaded beside the detector, if one is."""
+    return detector if isinstance(detector, Ocr) and detector.reader is not None else None
+
+
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
     """The text mode's stroke mask over the checker's regions. Where the strokes leave ink out (a
-    misjudged colour), the whole region; then, for every region, `_cover_left_ink`. Returns the mask
+    misjudged colour), or, with verification, much of the text body the detector sees where the
+    contrast cannot, the whole region; then, for every region, `_cover_left_ink`. Returns the mask
     and how many regions are repainted whole."""
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
-        if by_strokes[i] and checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+        if by_strokes[i] and (checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW
+                              or (job.verify and checker.misses_text_body(i, mask))):
             masks.draw_region(mask, r, _whole(job))
             by_strokes[i] = False
-        _cover_left_ink(checker, mask, i)
+        _cover_left_ink(checker, mask, i, job.verify)
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
 
 
-def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int) -> None:
+def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int, detect: bool = True) -> None:
     """Where `mask` leaves out region i's ink (a shadow or a glow past the glyphs, or past the box),
     grow it over that ink, within the line's reach; where that still leaves it out, the whole reach.
     The check after the first pass would send that ink to a repair, a second model pass: done here,
-    it costs none."""
+    it costs none. With `detect` (verification's detector pass, moved before the model), a region
+    whose text the contrast measure cannot see grows over the text body the detector sees
+    (`grow_to_text_body`)."""
+    if detect:
+        checker.grow_to_text_body(i, mask)
     if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
         checker.grow_to_ink(i, mask)
         if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
@@ -425,7 +437,7 @@ def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detect
     found = detector(rgb, within=regions or None) if regions or not given else []
     detected = len(found)
     found, guard, read = _select_text(rgb, found, job, limits, detector)
-    checker = verify.Verifier(rgb, found, job.padding, detector)
+    checker = verify.Verifier(rgb, found, job.padding, detector, reader=_reader(detector))
     if job.mask_mode == "text":  # strokes, never beyond the padded lines
         lines, fallbacks = _stroke_mask(rgb, job, checker)
     else:
@@ -468,7 +480,7 @@ def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detecto
     if not regions:  # only regions that paint nothing
         return MaskPlan(np.zeros((h, w), np.uint8), regions)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
-    checker = verify.Verifier(rgb, regions, job.padding, detector)
+    checker = verify.Verifier(rgb, regions, job.padding, detector, reader=_reader(detector))
     if job.mask_mode == "text":
         m, fallbacks = _stroke_mask(rgb, job, checker)
     else:
@@ -522,7 +534,7 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
                        lap: Callable[[str], None], note: Callable[[str], None]) -> Verification:
     """Check every line of `out` (engine/verify.py); repaint each line where text is still found as
     its zone (its reach), check those again, and report what is left."""
-    found = checker.check(out, mask, list(range(len(checker.regions))))
+    found = checker.confirm(out, checker.check(out, mask, list(range(len(checker.regions)))))
     lap("verify")
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
     todo, extra = [], np.zeros_like(mask)
@@ -541,7 +553,7 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap, allowed)
-        for i, c in checker.check(out, mask, todo).items():
+        for i, c in checker.confirm(out, checker.check(out, mask, todo)).items():
             residual[i] = c.residual if c is not None else 0.0
         lap("verify")
     return Verification(regions_checked=len(checker.regions), regions_repaired=len(todo),

@@ -1,4 +1,4 @@
-"""Is the text gone? Two independent looks at each repainted region of the result, and a repair plan.
+"""Is the text gone? Independent looks at each repainted region of the result, and a repair plan.
 
 A result that still shows the text is the worst answer the service can give, and one that shows
 it and reports itself clean is worse, so every region is checked after inpainting, on its own crop,
@@ -22,7 +22,14 @@ by measures that do not share the first mask's blind spots:
   is about 32 px high): of what it saw as text in the source's zone, the share it still sees,
   beyond what it sees in the ring.
 
-A region's residual (0-1) is the larger of the two. Where the part of it a repaint can reach (all of
+- *The reader* (`Verifier.confirm`). Where the first mask covered a line whole, the model saw none
+  of its letters: what the first measure finds there is the scene's texture, the fill's smear, or
+  letters the fill drew back from around them, and only the last is text. The recognizer reads
+  the line in the source and the same frame of the result, and decides; it also judges the lines
+  neither measure can see. A line masked by its strokes stays the ink measure's: a letter's part
+  the strokes left out is unchanged, and a reader may not read a fragment.
+
+A region's residual (0-1) is the larger of the two (or the reader's verdict, where it judged). Where the part of it a repaint can reach (all of
 it but ink left out beyond the zone: `RegionCheck.reachable`) is above REPAIR_ABOVE, the region is
 repainted as its whole zone (its reach: `reach`), the first mask having shown it could not clear
 it, and checked again. What remains is reported, not hidden.
@@ -38,7 +45,7 @@ box, so a repair stays within the mask's dilation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Protocol, cast
 
@@ -47,6 +54,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.engine.masks import PixelBox, Region, core_and_padded, draw_region, kmeans, pixel_box
+from app.engine.ocr import Frame, Reading
 
 # a pixel "stands out" at this colour distance (CIE dE, L in 0..100) or the ring's own 90th
 # percentile x _SPREAD, whichever is larger
@@ -57,13 +65,26 @@ _DET_MIN = 24  # fewer source pixels seen as text than this (at the detector's s
 MAX_HALO = 12  # px beyond region + padding that a repair may reach, at most
 REPAIR_ABOVE = 0.02  # residual above which a region is repaired (what API.md calls clean)
 UNCOVERED_GROW = 0.05  # a stroke mask that leaves out more of the ink than this grows to it
+_BODY_MISSED = 0.4  # a stroke mask that leaves out more of the detector's text body than this missed the letters
 _MIN_INK = 12  # fewer ink pixels than this: nothing to judge by contrast
 _MIN_SHARE = 0.03  # nor where the text's ink is under this share of the region
 _VISIBLE = 0.12  # the contrast measure judges alone where it sees this share of the zone as ink
+_READ_SCORE = 0.5  # a reading at least this sure (mean character probability) is one the reader stands by
+# a result reading, however unsure, that holds this share of the source's characters still shows the
+# line (a clean fill's unsure readings hold at most a character: 0.17 of a six-character line)
+_READ_SHARE = 0.2
 
 
 class ProbabilityMap(Protocol):
     def probability(self, rgb: np.ndarray) -> np.ndarray: ...
+
+
+class LineReader(Protocol):
+    """The recognizer (app.engine.ocr.Ocr): what a line says, and what a given frame says."""
+
+    def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]: ...
+
+    def read_frames(self, rgb: np.ndarray, frames: list[Frame]) -> list[Reading]: ...
 
 
 @dataclass
@@ -74,6 +95,8 @@ class RegionCheck:
     # the part of `residual` inside the zone, which a repair can change (ink left out beyond the
     # reach is reported, never repainted: repainting the zone again would not touch it)
     reachable: float = 0.0
+    read: float | None = None  # the reader's say (`Verifier.confirm`): the share of the line's characters still read
+    blind: bool = False  # neither the contrast measure nor the detector could judge the line: the reader's part
 
 
 @dataclass(frozen=True)
@@ -221,6 +244,8 @@ class _Look:
         return self.text_total >= max(_MIN_INK, _MIN_SHARE * float(self.core.sum()))
 
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
+    source: np.ndarray | None = None  # the source's crop (`box`), kept for the reader
+    reading: Reading | None = None  # what the reader read in the source (image coordinates), once asked
 
 
 def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None = None,
@@ -318,15 +343,17 @@ class Verifier:
     result is written over the source, so that the pipeline needs no full-size copy of the image."""
 
     def __init__(self, src: np.ndarray, regions: list[Region], padding: int, detector: ProbabilityMap | None,
-                 parts: list[MaskPart] | None = None):
+                 parts: list[MaskPart] | None = None, reader: LineReader | None = None):
         self.src: np.ndarray | None = src
         self.regions, self.padding, self.detector, self.parts = regions, padding, detector, parts
+        self.reader = reader if parts is None else None  # (a mask part is no line to read)
         self._mask: np.ndarray | None = None  # an uploaded mask (its parts' neighbours)
         self._bounds: np.ndarray | None = None  # the regions' bounds (n x 4), for finding neighbours
         self._cover: np.ndarray | None = None  # how many regions cover each pixel (see _covered_by_others)
         # per region: masked by its strokes (the text mode); the pipeline sets it
         self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
+        self._detected = False  # _detect_blind has run
 
     @classmethod
     def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None,
@@ -397,17 +424,55 @@ class Verifier:
         return others
 
     def keep_looks(self) -> None:
-        """Look at every region now (the detector included) and let go of the full-size source."""
-        src = self.src
+        """Look at every region now (the detector included) and let go of the full-size source,
+        keeping each look's crop of it where a reader may be asked (`confirm`)."""
         for i in range(len(self.regions)):
-            self.look(i)
-        if self.detector is not None and src is not None:
-            blind = [i for i in range(len(self.regions)) if not self._sees_text(i)]
-            for i, prob in self._probabilities(src, blind).items():
-                look = self._looks[i]
-                if look is not None:
-                    look.text_seen = (prob > _PROB) & look.seen
+            look = self.look(i)
+            if look is not None and self.reader is not None and self.src is not None:
+                look.source = self.src[look.box.slices].copy()
+        self._detect_blind()
         self.src = None
+
+    def _detect_blind(self) -> None:
+        """Once, while the source is here: what the detector sees as text around every region whose
+        text the contrast measure cannot see (`_sees_text`), in one pass per window."""
+        if self._detected or self.detector is None or self.src is None:
+            return
+        self._detected = True
+        blind = [i for i in range(len(self.regions)) if not self._sees_text(i)]
+        for i, prob in self._probabilities(self.src, blind).items():
+            look = self._looks[i]
+            if look is not None:
+                look.text_seen = (prob > _PROB) & look.seen
+
+    def misses_text_body(self, i: int, mask: np.ndarray) -> bool:
+        """Before inpainting, for a region whose text the contrast measure cannot see: whether `mask`
+        leaves out more than _BODY_MISSED of the text body the detector sees there. A stroke mask
+        that misjudged the letters' colour covers a small part of it (9 % on brown-on-brown after
+        JPEG); one that found them covers nearly all (at least 77 % on hard_cases' blind lines)."""
+        self._detect_blind()
+        look = self.look(i)
+        if look is None or look.text_seen is None or int(look.text_seen.sum()) < _DET_MIN:
+            return False
+        m = mask[look.box.slices] > 0
+        return float((look.text_seen & ~m).sum()) > _BODY_MISSED * float(look.text_seen.sum())
+
+    def grow_to_text_body(self, i: int, mask: np.ndarray) -> None:
+        """Before inpainting, for a region whose text the contrast measure cannot see: grow `mask` (in
+        place) over the text body the detector sees that the mask leaves out (more than
+        UNCOVERED_GROW of it), by half the halo, within the reach. A stroke mask built from colour
+        can miss the letters' fill where the contrast is low (yellow on orange, after JPEG): the
+        detector still sees them, and the check after the model would not."""
+        self._detect_blind()
+        look = self.look(i)
+        if look is None or look.text_seen is None or int(look.text_seen.sum()) < _DET_MIN:
+            return
+        m = mask[look.box.slices] > 0
+        left = look.text_seen & ~m & look.zone
+        if float(left.sum()) <= UNCOVERED_GROW * float(look.text_seen.sum()):
+            return
+        add = cv2.dilate(left.astype(np.uint8), _disk(max(1, look.band // 2))) > 0
+        mask[look.box.slices][add & look.zone] = 255
 
     def _sees_text(self, i: int) -> bool:
         """Whether the contrast measure finds, in the source, as much ink as a line of text has; where
@@ -464,6 +529,55 @@ class Verifier:
             assert c is not None and look is not None and look.text_seen is not None
             own[i] = _with_detection(c, look, prob)
         return own
+
+    def confirm(self, out: np.ndarray, found: dict[int, RegionCheck | None]) -> dict[int, RegionCheck | None]:
+        """The reader's say, where the recognizer reads the line in the source (at _READ_SCORE or
+        more): it reads the same frame of `out`, and a line of which it still reads _READ_SHARE of
+        the characters (or any, surely) has text left: its residual is the ink check's, or the
+        share still read where that is larger. Asked of two kinds of line:
+        - a line the ink check flags (residual over REPAIR_ABOVE) that the first mask covered whole
+          (not by its strokes): the model saw none of its letters, so what the ink check finds
+          there is the scene's texture, a smear of the fill, or letters the fill drew back from
+          what lay around, which a reader reads. Read less, the line is clean (residual 0, no
+          repair). Where the mask was the strokes, a part of a letter it left out stays as it
+          was: the ink check decides there;
+        - a line neither the ink check nor the detector could judge (`RegionCheck.blind`: a faint
+          watermark): the reader is the only judge.
+        Where the reader cannot read the source line, the other measures judge alone."""
+        if self.reader is None:
+            return found
+        todo = [i for i, c in found.items() if c is not None
+                and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i])) and self._read_source(i)]
+        if not todo:
+            return found
+        got = self.reader.read_frames(out, [cast(Reading, cast(_Look, self._looks[i]).reading).frame for i in todo])
+        confirmed = dict(found)
+        for i, r in zip(todo, got):
+            c = cast(RegionCheck, found[i])
+            source = cast(Reading, cast(_Look, self._looks[i]).reading).text
+            share = characters_read(source, r.text)
+            if share >= _READ_SHARE or (share > 0 and r.score >= _READ_SCORE):
+                confirmed[i] = RegionCheck(max(c.residual, share), c.box, c.zone, max(c.reachable, share), share,
+                                           c.blind)
+            else:
+                confirmed[i] = replace(c, residual=0.0, reachable=0.0, read=share)
+        return confirmed
+
+    def _read_source(self, i: int) -> bool:
+        """Whether the reader reads region i in the source (once: its look's crop, kept by keep_looks)."""
+        look = self._looks.get(i)
+        if look is None or self.reader is None:
+            return False
+        if look.reading is None:
+            if look.source is None:
+                return False
+            b = look.box
+            r = self.reader.read(look.source, [tuple((x - b.x0, y - b.y0) for x, y in self.regions[i].points)])[0]
+            frame = cast(Frame, tuple((x + b.x0, y + b.y0) for x, y in r.frame))
+            look.reading = Reading(r.text, r.score, frame, r.spans)
+            look.source = None
+        text = "".join(look.reading.text.split())
+        return look.reading.score >= _READ_SCORE and len(text) >= 2
 
     def _probabilities(self, img: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
         """The detector's probability over each region's crop of `img`, at the line's own scale: one
@@ -533,10 +647,25 @@ class Verifier:
         n_near = masked_left + max(0.0, float((shown_left & near).sum()) - tex * float(near.sum()))
         # too little text to judge by (a region with no visible text): the detector's part
         if not look.judged:
-            return RegionCheck(0.0, look.box, look.zone)
+            return RegionCheck(0.0, look.box, look.zone, blind=True)
         n_ink = look.text_total
         # (a deficit of ink beyond the zone does not offset what is left inside it)
         return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink))
+
+
+def characters_read(source: str, result: str) -> float:
+    """The share of the source's characters read in the result, in order (their longest common
+    subsequence; spaces and case ignored): what a reader can still make out of the line."""
+    a, b = ("".join(t.split()).casefold() for t in (source, result))
+    if not a or not b:
+        return 0.0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else max(prev[j], cur[j - 1]))
+        prev = cur
+    return prev[-1] / len(a)
 
 
 def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
@@ -551,7 +680,7 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
     base = float(now[look.ring].mean())
     share = float((now & seen).sum()) / n_seen
     det = max(0.0, share - base) / max(1e-3, 1.0 - base)
-    return check if det <= check.residual else RegionCheck(det, check.box, check.zone, det)
+    return replace(check, blind=False) if det <= check.residual else RegionCheck(det, check.box, check.zone, det)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
