@@ -42,6 +42,7 @@ from common import OUT, as_rgb, available_photos, decode_rgb, encode, find_fonts
 from app.engine import masks, pipeline  # noqa: E402
 from app.engine.masks import Region  # noqa: E402
 from app.engine.models import load_model  # noqa: E402
+from app.engine.ocr import load_ocr  # noqa: E402
 
 TELEA = {"cv2_flag": "INPAINT_TELEA", "cv2_radius": 3}
 DEFAULT_PADDING, DEFAULT_MARGIN = 4, 3  # the service's defaults (DEFAULT_PADDING, InpaintInput.text_margin)
@@ -130,8 +131,9 @@ def label_strip(width: int, labels: list[str], tile_w: int) -> Image.Image:
 
 
 def run_method(m: dict, texted: np.ndarray, png: bytes, regions: list[Region], models: dict,
-               limits: pipeline.Limits) -> tuple[np.ndarray, int, int, float]:
-    """(result as RGB, padding used, text-mode fallbacks, seconds)."""
+               limits: pipeline.Limits, detector=None) -> tuple[np.ndarray, int, int, float]:
+    """(result as RGB, padding used, text-mode fallbacks, seconds). `detector`: the OCR the service
+    loads (TEXT_DETECTION, TEXT_RECOGNITION), which verification uses."""
     t0 = time.perf_counter()
     if m["kind"] == "input":
         return as_rgb(texted), 0, 0, 0.0
@@ -141,7 +143,7 @@ def run_method(m: dict, texted: np.ndarray, png: bytes, regions: list[Region], m
     job = pipeline.InpaintInput(image=png, regions=regions, padding=m["padding"], mask_mode=m["mode"],
                                 text_margin=m.get("margin", DEFAULT_MARGIN), model_params=dict(m.get("params", {})),
                                 output_format="png", verify=m.get("verify", True))
-    o = pipeline.inpaint(job, models[m["model"]], limits)
+    o = pipeline.inpaint(job, models[m["model"]], limits, detector=detector)
     return decode_rgb(o.data), m["padding"], o.text_fallbacks, time.perf_counter() - t0
 
 
@@ -248,6 +250,7 @@ def main() -> int:
     else:
         notes.append("lama: IOPaint's big-lama.pt is not on disk (it is never downloaded here): its rows are skipped")
     limits = pipeline.Limits.defaults()
+    ocr = load_ocr()  # the detector and the recognizer, as the service loads them by default
     meths = methods(have_lama)
     acc = {s: {m["name"]: new_acc() for m in meths} for s in SCENARIOS}
     rng = np.random.default_rng(args.seed)
@@ -270,7 +273,7 @@ def main() -> int:
                 given = detector_regions(lines, scen, jitter_rng)
                 results = {}
                 for m in meths:
-                    res, pad, fb, dt = run_method(m, texted, png, given, models, limits)
+                    res, pad, fb, dt = run_method(m, texted, png, given, models, limits, ocr)
                     a = acc[scen][m["name"]]
                     score(a, res, texted3, clean3.astype(np.float64), inside, given, pad, text_px, tag)
                     a["t"] += dt

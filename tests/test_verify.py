@@ -436,3 +436,42 @@ def test_a_faint_watermark_only_the_reader_sees_is_repaired():
     v = res.verification
     assert v is not None and v.regions_repaired >= 1
     assert not any(reader.legible(decode(res.data))) or v.residual_max > 0.02
+
+
+def test_the_reader_reads_at_most_read_max_lines_a_request():
+    """A request with many flagged lines costs at most READ_MAX lines' reading (the largest flags
+    first); the lines beyond keep the ink check's verdict."""
+    from app.engine import verify
+    from app.engine.masks import Region
+
+    class Counting(_Says):
+        def __init__(self):
+            super().__init__("Hello world", "", 0.0)
+            self.sources = self.results = 0
+
+        def read(self, rgb, polygons):
+            self.sources += len(polygons)
+            return super().read(rgb, polygons)
+
+        def read_frames(self, rgb, frames):
+            self.results += len(frames)
+            return super().read_frames(rgb, frames)
+
+    img = np.full((400, 400, 3), 128, np.uint8)
+    regions = [Region.box(10 + 48 * (k % 8), 10 + 48 * (k // 8), 40, 20) for k in range(40)]
+    for r in regions:
+        x0, y0, x1, y1 = (int(v) for v in r.bounds())
+        img[y0 + 5:y1 - 5, x0 + 4:x1 - 4:5] = 20
+    reader = Counting()
+    v = verify.Verifier(img, regions, 2, None, reader=reader)
+    v.keep_looks()
+    found = {}
+    for i in range(len(regions)):
+        look = v.look(i)
+        assert look is not None
+        found[i] = verify.RegionCheck(0.1 + i / 1000, look.box, look.zone, 0.1)
+    got = v.confirm(img, found)
+    assert reader.sources == verify.READ_MAX and reader.results == verify.READ_MAX
+    read = sorted(i for i, c in got.items() if c is not None and c.read is not None)
+    assert read == list(range(40 - verify.READ_MAX, 40))  # the largest flags
+    assert all(got[i] is found[i] for i in range(40 - verify.READ_MAX))  # the rest: the ink check's verdict

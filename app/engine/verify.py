@@ -73,6 +73,7 @@ _READ_SCORE = 0.5  # a reading at least this sure (mean character probability) i
 # a result reading, however unsure, that holds this share of the source's characters still shows the
 # line (a clean fill's unsure readings hold at most a character: 0.17 of a six-character line)
 _READ_SHARE = 0.2
+READ_MAX = 16  # lines a request's reader reads at most (about 40 ms each on two cores): the rest, ink alone
 
 
 class ProbabilityMap(Protocol):
@@ -245,7 +246,7 @@ class _Look:
 
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
     source: np.ndarray | None = None  # the source's crop (`box`), kept for the reader
-    reading: Reading | None = None  # what the reader read in the source (image coordinates), once asked
+    reading: Reading | None = None  # what the reader read in the source (in `box`'s crop), once asked
 
 
 def _look(src: np.ndarray, region: Region, padding: int, part: MaskPart | None = None,
@@ -354,6 +355,7 @@ class Verifier:
         self.by_strokes = [False] * len(regions)
         self._looks: dict[int, _Look | None] = {}
         self._detected = False  # _detect_blind has run
+        self._reads = 0  # source lines the reader has read (READ_MAX)
 
     @classmethod
     def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None,
@@ -546,16 +548,27 @@ class Verifier:
         Where the reader cannot read the source line, the other measures judge alone."""
         if self.reader is None:
             return found
-        todo = [i for i, c in found.items() if c is not None
-                and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i])) and self._read_source(i)]
+        asked = [i for i, c in found.items() if c is not None
+                 and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i]))]
+        asked.sort(key=lambda i: -cast(RegionCheck, found[i]).residual)  # the largest flags first
+        todo = []
+        for i in asked:  # at most READ_MAX lines a request (two reads each): beyond, the other measures judge
+            look = self._looks.get(i)
+            if look is not None and look.reading is None:
+                if self._reads >= READ_MAX:
+                    continue
+                self._reads += 1
+            if self._read_source(i):
+                todo.append(i)
         if not todo:
             return found
-        got = self.reader.read_frames(out, [cast(Reading, cast(_Look, self._looks[i]).reading).frame for i in todo])
         confirmed = dict(found)
-        for i, r in zip(todo, got):
+        for i in todo:
+            look = cast(_Look, self._looks[i])
+            source = cast(Reading, look.reading)  # (in the look's crop: no copy of the whole result)
+            r = self.reader.read_frames(np.ascontiguousarray(out[look.box.slices]), [source.frame])[0]
             c = cast(RegionCheck, found[i])
-            source = cast(Reading, cast(_Look, self._looks[i]).reading).text
-            share = characters_read(source, r.text)
+            share = characters_read(source.text, r.text)
             if share >= _READ_SHARE or (share > 0 and r.score >= _READ_SCORE):
                 confirmed[i] = RegionCheck(max(c.residual, share), c.box, c.zone, max(c.reachable, share), share,
                                            c.blind)
@@ -572,9 +585,7 @@ class Verifier:
             if look.source is None:
                 return False
             b = look.box
-            r = self.reader.read(look.source, [tuple((x - b.x0, y - b.y0) for x, y in self.regions[i].points)])[0]
-            frame = cast(Frame, tuple((x + b.x0, y + b.y0) for x, y in r.frame))
-            look.reading = Reading(r.text, r.score, frame, r.spans)
+            look.reading = self.reader.read(look.source, [tuple((x - b.x0, y - b.y0) for x, y in self.regions[i].points)])[0]
             look.source = None
         text = "".join(look.reading.text.split())
         return look.reading.score >= _READ_SCORE and len(text) >= 2
