@@ -29,10 +29,11 @@ by measures that do not share the first mask's blind spots:
   neither measure can see. A line masked by its strokes stays the ink measure's: a letter's part
   the strokes left out is unchanged, and a reader may not read a fragment.
 
-A region's residual (0-1) is the larger of the two (or the reader's verdict, where it judged). Where the part of it a repaint can reach (all of
-it but ink left out beyond the zone: `RegionCheck.reachable`) is above REPAIR_ABOVE, the region is
-repainted as its whole zone (its reach: `reach`), the first mask having shown it could not clear
-it, and checked again. What remains is reported, not hidden.
+A region's residual (0-1) is the larger of the first two (or the reader's verdict, where it judged).
+Where the part of it a repaint can reach (all of it but ink left out beyond the zone:
+`RegionCheck.reachable`) is above REPAIR_ABOVE, the region is repainted as its whole zone (its
+reach: `reach`), the first mask having shown it could not clear it, and checked again. What
+remains is reported, not hidden.
 
 The reach is one rule (`reach`, `_reach_in`): a region changes pixels only inside itself as its
 padding draws it, or within padding + halo of it (Euclidean); a mask part, within its halo of its
@@ -585,7 +586,8 @@ class Verifier:
             if look.source is None:
                 return False
             b = look.box
-            look.reading = self.reader.read(look.source, [tuple((x - b.x0, y - b.y0) for x, y in self.regions[i].points)])[0]
+            polygon = tuple((x - b.x0, y - b.y0) for x, y in self.regions[i].points)
+            look.reading = self.reader.read(look.source, [polygon])[0]
             look.source = None
         text = "".join(look.reading.text.split())
         return look.reading.score >= _READ_SCORE and len(text) >= 2
