@@ -321,9 +321,14 @@ class MaskPlan:
     parts: list[verify.MaskPart] | None = None  # an uploaded mask's parts (verified like regions)
 
 
-def _reader(detector: Detector | None) -> verify.LineReader | None:
-    """Verification's reader: the recognizer loaded beside the detector, if one is."""
-    return detector if isinstance(detector, Ocr) and detector.reader is not None else None
+def _checker(rgb: np.ndarray, lines: list[Region], job: InpaintInput, detector: Detector | None) -> verify.Verifier:
+    """The lines' verifier: the mask's pre-check, and with `verify` the check after the model, with
+    the detector (whose pass for lines the contrast cannot see serves the mask too) and the
+    recognizer loaded beside it, if one is, as the reader. Without `verify`, neither: no cost."""
+    if not job.verify:
+        return verify.Verifier(rgb, lines, job.padding, None)
+    reader = detector if isinstance(detector, Ocr) and detector.reader is not None else None
+    return verify.Verifier(rgb, lines, job.padding, detector, reader=reader)
 
 
 def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -> tuple[np.ndarray, int]:
@@ -334,23 +339,21 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
     mask, by_strokes = masks.text_aware_mask(rgb, checker.regions, job.padding, job.text_margin, _whole(job))
     for i, r in enumerate(checker.regions):
         if by_strokes[i] and (checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW
-                              or (job.verify and checker.misses_text_body(i, mask))):
+                              or checker.misses_text_body(i, mask)):
             masks.draw_region(mask, r, _whole(job))
             by_strokes[i] = False
-        _cover_left_ink(checker, mask, i, job.verify)
+        _cover_left_ink(checker, mask, i)
     checker.by_strokes = by_strokes
     return mask, by_strokes.count(False)
 
 
-def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int, detect: bool = True) -> None:
+def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int) -> None:
     """Where `mask` leaves out region i's ink (a shadow or a glow past the glyphs, or past the box),
     grow it over that ink, within the line's reach; where that still leaves it out, the whole reach.
     The check after the first pass would send that ink to a repair, a second model pass: done here,
-    it costs none. With `detect` (verification's detector pass, moved before the model), a region
-    whose text the contrast measure cannot see grows over the text body the detector sees
-    (`grow_to_text_body`)."""
-    if detect:
-        checker.grow_to_text_body(i, mask)
+    it costs none. Where the checker has the detector (with `verify`), a region whose text the
+    contrast measure cannot see grows over the text body the detector sees (`grow_to_text_body`)."""
+    checker.grow_to_text_body(i, mask)
     if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
         checker.grow_to_ink(i, mask)
         if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
@@ -437,7 +440,7 @@ def _mask_of_detected(rgb: np.ndarray, job: InpaintInput, limits: Limits, detect
     found = detector(rgb, within=regions or None) if regions or not given else []
     detected = len(found)
     found, guard, read = _select_text(rgb, found, job, limits, detector)
-    checker = verify.Verifier(rgb, found, job.padding, detector, reader=_reader(detector))
+    checker = _checker(rgb, found, job, detector)
     if job.mask_mode == "text":  # strokes, never beyond the padded lines
         lines, fallbacks = _stroke_mask(rgb, job, checker)
     else:
@@ -480,7 +483,7 @@ def _mask_of_regions(rgb: np.ndarray, job: InpaintInput, limits: Limits, detecto
     if not regions:  # only regions that paint nothing
         return MaskPlan(np.zeros((h, w), np.uint8), regions)
     regions, guard, read = _select_text(rgb, regions, job, limits, detector)
-    checker = verify.Verifier(rgb, regions, job.padding, detector, reader=_reader(detector))
+    checker = _checker(rgb, regions, job, detector)
     if job.mask_mode == "text":
         m, fallbacks = _stroke_mask(rgb, job, checker)
     else:

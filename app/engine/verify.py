@@ -428,10 +428,12 @@ class Verifier:
 
     def keep_looks(self) -> None:
         """Look at every region now (the detector included) and let go of the full-size source,
-        keeping each look's crop of it where a reader may be asked (`confirm`)."""
+        keeping each look's crop of it where the reader may be asked (`confirm`: a line the first
+        mask covered whole, or one the contrast measure cannot judge)."""
         for i in range(len(self.regions)):
             look = self.look(i)
-            if look is not None and self.reader is not None and self.src is not None:
+            if (look is not None and self.reader is not None and self.src is not None
+                    and (not self.by_strokes[i] or not look.judged)):
                 look.source = self.src[look.box.slices].copy()
         self._detect_blind()
         self.src = None
@@ -448,17 +450,25 @@ class Verifier:
             if look is not None:
                 look.text_seen = (prob > _PROB) & look.seen
 
+    def _text_body(self, i: int) -> tuple[_Look, np.ndarray] | None:
+        """Region i's look and the text body the detector sees in the source, where the contrast
+        measure cannot see its text and the detector sees enough (else None)."""
+        self._detect_blind()
+        look = self.look(i)
+        if look is None or look.text_seen is None or int(look.text_seen.sum()) < _DET_MIN:
+            return None
+        return look, look.text_seen
+
     def misses_text_body(self, i: int, mask: np.ndarray) -> bool:
         """Before inpainting, for a region whose text the contrast measure cannot see: whether `mask`
         leaves out more than _BODY_MISSED of the text body the detector sees there. A stroke mask
         that misjudged the letters' colour covers a small part of it (9 % on brown-on-brown after
         JPEG); one that found them covers nearly all (at least 77 % on hard_cases' blind lines)."""
-        self._detect_blind()
-        look = self.look(i)
-        if look is None or look.text_seen is None or int(look.text_seen.sum()) < _DET_MIN:
+        got = self._text_body(i)
+        if got is None:
             return False
-        m = mask[look.box.slices] > 0
-        return float((look.text_seen & ~m).sum()) > _BODY_MISSED * float(look.text_seen.sum())
+        look, body = got
+        return float((body & ~(mask[look.box.slices] > 0)).sum()) > _BODY_MISSED * float(body.sum())
 
     def grow_to_text_body(self, i: int, mask: np.ndarray) -> None:
         """Before inpainting, for a region whose text the contrast measure cannot see: grow `mask` (in
@@ -466,13 +476,12 @@ class Verifier:
         UNCOVERED_GROW of it), by half the halo, within the reach. A stroke mask built from colour
         can miss the letters' fill where the contrast is low (yellow on orange, after JPEG): the
         detector still sees them, and the check after the model would not."""
-        self._detect_blind()
-        look = self.look(i)
-        if look is None or look.text_seen is None or int(look.text_seen.sum()) < _DET_MIN:
+        got = self._text_body(i)
+        if got is None:
             return
-        m = mask[look.box.slices] > 0
-        left = look.text_seen & ~m & look.zone
-        if float(left.sum()) <= UNCOVERED_GROW * float(look.text_seen.sum()):
+        look, body = got
+        left = body & ~(mask[look.box.slices] > 0) & look.zone
+        if float(left.sum()) <= UNCOVERED_GROW * float(body.sum()):
             return
         add = cv2.dilate(left.astype(np.uint8), _disk(max(1, look.band // 2))) > 0
         mask[look.box.slices][add & look.zone] = 255
@@ -567,7 +576,7 @@ class Verifier:
         for i in todo:
             look = cast(_Look, self._looks[i])
             source = cast(Reading, look.reading)  # (in the look's crop: no copy of the whole result)
-            r = self.reader.read_frames(np.ascontiguousarray(out[look.box.slices]), [source.frame])[0]
+            r = self.reader.read_frames(out[look.box.slices], [source.frame])[0]
             c = cast(RegionCheck, found[i])
             share = characters_read(source.text, r.text)
             if share >= _READ_SHARE or (share > 0 and r.score >= _READ_SCORE):
