@@ -294,9 +294,9 @@ class _SeesFaintInk:
     """A detector (ProbabilityMap) that sees text wherever a pixel differs from the flat background by
     a little: faint letters no contrast measure can tell from the background."""
 
-    def probability(self, rgb: np.ndarray) -> np.ndarray:
-        diff = np.abs(rgb.astype(np.int16) - np.array([200, 90, 50], np.int16)).sum(axis=2)
-        return (diff > 3).astype(np.float32)
+    def probabilities(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        return [(np.abs(c.astype(np.int16) - np.array([200, 90, 50], np.int16)).sum(axis=2) > 3).astype(np.float32)
+                for c in crops]
 
 
 def test_a_mask_that_misses_letters_only_the_detector_sees_grows_over_them_within_the_reach():
@@ -475,3 +475,93 @@ def test_the_reader_reads_at_most_read_max_lines_a_request():
     read = sorted(i for i, c in got.items() if c is not None and c.read is not None)
     assert read == list(range(40 - verify.READ_MAX, 40))  # the largest flags
     assert all(got[i] is found[i] for i in range(40 - verify.READ_MAX))  # the rest: the ink check's verdict
+
+
+class _CountingOcr:
+    """The service's recognizer, counting what it is asked to read."""
+
+    def __init__(self):
+        from app.engine.ocr import load_ocr
+
+        self.ocr, self.reads = load_ocr(), 0
+
+    def read(self, rgb, polygons):
+        self.reads += len(polygons)
+        return self.ocr.read(rgb, polygons)
+
+    def read_frames(self, rgb, frames):
+        self.reads += len(frames)
+        return self.ocr.read_frames(rgb, frames)
+
+
+def _flagged_lines(texted, regions, blind_fill: bool):
+    """A verifier over `regions` with the service's detector and a counting recognizer, and every
+    line flagged by the ink check (0.3), as covered whole."""
+    from app.engine import verify
+
+    reader = _CountingOcr()
+    v = verify.Verifier(texted, regions, 4, reader.ocr, reader=reader)
+    v.blind_fill = blind_fill
+    v.keep_looks()
+    found = {}
+    for i in range(len(regions)):
+        look = v.look(i)
+        assert look is not None
+        found[i] = verify.RegionCheck(0.3, look.box, look.zone, 0.3)
+    return v, found, reader
+
+
+def _filled(texted, regions, fill):
+    """`texted` with its regions (box, padding 2) replaced by `fill`'s pixels."""
+    from app.engine import masks
+
+    h, w = texted.shape[:2]
+    m = masks.regions_to_mask(regions, w, h, 2) > 0
+    out = texted.copy()
+    out[m] = fill[m]
+    return out
+
+
+@pytest.mark.parametrize("bg,seed", [("busy", 3), ("photo", 21)])
+def test_a_blind_fill_the_detector_no_longer_sees_text_in_is_clean_unread(bg, seed):
+    """A model that fills without seeing the letters (cv2, LaMa): where the detector saw a flagged
+    line's text in the source and sees none in the result, the line is clean, and the recognizer
+    reads nothing; a line left as it was is still seen, read, and keeps its flag."""
+    import cv2
+
+    from app.engine import masks, verify
+
+    clean, texted, lines = _reader_scene("plain", bg, seed)
+    regions = [ln.region for ln in lines]
+    h, w = texted.shape[:2]
+    telea = cv2.inpaint(texted, masks.regions_to_mask(regions, w, h, 2), 3, cv2.INPAINT_TELEA)
+    v, found, reader = _flagged_lines(texted, regions, blind_fill=True)
+    got = v.confirm(_filled(texted, regions, telea), found)
+    assert all(c is not None and c.residual == 0.0 and c.reachable == 0.0 for c in got.values())
+    assert reader.reads == 0  # the detector judged every line: no recognizer pass
+    v, found, reader = _flagged_lines(texted, regions, blind_fill=True)
+    got = v.confirm(texted, found)  # the text as it was
+    assert all(c is not None and c.residual >= 0.3 for c in got.values())
+    assert reader.reads > 0
+
+
+def test_a_fill_that_saw_the_letters_is_judged_by_the_recognizer():
+    """A fill that saw the letters (not an erase model) and drew them back blurred in place, which
+    the detector may miss: the recognizer reads each flagged line, and a line it still reads keeps
+    its flag."""
+    import cv2
+
+    from app.engine.models import fills_blind, load_model
+
+    clean, texted, lines = _reader_scene("plain", "photo", 21)
+    regions = [ln.region for ln in lines]
+    out = _filled(texted, regions, cv2.GaussianBlur(texted, (0, 0), 4))
+    v, found, reader = _flagged_lines(texted, regions, blind_fill=False)
+    got = v.confirm(out, found)
+    assert reader.reads >= 2 * len(regions)  # every line read, in the source and in the result
+    legible = still_legible(out, clean, texted, lines)
+    assert any(legible)
+    for i, still in enumerate(legible):
+        c = got[i]
+        assert c is not None and (not still or c.residual > 0.02)
+    assert fills_blind(load_model("cv2", "cpu", fallback=None)[0]) and not fills_blind(_Ghosting())

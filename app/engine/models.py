@@ -69,6 +69,15 @@ def fft_friendly(side: int, mod: int = 8) -> int:
         m += 1
 
 
+def fills_blind(model: Any) -> bool:
+    """True where the model fills the mask without seeing what it covers: IOPaint's erase models
+    (`is_erase_model`: cv2 reads only the mask's boundary; LaMa, MAT, FcF, ZITS, MI-GAN, Manga and LDM
+    take the image with the mask blanked). Not diffusion models, which may start from the masked
+    pixels (a strength under 1), nor any other callable: a fill that saw the letters may draw them
+    back blurred, where a detector may not see them and a recognizer reads them (verify.confirm)."""
+    return bool(getattr(model, "is_erase_model", False))
+
+
 def batch_capable(model: Any) -> bool:
     """True where `model.inpaint_batch` exists and applies (IOPaintModel only for LaMa)."""
     return callable(getattr(model, "inpaint_batch", None)) and bool(getattr(model, "batches", True))

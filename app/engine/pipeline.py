@@ -24,7 +24,7 @@ import numpy as np
 from app.engine import fonts, images, masks, render, text_filter, verify
 from app.engine.jpeg_blocks import BlockStats
 from app.engine.masks import PixelBox, Region
-from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly
+from app.engine.models import BatchInpaintModel, Fit, InpaintModel, batch_capable, crop_fit, fft_friendly, fills_blind
 from app.engine.ocr import Ocr
 from app.engine.ocr.describe import Measured, describe, measure
 from app.engine.stats import JpegBlocks, Stats, Verification
@@ -56,7 +56,7 @@ class Detector(Protocol):
 
     def __call__(self, rgb: np.ndarray, within: list[Region] | None = None) -> list[Region]: ...
 
-    def probability(self, rgb: np.ndarray) -> np.ndarray: ...
+    def probabilities(self, crops: list[np.ndarray]) -> list[np.ndarray]: ...
 
     def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]: ...
 
@@ -636,6 +636,7 @@ def inpaint(
     checker = None
     if job.verify and crops:  # what verification needs of the source, before the result overwrites it
         checker = plan.checker or verify.Verifier.of_mask(img.rgb, mask, detector, plan.parts)
+        checker.blind_fill = fills_blind(model)
         checker.keep_looks()
         track.lap("verify")
     # the result is composited into the decoded image itself: no second full-size copy

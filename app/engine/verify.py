@@ -24,8 +24,10 @@ by measures that do not share the first mask's blind spots:
 
 - *The reader* (`Verifier.confirm`). Where the first mask covered a line whole, the model saw none
   of its letters: what the first measure finds there is the scene's texture, the fill's smear, or
-  letters the fill drew back from around them, and only the last is text. The recognizer reads
-  the line in the source and the same frame of the result, and decides; it also judges the lines
+  letters the fill drew back from around them, and only the last is text. The detector looks
+  first, at the line's scale: a line whose text it saw in the source and no longer sees is clean,
+  unread (a few ms). Where it still responds, or never saw the text, the recognizer reads the
+  line in the source and the same frame of the result, and decides; it also judges the lines
   neither measure can see. A line masked by its strokes stays the ink measure's: a letter's part
   the strokes left out is unchanged, and a reader may not read a fragment.
 
@@ -47,7 +49,7 @@ box, so a repair stays within the mask's dilation.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Protocol, cast
 
 import cv2
@@ -75,10 +77,16 @@ _READ_SCORE = 0.5  # a reading at least this sure (mean character probability) i
 # line (a clean fill's unsure readings hold at most a character: 0.17 of a six-character line)
 _READ_SHARE = 0.2
 READ_MAX = 16  # lines a request's reader reads at most (about 40 ms each on two cores): the rest, ink alone
+# a line the detector saw in the source and still sees no more than this share of in the result is
+# clean, unread (bench/gate_calibration.py: on hard_cases seeds 250 and 750, 1057 of 1090 asked lines
+# read 0, none still legible at 0.3)
+_GATE_LEFT = 0.1
+_GATE_CONTEXT = 0.4  # of a line's height, around it: what the detector sees of the scene in confirm
+_GATE_MAX = 64  # lines a request's detector looks at in confirm (about 12 ms each on two cores): the rest, read
 
 
 class ProbabilityMap(Protocol):
-    def probability(self, rgb: np.ndarray) -> np.ndarray: ...
+    def probabilities(self, crops: list[np.ndarray]) -> list[np.ndarray]: ...
 
 
 class LineReader(Protocol):
@@ -98,6 +106,9 @@ class RegionCheck:
     # reach is reported, never repainted: repainting the zone again would not touch it)
     reachable: float = 0.0
     read: float | None = None  # the reader's say (`Verifier.confirm`): the share of the line's characters still read
+    # the part of `residual` the fill drew where the mask was painted (a ghost, perhaps blurred: what
+    # a detector may not see but a recognizer reads), apart from ink the mask left out as it was
+    ghost: float = 0.0
     blind: bool = False  # neither the contrast measure nor the detector could judge the line: the reader's part
 
 
@@ -186,11 +197,18 @@ def _ring_clusters(lab_ring: np.ndarray) -> np.ndarray:
     return cent[keep] if keep.any() else cent
 
 
+def _norm(a: np.ndarray) -> np.ndarray:
+    """The Euclidean norm over the last axis (H x W x 3 -> H x W), as np.linalg.norm's, sooner."""
+    return np.asarray(np.sqrt(np.einsum("...i,...i->...", a, a)))
+
+
 def _dist(lab: np.ndarray, cent: np.ndarray) -> np.ndarray:
-    d = np.full(lab.shape[:2], np.inf, np.float32)
+    """Each pixel's colour distance to the nearest of the clusters `cent`."""
+    d2 = np.full(lab.shape[:2], np.inf, np.float32)
     for c in cent:
-        d = np.minimum(d, np.linalg.norm(lab - c, axis=2))
-    return d
+        diff = lab - c
+        d2 = np.minimum(d2, np.einsum("...i,...i->...", diff, diff))
+    return np.sqrt(d2)
 
 
 def _kernel(scale: float) -> int:
@@ -246,6 +264,9 @@ class _Look:
         return self.text_total >= max(_MIN_INK, _MIN_SHARE * float(self.core.sum()))
 
     text_seen: np.ndarray | None = None  # zone pixels the detector saw as text in the source
+    # `seen` pixels the detector saw as text in the source's crop that confirm looks at (the line and
+    # _GATE_CONTEXT around it)
+    gate_seen: np.ndarray | None = None
     source: np.ndarray | None = None  # the source's crop (`box`), kept for the reader
     reading: Reading | None = None  # what the reader read in the source (in `box`'s crop), once asked
 
@@ -304,14 +325,14 @@ class _Stands:
         lab = _lab(crop)
         cent = _ring_clusters(lab[ring])
         d = _dist(lab, cent)
-        lc = np.linalg.norm(local_contrast(crop, k), axis=2)
+        lc = _norm(local_contrast(crop, k))
         t = max(_T_MIN, _SPREAD * float(np.percentile(d[ring], 90)))
         t_lc = max(_T_MIN, _SPREAD * float(np.percentile(lc[ring], 90)))
         return cls(cent, t, t_lc, k)
 
     def __call__(self, crop: np.ndarray, contrast: np.ndarray | None = None) -> np.ndarray:
         """Where `crop` stands out; `contrast`: its local_contrast at this k, where already made."""
-        lc = np.linalg.norm(local_contrast(crop, self.k) if contrast is None else contrast, axis=2)
+        lc = _norm(local_contrast(crop, self.k) if contrast is None else contrast)
         return cast(np.ndarray, (_dist(_lab(crop), self.clusters) > self.t) | (lc > self.t_lc))
 
 
@@ -319,13 +340,21 @@ def _texture(ink: np.ndarray, ring: np.ndarray) -> float:
     """The share of ring pixels that stand out: the median over the ring's four sides, so that one
     side crossing a bright stripe or an edge of the scene does not pass for the texture all round
     (and hide a thin line's whole ink)."""
-    h, w = ring.shape
+    rates = [float(ink[ring & side].mean()) for side in _sides(*ring.shape) if (ring & side).sum() >= 16]
+    return float(np.median(rates)) if rates else float(ink[ring].mean())
+
+
+@lru_cache(maxsize=64)
+def _sides(h: int, w: int) -> tuple[np.ndarray, ...]:
+    """A crop's four sides (top, bottom, left, right: the triangles its diagonals cut), by shape:
+    a request's lines share a few."""
     yy, xx = np.mgrid[0:h, 0:w]
     dy, dx = (yy - h / 2) / max(1, h), (xx - w / 2) / max(1, w)
-    sides = [(np.abs(dy) >= np.abs(dx)) & (dy < 0), (np.abs(dy) >= np.abs(dx)) & (dy >= 0),
-             (np.abs(dx) > np.abs(dy)) & (dx < 0), (np.abs(dx) > np.abs(dy)) & (dx >= 0)]
-    rates = [float(ink[ring & side].mean()) for side in sides if (ring & side).sum() >= 16]
-    return float(np.median(rates)) if rates else float(ink[ring].mean())
+    sides = ((np.abs(dy) >= np.abs(dx)) & (dy < 0), (np.abs(dy) >= np.abs(dx)) & (dy >= 0),
+             (np.abs(dx) > np.abs(dy)) & (dx < 0), (np.abs(dx) > np.abs(dy)) & (dx >= 0))
+    for side in sides:
+        side.flags.writeable = False  # (shared)
+    return sides
 
 
 _MANY_NEIGHBOURS = 32  # past this many, a region's neighbours come from one count (Verifier._covered_by_others)
@@ -354,9 +383,13 @@ class Verifier:
         self._cover: np.ndarray | None = None  # how many regions cover each pixel (see _covered_by_others)
         # per region: masked by its strokes (the text mode); the pipeline sets it
         self.by_strokes = [False] * len(regions)
+        # the model fills the mask without seeing what it covers (models.fills_blind); the pipeline
+        # sets it: then a line covered whole holds no ghost of its letters, and the detector may clear it
+        self.blind_fill = False
         self._looks: dict[int, _Look | None] = {}
         self._detected = False  # _detect_blind has run
         self._reads = 0  # source lines the reader has read (READ_MAX)
+        self._gated = 0  # source lines the detector has looked at in confirm (_GATE_MAX)
 
     @classmethod
     def of_mask(cls, src: np.ndarray, mask: np.ndarray, detector: ProbabilityMap | None,
@@ -543,36 +576,45 @@ class Verifier:
         return own
 
     def confirm(self, out: np.ndarray, found: dict[int, RegionCheck | None]) -> dict[int, RegionCheck | None]:
-        """The reader's say, where the recognizer reads the line in the source (at _READ_SCORE or
-        more): it reads the same frame of `out`, and a line of which it still reads _READ_SHARE of
-        the characters (or any, surely) has text left: its residual is the ink check's, or the
-        share still read where that is larger. Asked of two kinds of line:
+        """The reader's say (the detector, then the recognizer) on two kinds of line:
         - a line the ink check flags (residual over REPAIR_ABOVE) that the first mask covered whole
           (not by its strokes): the model saw none of its letters, so what the ink check finds
           there is the scene's texture, a smear of the fill, or letters the fill drew back from
-          what lay around, which a reader reads. Read less, the line is clean (residual 0, no
-          repair). Where the mask was the strokes, a part of a letter it left out stays as it
-          was: the ink check decides there;
+          what lay around, which a reader reads. Where the mask was the strokes, a part of a letter
+          it left out stays as it was: the ink check decides there;
         - a line neither the ink check nor the detector could judge (`RegionCheck.blind`: a faint
-          watermark): the reader is the only judge.
-        Where the reader cannot read the source line, the other measures judge alone."""
+          watermark): the recognizer is the only judge.
+        Where the model fills blind (`blind_fill`: it saw none of the letters of a line covered
+        whole, so what a reader could find there is what the mask left out, as sharp as it was),
+        the detector looks first, at the line's scale, on the source's crop and the result's (a few
+        ms): where it saw the line's text in the source and sees no more than _GATE_LEFT of it in
+        the result, the line is clean (residual 0, no repair), unread. A fill that saw the letters
+        may draw them back blurred, which the detector misses (half of such ghosts a recognizer
+        still reads): there, where the detector still responds, or never saw the text, the
+        recognizer reads the line in the source (at _READ_SCORE or more)
+        and the same frame of `out`: a line of which it still reads _READ_SHARE of the characters
+        (or any, surely) has text left (its residual is the ink check's, or the share read where
+        that is larger); read less, the line is clean. Where neither can judge, the flag stands."""
         if self.reader is None:
             return found
         asked = [i for i, c in found.items() if c is not None
                  and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i]))]
         asked.sort(key=lambda i: -cast(RegionCheck, found[i]).residual)  # the largest flags first
+        confirmed = dict(found)
+        clear = (self._detector_clears(out, [i for i in asked if not cast(RegionCheck, found[i]).blind])
+                 if self.blind_fill else set())
         todo = []
-        for i in asked:  # at most READ_MAX lines a request (two reads each): beyond, the other measures judge
-            look = self._looks.get(i)
+        for i in asked:
+            if i in clear:
+                confirmed[i] = replace(cast(RegionCheck, found[i]), residual=0.0, reachable=0.0)
+                continue
+            look = self._looks.get(i)  # at most READ_MAX lines a request (two reads each): beyond, the other measures judge
             if look is not None and look.reading is None:
                 if self._reads >= READ_MAX:
                     continue
                 self._reads += 1
             if self._read_source(i):
                 todo.append(i)
-        if not todo:
-            return found
-        confirmed = dict(found)
         for i in todo:
             look = cast(_Look, self._looks[i])
             source = cast(Reading, look.reading)  # (in the look's crop: no copy of the whole result)
@@ -580,11 +622,46 @@ class Verifier:
             c = cast(RegionCheck, found[i])
             share = characters_read(source.text, r.text)
             if share >= _READ_SHARE or (share > 0 and r.score >= _READ_SCORE):
-                confirmed[i] = RegionCheck(max(c.residual, share), c.box, c.zone, max(c.reachable, share), share,
-                                           c.blind)
+                confirmed[i] = replace(c, residual=max(c.residual, share), reachable=max(c.reachable, share), read=share)
             else:
                 confirmed[i] = replace(c, residual=0.0, reachable=0.0, read=share)
         return confirmed
+
+    def _detector_clears(self, out: np.ndarray, indices: list[int]) -> set[int]:
+        """The regions of `indices` whose text the detector saw in the source (at least _DET_MIN
+        pixels of its `seen`, at the line's scale) and sees no more than _GATE_LEFT of in `out`.
+        Two crops a line (the source's, kept by keep_looks, once; the result's), the line with
+        _GATE_CONTEXT of its height around it, all in one batch: at most _GATE_MAX lines a request."""
+        if self.detector is None:
+            return set()
+        h, w = out.shape[:2]
+        todo: list[tuple[int, _Look, PixelBox, bool]] = []  # (region, look, crop in the look's box, source's too)
+        for i in indices:
+            look = self._looks.get(i)
+            if look is None:
+                continue
+            fresh = look.gate_seen is None
+            if fresh and (look.source is None or self._gated >= _GATE_MAX):
+                continue
+            self._gated += fresh
+            b = pixel_box(self.regions[i], w, h).grow(round(_GATE_CONTEXT * line_scale(self.regions[i])), w, h)
+            lb = look.box
+            g = PixelBox(max(b.x0, lb.x0) - lb.x0, max(b.y0, lb.y0) - lb.y0, min(b.x1, lb.x1) - lb.x0,
+                         min(b.y1, lb.y1) - lb.y0)
+            todo.append((i, look, g, fresh))
+        crops, scales = [], []
+        for i, look, g, fresh in todo:
+            crops += ([cast(np.ndarray, look.source)[g.slices]] if fresh else []) + [out[look.box.slices][g.slices]]
+            scales += [line_scale(self.regions[i])] * (1 + fresh)
+        probs = iter(_scaled_probabilities(self.detector, crops, scales))
+        clear = set()
+        for i, look, g, fresh in todo:
+            if fresh:
+                look.gate_seen = (_in_box(look, g, next(probs)) > _PROB) & look.seen
+            left = _detected_left(look, cast(np.ndarray, look.gate_seen), _in_box(look, g, next(probs)))
+            if left is not None and left <= _GATE_LEFT:
+                clear.add(i)
+        return clear
 
     def _read_source(self, i: int) -> bool:
         """Whether the reader reads region i in the source (once: its look's crop, kept by keep_looks)."""
@@ -602,24 +679,18 @@ class Verifier:
         return look.reading.score >= _READ_SCORE and len(text) >= 2
 
     def _probabilities(self, img: np.ndarray, indices: list[int]) -> dict[int, np.ndarray]:
-        """The detector's probability over each region's crop of `img`, at the line's own scale: one
-        detector pass per window of nearby regions."""
+        """The detector's probability over each region's crop of `img`, at the line's own scale: a
+        window of nearby regions a crop, all in one batch."""
         assert self.detector is not None
         h, w = img.shape[:2]
         looks = {i: self._looks[i] for i in indices if self._looks.get(i) is not None}
         keys = list(looks)
         out: dict[int, np.ndarray] = {}
-        for win, members in _windows([cast(_Look, looks[i]).box for i in keys], w, h):
-            scale = float(np.median([line_scale(self.regions[keys[j]]) for j in members]))
-            f = float(np.clip(_DET_HEIGHT / scale, 0.5, 2.0))
-            crop = np.ascontiguousarray(img[win.slices])
-            if abs(f - 1.0) > 0.1:
-                small = cv2.resize(crop, (max(8, round(win.width * f)), max(8, round(win.height * f))),
-                                   interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
-                p = cv2.resize(self.detector.probability(small), (win.width, win.height),
-                               interpolation=cv2.INTER_LINEAR)
-            else:
-                p = self.detector.probability(crop)
+        wins = _windows([cast(_Look, looks[i]).box for i in keys], w, h)
+        probs = _scaled_probabilities(self.detector, [img[win.slices] for win, _ in wins],
+                                      [float(np.median([line_scale(self.regions[keys[j]]) for j in members]))
+                                       for _, members in wins])
+        for (win, members), p in zip(wins, probs):
             for j in members:
                 b = cast(_Look, looks[keys[j]]).box
                 out[keys[j]] = p[b.y0 - win.y0:b.y1 - win.y0, b.x0 - win.x0:b.x1 - win.x0]
@@ -639,7 +710,7 @@ class Verifier:
         # invents, or a scene edge it carries across, stands out at both alike. Judged a little
         # smoothed (a stroke's width): a coherent ghost stays, a busy texture's grain averages out.
         sigma = max(1.0, look.k / 12)
-        mag = np.linalg.norm(cv2.GaussianBlur(d_out, (0, 0), sigma), axis=2)
+        mag = _norm(cv2.GaussianBlur(d_out, (0, 0), sigma))
         t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
         ink_m = look.ink & m
         masked_left = 0.0
@@ -672,7 +743,8 @@ class Verifier:
             return RegionCheck(0.0, look.box, look.zone, blind=True)
         n_ink = look.text_total
         # (a deficit of ink beyond the zone does not offset what is left inside it)
-        return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink))
+        return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink),
+                           ghost=min(1.0, masked_left / n_ink))
 
 
 def characters_read(source: str, result: str) -> float:
@@ -690,19 +762,52 @@ def characters_read(source: str, result: str) -> float:
     return prev[-1] / len(a)
 
 
-def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
-    """A check with the detector's view added: of the zone the detector saw as text in the source,
-    the share it still sees, beyond its rate on the ring."""
-    seen = look.text_seen
-    assert seen is not None
+def _scaled_probabilities(detector: ProbabilityMap, crops: list[np.ndarray], scales: list[float]) -> list[np.ndarray]:
+    """The detector's probability over each crop (one batch), scaled first so that a line `scale`
+    px high is about _DET_HEIGHT px (within 0.5x..2x); crop-sized."""
+    if not crops:
+        return []
+    small = []
+    for crop, scale in zip(crops, scales):
+        h, w = crop.shape[:2]
+        f = float(np.clip(_DET_HEIGHT / scale, 0.5, 2.0))
+        crop = np.ascontiguousarray(crop)
+        small.append(crop if abs(f - 1.0) <= 0.1 else
+                     cv2.resize(crop, (max(8, round(w * f)), max(8, round(h * f))),
+                                interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR))
+    return [p if s is c else np.asarray(cv2.resize(p, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR))
+            for p, s, c in zip(detector.probabilities(small), small, crops)]
+
+
+def _in_box(look: _Look, crop: PixelBox, prob: np.ndarray) -> np.ndarray:
+    """A probability map of `crop` (within the look's box) laid in the look's box: 0 beyond it."""
+    full = np.zeros(look.seen.shape, np.float32)
+    full[crop.slices] = prob
+    return full
+
+
+def _detected_left(look: _Look, seen: np.ndarray, prob: np.ndarray) -> float | None:
+    """Of what the detector saw as text in the source (`seen`), the share it still sees in `prob`
+    (the result's, the same crop), beyond its rate on the look's ring; None where it saw too little
+    to judge by."""
     n_seen = int(seen.sum())
     if n_seen < _DET_MIN:
-        return check
+        return None
     now = prob > _PROB
     base = float(now[look.ring].mean())
     share = float((now & seen).sum()) / n_seen
-    det = max(0.0, share - base) / max(1e-3, 1.0 - base)
-    return replace(check, blind=False) if det <= check.residual else RegionCheck(det, check.box, check.zone, det)
+    return max(0.0, share - base) / max(1e-3, 1.0 - base)
+
+
+def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> RegionCheck:
+    """A check with the detector's view added: of the zone the detector saw as text in the source,
+    the share it still sees, beyond its rate on the ring."""
+    assert look.text_seen is not None
+    det = _detected_left(look, look.text_seen, prob)
+    if det is None:
+        return check
+    return replace(check, blind=False) if det <= check.residual else replace(check, residual=det, reachable=det,
+                                                                               blind=False)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:

@@ -48,9 +48,9 @@ class Ocr:
         """Text lines in an H x W x 3 uint8 RGB image (TextDetector.detect)."""
         return self.detector.detect(rgb, within)
 
-    def probability(self, rgb: np.ndarray) -> np.ndarray:
-        """The DB text probability of every pixel of a small RGB crop (TextDetector.probability)."""
-        return self.detector.probability(rgb)
+    def probabilities(self, crops: list[np.ndarray]) -> list[np.ndarray]:
+        """The DB text probability of every pixel of small RGB crops (TextDetector.probabilities)."""
+        return self.detector.probabilities(crops)
 
     def read(self, rgb: np.ndarray, polygons: list[tuple[tuple[float, float], ...]]) -> list[Reading]:
         """What each line (polygon) says, by the recognizer loaded beside the detector."""
