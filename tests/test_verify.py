@@ -529,7 +529,7 @@ def test_a_blind_fill_the_detector_no_longer_sees_text_in_is_clean_unread(bg, se
     reads nothing; a line left as it was is still seen, read, and keeps its flag."""
     import cv2
 
-    from app.engine import masks, verify
+    from app.engine import masks
 
     clean, texted, lines = _reader_scene("plain", bg, seed)
     regions = [ln.region for ln in lines]
