@@ -565,3 +565,32 @@ def test_a_fill_that_saw_the_letters_is_judged_by_the_recognizer():
         c = got[i]
         assert c is not None and (not still or c.residual > 0.02)
     assert fills_blind(load_model("cv2", "cpu", fallback=None)[0]) and not fills_blind(_Ghosting())
+
+
+class _AlwaysGhosting:
+    """A model that sees what its mask covers and, every time it is asked, leaves each letter as a
+    blurred blob in its place (a diffusion model at a low strength might)."""
+
+    def __call__(self, rgb, mask, params):
+        import cv2
+
+        return cv2.GaussianBlur(rgb, (0, 0), 2.5)
+
+
+def test_a_zone_repainted_whole_by_a_model_that_sees_the_letters_is_read():
+    """A repair repaints a flagged line's whole zone, where the ink check cannot tell a ghost from
+    the scene carried in (it counts nothing there: for a model that fills blind, nothing there
+    can be the letters). A model that saw the letters may draw them back there: the recognizer
+    reads every such line, and a line still legible is reported, never called clean."""
+    from app.engine import pipeline
+    from app.engine.ocr import load_ocr
+
+    clean, texted, lines = _reader_scene("plain", "darkbusy", 5)
+    job = pipeline.InpaintInput(image=png_bytes(texted), regions=[ln.region for ln in lines], mask_mode="box",
+                                padding=2)
+    res = pipeline.inpaint(job, _AlwaysGhosting(), pipeline.Limits.defaults(), detector=load_ocr())
+    v = res.verification
+    assert v is not None and v.regions_repaired == len(lines)  # every line flagged, its zone repainted
+    out = decode(res.data)
+    assert any(still_legible(out, clean, texted, lines))  # the blobs still read
+    assert v.residual_max > 0.02, v

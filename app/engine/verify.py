@@ -15,7 +15,8 @@ by measures that do not share the first mask's blind spots:
   often than elsewhere in the fill, or, for a mask in the glyphs' own shape, more often than the
   ring; either polarity, any colour (a glyph filled darker than it was, from its shadow, reads as
   well as one left as it was). A zone repainted whole counts nothing there: what stands out in it
-  was carried in from beyond the halo, which holds no text.
+  was carried in from beyond the halo, which holds no text (where the model saw the letters, the
+  reader reads such a line: `confirm`).
 - *The detector.* Where the first measure cannot see a line's text in the source (ink camouflaged
   by its surroundings, a faint watermark: less ink than a line has), the text detector's
   probability on the result against the source, at the line's own scale (crops scaled so a line
@@ -109,6 +110,10 @@ class RegionCheck:
     # the part of `residual` the fill drew where the mask was painted (a ghost, perhaps blurred: what
     # a detector may not see but a recognizer reads), apart from ink the mask left out as it was
     ghost: float = 0.0
+    # the zone was repainted whole: the fill is not scored (what stands out in it was carried in from
+    # beyond the halo; for a model that fills blind, nothing there can be the letters): the reader's,
+    # for a model that does not
+    unscored: bool = False
     blind: bool = False  # neither the contrast measure nor the detector could judge the line: the reader's part
 
 
@@ -583,7 +588,10 @@ class Verifier:
           what lay around, which a reader reads. Where the mask was the strokes, a part of a letter
           it left out stays as it was: the ink check decides there;
         - a line neither the ink check nor the detector could judge (`RegionCheck.blind`: a faint
-          watermark): the recognizer is the only judge.
+          watermark): the recognizer is the only judge;
+        - where the model does not fill blind, a line whose zone the mask repainted whole
+          (`RegionCheck.unscored`, a repair's): the ink check does not score such a fill, and a
+          model that saw the letters may have drawn them back there.
         Where the model fills blind (`blind_fill`: it saw none of the letters of a line covered
         whole, so what a reader could find there is what the mask left out, as sharp as it was),
         the detector looks first, at the line's scale, on the source's crop and the result's (a few
@@ -598,7 +606,8 @@ class Verifier:
         if self.reader is None:
             return found
         asked = [i for i, c in found.items() if c is not None
-                 and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i]))]
+                 and (c.blind or (c.residual > REPAIR_ABOVE and not self.by_strokes[i])
+                      or (c.unscored and not self.blind_fill))]
         asked.sort(key=lambda i: -cast(RegionCheck, found[i]).residual)  # the largest flags first
         confirmed = dict(found)
         clear = (self._detector_clears(out, [i for i in asked if not cast(RegionCheck, found[i]).blind])
@@ -714,7 +723,8 @@ class Verifier:
         t_out = max(_T_MIN, _SPREAD * float(np.percentile(mag[look.ring], 90)))
         ink_m = look.ink & m
         masked_left = 0.0
-        if ink_m.any() and (look.zone & ~m).any():
+        unscored = bool(ink_m.any()) and not (look.zone & ~m).any()
+        if ink_m.any() and not unscored:
             # (a zone repainted whole: the model saw none of its pixels, so what stands out in it was
             # carried in from beyond the halo, which holds no text: the scene; nothing is counted)
             stands = mag > t_out
@@ -744,7 +754,7 @@ class Verifier:
         n_ink = look.text_total
         # (a deficit of ink beyond the zone does not offset what is left inside it)
         return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink),
-                           ghost=min(1.0, masked_left / n_ink))
+                           ghost=min(1.0, masked_left / n_ink), unscored=unscored)
 
 
 def characters_read(source: str, result: str) -> float:
