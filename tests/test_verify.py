@@ -594,3 +594,39 @@ def test_a_zone_repainted_whole_by_a_model_that_sees_the_letters_is_read():
     out = decode(res.data)
     assert any(still_legible(out, clean, texted, lines))  # the blobs still read
     assert v.residual_max > 0.02, v
+
+
+def test_a_repair_aims_at_the_ink_the_first_mask_left_out():
+    """A dot of the text's ink just past the padding, too little for the first mask to grow over it
+    (under 5 % of the line's ink) but more than the check calls clean: the repair repaints that ink,
+    grown by a stroke's width, not the line's whole zone; the answer is clean."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from app.engine import pipeline
+    from app.engine.masks import Region, regions_to_mask
+    from app.engine.models import load_model
+    from app.engine.ocr import load_ocr
+
+    rng = np.random.default_rng(3)
+    im = Image.fromarray(np.clip(200 + rng.normal(0, 3, (120, 260, 3)), 0, 255).astype(np.uint8))
+    ImageDraw.Draw(im).text((40, 40), "Hello", font=ImageFont.truetype(hc.fonts()["regular"][0], 28),
+                           fill=(20, 20, 20))
+    img = np.asarray(im).copy()
+    ys, xs = np.nonzero(img.astype(int).sum(axis=2) < 300)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    region = Region.box(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4)
+    dot = (slice(y0 + 8, y0 + 13), slice(x1 + 8, x1 + 12))  # past region + padding 4, within its halo
+    img[dot] = (20, 20, 20)
+    model, ocr, outs = load_model("cv2", "cpu", fallback=None)[0], load_ocr(), {}
+    for check in (False, True):
+        job = pipeline.InpaintInput(image=png_bytes(img), regions=[region], mask_mode="text", padding=4,
+                                    verify=check)
+        res = pipeline.inpaint(job, model, pipeline.Limits.defaults(), detector=ocr)
+        outs[check] = decode(res.data)
+    v = res.verification
+    assert v is not None and v.regions_repaired == 1 and v.residual_max < 0.02, v
+    assert (outs[True][dot] > 150).all()  # the dot is gone
+    repaired = (outs[True] != outs[False]).any(axis=2) & (regions_to_mask([region], 260, 120, 4) == 0)
+    near = np.zeros(repaired.shape, bool)
+    near[dot[0].start - 8:dot[0].stop + 8, dot[1].start - 8:dot[1].stop + 8] = True
+    assert repaired.any() and not (repaired & ~near).any()  # the repair stayed by the dot

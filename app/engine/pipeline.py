@@ -535,31 +535,43 @@ def _inpaint_crops(out: np.ndarray, mask: np.ndarray, crops: list[PixelBox], mod
 def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarray, allowed: np.ndarray | None,
                        model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> Verification:
-    """Check every line of `out` (engine/verify.py); repaint each line where text is still found as
-    its zone (its reach), check those again, and report what is left."""
+    """Check every line of `out` (engine/verify.py); repaint each line where text is still found,
+    check those again, and report what is left. A first repair aims at what the check found, where
+    that is ink the first mask left out (`RegionCheck.left_out`: grown by a stroke's width); a line
+    it does not clear, or whose flag is something else (a ghost in the fill, a reader's verdict), is
+    repainted as its zone (its reach)."""
     found = checker.confirm(out, checker.check(out, mask, list(range(len(checker.regions)))))
     lap("verify")
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
-    todo, extra = [], np.zeros_like(mask)
-    for i, c in found.items():
-        if c is None or c.reachable <= verify.REPAIR_ABOVE:
-            continue
-        add = c.zone & (mask[c.box.slices] == 0)
-        if allowed is not None:
-            add &= allowed[c.box.slices]
-        if add.any():
-            extra[c.box.slices] |= add.astype(np.uint8) * 255
-            todo.append(i)
-    if todo:
+    aimed: dict[int, bool] = {}  # line repaired -> whether its last repair aimed (False: the zone)
+    for first in (True, False):
+        todo, extra = [], np.zeros_like(mask)
+        for i, c in found.items():
+            if c is None or c.reachable <= verify.REPAIR_ABOVE or not (first or aimed.get(i)):
+                continue
+            free = mask[c.box.slices] == 0
+            if allowed is not None:
+                free &= allowed[c.box.slices]
+            add = c.left_out & free if first and c.left_out is not None else None
+            aim = add is not None and bool(add.any())
+            if not aim:
+                add = c.zone & free
+            if add is not None and add.any():
+                extra[c.box.slices] |= add.astype(np.uint8) * 255
+                todo.append(i)
+                aimed[i] = aim
+        if not todo:
+            break
         mask |= extra
         note(f"text left in {len(todo)} region(s): repainting")  # a cancel takes effect here
         # the crops around what was added, repainted with every masked pixel in them: the first
         # fill next to a missed stroke is no context to trust
         _inpaint_crops(out, mask, plan_crops(extra, limits.crop_context), model, params, limits, lap, allowed)
         for i, c in checker.confirm(out, checker.check(out, mask, todo)).items():
+            found[i] = c
             residual[i] = c.residual if c is not None else 0.0
         lap("verify")
-    return Verification(regions_checked=len(checker.regions), regions_repaired=len(todo),
+    return Verification(regions_checked=len(checker.regions), regions_repaired=len(aimed),
                         residual_max=round(max(residual.values(), default=0.0), 3))
 
 
