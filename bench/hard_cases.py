@@ -447,7 +447,7 @@ class Reader:
 # acc[(config, kind, enc, background)]: the fields below, summed over answers
 FIELDS = ["left", "ink", "sq_err", "n_text", "changed_away", "n_away", "repaired", "checked", "secs", "mask_area",
           "boxes", "beyond_reach", "answers", "bad_answers", "dishonest", "lines", "bad_lines", "false_alarms",
-          "legible_clean", "quiet_alarms", "legible_lines"]
+          "legible_clean", "quiet_alarms", "legible_lines", "quiet"]
 FALSE_ALARM_LINE, FALSE_ALARM_REPORT = 0.02, 0.05  # every line under 2 % of its ink, yet 0.05 or more reported
 
 
@@ -537,7 +537,7 @@ def main() -> None:
                     for i, val in enumerate((left, total, err, tpx.sum() * 3, changed, away.sum(),
                                              v.regions_repaired, v.regions_checked, secs,
                                              res.mask_area, boxes, beyond, 1, int(bad > 0), dishonest, len(shares),
-                                             bad, alarm, legible_clean, quiet_alarm, sum(legible))):
+                                             bad, alarm, legible_clean, quiet_alarm, sum(legible), int(quiet))):
                         a[i] += float(val)
                     if args.save:
                         Image.fromarray(out).save(save_dir / f"{kind}-{si}-{enc}-{cfg.replace(' ', '').replace(',', '_')}.png")
@@ -582,7 +582,8 @@ def main() -> None:
                      int(p[F["bad_answers"]]), int(p[F["dishonest"]]) if CONFIGS[c][2] else "n/a",
                      int(p[F["false_alarms"]]) if CONFIGS[c][2] else "n/a",
                      int(p[F["legible_clean"]]) if CONFIGS[c][2] else "n/a",
-                     int(p[F["quiet_alarms"]]) if CONFIGS[c][2] else "n/a", int(p[F["legible_lines"]]),
+                     int(p[F["quiet_alarms"]]) if CONFIGS[c][2] else "n/a", int(p[F["quiet"]]),
+                     int(p[F["legible_lines"]]),
                      int(p[F["answers"]]), int(p[F["repaired"]]), p[F["repaired"]] / max(1.0, p[F["answers"]]),
                      int(p[F["checked"]]), p[F["mask_area"]] / max(1.0, p[F["boxes"]]),
                      1000 * p[F["secs"]] / max(1.0, p[F["answers"]])])
@@ -592,14 +593,16 @@ def main() -> None:
               "reported clean*: answers in which the recognizer still reads a third of a line's text (where and "
               "the way up it read it in the input) while the answer reports under 0.02 (the reader's view of "
               "honesty, target 0). *clean, yet flagged*: answers whose every line keeps under 2 % of its ink and "
-              "none is legible, yet that report 0.02 or more or repaired a region (issue 26's false alarms). "
+              "none is legible, yet that report 0.02 or more or repaired a region (issue 26's false alarms: at most "
+              "2 % of the *clean answers*, those whose every line keeps under 2 % of its ink and none is legible). "
               "*legible lines*: lines the recognizer still reads. *answers with a line >= 5 %*: answers in which a "
               "line keeps at least 5 % of its ink. *dishonest*: such answers that report `residual_max` under "
               "0.02 (target 0). *false alarms*: answers where every line keeps under 2 % of its ink, yet report 0.05 or "
               "more.\n",
               md_table(["config", "worst kind x encoding: ink left %", "changed away %", "beyond reach px",
                         "answers with a line >= 5 %", "dishonest", "false alarms", "legible, reported clean",
-                        "clean, yet flagged", "legible lines", "answers", "regions repaired", "repairs per answer",
+                        "clean, yet flagged", "clean answers", "legible lines", "answers", "regions repaired",
+                        "repairs per answer",
                         "regions checked",
                         "repainted / true boxes", "ms per image"], rows), ""]
     if "default" in configs and "box" in configs:
