@@ -47,6 +47,11 @@ class PixelBox:
     def grow(self, by: int, width: int, height: int) -> PixelBox:
         return PixelBox(max(0, self.x0 - by), max(0, self.y0 - by), min(width, self.x1 + by), min(height, self.y1 + by))
 
+    def within(self, outer: PixelBox) -> PixelBox:
+        """The part of this box inside `outer`, in `outer`'s coordinates."""
+        return PixelBox(max(self.x0, outer.x0) - outer.x0, max(self.y0, outer.y0) - outer.y0,
+                        min(self.x1, outer.x1) - outer.x0, min(self.y1, outer.y1) - outer.y0)
+
     @property
     def slices(self) -> tuple[slice, slice]:
         return slice(self.y0, self.y1), slice(self.x0, self.x1)

@@ -552,11 +552,9 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             free = mask[c.box.slices] == 0
             if allowed is not None:
                 free &= allowed[c.box.slices]
-            add = c.left_out & free if first and c.left_out is not None else None
-            aim = add is not None and bool(add.any())
-            if not aim:
-                add = c.zone & free
-            if add is not None and add.any():
+            aim = first and c.left_out is not None and bool((c.left_out & free).any())
+            add = (c.left_out if aim and c.left_out is not None else c.zone) & free
+            if add.any():
                 extra[c.box.slices] |= add.astype(np.uint8) * 255
                 todo.append(i)
                 aimed[i] = aim

@@ -647,6 +647,8 @@ class Verifier:
             return set()
         h, w = out.shape[:2]
         todo: list[tuple[int, _Look, PixelBox, bool]] = []  # (region, look, crop in the look's box, source's too)
+        crops: list[np.ndarray] = []
+        scales: list[float] = []
         for i in indices:
             look = self._looks.get(i)
             if look is None:
@@ -655,15 +657,11 @@ class Verifier:
             if fresh and (look.source is None or self._gated >= _GATE_MAX):
                 continue
             self._gated += fresh
-            b = pixel_box(self.regions[i], w, h).grow(round(_GATE_CONTEXT * line_scale(self.regions[i])), w, h)
-            lb = look.box
-            g = PixelBox(max(b.x0, lb.x0) - lb.x0, max(b.y0, lb.y0) - lb.y0, min(b.x1, lb.x1) - lb.x0,
-                         min(b.y1, lb.y1) - lb.y0)
+            scale = line_scale(self.regions[i])
+            g = pixel_box(self.regions[i], w, h).grow(round(_GATE_CONTEXT * scale), w, h).within(look.box)
             todo.append((i, look, g, fresh))
-        crops, scales = [], []
-        for i, look, g, fresh in todo:
             crops += ([cast(np.ndarray, look.source)[g.slices]] if fresh else []) + [out[look.box.slices][g.slices]]
-            scales += [line_scale(self.regions[i])] * (1 + fresh)
+            scales += [scale] * (1 + fresh)
         probs = iter(_scaled_probabilities(self.detector, crops, scales))
         clear = set()
         for i, look, g, fresh in todo:

@@ -137,16 +137,8 @@ class TextDetector:
         (scaled to `max_side` first where larger): what verification compares before and after.
         Crops of about one padded size share a pass (the network's cost is per pixel, a call's is
         not: two crops of a line, the source's and the result's, cost 0.8x two passes)."""
-        bgrs = []
-        for c in crops:
-            rgb = as_rgb(c)
-            h, w = rgb.shape[:2]
-            scale = min(1.0, self.max_side / max(h, w))
-            bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-            if scale < 1.0:
-                bgr = cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-            bgrs.append(bgr)
-        padded = [(-(-b.shape[0] // _STRIDE) * _STRIDE, -(-b.shape[1] // _STRIDE) * _STRIDE) for b in bgrs]
+        bgrs = [_shrunk(np.ascontiguousarray(as_rgb(c)[:, :, ::-1]), self.max_side) for c in crops]
+        padded = [_padded(*b.shape[:2]) for b in bgrs]
         order = sorted(range(len(bgrs)), key=lambda i: padded[i])
         out: list[np.ndarray] = [np.empty(0)] * len(crops)
         start = 0
@@ -177,13 +169,9 @@ class TextDetector:
 
     def _probability(self, crop: np.ndarray, max_side: int | None = None) -> tuple[np.ndarray, tuple[int, int]]:
         """The probability map of a BGR crop scaled to at most `max_side`, and that scaled size."""
-        ch, cw = crop.shape[:2]
-        scale = min(1.0, (max_side or self.max_side) / max(ch, cw))
-        sw, sh = max(1, round(cw * scale)), max(1, round(ch * scale))
-        small = crop if scale == 1.0 else cv2.resize(crop, (sw, sh), interpolation=cv2.INTER_AREA)
-        # pad (not stretch) to multiples of 32: stretching hurts small text at native resolution
-        ph, pw = -(-sh // _STRIDE) * _STRIDE, -(-sw // _STRIDE) * _STRIDE
-        x = np.zeros((1, 3, ph, pw), np.float32)  # 0 = mid grey after normalisation
+        small = _shrunk(crop, max_side or self.max_side)
+        sh, sw = small.shape[:2]
+        x = np.zeros((1, 3, *_padded(sh, sw)), np.float32)  # 0 = mid grey after normalisation
         _normalise_into(x[0], small)
         with self._lock:
             prob = self._session.run(None, {self._input: x})[0][0, 0, :sh, :sw]
@@ -404,6 +392,21 @@ def _dedupe(found: list[Detection]) -> list[Detection]:
             seen.add(key)
             out.append(d)
     return out
+
+
+def _shrunk(bgr: np.ndarray, max_side: int) -> np.ndarray:
+    """A crop scaled down (INTER_AREA) so that its longest side is at most `max_side`; as it is if it fits."""
+    h, w = bgr.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return bgr
+    return np.asarray(cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA))
+
+
+def _padded(h: int, w: int) -> tuple[int, int]:
+    """The network's input size for an h x w crop: padded (not stretched) to multiples of _STRIDE,
+    since stretching hurts small text at native resolution."""
+    return -(-h // _STRIDE) * _STRIDE, -(-w // _STRIDE) * _STRIDE
 
 
 def _normalise_into(x: np.ndarray, bgr: np.ndarray) -> None:
