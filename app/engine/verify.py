@@ -633,7 +633,10 @@ class Verifier:
             c = cast(RegionCheck, found[i])
             share = characters_read(source.text, r.text)
             if share >= _READ_SHARE or (share > 0 and r.score >= _READ_SCORE):
-                confirmed[i] = replace(c, residual=max(c.residual, share), reachable=max(c.reachable, share), read=share)
+                # (where the reader raised the flag, the repair is the zone: it says the text is there,
+                # not where)
+                confirmed[i] = replace(c, residual=max(c.residual, share), reachable=max(c.reachable, share), read=share,
+                                       left_out=c.left_out if share <= c.reachable else None)
             else:
                 confirmed[i] = replace(c, residual=0.0, reachable=0.0, read=share)
         return confirmed
@@ -754,9 +757,10 @@ class Verifier:
         n_ink = look.text_total
         # a first repair aims at the ink left out where the flag is that ink (the ghost alone would
         # not raise it): the ink still standing out within the zone, grown by a stroke's width
+        # (made only where the check flags what a repaint can reach: a clean line needs no aim)
         aim = shown_left & near
         left_out = None
-        if masked_left <= REPAIR_ABOVE * n_ink and aim.any():
+        if n_near > REPAIR_ABOVE * n_ink and masked_left <= REPAIR_ABOVE * n_ink and aim.any():
             left_out = (cv2.dilate(aim.astype(np.uint8), _disk(max(1, look.band // 2))) > 0) & look.zone
         # (a deficit of ink beyond the zone does not offset what is left inside it)
         return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink),
