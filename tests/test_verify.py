@@ -630,3 +630,38 @@ def test_a_repair_aims_at_the_ink_the_first_mask_left_out():
     near = np.zeros(repaired.shape, bool)
     near[dot[0].start - 8:dot[0].stop + 8, dot[1].start - 8:dot[1].stop + 8] = True
     assert repaired.any() and not (repaired & ~near).any()  # the repair stayed by the dot
+
+
+def test_ink_left_out_past_what_the_check_passes_is_masked_before_the_model():
+    """A stroke mask leaving out 2-5 % of a line's ink (more than the check after the model
+    passes) grows over that ink before the model runs, so that the line needs no repair; nowhere
+    else does the mask grow (a pixel round the whole line would repaint clean surroundings)."""
+    from app.engine import pipeline, verify
+    from app.engine.masks import Region
+
+    rgb = np.zeros((120, 320, 3), np.uint8)
+    rgb[:] = (200, 180, 160)
+    for x in range(60, 260, 20):  # ten strokes, 8 px wide: a line of "letters"
+        rgb[40:80, x:x + 8] = (20, 20, 20)
+    checker = verify.Verifier(rgb, [Region.box(50, 30, 220, 60)], 4, None)
+    mask = np.zeros(rgb.shape[:2], np.uint8)
+    mask[40:80, 60:260] = (rgb[40:80, 60:260] < 100).all(axis=2) * 255
+    mask[40:80, 246:248] = 0  # a sliver of the last stroke left out: a twentieth of its ink
+    before = mask.copy()
+    assert verify.REPAIR_ABOVE < checker.uncovered_share(0, mask) < verify.UNCOVERED_GROW
+    pipeline._cover_left_ink(checker, mask, 0)
+    assert checker.uncovered_share(0, mask) <= verify.REPAIR_ABOVE
+    grown = (mask > 0) & (before == 0)
+    near_cut = np.zeros_like(grown)
+    near_cut[30:90, 236:258] = True
+    assert grown.any() and not grown[~near_cut].any()
+
+
+def test_a_residual_judged_clean_never_reads_as_one_to_act_on():
+    """API.md: under 0.02 the text is gone as far as the service can tell. A region under the repair
+    threshold is not repaired, so its residual must not read 0.02 (rounded up) either."""
+    from app.engine import verify
+
+    assert verify.reported(0.0199) < verify.REPAIR_ABOVE
+    assert verify.reported(0.0205) == verify.REPAIR_ABOVE
+    assert [verify.reported(x) for x in (0.0, 0.029, 0.5, 1.0)] == [0.0, 0.029, 0.5, 1.0]

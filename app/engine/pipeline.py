@@ -348,13 +348,13 @@ def _stroke_mask(rgb: np.ndarray, job: InpaintInput, checker: verify.Verifier) -
 
 
 def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int) -> None:
-    """Where `mask` leaves out region i's ink (a shadow or a glow past the glyphs, or past the box),
-    grow it over that ink, within the line's reach; where that still leaves it out, the whole reach.
-    The check after the first pass would send that ink to a repair, a second model pass: done here,
-    it costs none. Where the checker has the detector (with `verify`), a region whose text the
+    """Where `mask` leaves out more of region i's ink than the check after the model would pass
+    (REPAIR_ABOVE: a shadow or a glow past the glyphs, or past the box), grow it over that ink,
+    within the line's reach; where that still leaves more than UNCOVERED_GROW out, the whole reach.
+    The check would send that ink to a repair, a second model pass: done here, it costs none. Where the checker has the detector (with `verify`), a region whose text the
     contrast measure cannot see grows over the text body the detector sees (`grow_to_text_body`)."""
     checker.grow_to_text_body(i, mask)
-    if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
+    if checker.uncovered_share(i, mask) > verify.REPAIR_ABOVE:
         checker.grow_to_ink(i, mask)
         if checker.uncovered_share(i, mask) > verify.UNCOVERED_GROW:
             checker.cover_zone(i, mask)
@@ -570,7 +570,7 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             residual[i] = c.residual if c is not None else 0.0
         lap("verify")
     return Verification(regions_checked=len(checker.regions), regions_repaired=len(aimed),
-                        residual_max=round(max(residual.values(), default=0.0), 3))
+                        residual_max=verify.reported(max(residual.values(), default=0.0)))
 
 
 class _Tracker:

@@ -50,6 +50,7 @@ box, so a repair stays within the mask's dilation.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from functools import cached_property, lru_cache
 from typing import Protocol, cast
@@ -125,6 +126,12 @@ class MaskPart:
 
     box: PixelBox
     pixels: np.ndarray
+
+
+def reported(residual: float) -> float:
+    """A residual as the API reports it: floored to 3 decimals, so that a region the service judged
+    clean (under REPAIR_ABOVE) never reads as 0.02, which API.md tells callers to act on."""
+    return math.floor(residual * 1000 + 1e-9) / 1000
 
 
 def line_scale(region: Region) -> float:
@@ -549,19 +556,23 @@ class Verifier:
     def grow_to_ink(self, i: int, mask: np.ndarray) -> None:
         """Grow `mask` (in place) over the ink of region i it leaves out next to it (a shadow, a glow,
         an outline, anti-aliasing), within the region's reach: the ink that touches the mask, twice
-        over, then a pixel all round. Instead of the whole zone: the model fills less, sooner."""
+        over, the ink added grown by a pixel (the rest of the mask stays as it was: a pixel round a
+        whole line would repaint its clean surroundings). Instead of the whole zone: the model fills
+        less, sooner."""
         look = self.look(i)
         if look is None:
             return
         m = mask[look.box.slices] > 0
         step = _disk(max(1, look.band // 2))
+        added = np.zeros_like(m)
         for _ in range(2):
             add = look.ink & look.zone & ~m & (cv2.dilate(m.astype(np.uint8), step) > 0)
             if not add.any():
                 break
             m |= add
-        m = (cv2.dilate(m.astype(np.uint8), _disk(1)) > 0) & look.zone
-        mask[look.box.slices][m] = 255
+            added |= add
+        if added.any():
+            mask[look.box.slices][(cv2.dilate(added.astype(np.uint8), _disk(1)) > 0) & look.zone] = 255
 
     def cover_zone(self, i: int, mask: np.ndarray) -> None:
         """Add region i's whole zone (its reach) to `mask`, in place."""
