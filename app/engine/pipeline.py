@@ -536,10 +536,11 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
                        model: InpaintModel, params: dict[str, Any], limits: Limits,
                        lap: Callable[[str], None], note: Callable[[str], None]) -> Verification:
     """Check every line of `out` (engine/verify.py); repaint each line where text is still found,
-    check those again, and report what is left. A first repair aims at what the check found, where
-    that is ink the first mask left out (`RegionCheck.left_out`: grown by a stroke's width); a line
-    it does not clear, or whose flag is something else (a ghost in the fill, a reader's verdict), is
-    repainted as its zone (its reach)."""
+    check those again, and report what is left. A first repair aims at what the check found
+    (`RegionCheck.aim`: ink the first mask left out or, for a ghost in the fill of a mask in the
+    glyphs' shape, that mask; grown by a stroke's width); a line it does not clear, or whose flag
+    is something else (a ghost in a region's fill, a reader's verdict), is repainted as its zone
+    (its reach)."""
     found = checker.confirm(out, checker.check(out, mask, list(range(len(checker.regions)))))
     lap("verify")
     residual = {i: c.residual if c is not None else 0.0 for i, c in found.items()}
@@ -552,8 +553,8 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             free = mask[c.box.slices] == 0
             if allowed is not None:
                 free &= allowed[c.box.slices]
-            aim = first and c.left_out is not None and bool((c.left_out & free).any())
-            add = (c.left_out if aim and c.left_out is not None else c.zone) & free
+            aim = first and c.aim is not None and bool((c.aim & free).any())
+            add = (c.aim if aim and c.aim is not None else c.zone) & free
             if add.any():
                 extra[c.box.slices] |= add.astype(np.uint8) * 255
                 todo.append(i)

@@ -36,7 +36,8 @@ A region's residual (0-1) is the larger of the first two (or the reader's verdic
 Where the part of it a repaint can reach (all of it but ink left out beyond the zone:
 `RegionCheck.reachable`) is above REPAIR_ABOVE, the region is repainted again and checked again:
 first only the ink the mask left out, grown by a stroke's width, where that is what raised the
-flag (`RegionCheck.left_out`); else, or where that did not clear it, as its whole zone (its reach:
+flag, or, where a ghost in the fill of a mask in the glyphs' shape raised it, that mask grown by
+a stroke's width (`RegionCheck.aim`); else, or where that did not clear it, as its whole zone (its reach:
 `reach`), the first mask having shown it could not clear it. What remains is reported, not hidden.
 
 The reach is one rule (`reach`, `_reach_in`): a region changes pixels only inside itself as its
@@ -109,10 +110,11 @@ class RegionCheck:
     # reach is reported, never repainted: repainting the zone again would not touch it)
     reachable: float = 0.0
     read: float | None = None  # the reader's say (`Verifier.confirm`): the share of the line's characters still read
-    # crop-sized bool, where the flag is ink the mask left out (not a ghost in the fill, nor the
-    # detector's verdict): that ink, still standing out within the zone, grown by a stroke's width
-    # (half the halo): where a first repair aims. None: the repair is the zone
-    left_out: np.ndarray | None = None
+    # crop-sized bool, where a first repair aims: where the flag is ink the mask left out, that ink,
+    # still standing out within the zone; where it is a ghost in the fill of a mask in the glyphs'
+    # shape, that mask and that ink; grown by a stroke's width (half the halo). None (a ghost in a
+    # region's fill, the detector's or a reader's verdict): the repair is the zone
+    aim: np.ndarray | None = None
     # the zone was repainted whole: the fill is not scored (what stands out in it was carried in from
     # beyond the halo; for a model that fills blind, nothing there can be the letters): the reader's,
     # for a model that does not
@@ -647,7 +649,7 @@ class Verifier:
                 # (where the reader raised the flag, the repair is the zone: it says the text is there,
                 # not where)
                 confirmed[i] = replace(c, residual=max(c.residual, share), reachable=max(c.reachable, share), read=share,
-                                       left_out=c.left_out if share <= c.reachable else None)
+                                       aim=c.aim if share <= c.reachable else None)
             else:
                 confirmed[i] = replace(c, residual=0.0, reachable=0.0, read=share)
         return confirmed
@@ -769,13 +771,16 @@ class Verifier:
         # a first repair aims at the ink left out where the flag is that ink (the ghost alone would
         # not raise it): the ink still standing out within the zone, grown by a stroke's width
         # (made only where the check flags what a repaint can reach: a clean line needs no aim)
-        aim = shown_left & near
-        left_out = None
-        if n_near > REPAIR_ABOVE * n_ink and masked_left <= REPAIR_ABOVE * n_ink and aim.any():
-            left_out = (cv2.dilate(aim.astype(np.uint8), _disk(max(1, look.band // 2))) > 0) & look.zone
+        aim: np.ndarray | None = shown_left & near
+        if masked_left > REPAIR_ABOVE * n_ink:  # the fill shows a trace: in a mask of the glyphs' shape,
+            # the glyphs again, grown (the rim the fill drew it from with them); else the zone
+            aim = aim | (m & look.seen) if self.parts is not None or self.by_strokes[i] else None
+        grown = None
+        if n_near > REPAIR_ABOVE * n_ink and aim is not None and aim.any():
+            grown = (cv2.dilate(aim.astype(np.uint8), _disk(max(1, look.band // 2))) > 0) & look.zone
         # (a deficit of ink beyond the zone does not offset what is left inside it)
         return RegionCheck(min(1.0, max(n_left, n_near) / n_ink), look.box, look.zone, min(1.0, n_near / n_ink),
-                           left_out=left_out, unscored=unscored)
+                           aim=grown, unscored=unscored)
 
 
 def characters_read(source: str, result: str) -> float:
@@ -838,7 +843,7 @@ def _with_detection(check: RegionCheck, look: _Look, prob: np.ndarray) -> Region
     if det is None:
         return check
     return replace(check, blind=False) if det <= check.residual else replace(check, residual=det, reachable=det,
-                                                                               left_out=None, blind=False)
+                                                                               aim=None, blind=False)
 
 
 def _windows(boxes: list[PixelBox], w: int, h: int) -> list[tuple[PixelBox, list[int]]]:
