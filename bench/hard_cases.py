@@ -447,7 +447,7 @@ class Reader:
 # acc[(config, kind, enc, background)]: the fields below, summed over answers
 FIELDS = ["left", "ink", "sq_err", "n_text", "changed_away", "n_away", "repaired", "checked", "secs", "mask_area",
           "boxes", "beyond_reach", "answers", "bad_answers", "dishonest", "lines", "bad_lines", "false_alarms",
-          "legible_clean", "quiet_alarms", "legible_lines", "quiet"]
+          "legible_clean", "quiet_alarms", "legible_lines", "quiet", "quiet_needed"]
 FALSE_ALARM_LINE, FALSE_ALARM_REPORT = 0.02, 0.05  # every line under 2 % of its ink, yet 0.05 or more reported
 
 
@@ -473,6 +473,15 @@ def main() -> None:
     reader = Reader(detector)
     limits = pipeline.Limits.defaults()
     acc: dict[tuple[str, str, str, str], list[float]] = {}
+    # each verified answer's first pass, before any repair: whether a clean answer's repair was needed
+    first_passes: list[np.ndarray] = []
+    verify_and_repair = pipeline._verify_and_repair
+
+    def watched(checker, out, *rest, **kw):
+        first_passes.append(out.copy())
+        return verify_and_repair(checker, out, *rest, **kw)
+
+    pipeline._verify_and_repair = watched
     worst_lines: list[tuple[float, float, str]] = []  # (line share left, residual reported, case)
     dishonest_cases: list[str] = []
     t_start = time.perf_counter()
@@ -503,6 +512,7 @@ def main() -> None:
                     job = pipeline.InpaintInput(image=data, regions=given, detect=cfg == "detect", mask_mode=mode,
                                                 padding=padding, whole_padding=2, verify=verify,
                                                 mask=mask_png.getvalue() if cfg == "mask" else None)
+                    first_passes.clear()
                     t0 = time.perf_counter()
                     res = pipeline.inpaint(job, model, limits, detector=detector)
                     secs = time.perf_counter() - t0
@@ -527,6 +537,12 @@ def main() -> None:
                     quiet = all(x < FALSE_ALARM_LINE for x in shares) and not any(legible)
                     quiet_alarm = int(verify and quiet and (reported >= HONEST_REPORT or v.regions_repaired > 0))
                     legible_clean = int(verify and any(legible) and reported < HONEST_REPORT)
+                    # of those, the ones whose repair took a first pass that was not clean (needed)
+                    needed = 0
+                    if quiet_alarm and v.regions_repaired > 0 and first_passes:
+                        first = first_passes[0]
+                        fs = [a / b for a, b in ink_left_lines(first, ref, clean_as(texted, enc), lines) if b >= 30]
+                        needed = int(any(x >= FALSE_ALARM_LINE for x in fs) or any(reader.legible(first)))
                     if dishonest:
                         dishonest_cases.append(f"{cfg} {kind} {bg} {enc} scene {si}: a line keeps "
                                                f"{100 * max(shares):.1f} %, {reported:.3f} reported")
@@ -537,7 +553,8 @@ def main() -> None:
                     for i, val in enumerate((left, total, err, tpx.sum() * 3, changed, away.sum(),
                                              v.regions_repaired, v.regions_checked, secs,
                                              res.mask_area, boxes, beyond, 1, int(bad > 0), dishonest, len(shares),
-                                             bad, alarm, legible_clean, quiet_alarm, sum(legible), int(quiet))):
+                                             bad, alarm, legible_clean, quiet_alarm, sum(legible), int(quiet),
+                                             needed)):
                         a[i] += float(val)
                     if args.save:
                         Image.fromarray(out).save(save_dir / f"{kind}-{si}-{enc}-{cfg.replace(' ', '').replace(',', '_')}.png")
@@ -582,7 +599,8 @@ def main() -> None:
                      int(p[F["bad_answers"]]), int(p[F["dishonest"]]) if CONFIGS[c][2] else "n/a",
                      int(p[F["false_alarms"]]) if CONFIGS[c][2] else "n/a",
                      int(p[F["legible_clean"]]) if CONFIGS[c][2] else "n/a",
-                     int(p[F["quiet_alarms"]]) if CONFIGS[c][2] else "n/a", int(p[F["quiet"]]),
+                     int(p[F["quiet_alarms"]]) if CONFIGS[c][2] else "n/a",
+                     int(p[F["quiet_needed"]]) if CONFIGS[c][2] else "n/a", int(p[F["quiet"]]),
                      int(p[F["legible_lines"]]),
                      int(p[F["answers"]]), int(p[F["repaired"]]), p[F["repaired"]] / max(1.0, p[F["answers"]]),
                      int(p[F["checked"]]), p[F["mask_area"]] / max(1.0, p[F["boxes"]]),
@@ -594,14 +612,16 @@ def main() -> None:
               "the way up it read it in the input) while the answer reports under 0.02 (the reader's view of "
               "honesty, target 0). *clean, yet flagged*: answers whose every line keeps under 2 % of its ink and "
               "none is legible, yet that report 0.02 or more or repaired a region (issue 26's false alarms: at most "
-              "2 % of the *clean answers*, those whose every line keeps under 2 % of its ink and none is legible). "
+              "2 % of the *clean answers*, those whose every line keeps under 2 % of its ink and none is legible); "
+              "*of them, repaired from a first pass not clean*: those whose repair was needed (before it, a line "
+              "kept 2 % of its ink or was legible; the rest are repairs of clean lines, or reports). "
               "*legible lines*: lines the recognizer still reads. *answers with a line >= 5 %*: answers in which a "
               "line keeps at least 5 % of its ink. *dishonest*: such answers that report `residual_max` under "
               "0.02 (target 0). *false alarms*: answers where every line keeps under 2 % of its ink, yet report 0.05 or "
               "more.\n",
               md_table(["config", "worst kind x encoding: ink left %", "changed away %", "beyond reach px",
                         "answers with a line >= 5 %", "dishonest", "false alarms", "legible, reported clean",
-                        "clean, yet flagged", "clean answers", "legible lines", "answers", "regions repaired",
+                        "clean, yet flagged", "of them, repaired from a first pass not clean", "clean answers", "legible lines", "answers", "regions repaired",
                         "repairs per answer",
                         "regions checked",
                         "repainted / true boxes", "ms per image"], rows), ""]
