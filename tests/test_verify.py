@@ -596,26 +596,35 @@ def test_a_zone_repainted_whole_by_a_model_that_sees_the_letters_is_read():
     assert v.residual_max > 0.02, v
 
 
+def _hello_line(seed: int):
+    """A dark "Hello" (28 px) on a light, lightly noisy background: the image, its dark pixels, their
+    bounds (x0, y0, x1, y1) and the region round them (2 px)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    from app.engine.masks import Region
+
+    rng = np.random.default_rng(seed)
+    im = Image.fromarray(np.clip(200 + rng.normal(0, 3, (120, 260, 3)), 0, 255).astype(np.uint8))
+    ImageDraw.Draw(im).text((40, 40), "Hello", font=ImageFont.truetype(hc.fonts()["regular"][0], 28),
+                           fill=(20, 20, 20))
+    img = np.asarray(im).copy()
+    dark = (img.astype(int).sum(axis=2) < 300).astype(np.uint8)
+    ys, xs = np.nonzero(dark)
+    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    return img, dark, (x0, y0, x1, y1), Region.box(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4)
+
+
 def test_a_repair_aims_at_the_ink_the_first_mask_left_out():
     """A dot of the text's ink just past the padding, too far from the strokes for the first mask to
     grow over it (it grows over ink that touches it) and too little to repaint the line whole, but
     more than the check calls clean: the repair repaints that ink, grown by a stroke's width, not
     the line's whole zone; the answer is clean."""
-    from PIL import Image, ImageDraw, ImageFont
-
     from app.engine import pipeline
-    from app.engine.masks import Region, regions_to_mask
+    from app.engine.masks import regions_to_mask
     from app.engine.models import load_model
     from app.engine.ocr import load_ocr
 
-    rng = np.random.default_rng(3)
-    im = Image.fromarray(np.clip(200 + rng.normal(0, 3, (120, 260, 3)), 0, 255).astype(np.uint8))
-    ImageDraw.Draw(im).text((40, 40), "Hello", font=ImageFont.truetype(hc.fonts()["regular"][0], 28),
-                           fill=(20, 20, 20))
-    img = np.asarray(im).copy()
-    ys, xs = np.nonzero(img.astype(int).sum(axis=2) < 300)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    region = Region.box(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4)
+    img, _, (x0, y0, x1, y1), region = _hello_line(3)
     dot = (slice(y0 + 8, y0 + 13), slice(x1 + 8, x1 + 12))  # past region + padding 4, within its halo
     img[dot] = (20, 20, 20)
     model, ocr, outs = load_model("cv2", "cpu", fallback=None)[0], load_ocr(), {}
@@ -668,43 +677,17 @@ def test_a_residual_judged_clean_never_reads_as_one_to_act_on():
     assert [verify.reported(x) for x in (0.0, 0.029, 0.5, 1.0)] == [0.0, 0.029, 0.5, 1.0]
 
 
-class _GhostOnce:
-    """A model that sees what its mask covers: its first pass leaves each letter as a blurred blob in
-    its place; later passes fill as OpenCV's Telea does."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def __call__(self, rgb, mask, params):
-        import cv2
-
-        self.calls += 1
-        if self.calls == 1:
-            return cv2.GaussianBlur(rgb, (0, 0), 2.5)
-        return cv2.inpaint(rgb, (mask > 0).astype(np.uint8) * 255, 3, cv2.INPAINT_TELEA)
-
-
 def test_a_ghost_in_a_stroke_mask_s_fill_is_repaired_as_the_strokes_grown_not_the_zone():
     """Where the fill of a mask in the glyphs' shape shows them again, the first repair repaints the
     glyphs' mask grown by a stroke's width (the rim the fill drew them from with it), not the line's
     whole zone: the answer is clean, and the zone's pixels away from the letters are untouched."""
     import cv2
-    from PIL import Image, ImageDraw, ImageFont
 
     from app.engine import pipeline
-    from app.engine.masks import Region
     from app.engine.ocr import load_ocr
 
-    rng = np.random.default_rng(4)
-    im = Image.fromarray(np.clip(200 + rng.normal(0, 3, (120, 260, 3)), 0, 255).astype(np.uint8))
-    ImageDraw.Draw(im).text((40, 40), "Hello", font=ImageFont.truetype(hc.fonts()["regular"][0], 28),
-                           fill=(20, 20, 20))
-    img = np.asarray(im).copy()
-    dark = (img.astype(int).sum(axis=2) < 300).astype(np.uint8)
-    ys, xs = np.nonzero(dark)
-    x0, y0, x1, y1 = int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
-    region = Region.box(x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4)
-    model = _GhostOnce()
+    img, dark, (x0, y0, x1, y1), region = _hello_line(4)
+    model = _Ghosting()
     job = pipeline.InpaintInput(image=png_bytes(img), regions=[region], mask_mode="text", padding=4)
     res = pipeline.inpaint(job, model, pipeline.Limits.defaults(), detector=load_ocr())
     v = res.verification

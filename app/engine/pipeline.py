@@ -351,8 +351,9 @@ def _cover_left_ink(checker: verify.Verifier, mask: np.ndarray, i: int) -> None:
     """Where `mask` leaves out more of region i's ink than the check after the model would pass
     (REPAIR_ABOVE: a shadow or a glow past the glyphs, or past the box), grow it over that ink,
     within the line's reach; where that still leaves more than UNCOVERED_GROW out, the whole reach.
-    The check would send that ink to a repair, a second model pass: done here, it costs none. Where the checker has the detector (with `verify`), a region whose text the
-    contrast measure cannot see grows over the text body the detector sees (`grow_to_text_body`)."""
+    The check would send that ink to a repair, a second model pass: done here, it costs none.
+    Where the checker has the detector (with `verify`), a region whose text the contrast measure
+    cannot see grows over the text body the detector sees (`grow_to_text_body`)."""
     checker.grow_to_text_body(i, mask)
     if checker.uncovered_share(i, mask) > verify.REPAIR_ABOVE:
         checker.grow_to_ink(i, mask)
@@ -553,12 +554,12 @@ def _verify_and_repair(checker: verify.Verifier, out: np.ndarray, mask: np.ndarr
             free = mask[c.box.slices] == 0
             if allowed is not None:
                 free &= allowed[c.box.slices]
-            aim = first and c.aim is not None and bool((c.aim & free).any())
-            add = (c.aim if aim and c.aim is not None else c.zone) & free
+            target = c.aim if first and c.aim is not None and (c.aim & free).any() else c.zone
+            add = target & free
             if add.any():
                 extra[c.box.slices] |= add.astype(np.uint8) * 255
                 todo.append(i)
-                aimed[i] = aim
+                aimed[i] = target is not c.zone
         if not todo:
             break
         mask |= extra

@@ -811,8 +811,9 @@ def _scaled_probabilities(detector: ProbabilityMap, crops: list[np.ndarray], sca
         small.append(crop if abs(f - 1.0) <= 0.1 else
                      cv2.resize(crop, (max(8, round(w * f)), max(8, round(h * f))),
                                 interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR))
-    return [p if s is c else np.asarray(cv2.resize(p, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR))
-            for p, s, c in zip(detector.probabilities(small), small, crops)]
+    return [p if p.shape[:2] == c.shape[:2] else
+            np.asarray(cv2.resize(p, (c.shape[1], c.shape[0]), interpolation=cv2.INTER_LINEAR))
+            for p, c in zip(detector.probabilities(small), crops)]
 
 
 def _in_box(look: _Look, crop: PixelBox, prob: np.ndarray) -> np.ndarray:
